@@ -1,0 +1,89 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * diag.h — located diagnostics ("FILE:LINE:COLUMN: error: message") for
+ * everything a user writes: specs, var files, --var arguments.
+ *
+ * Library code never prints: it appends diagnostics to a diag_list and keeps
+ * going where it can, so that one run reports every error, not just the
+ * first. The caller renders the list once (text with the offending line and
+ * a caret, or JSON) and decides the exit code from diag_list.nerrors.
+ *
+ * A `struct source` owns the text of one input so that rendering can quote
+ * the offending line; diagnostics borrow the source, which must outlive them.
+ * Sources without text (the command line, the environment) render without a
+ * quoted line.
+ */
+#pragma once
+
+#include "base/strbuf.h"
+
+/* Cap on stored diagnostics; further ones are only counted. */
+#define DIAG_MAX 200
+
+struct source {
+        char *path;    /* as the user named it; owned */
+        char *text;    /* NUL-terminated contents, or NULL; owned */
+        size_t len;
+        unsigned id;   /* creation order, for stable sorting */
+};
+
+/* A position in a source: 1-based line and column (in characters);
+ * line 0 means "the whole source". src is borrowed. */
+struct mark {
+        const struct source *src;
+        unsigned line;
+        unsigned col;
+};
+
+enum diag_level { DIAG_ERROR, DIAG_WARNING, DIAG_NOTE };
+
+struct diag {
+        enum diag_level level;
+        struct mark mark;
+        unsigned span; /* characters to underline, >= 1 */
+        char *msg;     /* owned */
+        char *hint;    /* owned, may be NULL */
+};
+
+struct diag_list {
+        struct diag *v;
+        size_t n, cap;
+        size_t nerrors, nwarnings; /* including those over DIAG_MAX */
+};
+
+/* Creates a source. text may be NULL; both strings are copied. */
+struct source *source_new(const char *path, const char *text, size_t len);
+struct source *source_free(struct source *s);
+/* Returns the text of line (1-based) without its newline, and its length;
+ * NULL when the line does not exist or the source has no text. */
+const char *source_line(const struct source *s, unsigned line, size_t *ret_len);
+
+/* Appends a diagnostic. A NULL mark means "no location". Identical
+ * diagnostics (same place and message) are stored once. Returns a pointer to
+ * the stored diagnostic (valid until the next add), or NULL when it was a
+ * duplicate or over DIAG_MAX. */
+struct diag *diag_addv(struct diag_list *d, enum diag_level level, const struct mark *m,
+                       unsigned span, const char *fmt, va_list ap) _printf_(5, 0);
+struct diag *diag_error(struct diag_list *d, const struct mark *m, unsigned span,
+                        const char *fmt, ...) _printf_(4, 5);
+struct diag *diag_warning(struct diag_list *d, const struct mark *m, unsigned span,
+                          const char *fmt, ...) _printf_(4, 5);
+/* Sets the hint of dg (which may be NULL: then this does nothing). */
+void diag_hint(struct diag *dg, const char *fmt, ...) _printf_(2, 3);
+
+void diag_list_done(struct diag_list *d);
+
+/* Sorts by source, line, column (stable) — call before rendering. */
+void diag_sort(struct diag_list *d);
+
+/* Renders every diagnostic as text:
+ *   FILE:LINE:COL: error: message
+ *      12 |     offending line
+ *         |     ^~~~
+ *   hint: ...
+ * with ANSI colour when color is set, and a closing count line when more
+ * than DIAG_MAX were reported. */
+void diag_render(const struct diag_list *d, struct strbuf *out, bool color);
+
+/* Renders the list as a JSON array of {file,line,column,severity,message,hint}. */
+void diag_render_json(const struct diag_list *d, struct strbuf *out);

@@ -1,0 +1,108 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include "base/util.h"
+
+#include <fcntl.h>
+#include <stdint.h>
+#include <sys/stat.h>
+
+void die_oom(void) {
+        fputs("kiln: out of memory\n", stderr);
+        abort();
+}
+
+void *xmalloc(size_t n) {
+        void *p = malloc(n ? n : 1);
+        if (!p)
+                die_oom();
+        return p;
+}
+
+void *xcalloc(size_t n, size_t size) {
+        void *p = calloc(n ? n : 1, size ? size : 1);
+        if (!p)
+                die_oom();
+        return p;
+}
+
+void *xreallocarray(void *p, size_t n, size_t size) {
+        if (size && n > SIZE_MAX / size)
+                die_oom();
+        size_t bytes = n * size;
+        void *q = realloc(p, bytes ? bytes : 1);
+        if (!q)
+                die_oom();
+        return q;
+}
+
+char *xstrdup(const char *s) {
+        char *r = strdup(s);
+        if (!r)
+                die_oom();
+        return r;
+}
+
+char *xstrdup_null(const char *s) { return s ? xstrdup(s) : NULL; }
+
+char *xstrndup(const char *s, size_t n) {
+        char *r = strndup(s, n);
+        if (!r)
+                die_oom();
+        return r;
+}
+
+char *xvasprintf(const char *fmt, va_list ap) {
+        char *r;
+        if (vasprintf(&r, fmt, ap) < 0)
+                die_oom();
+        return r;
+}
+
+char *xasprintf(const char *fmt, ...) {
+        va_list ap;
+        va_start(ap, fmt);
+        char *r = xvasprintf(fmt, ap);
+        va_end(ap);
+        return r;
+}
+
+bool endswith(const char *s, const char *suffix) {
+        size_t a = strlen(s), b = strlen(suffix);
+        return a >= b && memcmp(s + a - b, suffix, b) == 0;
+}
+
+int read_file(const char *path, size_t max, char **ret_buf, size_t *ret_len) {
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        struct stat st;
+        if (fstat(fd, &st) < 0)
+                return -errno;
+        if (S_ISDIR(st.st_mode))
+                return -EISDIR;
+        size_t cap = 4096, len = 0;
+        _cleanup_free_ char *buf = xmalloc(cap + 1);
+        for (;;) {
+                if (len == cap) {
+                        if (cap > max)
+                                return -E2BIG;
+                        cap *= 2;
+                        buf = xreallocarray(buf, cap + 1, 1);
+                }
+                ssize_t n = read(fd, buf + len, cap - len);
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                if (n == 0)
+                        break;
+                len += (size_t)n;
+                if (len > max)
+                        return -E2BIG;
+        }
+        buf[len] = 0;
+        *ret_buf = TAKE_PTR(buf);
+        if (ret_len)
+                *ret_len = len;
+        return 0;
+}

@@ -1,0 +1,322 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include "spec/value.h"
+
+#include "base/json.h"
+
+struct value *value_new(enum value_kind kind, const struct mark *m) {
+        struct value *v = xcalloc(1, sizeof(*v));
+        v->kind = kind;
+        v->style = STYLE_NONE;
+        if (m)
+                v->mark = *m;
+        return v;
+}
+
+struct value *value_new_stringn(const char *s, size_t n, const struct mark *m) {
+        struct value *v = value_new(V_STRING, m);
+        v->str = xstrndup(s, n);
+        v->len = n;
+        return v;
+}
+
+struct value *value_new_string(const char *s, const struct mark *m) {
+        return value_new_stringn(s, strlen(s), m);
+}
+
+struct value *value_new_bool(bool b, const struct mark *m) {
+        struct value *v = value_new(V_BOOL, m);
+        v->b = b;
+        v->str = xstrdup(b ? "true" : "false");
+        v->len = strlen(v->str);
+        return v;
+}
+
+struct value *value_new_number(double d, const struct mark *m) {
+        struct value *v = value_new(V_NUMBER, m);
+        v->num = d;
+        if (d == (double)(long long)d && d > -1e15 && d < 1e15) {
+                v->is_int = true;
+                v->str = xasprintf("%lld", (long long)d);
+        } else {
+                v->str = xasprintf("%.17g", d);
+        }
+        v->len = strlen(v->str);
+        return v;
+}
+
+struct value *value_free(struct value *v) {
+        if (!v)
+                return NULL;
+        for (size_t i = 0; i < v->n; i++) {
+                value_free(v->items[i]);
+                if (v->keys)
+                        value_free(v->keys[i]);
+        }
+        free(v->items);
+        free(v->keys);
+        free(v->str);
+        free(v);
+        return NULL;
+}
+
+/* Capacity is not stored: arrays always hold cap_for(n) slots, a power of
+ * two >= 4, so growth happens exactly when n reaches such a power. */
+static size_t cap_for(size_t n) {
+        size_t c = 4;
+        while (c < n)
+                c *= 2;
+        return c;
+}
+
+struct value *value_clone(const struct value *v) {
+        if (!v)
+                return NULL;
+        struct value *c = xmalloc(sizeof(*c));
+        *c = *v;
+        c->str = xstrdup_null(v->str);
+        c->items = NULL;
+        c->keys = NULL;
+        if (v->n) {
+                c->items = xcalloc(cap_for(v->n), sizeof(*c->items));
+                for (size_t i = 0; i < v->n; i++)
+                        c->items[i] = value_clone(v->items[i]);
+                if (v->keys) {
+                        c->keys = xcalloc(cap_for(v->n), sizeof(*c->keys));
+                        for (size_t i = 0; i < v->n; i++)
+                                c->keys[i] = value_clone(v->keys[i]);
+                }
+        }
+        return c;
+}
+
+static void grow(struct value *v, bool with_keys) {
+        size_t n = v->n;
+        if (n == 0 || (n >= 4 && (n & (n - 1)) == 0)) {
+                size_t cap = n ? n * 2 : 4;
+                v->items = xreallocarray(v->items, cap, sizeof(*v->items));
+                if (with_keys)
+                        v->keys = xreallocarray(v->keys, cap, sizeof(*v->keys));
+        }
+}
+
+void value_list_append(struct value *list, struct value *item) {
+        grow(list, false);
+        list->items[list->n++] = item;
+}
+
+void value_map_append(struct value *map, struct value *key, struct value *item) {
+        grow(map, true);
+        map->keys[map->n] = key;
+        map->items[map->n] = item;
+        map->n++;
+}
+
+void value_map_set(struct value *map, const char *key, struct value *item) {
+        for (size_t i = 0; i < map->n; i++)
+                if (streq(map->keys[i]->str, key)) {
+                        value_free(map->items[i]);
+                        map->items[i] = item;
+                        return;
+                }
+        value_map_append(map, value_new_string(key, &item->mark), item);
+}
+
+struct value *value_map_get(const struct value *v, const char *key) {
+        if (!v || v->kind != V_MAP)
+                return NULL;
+        for (size_t i = 0; i < v->n; i++)
+                if (streq(v->keys[i]->str, key))
+                        return v->items[i];
+        return NULL;
+}
+
+const struct value *value_map_key(const struct value *v, const char *key) {
+        if (!v || v->kind != V_MAP)
+                return NULL;
+        for (size_t i = 0; i < v->n; i++)
+                if (streq(v->keys[i]->str, key))
+                        return v->keys[i];
+        return NULL;
+}
+
+const char *value_kind_name(enum value_kind k) {
+        switch (k) {
+        case V_NULL: return "null";
+        case V_BOOL: return "boolean";
+        case V_NUMBER: return "number";
+        case V_STRING: return "string";
+        case V_LIST: return "list";
+        case V_MAP: return "map";
+        }
+        return "?";
+}
+
+bool value_is_scalar(const struct value *v) {
+        return v && v->kind != V_LIST && v->kind != V_MAP;
+}
+
+bool value_any_sensitive(const struct value *v) {
+        if (!v)
+                return false;
+        if (v->sensitive)
+                return true;
+        for (size_t i = 0; i < v->n; i++)
+                if (value_any_sensitive(v->items[i]))
+                        return true;
+        return false;
+}
+
+void value_set_sensitive(struct value *v) {
+        if (!v)
+                return;
+        v->sensitive = true;
+        for (size_t i = 0; i < v->n; i++)
+                value_set_sensitive(v->items[i]);
+}
+
+/* A string needs quotes in flow rendering when it is empty, would read as
+ * another type, or contains flow indicators. */
+static bool needs_quotes(const char *s) {
+        if (!*s)
+                return true;
+        static const char *const words[] = {"true", "false", "null", "~"};
+        for (size_t i = 0; i < ARRAY_SIZE(words); i++)
+                if (streq(s, words[i]))
+                        return true;
+        if (strchr("-?:,[]{}#&*!|>'\"%@` ", s[0]))
+                return true;
+        if ((s[0] >= '0' && s[0] <= '9') || s[0] == '+' || s[0] == '.')
+                return true;
+        for (const char *p = s; *p; p++)
+                if (strchr(",[]{}#\n\t\"", *p) || (p[0] == ':' && (p[1] == ' ' || !p[1])) ||
+                    (p[0] == ' ' && (!p[1] || p[1] == '#')))
+                        return true;
+        return false;
+}
+
+static void format_rec(const struct value *v, struct strbuf *out, bool top) {
+        if (v->sensitive) {
+                strbuf_adds(out, SENSITIVE_PLACEHOLDER);
+                return;
+        }
+        switch (v->kind) {
+        case V_NULL: strbuf_adds(out, "null"); break;
+        case V_BOOL:
+        case V_NUMBER: strbuf_adds(out, v->str); break;
+        case V_STRING:
+                if (top && !strchr(v->str, '\n'))
+                        strbuf_adds(out, v->str);
+                else if (needs_quotes(v->str))
+                        json_escape(out, v->str, v->len);
+                else
+                        strbuf_adds(out, v->str);
+                break;
+        case V_LIST:
+                strbuf_addc(out, '[');
+                for (size_t i = 0; i < v->n; i++) {
+                        if (i)
+                                strbuf_adds(out, ", ");
+                        format_rec(v->items[i], out, false);
+                }
+                strbuf_addc(out, ']');
+                break;
+        case V_MAP:
+                strbuf_addc(out, '{');
+                for (size_t i = 0; i < v->n; i++) {
+                        if (i)
+                                strbuf_adds(out, ", ");
+                        strbuf_adds(out, v->keys[i]->str);
+                        strbuf_adds(out, ": ");
+                        format_rec(v->items[i], out, false);
+                }
+                strbuf_addc(out, '}');
+                break;
+        }
+}
+
+void value_format(const struct value *v, struct strbuf *out) {
+        if (!v) {
+                strbuf_adds(out, "null");
+                return;
+        }
+        format_rec(v, out, true);
+}
+
+void value_to_json(const struct value *v, struct json_writer *w) {
+        if (!v) {
+                json_null(w);
+                return;
+        }
+        if (v->sensitive) {
+                json_string(w, SENSITIVE_PLACEHOLDER);
+                return;
+        }
+        switch (v->kind) {
+        case V_NULL: json_null(w); break;
+        case V_BOOL: json_bool(w, v->b); break;
+        case V_NUMBER: json_double(w, v->num); break;
+        case V_STRING: json_string_n(w, v->str, v->len); break;
+        case V_LIST:
+                json_begin_array(w);
+                for (size_t i = 0; i < v->n; i++)
+                        value_to_json(v->items[i], w);
+                json_end_array(w);
+                break;
+        case V_MAP:
+                json_begin_object(w);
+                for (size_t i = 0; i < v->n; i++) {
+                        json_key(w, v->keys[i]->str);
+                        value_to_json(v->items[i], w);
+                }
+                json_end_object(w);
+                break;
+        }
+}
+
+struct mark value_mark_at(const struct value *v, size_t offset) {
+        struct mark m = v->mark;
+        if (!v->str || offset > v->len || !m.src || !m.line)
+                return m;
+        size_t nl = 0;
+        for (size_t i = 0; i < offset; i++)
+                if (v->str[i] == '\n')
+                        nl++;
+        if (nl == 0 && (v->style == STYLE_PLAIN || v->style == STYLE_SINGLE ||
+                        v->style == STYLE_DOUBLE)) {
+                /* Same line as the start; quoted scalars start after the quote.
+                 * Escapes in double-quoted scalars may shift this slightly. */
+                unsigned skip = v->style == STYLE_PLAIN ? 0 : 1;
+                size_t chars = 0;
+                for (size_t i = 0; i < offset; i++)
+                        if (((unsigned char)v->str[i] & 0xc0) != 0x80)
+                                chars++;
+                m.col += skip + (unsigned)chars;
+                return m;
+        }
+        /* Find the source line: block scalars start on the line after the
+         * indicator; flow scalars continue on following lines. */
+        unsigned line = m.line + (unsigned)nl;
+        if (v->style == STYLE_LITERAL || v->style == STYLE_FOLDED)
+                line++;
+        /* Search for the text from the start of the value's line up to and
+         * including a few characters at offset. */
+        const char *needle = v->str + offset;
+        size_t nlen = 0;
+        while (nlen < 8 && needle[nlen] && needle[nlen] != '\n')
+                nlen++;
+        for (unsigned try = 0; try < 3; try++) {
+                size_t len;
+                const char *s = source_line(m.src, line + try, &len);
+                if (!s)
+                        break;
+                for (size_t i = 0; nlen && i + nlen <= len; i++)
+                        if (memcmp(s + i, needle, nlen) == 0) {
+                                size_t chars = 0;
+                                for (size_t k = 0; k < i; k++)
+                                        if (((unsigned char)s[k] & 0xc0) != 0x80)
+                                                chars++;
+                                return (struct mark){m.src, line + try, (unsigned)chars + 1};
+                        }
+        }
+        return m;
+}
