@@ -106,7 +106,15 @@ void diag_list_done(struct diag_list *d) {
                 free(d->v[i].hint);
         }
         free(d->v);
+        for (size_t i = 0; i < d->nadopted; i++)
+                source_free(d->adopted[i]);
+        free(d->adopted);
         *d = (struct diag_list){0};
+}
+
+void diag_adopt_source(struct diag_list *d, struct source *src) {
+        GROW(d->adopted, d->nadopted, d->adopted_cap);
+        d->adopted[d->nadopted++] = src;
 }
 
 static int cmp_diag(const struct diag *a, const struct diag *b) {
@@ -194,7 +202,7 @@ static void render_one(const struct diag *dg, struct strbuf *out, bool color) {
         strbuf_addc(out, '\n');
 
         size_t len;
-        const char *line = source_line(m->src, m->line, &len);
+        const char *line = dg->redact ? NULL : source_line(m->src, m->line, &len);
         if (line) {
                 char num[16];
                 int w = snprintf(num, sizeof(num), "%u", m->line);

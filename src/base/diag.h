@@ -43,12 +43,15 @@ struct diag {
         unsigned span; /* characters to underline, >= 1 */
         char *msg;     /* owned */
         char *hint;    /* owned, may be NULL */
+        bool redact;   /* never quote the source line (it holds a secret) */
 };
 
 struct diag_list {
         struct diag *v;
         size_t n, cap;
         size_t nerrors, nwarnings; /* including those over DIAG_MAX */
+        struct source **adopted;   /* sources kept alive for rendering; owned */
+        size_t nadopted, adopted_cap;
 };
 
 /* Creates a source. text may be NULL; both strings are copied. */
@@ -71,7 +74,13 @@ struct diag *diag_warning(struct diag_list *d, const struct mark *m, unsigned sp
 /* Sets the hint of dg (which may be NULL: then this does nothing). */
 void diag_hint(struct diag *dg, const char *fmt, ...) _printf_(2, 3);
 
+/* Frees the diagnostics and the adopted sources. */
 void diag_list_done(struct diag_list *d);
+
+/* Takes ownership of src so that it lives as long as the list — for a
+ * loader that fails and frees its own data while its diagnostics still
+ * point into the source. */
+void diag_adopt_source(struct diag_list *d, struct source *src);
 
 /* Sorts by source, line, column (stable) — call before rendering. */
 void diag_sort(struct diag_list *d);

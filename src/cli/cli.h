@@ -1,0 +1,110 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * cli.h — the command-line front end: the verb table, option parsing shared
+ * by verbs, and output helpers. The CLI is the only layer that prints.
+ *
+ * Exit codes (every verb): 0 success, 1 a build or check failed,
+ * 2 usage error or invalid spec.
+ */
+#pragma once
+
+#include "base/diag.h"
+#include "spec/spec.h"
+
+enum {
+        EXIT_OK = 0,
+        EXIT_FAILED = 1,
+        EXIT_USAGE = 2,
+};
+
+struct cli {
+        bool color_out;  /* colour on stdout */
+        bool color_err;  /* colour on stderr */
+        int verbose;
+};
+
+struct verb {
+        const char *name;
+        const char *summary;  /* one line for `kiln help` */
+        const char *usage;    /* "kiln validate [options] SPEC" */
+        const char *help;     /* the rest of `kiln help VERB` */
+        int (*run)(struct cli *cli, int argc, char **argv);
+};
+
+extern const struct verb *const cli_verbs[]; /* NULL-terminated, in help order */
+const struct verb *cli_find_verb(const char *name);
+
+/* ---- option parsing -------------------------------------------------------
+ * GNU style (--name, --name=VALUE, --name VALUE, -x) plus Packer's single-dash
+ * long options (-name, -name=VALUE, -name VALUE). Options and arguments may
+ * be mixed; "--" ends options. */
+
+struct cli_option {
+        const char *name;   /* long name, without dashes */
+        char short_name;    /* 0 for none */
+        bool has_arg;
+        int id;
+};
+
+struct cli_parser {
+        const struct cli_option *opts; /* terminated by an entry with name NULL */
+        int argc;
+        char **argv;
+        int i;              /* next argv index */
+        bool only_args;     /* after "--" */
+        const char *verb;   /* for messages */
+};
+
+/* Returns the id of the next option and sets *ret_arg (its value or NULL);
+ * returns 0 for a positional argument (in *ret_arg); -1 at the end;
+ * -2 after printing a usage error. */
+int cli_next(struct cli_parser *p, const char **ret_arg);
+
+_printf_(2, 3) int cli_usage_error(const char *verb, const char *fmt, ...);
+
+/* ---- the options of verbs that load a spec --------------------------------- */
+
+enum {
+        OPT_HELP = 1,
+        OPT_VAR,
+        OPT_VAR_FILE,
+        OPT_ONLY,
+        OPT_EXCEPT,
+        OPT_JSON,
+        OPT_ON_ERROR,
+        OPT_FORCE,
+        OPT_SPEC_LAST,
+};
+
+struct spec_args {
+        const char *path;
+        const char **var_files;
+        size_t nvar_files;
+        const char **vars;
+        size_t nvars;
+        char **only;          /* split on commas, owned */
+        size_t nonly;
+        char **except;
+        size_t nexcept;
+        bool json;
+        bool force;
+        const char *on_error;
+};
+
+extern const struct cli_option spec_cli_options[];
+
+/* Parses argv for a spec-loading verb. Returns 0, 1 when --help was printed,
+ * or -EINVAL after a usage error was printed. */
+int spec_args_parse(struct spec_args *a, const struct verb *v, int argc, char **argv);
+void spec_args_done(struct spec_args *a);
+
+/* Loads the spec described by a, printing diagnostics (text, or nothing when
+ * json is set: then *ret_diags keeps them for the caller). Returns 0 or
+ * -errno. */
+int cli_load_spec(struct cli *cli, const struct spec_args *a, struct diag_list *diags,
+                  struct spec **ret);
+
+/* Prints diagnostics to stderr, coloured when stderr is a terminal. */
+void cli_print_diags(struct cli *cli, struct diag_list *d);
+
+void cli_print_verb_help(const struct verb *v, FILE *f);

@@ -1,0 +1,146 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Options shared by every verb that reads a spec (validate, inspect, and
+ * later build). -on-error and -force are accepted and checked here too, so
+ * that the same flags can be passed to `kiln validate` and `kiln build`, as
+ * CI scripts written for Packer do.
+ */
+#include "cli/cli.h"
+
+#include <unistd.h>
+
+extern char **environ;
+
+const struct cli_option spec_cli_options[] = {
+        {"help", 'h', false, OPT_HELP},
+        {"var", 0, true, OPT_VAR},
+        {"var-file", 0, true, OPT_VAR_FILE},
+        {"only", 0, true, OPT_ONLY},
+        {"except", 0, true, OPT_EXCEPT},
+        {"json", 0, false, OPT_JSON},
+        {"on-error", 0, true, OPT_ON_ERROR},
+        {"force", 0, false, OPT_FORCE},
+        {NULL, 0, false, 0},
+};
+
+static const char *const on_error_values[] = {"cleanup", "abort", "ask", "run-cleanup-provisioner", NULL};
+
+/* Appends the comma-separated globs of arg (Packer's -only=a,b form). */
+static void add_globs(char ***list, size_t *n, const char *arg) {
+        const char *p = arg;
+        for (;;) {
+                const char *c = strchrnul(p, ',');
+                if (c > p) {
+                        *list = xreallocarray(*list, *n + 1, sizeof(char *));
+                        (*list)[(*n)++] = xstrndup(p, (size_t)(c - p));
+                }
+                if (!*c)
+                        break;
+                p = c + 1;
+        }
+}
+
+int spec_args_parse(struct spec_args *a, const struct verb *v, int argc, char **argv) {
+        struct cli_parser p = {.opts = spec_cli_options, .argc = argc, .argv = argv, .i = 1,
+                               .verb = v->name};
+        const char *arg;
+        int id;
+        while ((id = cli_next(&p, &arg)) != -1) {
+                switch (id) {
+                case -2:
+                        return -EINVAL;
+                case 0:
+                        if (a->path)
+                                return cli_usage_error(v->name, "one spec at a time (got '%s' and '%s')",
+                                                       a->path, arg);
+                        a->path = arg;
+                        break;
+                case OPT_HELP:
+                        cli_print_verb_help(v, stdout);
+                        return 1;
+                case OPT_VAR:
+                        if (!strchr(arg, '='))
+                                return cli_usage_error(v->name, "--var needs NAME=VALUE, got '%s'", arg);
+                        a->vars = xreallocarray(a->vars, a->nvars + 1, sizeof(char *));
+                        a->vars[a->nvars++] = arg;
+                        break;
+                case OPT_VAR_FILE:
+                        a->var_files = xreallocarray(a->var_files, a->nvar_files + 1, sizeof(char *));
+                        a->var_files[a->nvar_files++] = arg;
+                        break;
+                case OPT_ONLY:
+                        add_globs(&a->only, &a->nonly, arg);
+                        break;
+                case OPT_EXCEPT:
+                        add_globs(&a->except, &a->nexcept, arg);
+                        break;
+                case OPT_JSON:
+                        a->json = true;
+                        break;
+                case OPT_FORCE:
+                        a->force = true;
+                        break;
+                case OPT_ON_ERROR: {
+                        bool ok = false;
+                        for (const char *const *e = on_error_values; *e; e++)
+                                ok = ok || streq(*e, arg);
+                        if (!ok)
+                                return cli_usage_error(v->name,
+                                                       "--on-error must be cleanup, abort, ask or run-cleanup-provisioner, not '%s'",
+                                                       arg);
+                        a->on_error = arg;
+                        break;
+                }
+                default:
+                        return cli_usage_error(v->name, "option not supported here");
+                }
+        }
+        if (!a->path)
+                return cli_usage_error(v->name, "missing SPEC (e.g. kiln %s examples/minimal/kiln.yaml)",
+                                       v->name);
+        if (a->nonly && a->nexcept)
+                return cli_usage_error(v->name, "use --only or --except, not both");
+        return 0;
+}
+
+void spec_args_done(struct spec_args *a) {
+        free(a->vars);
+        free(a->var_files);
+        for (size_t i = 0; i < a->nonly; i++)
+                free(a->only[i]);
+        free(a->only);
+        for (size_t i = 0; i < a->nexcept; i++)
+                free(a->except[i]);
+        free(a->except);
+}
+
+void cli_print_diags(struct cli *cli, struct diag_list *d) {
+        if (d->n == 0)
+                return;
+        diag_sort(d);
+        _cleanup_strbuf_ struct strbuf sb = STRBUF_INIT;
+        diag_render(d, &sb, cli->color_err);
+        fflush(stdout);
+        fputs(strbuf_str(&sb), stderr);
+}
+
+int cli_load_spec(struct cli *cli, const struct spec_args *a, struct diag_list *diags,
+                  struct spec **ret) {
+        struct spec_options o = {
+                .path = a->path,
+                .var_files = a->var_files,
+                .nvar_files = a->nvar_files,
+                .vars = a->vars,
+                .nvars = a->nvars,
+                .only = (const char *const *)a->only,
+                .nonly = a->nonly,
+                .except = (const char *const *)a->except,
+                .nexcept = a->nexcept,
+                .environ = environ,
+                .now = spec_now(),
+        };
+        int r = spec_load(&o, diags, ret);
+        if (!a->json)
+                cli_print_diags(cli, diags);
+        return r;
+}

@@ -1,0 +1,28 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * spec-internal.h — what the spec module's files share; not for other
+ * modules. load.c drives; vars.c resolves variables; builds.c expands and
+ * checks builds.
+ */
+#pragma once
+
+#include "spec/spec.h"
+
+/* Adds a source to the spec (taking ownership) and returns it. */
+const struct source *spec_add_source(struct spec *s, struct source *src);
+
+/* Declares variables from the `variables:` map and resolves their values
+ * from defaults, var files, environment and command line. Errors go to d. */
+void vars_load(struct spec *s, const struct value *decls, const struct spec_options *o,
+               struct diag_list *d);
+
+/* The `var` root for interpolation: a new V_MAP of name -> value (sensitive
+ * values marked). Unset variables are left out. */
+struct value *vars_scope(const struct spec *s);
+
+/* Expands, links, selects and evaluates the `builds:` map. */
+void builds_load(struct spec *s, const struct value *builds, const struct spec_options *o,
+                 struct diag_list *d);
+
+/* True when name is a valid identifier for variables and matrix axes. */
+bool spec_ident_valid(const char *name);

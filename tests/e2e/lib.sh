@@ -1,0 +1,107 @@
+# SPDX-License-Identifier: Apache-2.0
+# shellcheck shell=bash
+#
+# lib.sh — helpers for kiln's end-to-end tests. An e2e script looks like
+#
+#     #!/usr/bin/env bash
+#     . "$(dirname "$0")/lib.sh"
+#
+#     t_version() {
+#             assert_exit 0 "$KILN" --version || return 1
+#             assert_contains "$(<"$T_OUT")" "kiln" || return 1
+#     }
+#     run_test version t_version
+#
+#     e2e_summary
+#
+# run_test NAME FN [ARGS...] runs FN in a subshell (with `set -e` off) inside
+# a fresh temp dir $T_TMP (removed afterwards), prints "ok   NAME" or
+# "FAIL NAME" followed by everything FN printed. A test fails when FN returns
+# non-zero, so call assertions as `assert_x ... || return 1`.
+# e2e_summary prints "N passed, M failed" and exits 1 if anything failed.
+#
+# Environment: KILN (optimised binary) and KILN_SAN (ASan+UBSan build), set by
+# tests/run-all.sh; default to build/kiln and build-san/kiln. Scripts run from
+# the repository root ($E2E_ROOT), with NO_COLOR=1 exported.
+
+E2E_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+cd "$E2E_ROOT" || exit 1
+KILN=${KILN:-${KILN_BIN:-$E2E_ROOT/build/kiln}}
+KILN_SAN=${KILN_SAN:-$E2E_ROOT/build-san/kiln}
+export KILN KILN_SAN NO_COLOR=1
+T_PASSED=0
+T_FAILED=0
+
+# t_fail MSG... — report a failure from inside a test; returns 1.
+t_fail() {
+        echo "$*" >&2
+        return 1
+}
+
+run_test() {
+        local name=$1 fn=$2 log rc=0
+        shift 2
+        T_TMP=$(mktemp -d "${TMPDIR:-/tmp}/kiln-e2e.XXXXXX") || exit 1
+        log=$(mktemp "${TMPDIR:-/tmp}/kiln-e2e-log.XXXXXX") || exit 1
+        (
+                set +e
+                # shellcheck disable=SC2030 # per-test, meant to stay in here
+                T_OUT=$T_TMP/.stdout T_ERR=$T_TMP/.stderr
+                "$fn" "$@"
+        ) >"$log" 2>&1 </dev/null || rc=$?
+        if [ "$rc" -eq 0 ]; then
+                echo "ok   $name"
+                T_PASSED=$((T_PASSED + 1))
+        else
+                echo "FAIL $name"
+                sed 's/^/    /' "$log"
+                T_FAILED=$((T_FAILED + 1))
+        fi
+        rm -rf "$T_TMP" "$log"
+        unset T_TMP
+}
+
+assert_eq() {
+        [ "$1" = "$2" ] && return 0
+        t_fail "assert_eq failed${3:+: $3}"$'\n'"  expected: '$1'"$'\n'"  actual:   '$2'"
+}
+
+assert_contains() {
+        case "$1" in *"$2"*) return 0 ;; esac
+        t_fail "assert_contains failed: '$2' not found in:"$'\n'"$1"
+}
+
+assert_not_contains() {
+        case "$1" in *"$2"*) t_fail "assert_not_contains failed: '$2' found in:"$'\n'"$1" ;; esac
+}
+
+# assert_exit CODE CMD [ARGS...] — run CMD with stdout to the file $T_OUT and
+# stderr to the file $T_ERR; fail (showing both) unless it exits with CODE.
+assert_exit() {
+        local want=$1 rc=0
+        shift
+        # shellcheck disable=SC2031 # set by run_test; mktemp outside one
+        : "${T_OUT:=$(mktemp)}" "${T_ERR:=$(mktemp)}"
+        "$@" >"$T_OUT" 2>"$T_ERR" || rc=$?
+        [ "$rc" -eq "$want" ] && return 0
+        t_fail "assert_exit: expected exit $want, got $rc from: $*"
+        echo "--- stdout:" >&2
+        awk '{ print } NR >= 40 { print "[...]"; exit }' "$T_OUT" >&2
+        echo "--- stderr:" >&2
+        awk '{ print } NR >= 40 { print "[...]"; exit }' "$T_ERR" >&2
+        return 1
+}
+
+# assert_file_eq EXPECTED_FILE ACTUAL_FILE — byte-for-byte; shows diff -u.
+assert_file_eq() {
+        cmp -s "$1" "$2" && return 0
+        t_fail "assert_file_eq failed: $2 differs from $1"
+        diff -u --label "$1" --label "$2" "$1" "$2" >&2
+        return 1
+}
+
+e2e_summary() {
+        echo "$T_PASSED passed, $T_FAILED failed"
+        [ "$T_FAILED" -eq 0 ] || exit 1
+        exit 0
+}
