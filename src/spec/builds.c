@@ -373,12 +373,12 @@ static struct spec_build *pick_parent(const struct entry *e, const struct spec_b
         if (nmatch == 0) {
                 struct diag *dg = diag_error(d, &e->from->mark, (unsigned)e->from->len,
                                              "build '%s' (%s) has no matching parent among: %s",
-                                             b->name, b->arch, strbuf_str(&names));
+                                             e->key->str, b->arch, strbuf_str(&names));
                 diag_hint(dg, "a layered build must have the same arch as its parent; add the arch to the parent's matrix");
         } else {
                 struct diag *dg = diag_error(d, &e->from->mark, (unsigned)e->from->len,
                                              "build '%s' could layer on several builds: %s",
-                                             b->name, strbuf_str(&names));
+                                             e->key->str, strbuf_str(&names));
                 diag_hint(dg, "give '%s' the same matrix axes as '%s' (or an arch:) to choose one",
                           e->key->str, p->key->str);
         }

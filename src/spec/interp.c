@@ -943,6 +943,26 @@ static int fn_formatdate(const struct call *k, struct value **ret) {
         return 0;
 }
 
+/* The functions. Where a string is expected, numbers and booleans are taken
+ * by their text; null, lists and maps are errors.
+ *   lower(s), upper(s)   ASCII case mapping; other bytes (UTF-8) unchanged
+ *   trimspace(s)         strips ASCII whitespace at both ends
+ *   replace(s, old, new) every occurrence of old (non-empty), left to right
+ *   join(sep, list)      list items must be strings, numbers or booleans
+ *   split(sep, s)        list of strings; sep non-empty; "" gives [""]
+ *   sha256(s)            lowercase hex digest of s's bytes
+ *   file(path)           text of path (relative to env->base_dir unless
+ *                        absolute), at most INTERP_FILE_MAX bytes, no NUL
+ *                        bytes; the resolved path is added to files_read
+ *   formatdate(fmt, ts)  ts is RFC 3339 UTC; fmt as Terraform's formatdate:
+ *                        YYYY YY MMMM MMM MM M DD D EEEE EEE hh h HH H AA aa
+ *                        mm m ss s, ZZZZZ (+00:00) ZZZZ (+0000) ZZZ (UTC)
+ *                        Z (Z), 'quoted text', '' for a quote; other
+ *                        letters are errors
+ *   coalesce(a, ...)     the first argument that is neither null nor "";
+ *                        an error when there is none
+ *   timestamp()          the same as ${timestamp}
+ * A function's result is sensitive when an argument was (see c->sensitive). */
 static const struct func funcs[] = {
         {"lower", "s", 1, 1, fn_lower},
         {"upper", "s", 1, 1, fn_upper},

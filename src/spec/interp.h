@@ -37,14 +37,18 @@
 struct interp_env {
         const struct value *scope; /* borrowed V_MAP of roots */
         const char *base_dir;      /* file() paths are relative to this */
-        /* When not NULL, every path file() reads is appended (as given,
-         * resolved against base_dir) — the build cache hashes them later. */
+        /* When not NULL, every path file() reads is appended once (resolved
+         * against base_dir; a new xstrdup'd string, the array grown with
+         * xreallocarray) — the build cache hashes them later. The caller
+         * owns and frees both the strings and the array. */
         char ***files_read;
         size_t *nfiles_read;
 };
 
 /* Returns true when s contains an expression to evaluate ("${" not preceded
- * by another "$"). */
+ * by another "$"). Note that a string with only "$${" escapes still needs
+ * interp_string to turn them into "${": callers should not use this to skip
+ * evaluation. */
 bool interp_has_expr(const char *s);
 
 /* Evaluates every string in the tree `in`, returning a new tree in *ret
