@@ -34,7 +34,7 @@ BS := build-san
 SAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer \
              -fno-sanitize-recover=all
 
-.PHONY: all check demo deps unit unit-san e2e clean help fuzz
+.PHONY: all check demo deps unit unit-san clean help fuzz
 all: $(B)/kiln
 
 define tree
@@ -78,10 +78,19 @@ demo: deps
 	./scripts/demo.sh
 
 clean:
-	rm -rf $(B) $(BS)
+	rm -rf $(B) $(BS) build-fuzz
 
 help:
 	@sed -n '1,10p' Makefile
 
 -include $(shell find $(B) $(BS) -name '*.d' 2>/dev/null)
 .SECONDARY:
+
+# Coverage-guided fuzzing of the spec front end (needs clang: apt-get install clang).
+# The corpus is replayed without clang by tests/unit/test_fuzz_replay.c.
+fuzz:
+	@mkdir -p build-fuzz
+	clang -std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined -Isrc -D_GNU_SOURCE \
+	  -DKILN_VERSION='"$(VERSION)"' $(PKG_CFLAGS) tests/fuzz/fuzz_spec.c $(LIB_SRCS) \
+	  -o build-fuzz/fuzz_spec $(LDLIBS)
+	@echo "run: ./build-fuzz/fuzz_spec -max_total_time=60 tests/fuzz/corpus tests/specs/bad"

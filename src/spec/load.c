@@ -137,7 +137,15 @@ static int load(struct spec *s, const struct spec_options *o, struct diag_list *
         s->timestamp = xstrdup(ts);
 
         struct source *raw = NULL;
-        int r = yaml_read_source(o->path, &raw);
+        int r = 0;
+        if (o->text) {
+                if (o->text_len > YAML_MAX_BYTES)
+                        r = -E2BIG;
+                else
+                        raw = source_new(o->path, o->text, o->text_len);
+        } else {
+                r = yaml_read_source(o->path, &raw);
+        }
         if (r < 0) {
                 struct diag *dg = diag_error(d, NULL, 0, "cannot read spec '%s': %s", o->path,
                                              strerror(-r));

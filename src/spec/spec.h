@@ -93,6 +93,10 @@ struct spec {
 
 struct spec_options {
         const char *path;
+        /* When text is set, it is the spec's content and path only names it
+         * (for messages and relative paths) — used by the fuzzer. */
+        const char *text;
+        size_t text_len;
         const char *const *var_files;  /* --var-file, in order (later wins) */
         size_t nvar_files;
         const char *const *vars;       /* --var NAME=VALUE, in order (later wins) */

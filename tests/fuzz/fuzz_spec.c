@@ -1,0 +1,40 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Fuzz entry point for the whole spec front end: YAML/JSON loading,
+ * variables, interpolation, matrix expansion, the from: graph and rendering.
+ *
+ * With clang and libFuzzer:  make fuzz && ./build-fuzz/fuzz_spec tests/fuzz/corpus
+ * Without: tests/unit/test_fuzz_replay.c replays every spec in the repository
+ * through this function under ASan+UBSan as part of `make check`.
+ */
+#include "spec/render.h"
+#include "spec/spec.h"
+
+#include <stdint.h>
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+        struct diag_list d = {0};
+        struct spec *s = NULL;
+        struct spec_options o = {
+                .path = "fuzz.yaml",
+                .text = (const char *)data,
+                .text_len = size,
+                .now = 1700000000,
+        };
+        if (spec_load(&o, &d, &s) >= 0) {
+                struct strbuf out = STRBUF_INIT;
+                spec_render_text(s, &out, true);
+                spec_render_json(s, &out);
+                strbuf_free(&out);
+                spec_free(s);
+        }
+        struct strbuf out = STRBUF_INIT;
+        diag_sort(&d);
+        diag_render(&d, &out, true);
+        diag_render_json(&d, &out);
+        strbuf_free(&out);
+        diag_list_done(&d);
+        return 0;
+}
