@@ -106,7 +106,7 @@ static void check_matrix(struct entry *e, struct diag_list *d) {
         for (size_t i = 0; i < m->n; i++) {
                 const struct value *axis = m->keys[i], *vals = m->items[i];
                 if (!spec_ident_valid(axis->str)) {
-                        diag_error(d, &axis->mark, (unsigned)axis->len,
+                        diag_error(d, &axis->mark, value_span(axis),
                                    "build '%s': invalid matrix axis name '%s'", e->key->str,
                                    axis->str);
                         goto bad;
@@ -122,7 +122,7 @@ static void check_matrix(struct entry *e, struct diag_list *d) {
                 for (size_t j = 0; j < vals->n; j++) {
                         struct value *v = vals->items[j];
                         if (!value_is_scalar(v) || v->kind == V_NULL || !name_valid(v->str)) {
-                                diag_error(d, &v->mark, v->str ? (unsigned)v->len : 1,
+                                diag_error(d, &v->mark, value_span(v),
                                            "build '%s': matrix value for '%s' must be a simple name (letters, digits, . _ + -)",
                                            e->key->str, axis->str);
                                 goto bad;
@@ -131,7 +131,7 @@ static void check_matrix(struct entry *e, struct diag_list *d) {
                                 const char *norm = spec_arch_normalize(v->str);
                                 if (!norm) {
                                         struct diag *dg = diag_error(
-                                                d, &v->mark, (unsigned)v->len,
+                                                d, &v->mark, value_span(v),
                                                 "build '%s': unknown architecture '%s'",
                                                 e->key->str, v->str);
                                         const char *sug = suggest_closest(v->str, spec_arch_names, 2);
@@ -148,7 +148,7 @@ static void check_matrix(struct entry *e, struct diag_list *d) {
                         }
                         for (size_t k = 0; k < j; k++)
                                 if (streq(vals->items[k]->str, v->str)) {
-                                        diag_error(d, &v->mark, (unsigned)v->len,
+                                        diag_error(d, &v->mark, value_span(v),
                                                    "build '%s': '%s' appears twice in matrix axis '%s'",
                                                    e->key->str, v->str, axis->str);
                                         goto bad;
@@ -182,7 +182,7 @@ static void load_entry(const struct spec *s, struct entry *e, const struct value
                        struct diag_list *d) {
         e->ok = true;
         if (!name_valid(e->key->str)) {
-                struct diag *dg = diag_error(d, &e->key->mark, (unsigned)e->key->len,
+                struct diag *dg = diag_error(d, &e->key->mark, value_span(e->key),
                                              "invalid build name '%s'", e->key->str);
                 diag_hint(dg, "use letters, digits, '.', '_', '+' and '-' (at most %d)", NAME_MAX_LEN);
                 e->ok = false;
@@ -211,7 +211,7 @@ static void load_entry(const struct spec *s, struct entry *e, const struct value
                 size_t n = 0;
                 for (const struct field *f = build_fields; f->key; f++)
                         names[n++] = f->key;
-                struct diag *dg = diag_error(d, &k->mark, (unsigned)k->len,
+                struct diag *dg = diag_error(d, &k->mark, value_span(k),
                                              "unknown key '%s' in %s", k->str, what);
                 const char *sug = suggest_closest(k->str, names, n);
                 if (!sug && step_kind_find(k->str))
@@ -248,7 +248,7 @@ static void load_entry(const struct spec *s, struct entry *e, const struct value
                                              "build '%s' has both source: and from:", e->key->str);
                 diag_hint(dg, "a build starts either from a source or from another build's image");
         } else if (!from && !src) {
-                struct diag *dg = diag_error(d, &e->key->mark, (unsigned)e->key->len,
+                struct diag *dg = diag_error(d, &e->key->mark, value_span(e->key),
                                              "build '%s' has neither source: nor from:", e->key->str);
                 diag_hint(dg, "e.g. source: { type: debian, suite: bookworm } or from: base");
         }
@@ -281,7 +281,7 @@ static void visit(struct entry *e, struct entry **order, size_t *norder, struct 
                 }
                 strbuf_adds(&path, e->key->str);
                 const struct entry *closer = stack[depth - 1];
-                struct diag *dg = diag_error(d, &closer->from->mark, (unsigned)closer->from->len,
+                struct diag *dg = diag_error(d, &closer->from->mark, value_span(closer->from),
                                              "builds form a cycle: %s", strbuf_str(&path));
                 diag_hint(dg, "from: must form a tree; one of these builds needs a source: instead");
                 strbuf_free(&path);
@@ -371,12 +371,12 @@ static struct spec_build *pick_parent(const struct entry *e, const struct spec_b
         for (size_t i = 0; i < p->ncells; i++)
                 strbuf_addf(&names, "%s%s (%s)", i ? ", " : "", p->cells[i]->name, p->cells[i]->arch);
         if (nmatch == 0) {
-                struct diag *dg = diag_error(d, &e->from->mark, (unsigned)e->from->len,
+                struct diag *dg = diag_error(d, &e->from->mark, value_span(e->from),
                                              "build '%s' (%s) has no matching parent among: %s",
                                              e->key->str, b->arch, strbuf_str(&names));
                 diag_hint(dg, "a layered build must have the same arch as its parent; add the arch to the parent's matrix");
         } else {
-                struct diag *dg = diag_error(d, &e->from->mark, (unsigned)e->from->len,
+                struct diag *dg = diag_error(d, &e->from->mark, value_span(e->from),
                                              "build '%s' could layer on several builds: %s",
                                              e->key->str, strbuf_str(&names));
                 diag_hint(dg, "give '%s' the same matrix axes as '%s' (or an arch:) to choose one",
@@ -447,7 +447,7 @@ static void load_source(struct spec_build *b, const struct value *v, struct diag
                 const struct source_kind *k =
                         type->kind == V_STRING ? source_kind_find(type->str) : NULL;
                 if (!k) {
-                        struct diag *dg = diag_error(d, &type->mark, type->str ? (unsigned)type->len : 1,
+                        struct diag *dg = diag_error(d, &type->mark, value_span(type),
                                                      "source: unknown type '%s'",
                                                      type->str ? type->str : "?");
                         const char *sug = type->str ? suggest_closest(type->str, names, n) : NULL;
@@ -515,7 +515,7 @@ static void load_step(struct spec_build *b, const struct value *item, unsigned i
                         }
                         const struct step_kind *sk = step_kind_find(k->str);
                         if (!sk) {
-                                struct diag *dg = diag_error(d, &k->mark, (unsigned)k->len,
+                                struct diag *dg = diag_error(d, &k->mark, value_span(k),
                                                              "step %u: unknown step kind '%s'", index, k->str);
                                 const char *sug = suggest_closest(k->str, kind_names, nk);
                                 const char *csug = NULL;
@@ -530,7 +530,7 @@ static void load_step(struct spec_build *b, const struct value *item, unsigned i
                                 continue;
                         }
                         if (kind) {
-                                struct diag *dg = diag_error(d, &k->mark, (unsigned)k->len,
+                                struct diag *dg = diag_error(d, &k->mark, value_span(k),
                                                              "step %u has two kinds, '%s' and '%s'",
                                                              index, kind->name, sk->name);
                                 diag_hint(dg, "each list item under steps: is one step; start a new item with '-'");
@@ -552,7 +552,7 @@ static void load_step(struct spec_build *b, const struct value *item, unsigned i
                         struct diag *dg = diag_error(d, &item->mark, 1, "step %u has no kind", index);
                         diag_hint(dg, "step kinds: %s", strbuf_str(&kinds));
                 } else if (item->kind == V_STRING) {
-                        struct diag *dg = diag_error(d, &item->mark, (unsigned)item->len,
+                        struct diag *dg = diag_error(d, &item->mark, value_span(item),
                                                      "step %u: unknown step kind '%s'", index, item->str);
                         const char *sug = suggest_closest(item->str, kind_names, nk);
                         if (sug)
@@ -722,7 +722,7 @@ static void expand(struct spec *s, struct entry *e, const struct value *base_sco
         const char *arch_fixed = NULL;
         if (arch_v && !arch_v->invalid) {
                 if (arch_v->kind != V_STRING || !(arch_fixed = spec_arch_normalize(arch_v->str))) {
-                        struct diag *dg = diag_error(d, &arch_v->mark, arch_v->str ? (unsigned)arch_v->len : 1,
+                        struct diag *dg = diag_error(d, &arch_v->mark, value_span(arch_v),
                                                      "build '%s': unknown architecture '%s'", e->key->str,
                                                      arch_v->str ? arch_v->str : "?");
                         const char *sug = arch_v->str ? suggest_closest(arch_v->str, spec_arch_names, 2) : NULL;
@@ -790,7 +790,7 @@ static void expand(struct spec *s, struct entry *e, const struct value *base_sco
                         if (!nv->invalid && nv->kind == V_STRING && name_valid(nv->str)) {
                                 b->name = xstrdup(nv->str);
                         } else if (!nv->invalid) {
-                                struct diag *dg = diag_error(d, &name_tpl->mark, (unsigned)name_tpl->len,
+                                struct diag *dg = diag_error(d, &name_tpl->mark, value_span(name_tpl),
                                                              "build '%s': name '%s' is not a valid build name",
                                                              e->key->str, nv->str ? nv->str : "?");
                                 diag_hint(dg, "names use letters, digits, '.', '_', '+' and '-'");
@@ -801,7 +801,7 @@ static void expand(struct spec *s, struct entry *e, const struct value *base_sco
                 const struct spec_build *dup = spec_find_build(s, b->name);
                 if (dup) {
                         struct diag *dg = diag_error(d, name_tpl ? &name_tpl->mark : &e->key->mark,
-                                                     name_tpl ? (unsigned)name_tpl->len : (unsigned)e->key->len,
+                                                     name_tpl ? value_span(name_tpl) : value_span(e->key),
                                                      "two builds are named '%s'", b->name);
                         if (dup->base && !streq(dup->base, b->base))
                                 diag_hint(dg, "'%s' also expands to that name", dup->base);
@@ -891,7 +891,7 @@ void builds_load(struct spec *s, const struct value *builds, const struct spec_o
                         continue;
                 e->parent = find_entry(es, n, e->from->str);
                 if (!e->parent) {
-                        struct diag *dg = diag_error(d, &e->from->mark, (unsigned)e->from->len,
+                        struct diag *dg = diag_error(d, &e->from->mark, value_span(e->from),
                                                      "build '%s' layers on '%s', which is not defined",
                                                      e->key->str, e->from->str);
                         const char *sug = suggest_closest(e->from->str, names, n);

@@ -1243,6 +1243,10 @@ static int eval_node(struct ctx *c, const struct node *n, struct ev *ret) {
  * way to a field), noting when it is sensitive. */
 static int eval_use(struct ctx *c, const struct node *n, struct ev *ret) {
         int r = eval_node(c, n, ret);
+        /* A value whose own error was already reported (e.g. a variable
+         * without a value) fails quietly: one mistake, one message. */
+        if (r >= 0 && ret->v && ret->v->invalid)
+                return -ECANCELED;
         if (r >= 0 && value_any_sensitive(ret->v))
                 c->sensitive = true;
         return r;

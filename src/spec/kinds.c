@@ -33,7 +33,7 @@ static unsigned one_of(const struct value *p, const char *const *keys, bool at_m
                 diag_error(d, &p->mark, 1, "%s: needs one of %s", what, strbuf_str(&names));
                 errs++;
         } else if (found > 1) {
-                diag_error(d, &second->mark, (unsigned)second->len,
+                diag_error(d, &second->mark, value_span(second),
                            "%s: use only one of %s", what, strbuf_str(&names));
                 errs++;
         }
@@ -102,7 +102,7 @@ static unsigned file_validate(const struct value *p, const char *what, struct di
         const struct value *path = value_map_get(p, "path");
         if (path && !path->invalid && path->kind == V_STRING && path->str[0] == '/' &&
             !tree_path_is_safe(path->str)) {
-                diag_error(d, &path->mark, (unsigned)path->len,
+                diag_error(d, &path->mark, value_span(path),
                            "%s: path '%s' escapes the image tree ('..')", what, path->str);
                 errs++;
         }
@@ -186,7 +186,7 @@ static unsigned ansible_validate(const struct value *p, const char *what, struct
                                                 known = true;
                         if (!known) {
                                 struct diag *dg = diag_warning(
-                                        d, &gv->keys[i]->mark, (unsigned)gv->keys[i]->len,
+                                        d, &gv->keys[i]->mark, value_span(gv->keys[i]),
                                         "%s: group_vars for '%s', which is not in groups:", what,
                                         gv->keys[i]->str);
                                 diag_hint(dg, "these variables are unused unless the host is in that group");
@@ -195,7 +195,7 @@ static unsigned ansible_validate(const struct value *p, const char *what, struct
         }
         const struct value *vb = value_map_get(p, "verbosity");
         if (vb && vb->kind == V_NUMBER && vb->num > 4) {
-                diag_error(d, &vb->mark, (unsigned)vb->len, "%s: verbosity must be 0-4", what);
+                diag_error(d, &vb->mark, value_span(vb), "%s: verbosity must be 0-4", what);
                 errs++;
         }
         return errs;
@@ -256,7 +256,7 @@ static unsigned tarball_validate(const struct value *p, const char *what, struct
         for (size_t i = 0; ok && i < h->len; i++)
                 ok = strchr("0123456789abcdef", h->str[i]) != NULL;
         if (!ok) {
-                diag_error(d, &h->mark, (unsigned)h->len,
+                diag_error(d, &h->mark, value_span(h),
                            "%s: sha256 must be 64 lowercase hex digits", what);
                 return 1;
         }

@@ -169,7 +169,7 @@ static int load(struct spec *s, const struct spec_options *o, struct diag_list *
         schema_check(s->doc, top_fields, "the spec", d);
         const struct value *ver = value_map_get(s->doc, "kiln");
         if (ver && ver->kind == V_NUMBER && ver->num != SPEC_FORMAT_VERSION) {
-                struct diag *dg = diag_error(d, &ver->mark, (unsigned)ver->len,
+                struct diag *dg = diag_error(d, &ver->mark, value_span(ver),
                                              "spec format version %s is not supported", ver->str);
                 diag_hint(dg, "this kiln reads version %d", SPEC_FORMAT_VERSION);
         }

@@ -123,7 +123,7 @@ void schema_key_list(const struct field *fields, struct strbuf *out) {
 
 static unsigned type_error(const struct value *v, const struct field *f, const char *what,
                            struct diag_list *d) {
-        struct diag *dg = diag_error(d, &v->mark, v->str ? (unsigned)v->len : 1,
+        struct diag *dg = diag_error(d, &v->mark, value_span(v),
                                      "%s%s%s: expected %s, got a %s", what ? what : "",
                                      what ? ": " : "", f->key, field_type_describe(f->type),
                                      value_kind_name(v->kind));
@@ -157,7 +157,7 @@ static unsigned check_list_of(const struct value *v, const struct field *f, cons
                         continue;
                 bool ok = ints ? (it->kind == V_NUMBER && it->is_int) : is_stringish(it);
                 if (!ok) {
-                        diag_error(d, &it->mark, it->str ? (unsigned)it->len : 1,
+                        diag_error(d, &it->mark, value_span(it),
                                    "%s%s%s: expected %s, but item %zu is a %s", what ? what : "",
                                    what ? ": " : "", f->key, field_type_describe(f->type), i + 1,
                                    value_kind_name(it->kind));
@@ -189,7 +189,7 @@ unsigned schema_check_value(const struct value *v, const struct field *f, const 
                                 strbuf_adds(&list, *a);
                         }
                         struct diag *dg =
-                                diag_error(d, &v->mark, (unsigned)v->len,
+                                diag_error(d, &v->mark, value_span(v),
                                            "%s%s%s: '%s' is not one of: %s", what ? what : "",
                                            what ? ": " : "", f->key, v->sensitive ? SENSITIVE_PLACEHOLDER : v->str,
                                            strbuf_str(&list));
@@ -204,7 +204,7 @@ unsigned schema_check_value(const struct value *v, const struct field *f, const 
                 if (!is_stringish(v))
                         return type_error(v, f, what, d);
                 if (v->str[0] != '/') {
-                        diag_error(d, &v->mark, (unsigned)v->len,
+                        diag_error(d, &v->mark, value_span(v),
                                    "%s%s%s: '%s' must be an absolute path (starting with /)",
                                    what ? what : "", what ? ": " : "", f->key, v->str);
                         return 1;
@@ -221,7 +221,7 @@ unsigned schema_check_value(const struct value *v, const struct field *f, const 
                 if (!is_stringish(v))
                         return type_error(v, f, what, d);
                 if (parse_size(v->str, &b) < 0) {
-                        diag_error(d, &v->mark, (unsigned)v->len,
+                        diag_error(d, &v->mark, value_span(v),
                                    "%s%s%s: '%s' is not a size (e.g. 4G, 512M, 100MiB)",
                                    what ? what : "", what ? ": " : "", f->key, v->str);
                         return 1;
@@ -233,7 +233,7 @@ unsigned schema_check_value(const struct value *v, const struct field *f, const 
                 if (!is_stringish(v))
                         return type_error(v, f, what, d);
                 if (parse_duration(v->str, &s) < 0) {
-                        diag_error(d, &v->mark, (unsigned)v->len,
+                        diag_error(d, &v->mark, value_span(v),
                                    "%s%s%s: '%s' is not a duration (e.g. 90s, 10m, 1h30m)",
                                    what ? what : "", what ? ": " : "", f->key, v->str);
                         return 1;
@@ -245,7 +245,7 @@ unsigned schema_check_value(const struct value *v, const struct field *f, const 
                 if (v->kind != V_STRING)
                         return type_error(v, f, what, d);
                 if (parse_mode(v->str, &m) < 0) {
-                        diag_error(d, &v->mark, (unsigned)v->len,
+                        diag_error(d, &v->mark, value_span(v),
                                    "%s%s%s: '%s' is not an octal mode (e.g. \"0644\")",
                                    what ? what : "", what ? ": " : "", f->key, v->str);
                         return 1;
@@ -323,7 +323,7 @@ unsigned schema_check(const struct value *v, const struct field *fields, const c
                         _cleanup_free_ const char **names = xcalloc(nfields + 1, sizeof(char *));
                         for (size_t j = 0; j < nfields; j++)
                                 names[j] = fields[j].key;
-                        struct diag *dg = diag_error(d, &k->mark, (unsigned)k->len,
+                        struct diag *dg = diag_error(d, &k->mark, value_span(k),
                                                      "unknown key '%s' in %s", k->str, what);
                         const char *s = suggest_closest(k->str, names, nfields);
                         if (s)

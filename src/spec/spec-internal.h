@@ -17,7 +17,9 @@ void vars_load(struct spec *s, const struct value *decls, const struct spec_opti
                struct diag_list *d);
 
 /* The `var` root for interpolation: a new V_MAP of name -> value (sensitive
- * values marked). Unset variables are left out. */
+ * values marked). Variables without a usable value (already reported) are
+ * present with ->invalid set, so that their uses fail without a second
+ * message. */
 struct value *vars_scope(const struct spec *s);
 
 /* Expands, links, selects and evaluates the `builds:` map. */

@@ -320,3 +320,15 @@ struct mark value_mark_at(const struct value *v, size_t offset) {
         }
         return m;
 }
+
+unsigned value_span(const struct value *v) {
+        if (!v || !v->str || v->kind == V_LIST || v->kind == V_MAP || memchr(v->str, '\n', v->len))
+                return 1;
+        size_t chars = 0;
+        for (size_t i = 0; i < v->len; i++)
+                if (((unsigned char)v->str[i] & 0xc0) != 0x80)
+                        chars++;
+        if (v->style == STYLE_SINGLE || v->style == STYLE_DOUBLE)
+                chars += 2;
+        return chars ? (unsigned)chars : 1;
+}

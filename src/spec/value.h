@@ -94,4 +94,9 @@ void value_to_json(const struct value *v, struct json_writer *w);
  * v->mark. */
 struct mark value_mark_at(const struct value *v, size_t offset);
 
+/* How many characters to underline for v in a diagnostic: its text as
+ * written (quotes included) on one line; 1 for collections and multi-line
+ * scalars. */
+unsigned value_span(const struct value *v);
+
 #define SENSITIVE_PLACEHOLDER "<sensitive>"

@@ -113,7 +113,7 @@ static struct value *coerce(struct value *v, const struct spec_var *var, bool fr
                                 r->len = v->len;
                                 return r;
                         }
-                        struct diag *dg = diag_error(d, &v->mark, (unsigned)v->len,
+                        struct diag *dg = diag_error(d, &v->mark, value_span(v),
                                                      "variable '%s' is a number; '%s' is not",
                                                      var->name, shown);
                         if (dg)
@@ -150,7 +150,7 @@ static struct value *coerce(struct value *v, const struct spec_var *var, bool fr
                         value_free(parsed);
                         source_free(tmp);
                         struct diag *dg = diag_error(
-                                d, &v->mark, (unsigned)v->len,
+                                d, &v->mark, value_span(v),
                                 "variable '%s' is a %s; '%s' does not read as one", var->name,
                                 var_type_name(var->type), shown);
                         if (dg)
@@ -162,7 +162,7 @@ static struct value *coerce(struct value *v, const struct spec_var *var, bool fr
                 break;
         }
         }
-        struct diag *dg = diag_error(d, &v->mark, v->str ? (unsigned)v->len : 1,
+        struct diag *dg = diag_error(d, &v->mark, value_span(v),
                                      "variable '%s' is declared as a %s, but this value is a %s",
                                      var->name, var_type_name(var->type),
                                      value_kind_name(v->kind));
@@ -185,7 +185,7 @@ static void set_value(struct spec_var *var, struct value *v, const char *origin,
 static void declare(struct spec *s, const struct value *key, const struct value *decl,
                     struct diag_list *d) {
         if (!spec_ident_valid(key->str)) {
-                struct diag *dg = diag_error(d, &key->mark, (unsigned)key->len,
+                struct diag *dg = diag_error(d, &key->mark, value_span(key),
                                              "invalid variable name '%s'", key->str);
                 diag_hint(dg, "use letters, digits and _ (it becomes KILN_VAR_%s)", key->str);
                 return;
@@ -345,7 +345,7 @@ static bool validate_one(const struct spec_var *var, const struct value *rule,
         }
         if (!why)
                 return true;
-        struct diag *dg = diag_error(d, &v->mark, (unsigned)v->len,
+        struct diag *dg = diag_error(d, &v->mark, value_span(v),
                                      "invalid value for variable '%s': %s", var->name,
                                      msg && msg->kind == V_STRING ? msg->str : why);
         if (dg) {
@@ -381,7 +381,7 @@ static void check_rules(const struct spec_var *var, const struct value *rules,
                         if (rc != 0) {
                                 char buf[128];
                                 regerror(rc, &rx, buf, sizeof(buf));
-                                diag_error(d, &re->mark, (unsigned)re->len,
+                                diag_error(d, &re->mark, value_span(re),
                                            "%s: invalid regex: %s", what, buf);
                         } else {
                                 regfree(&rx);
@@ -462,9 +462,14 @@ void vars_load(struct spec *s, const struct value *decls, const struct spec_opti
 
 struct value *vars_scope(const struct spec *s) {
         struct value *m = value_new(V_MAP, NULL);
-        for (size_t i = 0; i < s->nvars; i++)
-                if (s->vars[i].value)
-                        value_map_append(m, value_new_string(s->vars[i].name, &s->vars[i].decl),
-                                         value_clone(s->vars[i].value));
+        for (size_t i = 0; i < s->nvars; i++) {
+                struct value *v = value_clone(s->vars[i].value);
+                if (!v) {
+                        /* Unset (already reported): uses of it fail quietly. */
+                        v = value_new(V_NULL, &s->vars[i].decl);
+                        v->invalid = true;
+                }
+                value_map_append(m, value_new_string(s->vars[i].name, &s->vars[i].decl), v);
+        }
         return m;
 }

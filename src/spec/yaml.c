@@ -216,7 +216,7 @@ static int parse_mapping(struct loader *l, yaml_event_t *start, unsigned depth,
                 }
                 const struct value *prev = value_map_key(map, key->str);
                 if (prev) {
-                        struct diag *dg = diag_error(l->d, &key->mark, (unsigned)key->len,
+                        struct diag *dg = diag_error(l->d, &key->mark, value_span(key),
                                                      "duplicate key '%s'", key->str);
                         diag_hint(dg, "first defined at line %u", prev->mark.line);
                         l->failed = true;
