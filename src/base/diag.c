@@ -109,7 +109,59 @@ void diag_list_done(struct diag_list *d) {
         for (size_t i = 0; i < d->nadopted; i++)
                 source_free(d->adopted[i]);
         free(d->adopted);
+        for (size_t i = 0; i < d->nsecrets; i++)
+                free(d->secrets[i]);
+        free(d->secrets);
         *d = (struct diag_list){0};
+}
+
+void diag_add_secret(struct diag_list *d, const char *s, size_t n) {
+        if (n < DIAG_SECRET_MIN || memchr(s, 0, n))
+                return;
+        for (size_t i = 0; i < d->nsecrets; i++)
+                if (strlen(d->secrets[i]) == n && memcmp(d->secrets[i], s, n) == 0)
+                        return;
+        GROW(d->secrets, d->nsecrets, d->secrets_cap);
+        d->secrets[d->nsecrets++] = xstrndup(s, n);
+}
+
+/* Appends text[0..n) to out with every registered secret masked. When
+ * track is set, *track (a byte offset in text) is moved to the matching
+ * offset in the output. */
+static void add_masked_track(const struct diag_list *d, struct strbuf *out, const char *text,
+                             size_t n, size_t *track) {
+        size_t base = out->len;
+        bool moved = false;
+        for (size_t i = 0; i < n;) {
+                if (track && !moved && i >= *track) {
+                        *track = out->len - base;
+                        moved = true;
+                }
+                size_t hit = 0;
+                for (size_t k = 0; k < d->nsecrets && !hit; k++) {
+                        size_t l = strlen(d->secrets[k]);
+                        if (l <= n - i && memcmp(text + i, d->secrets[k], l) == 0)
+                                hit = l;
+                }
+                if (hit) {
+                        strbuf_adds(out, "<sensitive>");
+                        i += hit;
+                } else {
+                        strbuf_addc(out, text[i++]);
+                }
+        }
+        if (track && !moved)
+                *track = out->len - base;
+}
+
+static void add_masked(const struct diag_list *d, struct strbuf *out, const char *text, size_t n) {
+        add_masked_track(d, out, text, n, NULL);
+}
+
+static char *masked(const struct diag_list *d, const char *s) {
+        struct strbuf sb = STRBUF_INIT;
+        add_masked(d, &sb, s, strlen(s));
+        return strbuf_detach(&sb);
 }
 
 void diag_adopt_source(struct diag_list *d, struct source *src) {
@@ -178,7 +230,8 @@ static size_t col_to_byte(const char *s, size_t n, unsigned col) {
         return n;
 }
 
-static void render_one(const struct diag *dg, struct strbuf *out, bool color) {
+static void render_one(const struct diag_list *d, const struct diag *dg, struct strbuf *out,
+                       bool color) {
         const struct mark *m = &dg->mark;
         const char *lc = dg->level == DIAG_ERROR ? C_RED : dg->level == DIAG_WARNING ? C_YELLOW : C_CYAN;
         if (color)
@@ -196,13 +249,31 @@ static void render_one(const struct diag *dg, struct strbuf *out, bool color) {
         strbuf_addf(out, "%s:", level_name(dg->level));
         if (color)
                 strbuf_adds(out, C_RESET C_BOLD);
-        strbuf_addf(out, " %s", dg->msg);
+        strbuf_addc(out, ' ');
+        add_masked(d, out, dg->msg, strlen(dg->msg));
         if (color)
                 strbuf_adds(out, C_RESET);
         strbuf_addc(out, '\n');
 
         size_t len;
         const char *line = dg->redact ? NULL : source_line(m->src, m->line, &len);
+        _cleanup_free_ char *mline = NULL;
+        unsigned caret_col = m->col ? m->col : 1;
+        if (line && d->nsecrets) {
+                /* Mask secrets in the quoted line and move the caret with the
+                 * text it points at. */
+                struct strbuf sb = STRBUF_INIT;
+                size_t at = col_to_byte(line, len, caret_col);
+                add_masked_track(d, &sb, line, len, &at);
+                if (sb.len != len || memcmp(sb.buf, line, len) != 0) {
+                        len = sb.len;
+                        mline = strbuf_detach(&sb);
+                        line = mline;
+                        caret_col = (unsigned)utf8_chars(line, at) + 1;
+                } else {
+                        strbuf_free(&sb);
+                }
+        }
         if (line) {
                 char num[16];
                 int w = snprintf(num, sizeof(num), "%u", m->line);
@@ -213,7 +284,7 @@ static void render_one(const struct diag *dg, struct strbuf *out, bool color) {
                 strbuf_addc(out, '\n');
                 strbuf_addf(out, " %*s | ", w < 4 ? 4 : w, "");
                 size_t chars = utf8_chars(line, len);
-                unsigned col = m->col ? m->col : 1;
+                unsigned col = caret_col;
                 strbuf_addch_n(out, ' ', col - 1 <= chars ? col - 1 : chars);
                 size_t start = col_to_byte(line, len, col);
                 size_t avail = start < len ? utf8_chars(line + start, len - start) : 0;
@@ -234,13 +305,15 @@ static void render_one(const struct diag *dg, struct strbuf *out, bool color) {
                 strbuf_adds(out, "hint:");
                 if (color)
                         strbuf_adds(out, C_RESET);
-                strbuf_addf(out, " %s\n", dg->hint);
+                strbuf_addc(out, ' ');
+                add_masked(d, out, dg->hint, strlen(dg->hint));
+                strbuf_addc(out, '\n');
         }
 }
 
 void diag_render(const struct diag_list *d, struct strbuf *out, bool color) {
         for (size_t i = 0; i < d->n; i++)
-                render_one(&d->v[i], out, color);
+                render_one(d, &d->v[i], out, color);
         size_t total = d->nerrors + d->nwarnings;
         if (total > d->n)
                 strbuf_addf(out, "kiln: %zu more diagnostics not shown\n", total - d->n);
@@ -261,10 +334,12 @@ void diag_render_json(const struct diag_list *d, struct strbuf *out) {
                 json_int(&w, dg->mark.col);
                 json_key(&w, "severity");
                 json_string(&w, level_name(dg->level));
+                _cleanup_free_ char *msg = masked(d, dg->msg);
+                _cleanup_free_ char *hint = dg->hint ? masked(d, dg->hint) : NULL;
                 json_key(&w, "message");
-                json_string(&w, dg->msg);
+                json_string(&w, msg);
                 json_key(&w, "hint");
-                json_string(&w, dg->hint);
+                json_string(&w, hint);
                 json_end_object(&w);
         }
         json_end_array(&w);

@@ -52,6 +52,8 @@ struct diag_list {
         size_t nerrors, nwarnings; /* including those over DIAG_MAX */
         struct source **adopted;   /* sources kept alive for rendering; owned */
         size_t nadopted, adopted_cap;
+        char **secrets;            /* texts masked in all rendered output; owned */
+        size_t nsecrets, secrets_cap;
 };
 
 /* Creates a source. text may be NULL; both strings are copied. */
@@ -81,6 +83,15 @@ void diag_list_done(struct diag_list *d);
  * loader that fails and frees its own data while its diagnostics still
  * point into the source. */
 void diag_adopt_source(struct diag_list *d, struct source *src);
+
+/* Registers a secret: every occurrence of it in rendered messages, hints
+ * and quoted source lines is replaced by <sensitive>. This backs up the
+ * redaction done where values are known to be sensitive (a quoted line may
+ * hold a secret next to an unrelated error). Secrets shorter than
+ * DIAG_SECRET_MIN bytes are not masked, as masking them would garble
+ * messages; kiln's own messages never print sensitive values anyway. */
+#define DIAG_SECRET_MIN 4
+void diag_add_secret(struct diag_list *d, const char *s, size_t n);
 
 /* Sorts by source, line, column (stable) — call before rendering. */
 void diag_sort(struct diag_list *d);

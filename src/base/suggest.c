@@ -55,5 +55,17 @@ const char *suggest_closest(const char *word, const char *const *cands, size_t n
                         best = cands[i];
                 }
         }
-        return best_d <= limit ? best : NULL;
+        if (best_d <= limit)
+                return best;
+        /* "lowercase" for "lower", "pkg" for "pkgs": one is a prefix of the
+         * other (at least 3 characters in common). */
+        for (size_t i = 0; i < n; i++) {
+                if (!cands[i])
+                        continue;
+                size_t lw = strlen(word), lc = strlen(cands[i]);
+                size_t m = lw < lc ? lw : lc;
+                if (m >= 3 && strncmp(word, cands[i], m) == 0)
+                        return cands[i];
+        }
+        return NULL;
 }

@@ -13,6 +13,6 @@ size_t suggest_distance(const char *a, const char *b);
 
 /* Returns the candidate closest to word when it is close enough to be a
  * plausible typo (distance <= max(1, strlen(word)/3), or a case-only
- * difference), else NULL. The result borrows from cands. NULL entries in
- * cands are skipped. */
+ * difference), or when one is a prefix of the other (3+ characters);
+ * else NULL. The result borrows from cands; NULL entries are skipped. */
 const char *suggest_closest(const char *word, const char *const *cands, size_t n);

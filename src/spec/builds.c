@@ -121,6 +121,8 @@ static void check_matrix(struct entry *e, struct diag_list *d) {
                 }
                 for (size_t j = 0; j < vals->n; j++) {
                         struct value *v = vals->items[j];
+                        if (v->invalid)
+                                goto bad; /* already reported */
                         if (!value_is_scalar(v) || v->kind == V_NULL || !name_valid(v->str)) {
                                 diag_error(d, &v->mark, value_span(v),
                                            "build '%s': matrix value for '%s' must be a simple name (letters, digits, . _ + -)",
@@ -133,7 +135,7 @@ static void check_matrix(struct entry *e, struct diag_list *d) {
                                         struct diag *dg = diag_error(
                                                 d, &v->mark, value_span(v),
                                                 "build '%s': unknown architecture '%s'",
-                                                e->key->str, v->str);
+                                                e->key->str, value_shown(v));
                                         const char *sug = suggest_closest(v->str, spec_arch_names, 2);
                                         if (sug)
                                                 diag_hint(dg, "did you mean '%s'?", sug);
@@ -422,7 +424,8 @@ static void check_opaque(const struct value *v, const char *key, bool allow_stri
                    allow_string ? " (or a file name)" : "", value_kind_name(v->kind));
 }
 
-static void load_source(struct spec_build *b, const struct value *v, struct diag_list *d) {
+static void load_source(struct spec_build *b, const struct value *v, const struct value *key,
+                        struct diag_list *d) {
         if (v->invalid)
                 return;
         const char *names[16];
@@ -441,7 +444,8 @@ static void load_source(struct spec_build *b, const struct value *v, struct diag
         }
         const struct value *type = value_map_get(v, "type");
         if (!type) {
-                struct diag *dg = diag_error(d, &v->mark, 1, "source: missing required key 'type'");
+                struct diag *dg = diag_error(d, &key->mark, value_span(key),
+                                             "source: missing required key 'type'");
                 diag_hint(dg, "one of: %s", strbuf_str(&list));
         } else if (!type->invalid) {
                 const struct source_kind *k =
@@ -449,7 +453,7 @@ static void load_source(struct spec_build *b, const struct value *v, struct diag
                 if (!k) {
                         struct diag *dg = diag_error(d, &type->mark, value_span(type),
                                                      "source: unknown type '%s'",
-                                                     type->str ? type->str : "?");
+                                                     type->str ? value_shown(type) : "?");
                         const char *sug = type->str ? suggest_closest(type->str, names, n) : NULL;
                         if (sug)
                                 diag_hint(dg, "did you mean '%s'?", sug);
@@ -457,7 +461,7 @@ static void load_source(struct spec_build *b, const struct value *v, struct diag
                                 diag_hint(dg, "one of: %s", strbuf_str(&list));
                 } else {
                         /* Check everything but `type` against the kind. */
-                        _cleanup_value_ struct value *rest = value_new(V_MAP, &v->mark);
+                        _cleanup_value_ struct value *rest = value_new(V_MAP, &key->mark);
                         for (size_t i = 0; i < v->n; i++)
                                 if (!streq(v->keys[i]->str, "type"))
                                         value_map_append(rest, value_clone(v->keys[i]),
@@ -585,6 +589,8 @@ static void load_step(struct spec_build *b, const struct value *item, unsigned i
                 p = value_new(V_MAP, &kind_key->mark);
         } else if (params->kind == V_MAP) {
                 p = value_clone(params);
+                /* "missing key" errors point at the kind, not the first key */
+                p->mark = kind_key->mark;
                 if (schema_check(p, kind->fields, what, d) == 0 && kind->validate)
                         kind->validate(p, what, d);
         } else if (params->invalid) {
@@ -592,7 +598,7 @@ static void load_step(struct spec_build *b, const struct value *item, unsigned i
         } else if (kind->shorthand_key) {
                 struct field f = {kind->shorthand_key, kind->shorthand_type, 0, NULL, NULL, NULL};
                 if (schema_check_value(params, &f, what, d) == 0) {
-                        p = value_new(V_MAP, &params->mark);
+                        p = value_new(V_MAP, &kind_key->mark);
                         value_map_append(p, value_new_string(kind->shorthand_key, &params->mark),
                                          value_clone(params));
                         if (kind->validate)
@@ -659,7 +665,7 @@ static void load_sections(const struct spec *s, struct spec_build *b, const stru
                         value_free(v);
                 } else if (streq(key, "source")) {
                         if (!e->from)
-                                load_source(b, v, d);
+                                load_source(b, v, e->def->keys[i], d);
                         value_free(v);
                 } else if (streq(key, "steps")) {
                         if (v->kind == V_LIST)
@@ -724,18 +730,22 @@ static void expand(struct spec *s, struct entry *e, const struct value *base_sco
                 if (arch_v->kind != V_STRING || !(arch_fixed = spec_arch_normalize(arch_v->str))) {
                         struct diag *dg = diag_error(d, &arch_v->mark, value_span(arch_v),
                                                      "build '%s': unknown architecture '%s'", e->key->str,
-                                                     arch_v->str ? arch_v->str : "?");
+                                                     arch_v->str ? value_shown(arch_v) : "?");
                         const char *sug = arch_v->str ? suggest_closest(arch_v->str, spec_arch_names, 2) : NULL;
                         if (sug)
                                 diag_hint(dg, "did you mean '%s'?", sug);
                         else
                                 diag_hint(dg, "kiln builds x86_64 and aarch64");
-                        return;
+                        /* Go on as x86_64 so the rest of the build is checked. */
+                        arch_fixed = "x86_64";
                 }
         }
         if (role_v && !role_v->invalid && (role_v->kind != V_STRING || !name_valid(role_v->str))) {
-                diag_error(d, &role_v->mark, 1, "build '%s': role must be a simple name", e->key->str);
-                return;
+                diag_error(d, &role_v->mark, value_span(role_v),
+                           "build '%s': role must be a simple name (letters, digits, . _ + -)",
+                           e->key->str);
+                value_free(role_v);
+                role_v = NULL;
         }
         const struct value *name_tpl = value_map_get(e->def, "name");
         for (size_t c = 0; c < ncells; c++) {
@@ -806,7 +816,7 @@ static void expand(struct spec *s, struct entry *e, const struct value *base_sco
                         if (dup->base && !streq(dup->base, b->base))
                                 diag_hint(dg, "'%s' also expands to that name", dup->base);
                         else
-                                diag_hint(dg, "the name template must use every matrix axis, e.g. ${build.arch}");
+                                diag_hint(dg, "the name template must differ per expansion: use every matrix axis (${build.role}, ${build.arch}, ${matrix.AXIS})");
                 }
                 value_map_set(scope, "build", build_root(b, true));
                 load_sections(s, b, e, scope, d);
@@ -893,7 +903,7 @@ void builds_load(struct spec *s, const struct value *builds, const struct spec_o
                 if (!e->parent) {
                         struct diag *dg = diag_error(d, &e->from->mark, value_span(e->from),
                                                      "build '%s' layers on '%s', which is not defined",
-                                                     e->key->str, e->from->str);
+                                                     e->key->str, value_shown(e->from));
                         const char *sug = suggest_closest(e->from->str, names, n);
                         if (sug)
                                 diag_hint(dg, "did you mean '%s'?", sug);

@@ -1016,9 +1016,11 @@ static int lookup_root(struct ctx *c, const char *name, size_t off, size_t len, 
                 if (!streq(name, known_roots[i]))
                         continue;
                 struct diag *dg = err_at(c, off, len, "'%s' is not available here", name);
-                if (streq(name, "build") || streq(name, "matrix")) {
-                        diag_hint(dg, "build.* and matrix.* can only be used inside builds: "
-                                      "(matrix.* only in a build with a matrix:)");
+                if ((streq(name, "build") || streq(name, "matrix")) && value_map_get(scope, "var")) {
+                        diag_hint(dg, "build.* and matrix.* are known only once the matrix is expanded: "
+                                      "they cannot be used in matrix:, from:, arch: or role:");
+                } else if (streq(name, "build") || streq(name, "matrix")) {
+                        diag_hint(dg, "build.* and matrix.* can only be used inside builds:");
                 } else {
                         _cleanup_free_ const char **k = nscope ? map_keys(scope) : NULL;
                         _cleanup_strbuf_ struct strbuf sb = STRBUF_INIT;
@@ -1074,6 +1076,8 @@ static int get_field(struct ctx *c, const struct node *n, size_t i, const char *
                 diag_hint(dg, "did you mean '%s'?", best);
         else if (is_var)
                 diag_hint(dg, "declare it under variables:");
+        else if (e->v->n == 0 && n->kind == N_IDENT && streq(n->text, "matrix") && i == 0)
+                diag_hint(dg, "this build has no matrix:");
         else if (e->v->n == 0)
                 diag_hint(dg, "it has no fields");
         else {

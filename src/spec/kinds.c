@@ -103,7 +103,7 @@ static unsigned file_validate(const struct value *p, const char *what, struct di
         if (path && !path->invalid && path->kind == V_STRING && path->str[0] == '/' &&
             !tree_path_is_safe(path->str)) {
                 diag_error(d, &path->mark, value_span(path),
-                           "%s: path '%s' escapes the image tree ('..')", what, path->str);
+                           "%s: path '%s' escapes the image tree ('..')", what, value_shown(path));
                 errs++;
         }
         return errs;

@@ -132,9 +132,11 @@ static unsigned type_error(const struct value *v, const struct field *f, const c
              streq(v->str, "off")))
                 diag_hint(dg, "kiln reads YAML 1.2, where '%s' is a string; write true or false",
                           v->str);
+        else if (f->type == FT_BOOL && v->kind == V_STRING && v->str &&
+                 (streq(v->str, "true") || streq(v->str, "false")))
+                diag_hint(dg, "remove the quotes: \"%s\" is a string", v->str);
         else if (f->type == FT_MODE && v->kind == V_NUMBER)
-                diag_hint(dg, "quote the mode (\"%s\") so it is not read as a decimal number",
-                          v->str);
+                diag_hint(dg, "write the mode as a string of octal digits, e.g. \"0644\"");
         else if (f->type == FT_OBJECT && f->children) {
                 struct strbuf keys = STRBUF_INIT;
                 schema_key_list(f->children, &keys);
@@ -191,7 +193,7 @@ unsigned schema_check_value(const struct value *v, const struct field *f, const 
                         struct diag *dg =
                                 diag_error(d, &v->mark, value_span(v),
                                            "%s%s%s: '%s' is not one of: %s", what ? what : "",
-                                           what ? ": " : "", f->key, v->sensitive ? SENSITIVE_PLACEHOLDER : v->str,
+                                           what ? ": " : "", f->key, value_shown(v),
                                            strbuf_str(&list));
                         const char *s = suggest_closest(v->str, (const char *const *)f->allowed, n);
                         if (s)
@@ -206,15 +208,20 @@ unsigned schema_check_value(const struct value *v, const struct field *f, const 
                 if (v->str[0] != '/') {
                         diag_error(d, &v->mark, value_span(v),
                                    "%s%s%s: '%s' must be an absolute path (starting with /)",
-                                   what ? what : "", what ? ": " : "", f->key, v->str);
+                                   what ? what : "", what ? ": " : "", f->key, value_shown(v));
                         return 1;
                 }
                 return 0;
         case FT_BOOL:
                 return v->kind == V_BOOL ? 0 : type_error(v, f, what, d);
         case FT_INT:
-                if (v->kind != V_NUMBER || !v->is_int || v->num < 0)
+                if (v->kind != V_NUMBER)
                         return type_error(v, f, what, d);
+                if (!v->is_int || v->num < 0) {
+                        diag_error(d, &v->mark, value_span(v), "%s%s%s: %s must be a whole number, 0 or more",
+                                   what ? what : "", what ? ": " : "", f->key, value_shown(v));
+                        return 1;
+                }
                 return 0;
         case FT_SIZE: {
                 uint64_t b;
@@ -223,7 +230,7 @@ unsigned schema_check_value(const struct value *v, const struct field *f, const 
                 if (parse_size(v->str, &b) < 0) {
                         diag_error(d, &v->mark, value_span(v),
                                    "%s%s%s: '%s' is not a size (e.g. 4G, 512M, 100MiB)",
-                                   what ? what : "", what ? ": " : "", f->key, v->str);
+                                   what ? what : "", what ? ": " : "", f->key, value_shown(v));
                         return 1;
                 }
                 return 0;
@@ -235,7 +242,7 @@ unsigned schema_check_value(const struct value *v, const struct field *f, const 
                 if (parse_duration(v->str, &s) < 0) {
                         diag_error(d, &v->mark, value_span(v),
                                    "%s%s%s: '%s' is not a duration (e.g. 90s, 10m, 1h30m)",
-                                   what ? what : "", what ? ": " : "", f->key, v->str);
+                                   what ? what : "", what ? ": " : "", f->key, value_shown(v));
                         return 1;
                 }
                 return 0;
@@ -247,7 +254,7 @@ unsigned schema_check_value(const struct value *v, const struct field *f, const 
                 if (parse_mode(v->str, &m) < 0) {
                         diag_error(d, &v->mark, value_span(v),
                                    "%s%s%s: '%s' is not an octal mode (e.g. \"0644\")",
-                                   what ? what : "", what ? ": " : "", f->key, v->str);
+                                   what ? what : "", what ? ": " : "", f->key, value_shown(v));
                         return 1;
                 }
                 return 0;

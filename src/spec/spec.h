@@ -36,6 +36,7 @@ struct spec_var {
         const char *origin;      /* "default", "var file PATH", "environment", "command line" */
         char *origin_buf;        /* owned storage behind origin when needed */
         struct mark decl;        /* where it was declared */
+        bool failed;             /* a value was given but rejected (reported) */
 };
 
 struct spec_axis {

@@ -273,56 +273,67 @@ void value_to_json(const struct value *v, struct json_writer *w) {
         }
 }
 
-struct mark value_mark_at(const struct value *v, size_t offset) {
-        struct mark m = v->mark;
-        if (!v->str || offset > v->len || !m.src || !m.line)
-                return m;
-        size_t nl = 0;
-        for (size_t i = 0; i < offset; i++)
-                if (v->str[i] == '\n')
-                        nl++;
-        if (nl == 0 && (v->style == STYLE_PLAIN || v->style == STYLE_SINGLE ||
-                        v->style == STYLE_DOUBLE)) {
-                /* Same line as the start; quoted scalars start after the quote.
-                 * Escapes in double-quoted scalars may shift this slightly. */
-                unsigned skip = v->style == STYLE_PLAIN ? 0 : 1;
-                size_t chars = 0;
-                for (size_t i = 0; i < offset; i++)
-                        if (((unsigned char)v->str[i] & 0xc0) != 0x80)
-                                chars++;
-                m.col += skip + (unsigned)chars;
-                return m;
-        }
-        /* Find the source line: block scalars start on the line after the
-         * indicator; flow scalars continue on following lines. */
-        unsigned line = m.line + (unsigned)nl;
-        if (v->style == STYLE_LITERAL || v->style == STYLE_FOLDED)
-                line++;
-        /* Search for the text from the start of the value's line up to and
-         * including a few characters at offset. */
-        const char *needle = v->str + offset;
-        size_t nlen = 0;
-        while (nlen < 8 && needle[nlen] && needle[nlen] != '\n')
-                nlen++;
-        for (unsigned try = 0; try < 3; try++) {
-                size_t len;
-                const char *s = source_line(m.src, line + try, &len);
-                if (!s)
-                        break;
-                for (size_t i = 0; nlen && i + nlen <= len; i++)
-                        if (memcmp(s + i, needle, nlen) == 0) {
-                                size_t chars = 0;
-                                for (size_t k = 0; k < i; k++)
-                                        if (((unsigned char)s[k] & 0xc0) != 0x80)
-                                                chars++;
-                                return (struct mark){m.src, line + try, (unsigned)chars + 1};
-                        }
+/* Byte offset in src's text of 1-based (line, col). */
+static size_t source_offset(const struct source *src, unsigned line, unsigned col) {
+        size_t len;
+        const char *l = source_line(src, line, &len);
+        if (!l)
+                return src->len;
+        size_t off = (size_t)(l - src->text), chars = 0;
+        for (size_t i = 0; i < len; i++)
+                if (((unsigned char)l[i] & 0xc0) != 0x80 && ++chars == col)
+                        return off + i;
+        return off + len;
+}
+
+static struct mark mark_of_offset(const struct source *src, size_t off) {
+        struct mark m = {src, 1, 1};
+        for (size_t i = 0; i < off && i < src->len; i++) {
+                if (src->text[i] == '\n') {
+                        m.line++;
+                        m.col = 1;
+                } else if (((unsigned char)src->text[i] & 0xc0) != 0x80) {
+                        m.col++;
+                }
         }
         return m;
 }
 
+/* The value's text and its source text differ by quoting, escapes, line
+ * folding and block indentation, so positions cannot be computed from the
+ * style alone. Instead: take the text at `offset` (up to a line's end), count
+ * how often it occurs in the value before `offset`, and find that same
+ * occurrence in the source after the value's start. */
+struct mark value_mark_at(const struct value *v, size_t offset) {
+        struct mark m = v->mark;
+        const struct source *src = m.src;
+        if (!v->str || offset > v->len || !src || !src->text || !m.line)
+                return m;
+        const char *needle = v->str + offset;
+        size_t nlen = 0;
+        while (nlen < 24 && offset + nlen < v->len && needle[nlen] != '\n')
+                nlen++;
+        if (nlen == 0)
+                return m;
+        size_t k = 0;
+        for (size_t i = 0; i + nlen <= offset; i++)
+                if (memcmp(v->str + i, needle, nlen) == 0)
+                        k++;
+        size_t start = source_offset(src, m.line, m.col);
+        /* Written text is at most a few times longer than the value (escapes,
+         * indentation); bound the search. */
+        size_t limit = start + 4 * v->len + 4096;
+        if (limit > src->len)
+                limit = src->len;
+        for (size_t i = start; i + nlen <= limit; i++)
+                if (memcmp(src->text + i, needle, nlen) == 0 && k-- == 0)
+                        return mark_of_offset(src, i);
+        return m;
+}
+
 unsigned value_span(const struct value *v) {
-        if (!v || !v->str || v->kind == V_LIST || v->kind == V_MAP || memchr(v->str, '\n', v->len))
+        /* A secret's length is itself a hint: underline one character. */
+        if (!v || !v->str || v->sensitive || v->kind == V_LIST || v->kind == V_MAP || memchr(v->str, '\n', v->len))
                 return 1;
         size_t chars = 0;
         for (size_t i = 0; i < v->len; i++)

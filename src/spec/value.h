@@ -100,3 +100,8 @@ struct mark value_mark_at(const struct value *v, size_t offset);
 unsigned value_span(const struct value *v);
 
 #define SENSITIVE_PLACEHOLDER "<sensitive>"
+
+/* v's text for a message: SENSITIVE_PLACEHOLDER when v is sensitive. */
+static inline const char *value_shown(const struct value *v) {
+        return v->sensitive ? SENSITIVE_PLACEHOLDER : v->str;
+}

@@ -173,6 +173,16 @@ static struct value *coerce(struct value *v, const struct spec_var *var, bool fr
         return NULL;
 }
 
+/* Registers every scalar text in v as a secret for diagnostics. */
+static void add_secrets(struct diag_list *d, const struct value *v) {
+        if (!v)
+                return;
+        if (v->str)
+                diag_add_secret(d, v->str, v->len);
+        for (size_t i = 0; i < v->n; i++)
+                add_secrets(d, v->items[i]);
+}
+
 static void set_value(struct spec_var *var, struct value *v, const char *origin,
                       char *origin_buf) {
         value_free(var->value);
@@ -187,7 +197,7 @@ static void declare(struct spec *s, const struct value *key, const struct value 
         if (!spec_ident_valid(key->str)) {
                 struct diag *dg = diag_error(d, &key->mark, value_span(key),
                                              "invalid variable name '%s'", key->str);
-                diag_hint(dg, "use letters, digits and _ (it becomes KILN_VAR_%s)", key->str);
+                diag_hint(dg, "use letters, digits and _, starting with a letter or _ (the name is also used as KILN_VAR_<name>)");
                 return;
         }
         GROW(s->vars, s->nvars, s->vars_cap);
@@ -222,10 +232,14 @@ static void declare(struct spec *s, const struct value *key, const struct value 
                 const struct value *sens = value_map_get(decl, "sensitive");
                 var->sensitive = sens && sens->kind == V_BOOL && sens->b;
         }
+        if (var->sensitive)
+                add_secrets(d, def);
         if (has_default && def && !(def->kind == V_NULL && var->type != VAR_STRING)) {
                 struct value *v = coerce(value_clone(def), var, false, d);
                 if (v)
                         set_value(var, v, "default", NULL);
+                else
+                        var->failed = true;
         }
 }
 
@@ -254,10 +268,13 @@ static void assign(struct spec *s, const char *name, const struct mark *name_mar
                 free(origin_buf);
                 return;
         }
-        if (var->sensitive)
+        if (var->sensitive) {
                 value_set_sensitive(v);
+                add_secrets(d, v);
+        }
         struct value *c = coerce(v, var, from_text, d);
         if (!c) {
+                var->failed = true;
                 free(origin_buf);
                 return;
         }
@@ -447,6 +464,8 @@ void vars_load(struct spec *s, const struct value *decls, const struct spec_opti
 
         for (size_t i = 0; i < s->nvars; i++) {
                 struct spec_var *var = &s->vars[i];
+                if (!var->value && var->failed)
+                        continue;
                 if (!var->value) {
                         struct diag *dg = diag_error(d, &var->decl, (unsigned)strlen(var->name),
                                                      "variable '%s' has no value", var->name);

@@ -103,11 +103,22 @@ static struct value *make_scalar(struct loader *l, const yaml_event_t *e) {
         default: style = STYLE_PLAIN;
         }
         if (tag && !streq(tag, YAML_STR_TAG) && !streq(tag, "!")) {
-                diag_error(l->d, &m, 1, "unsupported YAML tag '%s'", tag);
+                const char *shortform = startswith(tag, "tag:yaml.org,2002:");
+                struct diag *dg = shortform
+                        ? diag_error(l->d, &m, 1, "unsupported YAML tag '!!%s'", shortform)
+                        : diag_error(l->d, &m, 1, "unsupported YAML tag '%s'", tag);
+                diag_hint(dg, "kiln reads plain YAML values; only !!str is accepted");
                 l->failed = true;
         }
+        if (memchr(text, 0, len)) {
+                /* C strings end at NUL; a value cut short silently would be
+                 * worse than refusing it. */
+                diag_error(l->d, &m, 1, "strings cannot contain NUL characters (\\0)");
+                l->failed = true;
+                len = strlen(text);
+        }
         bool is_str_tag = tag && streq(tag, YAML_STR_TAG);
-        if (style == STYLE_PLAIN && !is_str_tag && memchr(text, 0, len) == NULL) {
+        if (style == STYLE_PLAIN && !is_str_tag) {
                 double num;
                 bool is_int;
                 if (len == 0 || streq(text, "~") || streq(text, "null") || streq(text, "Null") ||
@@ -151,6 +162,10 @@ static int parse_node(struct loader *l, yaml_event_t *e, unsigned depth, struct 
 static int next_event(struct loader *l, yaml_event_t *e) {
         if (!yaml_parser_parse(&l->parser, e)) {
                 struct mark m = mark_of(l, l->parser.problem_mark);
+                /* At the end of the input (an unclosed quote or bracket), the
+                 * place the construct started is the useful one. */
+                if (l->parser.context && l->parser.problem_mark.index >= l->src->len)
+                        m = mark_of(l, l->parser.context_mark);
                 const char *problem = l->parser.problem ? l->parser.problem : "syntax error";
                 struct diag *dg;
                 if (l->parser.context) {

@@ -179,7 +179,7 @@ YAML
         assert_not_contains "$err" "pw-0a8f7e" || return 1
         # the same as JSON
         assert_exit 2 "$KILN" validate --json "$T_TMP/bad.yaml" || return 1
-        assert_eq "False 3 [6, 8, 9]" "$(json_get "$T_OUT" 'd["valid"], d["errors"], [x["line"] for x in d["diagnostics"]]' | tr -d '(),')" || return 1
+        assert_eq "False 3 [6 8 9]" "$(json_get "$T_OUT" 'd["valid"], d["errors"], [x["line"] for x in d["diagnostics"]]' | tr -d '(),')" || return 1
 }
 run_test three-errors-one-run t_three_errors_one_run
 

@@ -272,7 +272,7 @@ TEST(interp_build_not_available) {
         CHECK_INT(t.r, ==, -EINVAL);
         CHECK_INT(t.d.nerrors, ==, 2);
         CHECK_STREQ(msg0(&t), "'build' is not available here");
-        CHECK(hint0(&t) && strstr(hint0(&t), "builds:"));
+        CHECK(hint0(&t) && strstr(hint0(&t), "matrix:"));
         CHECK(t.d.n == 2 && streq(t.d.v[1].msg, "'matrix' is not available here"));
         /* the rest of the tree is still evaluated */
         CHECK(get(&t, "c") && streq(get(&t, "c")->str, "bookworm"));
