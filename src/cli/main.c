@@ -58,6 +58,15 @@ static void print_main_help(FILE *f) {
         fputs(main_footer, f);
 }
 
+/* The verb closest to a misspelt name, or NULL. */
+static const char *suggest_verb(const char *name) {
+        const char *names[32];
+        size_t n = 0;
+        for (const struct verb *const *p = cli_verbs; *p && n < ARRAY_SIZE(names); p++)
+                names[n++] = (*p)->name;
+        return suggest_closest(name, names, n);
+}
+
 static int help_run(struct cli *cli, int argc, char **argv) {
         if (argc < 2) {
                 print_main_help(stdout);
@@ -69,11 +78,7 @@ static int help_run(struct cli *cli, int argc, char **argv) {
         }
         const struct verb *v = cli_find_verb(argv[1]);
         if (!v) {
-                const char *names[32];
-                size_t n = 0;
-                for (const struct verb *const *p = cli_verbs; *p; p++)
-                        names[n++] = (*p)->name;
-                const char *sug = suggest_closest(argv[1], names, n);
+                const char *sug = suggest_verb(argv[1]);
                 fprintf(stderr, "kiln: help: unknown verb '%s'%s%s%s\n", argv[1],
                         sug ? " (did you mean '" : "", sug ? sug : "", sug ? "'?)" : "");
                 return EXIT_USAGE;
@@ -153,11 +158,7 @@ int main(int argc, char **argv) {
         cli.color_err = want_color(color, STDERR_FILENO);
         const struct verb *v = cli_find_verb(argv[i]);
         if (!v) {
-                const char *names[32];
-                size_t n = 0;
-                for (const struct verb *const *p = cli_verbs; *p; p++)
-                        names[n++] = (*p)->name;
-                const char *sug = suggest_closest(argv[i], names, n);
+                const char *sug = suggest_verb(argv[i]);
                 if (sug)
                         cli_usage_error(NULL, "unknown verb '%s' (did you mean '%s'?)", argv[i], sug);
                 else

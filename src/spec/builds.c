@@ -71,6 +71,17 @@ static bool name_valid(const char *s) {
         return true;
 }
 
+static void unknown_arch(const struct entry *e, const struct value *v, struct diag_list *d) {
+        struct diag *dg = diag_error(d, &v->mark, value_span(v),
+                                     "build '%s': unknown architecture '%s'", e->key->str,
+                                     v->str ? value_shown(v) : "?");
+        const char *sug = v->str && !v->sensitive ? suggest_closest(v->str, spec_arch_names, 2) : NULL;
+        if (sug)
+                diag_hint(dg, "did you mean '%s'?", sug);
+        else
+                diag_hint(dg, "kiln builds x86_64 and aarch64");
+}
+
 static struct value *scope_new(const struct spec *s) {
         struct value *scope = value_new(V_MAP, NULL);
         value_map_set(scope, "var", vars_scope(s));
@@ -132,15 +143,7 @@ static void check_matrix(struct entry *e, struct diag_list *d) {
                         if (streq(axis->str, "arch")) {
                                 const char *norm = spec_arch_normalize(v->str);
                                 if (!norm) {
-                                        struct diag *dg = diag_error(
-                                                d, &v->mark, value_span(v),
-                                                "build '%s': unknown architecture '%s'",
-                                                e->key->str, value_shown(v));
-                                        const char *sug = suggest_closest(v->str, spec_arch_names, 2);
-                                        if (sug)
-                                                diag_hint(dg, "did you mean '%s'?", sug);
-                                        else
-                                                diag_hint(dg, "kiln builds x86_64 and aarch64");
+                                        unknown_arch(e, v, d);
                                         goto bad;
                                 }
                                 free(v->str);
@@ -728,14 +731,7 @@ static void expand(struct spec *s, struct entry *e, const struct value *base_sco
         const char *arch_fixed = NULL;
         if (arch_v && !arch_v->invalid) {
                 if (arch_v->kind != V_STRING || !(arch_fixed = spec_arch_normalize(arch_v->str))) {
-                        struct diag *dg = diag_error(d, &arch_v->mark, value_span(arch_v),
-                                                     "build '%s': unknown architecture '%s'", e->key->str,
-                                                     arch_v->str ? value_shown(arch_v) : "?");
-                        const char *sug = arch_v->str ? suggest_closest(arch_v->str, spec_arch_names, 2) : NULL;
-                        if (sug)
-                                diag_hint(dg, "did you mean '%s'?", sug);
-                        else
-                                diag_hint(dg, "kiln builds x86_64 and aarch64");
+                        unknown_arch(e, arch_v, d);
                         /* Go on as x86_64 so the rest of the build is checked. */
                         arch_fixed = "x86_64";
                 }

@@ -169,6 +169,36 @@ static unsigned check_list_of(const struct value *v, const struct field *f, cons
         return errs;
 }
 
+/* Scalars with a textual form: a size, a duration or a file mode. */
+static unsigned check_form(const struct value *v, const struct field *f, const char *what,
+                           struct diag_list *d) {
+        uint64_t u64;
+        unsigned mode;
+        bool ok;
+        const char *example;
+        if (f->type == FT_MODE ? v->kind != V_STRING : !is_stringish(v))
+                return type_error(v, f, what, d);
+        switch (f->type) {
+        case FT_SIZE:
+                ok = parse_size(v->str, &u64) >= 0;
+                example = "a size (e.g. 4G, 512M, 100MiB)";
+                break;
+        case FT_DURATION:
+                ok = parse_duration(v->str, &u64) >= 0;
+                example = "a duration (e.g. 90s, 10m, 1h30m)";
+                break;
+        default:
+                ok = parse_mode(v->str, &mode) >= 0;
+                example = "an octal mode (e.g. \"0644\")";
+                break;
+        }
+        if (ok)
+                return 0;
+        diag_error(d, &v->mark, value_span(v), "%s%s%s: '%s' is not %s", what ? what : "",
+                   what ? ": " : "", f->key, value_shown(v), example);
+        return 1;
+}
+
 unsigned schema_check_value(const struct value *v, const struct field *f, const char *what,
                             struct diag_list *d) {
         if (!v || v->invalid)
@@ -223,42 +253,10 @@ unsigned schema_check_value(const struct value *v, const struct field *f, const 
                         return 1;
                 }
                 return 0;
-        case FT_SIZE: {
-                uint64_t b;
-                if (!is_stringish(v))
-                        return type_error(v, f, what, d);
-                if (parse_size(v->str, &b) < 0) {
-                        diag_error(d, &v->mark, value_span(v),
-                                   "%s%s%s: '%s' is not a size (e.g. 4G, 512M, 100MiB)",
-                                   what ? what : "", what ? ": " : "", f->key, value_shown(v));
-                        return 1;
-                }
-                return 0;
-        }
-        case FT_DURATION: {
-                uint64_t s;
-                if (!is_stringish(v))
-                        return type_error(v, f, what, d);
-                if (parse_duration(v->str, &s) < 0) {
-                        diag_error(d, &v->mark, value_span(v),
-                                   "%s%s%s: '%s' is not a duration (e.g. 90s, 10m, 1h30m)",
-                                   what ? what : "", what ? ": " : "", f->key, value_shown(v));
-                        return 1;
-                }
-                return 0;
-        }
-        case FT_MODE: {
-                unsigned m;
-                if (v->kind != V_STRING)
-                        return type_error(v, f, what, d);
-                if (parse_mode(v->str, &m) < 0) {
-                        diag_error(d, &v->mark, value_span(v),
-                                   "%s%s%s: '%s' is not an octal mode (e.g. \"0644\")",
-                                   what ? what : "", what ? ": " : "", f->key, value_shown(v));
-                        return 1;
-                }
-                return 0;
-        }
+        case FT_SIZE:
+        case FT_DURATION:
+        case FT_MODE:
+                return check_form(v, f, what, d);
         case FT_STRING_LIST:
                 if (v->kind != V_LIST)
                         return type_error(v, f, what, d);
