@@ -322,6 +322,12 @@ void diag_render(const struct diag_list *d, struct strbuf *out, bool color) {
 void diag_render_json(const struct diag_list *d, struct strbuf *out) {
         struct json_writer w;
         json_init(&w, out, true);
+        diag_write_json(d, &w);
+        strbuf_addc(out, '\n');
+}
+
+void diag_write_json(const struct diag_list *d, struct json_writer *wp) {
+        struct json_writer w = *wp;
         json_begin_array(&w);
         for (size_t i = 0; i < d->n; i++) {
                 const struct diag *dg = &d->v[i];
@@ -343,5 +349,5 @@ void diag_render_json(const struct diag_list *d, struct strbuf *out) {
                 json_end_object(&w);
         }
         json_end_array(&w);
-        strbuf_addc(out, '\n');
+        *wp = w;
 }

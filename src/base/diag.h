@@ -107,3 +107,6 @@ void diag_render(const struct diag_list *d, struct strbuf *out, bool color);
 
 /* Renders the list as a JSON array of {file,line,column,severity,message,hint}. */
 void diag_render_json(const struct diag_list *d, struct strbuf *out);
+struct json_writer;
+/* The same array, written as the next value of w. */
+void diag_write_json(const struct diag_list *d, struct json_writer *w);

@@ -102,8 +102,17 @@ void json_double(struct json_writer *w, double v) {
                 strbuf_adds(w->out, "null");
         else if (v == (double)(int64_t)v && fabs(v) < 9007199254740992.0)
                 strbuf_addf(w->out, "%" PRId64, (int64_t)v);
-        else
-                strbuf_addf(w->out, "%.17g", v);
+        else {
+                /* The shortest form that reads back as the same double:
+                 * 1.1, not 1.1000000000000001. */
+                char buf[32];
+                for (int prec = 15; prec <= 17; prec++) {
+                        snprintf(buf, sizeof(buf), "%.*g", prec, v);
+                        if (strtod(buf, NULL) == v)
+                                break;
+                }
+                strbuf_adds(w->out, buf);
+        }
 }
 
 void json_bool(struct json_writer *w, bool v) {

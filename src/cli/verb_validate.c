@@ -46,6 +46,8 @@ static int validate_run(struct cli *cli, int argc, char **argv) {
                 struct json_writer w;
                 json_init(&w, &out, true);
                 json_begin_object(&w);
+                json_key(&w, "schema_version");
+                json_int(&w, 1);
                 json_key(&w, "spec");
                 json_string(&w, a.path);
                 json_key(&w, "valid");
@@ -61,12 +63,8 @@ static int validate_run(struct cli *cli, int argc, char **argv) {
                                 json_string(&w, s->builds[i]->name);
                 json_end_array(&w);
                 json_key(&w, "diagnostics");
-                _cleanup_strbuf_ struct strbuf diags = STRBUF_INIT;
                 diag_sort(&d);
-                diag_render_json(&d, &diags);
-                while (diags.len && diags.buf[diags.len - 1] == '\n')
-                        diags.buf[--diags.len] = 0;
-                json_raw(&w, strbuf_str(&diags));
+                diag_write_json(&d, &w);
                 json_end_object(&w);
                 strbuf_addc(&out, '\n');
                 fputs(strbuf_str(&out), stdout);

@@ -362,6 +362,8 @@ static struct spec_build *pick_parent(const struct entry *e, const struct spec_b
                 bool ok = !arch_fixed || streq(c->arch, b->arch);
                 for (size_t j = 0; ok && j < c->naxes; j++) {
                         const char *mine = axis_value(b, c->axes[j].name);
+                        if (!mine && streq(c->axes[j].name, "role"))
+                                mine = b->role; /* a fixed role: counts like an axis */
                         if (mine && !streq(mine, c->axes[j].value))
                                 ok = false;
                 }
@@ -384,7 +386,7 @@ static struct spec_build *pick_parent(const struct entry *e, const struct spec_b
                 struct diag *dg = diag_error(d, &e->from->mark, value_span(e->from),
                                              "build '%s' could layer on several builds: %s",
                                              e->key->str, strbuf_str(&names));
-                diag_hint(dg, "give '%s' the same matrix axes as '%s' (or an arch:) to choose one",
+                diag_hint(dg, "give '%s' the same matrix axes as '%s' (or an arch: / role:) to choose one",
                           e->key->str, p->key->str);
         }
         strbuf_free(&names);
@@ -480,6 +482,8 @@ static void load_source(struct spec_build *b, const struct value *v, const struc
 }
 
 static bool glob_match_list(const struct value *globs, const char *name) {
+        if (globs && globs->kind == V_STRING)
+                return fnmatch(globs->str, name, 0) == 0;
         if (!globs || globs->kind != V_LIST)
                 return false;
         for (size_t i = 0; i < globs->n; i++)
@@ -488,8 +492,43 @@ static bool glob_match_list(const struct value *globs, const char *name) {
         return false;
 }
 
-static void load_step(struct spec_build *b, const struct value *item, unsigned index,
-                      struct diag_list *d) {
+/* Warns about step only:/except: globs that match none of the entry's builds
+ * (a typo would otherwise drop the step silently). */
+static void check_step_globs(const struct entry *e, const struct value *globs, unsigned index,
+                             const char *opt, struct diag_list *d) {
+        if (!globs || globs->invalid)
+                return;
+        size_t n = globs->kind == V_LIST ? globs->n : 1;
+        for (size_t g = 0; g < n; g++) {
+                const struct value *glob = globs->kind == V_LIST ? globs->items[g] : globs;
+                if (!glob->str || glob->kind == V_LIST || glob->kind == V_MAP)
+                        continue;
+                bool any = false;
+                for (size_t c = 0; c < e->ncells && !any; c++)
+                        any = fnmatch(glob->str, e->cells[c]->name, 0) == 0;
+                if (any)
+                        continue;
+                _cleanup_free_ const char **names = xcalloc(e->ncells + 1, sizeof(char *));
+                for (size_t c = 0; c < e->ncells; c++)
+                        names[c] = e->cells[c]->name;
+                struct diag *dg = diag_warning(d, &glob->mark, value_span(glob),
+                                               "step %u: %s: '%s' matches no build of '%s', so the step never runs",
+                                               index, opt, glob->str, e->key->str);
+                const char *sug = suggest_closest(glob->str, names, e->ncells);
+                if (sug)
+                        diag_hint(dg, "did you mean '%s'?", sug);
+                else {
+                        struct strbuf sb = STRBUF_INIT;
+                        for (size_t c = 0; c < e->ncells; c++)
+                                strbuf_addf(&sb, "%s%s", c ? ", " : "", names[c]);
+                        diag_hint(dg, "the builds are: %s", strbuf_str(&sb));
+                        strbuf_free(&sb);
+                }
+        }
+}
+
+static void load_step(struct spec_build *b, const struct entry *e, const struct value *item,
+                      unsigned index, struct diag_list *d) {
         const char *kind_names[16];
         size_t nk = 0;
         for (const struct step_kind *const *k = step_kinds; *k; k++)
@@ -594,6 +633,25 @@ static void load_step(struct spec_build *b, const struct value *item, unsigned i
                 p = value_clone(params);
                 /* "missing key" errors point at the kind, not the first key */
                 p->mark = kind_key->mark;
+                for (size_t i = 0; i < p->n; i++)
+                        for (const struct field *f = step_common_fields; f->key; f++)
+                                if (streq(f->key, p->keys[i]->str)) {
+                                        bool own = false;
+                                        for (const struct field *k = kind->fields; k->key; k++)
+                                                own = own || streq(k->key, f->key);
+                                        if (own)
+                                                continue;
+                                        struct diag *dg = diag_error(
+                                                d, &p->keys[i]->mark, value_span(p->keys[i]),
+                                                "%s: '%s' belongs to the step, not to '%s:'", what,
+                                                f->key, kind->name);
+                                        diag_hint(dg, "write it at the level of '%s:', e.g. '- %s: {...}' then '  %s: ...' on the next line",
+                                                  kind->name, kind->name, f->key);
+                                        value_free(p->items[i]);
+                                        p->items[i] = value_new(V_NULL, NULL);
+                                        p->items[i]->invalid = true;
+                                        p->keys[i]->invalid = true;
+                                }
                 if (schema_check(p, kind->fields, what, d) == 0 && kind->validate)
                         kind->validate(p, what, d);
         } else if (params->invalid) {
@@ -622,6 +680,8 @@ static void load_step(struct spec_build *b, const struct value *item, unsigned i
         /* only:/except: select the builds a step runs in. */
         const struct value *only = value_map_get(common, "only");
         const struct value *except = value_map_get(common, "except");
+        check_step_globs(e, only, index, "only", d);
+        check_step_globs(e, except, index, "except", d);
         if ((only && !glob_match_list(only, b->name)) || (except && glob_match_list(except, b->name)))
                 goto out;
         if (b->nsteps >= SPEC_MAX_STEPS) {
@@ -673,7 +733,7 @@ static void load_sections(const struct spec *s, struct spec_build *b, const stru
                 } else if (streq(key, "steps")) {
                         if (v->kind == V_LIST)
                                 for (size_t j = 0; j < v->n; j++)
-                                        load_step(b, v->items[j], (unsigned)j + 1, d);
+                                        load_step(b, e, v->items[j], (unsigned)j + 1, d);
                         value_free(v);
                 } else if (streq(key, "disk")) {
                         b->disk = v;
@@ -814,10 +874,17 @@ static void expand(struct spec *s, struct entry *e, const struct value *base_sco
                         else
                                 diag_hint(dg, "the name template must differ per expansion: use every matrix axis (${build.role}, ${build.arch}, ${matrix.AXIS})");
                 }
-                value_map_set(scope, "build", build_root(b, true));
-                load_sections(s, b, e, scope, d);
                 add_build(s, b);
                 e->cells[e->ncells++] = b;
+        }
+        /* Second pass, once every expansion has its name (step only:/except:
+         * globs are checked against all of them). */
+        for (size_t c = 0; c < e->ncells; c++) {
+                struct spec_build *b = e->cells[c];
+                _cleanup_value_ struct value *scope = value_clone(base_scope);
+                value_map_set(scope, "build", build_root(b, true));
+                value_map_set(scope, "matrix", matrix_root(b));
+                load_sections(s, b, e, scope, d);
         }
 }
 
@@ -848,7 +915,7 @@ static void check_globs(const struct spec *s, const char *opt, const char *const
                 if (sug)
                         diag_hint(dg, "did you mean '%s'?", sug);
                 else
-                        diag_hint(dg, "see the build names with: kiln inspect %s", s->path);
+                        diag_hint(dg, "see the build names with: kiln inspect %s (with the same --var options)", s->path);
         }
 }
 

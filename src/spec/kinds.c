@@ -8,8 +8,8 @@
 const struct field step_common_fields[] = {
         {"name", FT_STRING, 0, NULL, NULL, "a label shown in progress and logs"},
         {"network", FT_BOOL, 0, NULL, NULL, "false runs the step without network (default true)"},
-        {"only", FT_STRING_LIST, 0, NULL, NULL, "run only in builds whose name matches a glob"},
-        {"except", FT_STRING_LIST, 0, NULL, NULL, "skip in builds whose name matches a glob"},
+        {"only", FT_STRINGS, 0, NULL, NULL, "run only in builds whose name matches a glob (or a list)"},
+        {"except", FT_STRINGS, 0, NULL, NULL, "skip in builds whose name matches a glob (or a list)"},
         {NULL, 0, 0, NULL, NULL, NULL},
 };
 
@@ -165,7 +165,6 @@ static const struct field ansible_fields[] = {
 static unsigned ansible_validate(const struct value *p, const char *what, struct diag_list *d) {
         unsigned errs = 0;
         const struct value *gv = value_map_get(p, "group_vars");
-        const struct value *groups = value_map_get(p, "groups");
         if (gv && gv->kind == V_MAP && !gv->invalid) {
                 for (size_t i = 0; i < gv->n; i++) {
                         if (!gv->items[i]->invalid && gv->items[i]->kind != V_MAP) {
@@ -174,22 +173,6 @@ static unsigned ansible_validate(const struct value *p, const char *what, struct
                                            what, gv->keys[i]->str,
                                            value_kind_name(gv->items[i]->kind));
                                 errs++;
-                        }
-                        /* "all" is Ansible's implicit group. */
-                        if (streq(gv->keys[i]->str, "all"))
-                                continue;
-                        bool known = false;
-                        if (groups && groups->kind == V_LIST)
-                                for (size_t j = 0; j < groups->n; j++)
-                                        if (groups->items[j]->str &&
-                                            streq(groups->items[j]->str, gv->keys[i]->str))
-                                                known = true;
-                        if (!known) {
-                                struct diag *dg = diag_warning(
-                                        d, &gv->keys[i]->mark, value_span(gv->keys[i]),
-                                        "%s: group_vars for '%s', which is not in groups:", what,
-                                        gv->keys[i]->str);
-                                diag_hint(dg, "these variables are unused unless the host is in that group");
                         }
                 }
         }

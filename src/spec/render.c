@@ -51,10 +51,10 @@ static void add_section(const char *key, const struct value *v, const char *from
 }
 
 void spec_render_text(const struct spec *s, struct strbuf *out, bool color) {
-        strbuf_addf(out, "%sspec%s       %s\n", BOLD(color), RESET(color), s->path);
+        strbuf_addf(out, "%sspec%s        %s\n", BOLD(color), RESET(color), s->path);
         if (s->description)
                 strbuf_addf(out, "%sdescription%s %s\n", BOLD(color), RESET(color), s->description);
-        strbuf_addf(out, "%stimestamp%s  %s\n", BOLD(color), RESET(color), s->timestamp);
+        strbuf_addf(out, "%stimestamp%s   %s\n", BOLD(color), RESET(color), s->timestamp);
         if (s->nvars) {
                 strbuf_addf(out, "%svariables%s\n", BOLD(color), RESET(color));
                 size_t w = 0;
@@ -77,7 +77,7 @@ void spec_render_text(const struct spec *s, struct strbuf *out, bool color) {
         size_t shown = 0;
         for (size_t i = 0; i < s->nbuilds; i++)
                 shown += s->builds[i]->needed;
-        strbuf_addf(out, "%sbuilds%s     %zu\n", BOLD(color), RESET(color), shown);
+        strbuf_addf(out, "%sbuilds%s      %zu\n", BOLD(color), RESET(color), shown);
         for (size_t i = 0; i < s->nbuilds; i++) {
                 const struct spec_build *b = s->builds[i];
                 if (!b->needed)
@@ -106,17 +106,17 @@ void spec_render_text(const struct spec *s, struct strbuf *out, bool color) {
                         strbuf_addc(out, '\n');
                 }
                 if (b->nsteps) {
-                        strbuf_addf(out, "  %-10s\n", "steps");
+                        strbuf_addf(out, "  steps\n");
                         for (size_t j = 0; j < b->nsteps; j++) {
                                 const struct spec_step *st = &b->steps[j];
-                                strbuf_addf(out, "    %u. %s%s%s", st->index, BOLD(color), st->kind,
+                                strbuf_addf(out, "    %2u. %s%s%s", st->index, BOLD(color), st->kind,
                                             RESET(color));
                                 if (st->name)
                                         strbuf_addf(out, " \"%s\"", st->name);
                                 if (!st->network)
                                         strbuf_adds(out, " (no network)");
                                 strbuf_addc(out, '\n');
-                                add_params(st->params, out, "       ");
+                                add_params(st->params, out, "        ");
                         }
                 }
                 add_section("disk", b->disk, b->disk_from, out, color);

@@ -318,6 +318,8 @@ unsigned schema_check(const struct value *v, const struct field *fields, const c
                 nfields++;
         for (size_t i = 0; i < v->n; i++) {
                 const struct value *k = v->keys[i];
+                if (k->invalid)
+                        continue; /* already reported */
                 const struct field *f = NULL;
                 for (const struct field *c = fields; c->key; c++)
                         if (streq(c->key, k->str)) {

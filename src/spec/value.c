@@ -174,6 +174,15 @@ void value_set_sensitive(struct value *v) {
                 value_set_sensitive(v->items[i]);
 }
 
+/* True when a plain scalar with this text would not be a string. */
+static bool looks_typed(const char *s) {
+        if (!*s || streq(s, "true") || streq(s, "false") || streq(s, "null") || streq(s, "~"))
+                return true;
+        char *end;
+        strtod(s, &end);
+        return end != s && !*end;
+}
+
 /* A string needs quotes in flow rendering when it is empty, would read as
  * another type, or contains flow indicators. */
 static bool needs_quotes(const char *s) {
@@ -185,7 +194,7 @@ static bool needs_quotes(const char *s) {
                         return true;
         if (strchr("-?:,[]{}#&*!|>'\"%@` ", s[0]))
                 return true;
-        if ((s[0] >= '0' && s[0] <= '9') || s[0] == '+' || s[0] == '.')
+        if (looks_typed(s))
                 return true;
         for (const char *p = s; *p; p++)
                 if (strchr(",[]{}#\n\t\"", *p) || (p[0] == ':' && (p[1] == ' ' || !p[1])) ||
@@ -204,7 +213,9 @@ static void format_rec(const struct value *v, struct strbuf *out, bool top) {
         case V_BOOL:
         case V_NUMBER: strbuf_adds(out, v->str); break;
         case V_STRING:
-                if (top && !strchr(v->str, '\n'))
+                /* At the top level a string is shown bare unless it would
+                 * read as another type ("0644", "true", ""). */
+                if (top && !strchr(v->str, '\n') && !looks_typed(v->str))
                         strbuf_adds(out, v->str);
                 else if (needs_quotes(v->str))
                         json_escape(out, v->str, v->len);

@@ -100,37 +100,16 @@ static struct value *coerce(struct value *v, const struct spec_var *var, bool fr
                 }
                 break;
         case VAR_NUMBER:
-                if (v->kind == V_NUMBER)
-                        return TAKE_PTR(own);
-                if (v->kind == V_STRING && from_text) {
-                        char *end;
-                        errno = 0;
-                        double n = strtod(v->str, &end);
-                        if (!errno && end != v->str && !*end) {
-                                struct value *r = value_new_number(n, &v->mark);
-                                free(r->str);
-                                r->str = xstrdup(v->str);
-                                r->len = v->len;
-                                return r;
-                        }
-                        struct diag *dg = diag_error(d, &v->mark, value_span(v),
-                                                     "variable '%s' is a number; '%s' is not",
-                                                     var->name, shown);
-                        if (dg)
-                                dg->redact = var->sensitive;
-                        return NULL;
-                }
-                break;
         case VAR_BOOL:
-                if (v->kind == V_BOOL)
-                        return TAKE_PTR(own);
-                if (v->kind == V_STRING && from_text &&
-                    (streq(v->str, "true") || streq(v->str, "false")))
-                        return value_new_bool(v->str[0] == 't', &v->mark);
-                break;
         case VAR_LIST:
         case VAR_MAP: {
-                enum value_kind want = var->type == VAR_LIST ? V_LIST : V_MAP;
+                /* Text from the command line or environment is read as YAML,
+                 * with the same rules as a value written in a spec. */
+                static const enum value_kind kinds[] = {
+                        [VAR_NUMBER] = V_NUMBER, [VAR_BOOL] = V_BOOL,
+                        [VAR_LIST] = V_LIST, [VAR_MAP] = V_MAP,
+                };
+                enum value_kind want = kinds[var->type];
                 if (v->kind == want)
                         return TAKE_PTR(own);
                 if (v->kind == V_STRING && from_text) {
@@ -155,8 +134,11 @@ static struct value *coerce(struct value *v, const struct spec_var *var, bool fr
                                 var_type_name(var->type), shown);
                         if (dg)
                                 dg->redact = var->sensitive;
-                        diag_hint(dg, "write it in YAML flow or JSON form, e.g. %s",
-                                  want == V_LIST ? "[a, b]" : "{key: value}");
+                        diag_hint(dg, "%s",
+                                  want == V_LIST   ? "write it in YAML flow or JSON form, e.g. [a, b]"
+                                  : want == V_MAP  ? "write it in YAML flow or JSON form, e.g. {key: value}"
+                                  : want == V_BOOL ? "write true or false"
+                                                   : "write a number, e.g. 42 or 1.5");
                         return NULL;
                 }
                 break;
@@ -218,9 +200,8 @@ static void declare(struct spec *s, const struct value *key, const struct value 
                 schema_check(decl, var_fields, what, d);
                 const struct value *t = value_map_get(decl, "type");
                 def = value_map_get(decl, "default");
-                has_default = value_map_key(decl, "default") != NULL;
-                if (def && def->kind == V_NULL && !t)
-                        has_default = false;
+                /* `default: null` (or `default:`) means no default: required. */
+                has_default = def && def->kind != V_NULL;
                 var->type = infer_type(def);
                 if (t && t->kind == V_STRING)
                         for (size_t i = 0; var_types[i]; i++)
@@ -234,7 +215,7 @@ static void declare(struct spec *s, const struct value *key, const struct value 
         }
         if (var->sensitive)
                 add_secrets(d, def);
-        if (has_default && def && !(def->kind == V_NULL && var->type != VAR_STRING)) {
+        if (has_default) {
                 struct value *v = coerce(value_clone(def), var, false, d);
                 if (v)
                         set_value(var, v, "default", NULL);

@@ -175,6 +175,11 @@ static int next_event(struct loader *l, yaml_event_t *e) {
                 } else {
                         dg = diag_error(l->d, &m, 1, "%s", problem);
                 }
+                size_t ll;
+                const char *pl = source_line(m.src, m.line, &ll);
+                if (l->parser.context && strstr(l->parser.context, "flow") && pl &&
+                    memmem(pl, ll, "${", 2))
+                        diag_hint(dg, "inside [ ] or { }, quote values that contain ${...}: \"${var.x}\"");
                 if (strstr(problem, "cannot start any token") && m.src) {
                         size_t len;
                         const char *line = source_line(m.src, m.line, &len);

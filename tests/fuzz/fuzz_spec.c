@@ -23,18 +23,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 .text_len = size,
                 .now = 1700000000,
         };
+        struct strbuf out = STRBUF_INIT;
         if (spec_load(&o, &d, &s) >= 0) {
-                struct strbuf out = STRBUF_INIT;
                 spec_render_text(s, &out, true);
                 spec_render_json(s, &out);
-                strbuf_free(&out);
-                spec_free(s);
         }
-        struct strbuf out = STRBUF_INIT;
+        /* Diagnostics point into the spec's sources: render them first. */
         diag_sort(&d);
         diag_render(&d, &out, true);
         diag_render_json(&d, &out);
         strbuf_free(&out);
+        spec_free(s);
         diag_list_done(&d);
         return 0;
 }
