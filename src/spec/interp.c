@@ -1072,7 +1072,10 @@ static int get_field(struct ctx *c, const struct node *n, size_t i, const char *
                             quote_len(n->off, node_prefix_end(n, i)), c->s + n->off, key);
         _cleanup_free_ const char **k = map_keys(e->v);
         const char *best = suggest_closest(key, k, e->v->n);
-        if (best)
+        bool is_build = n->kind == N_IDENT && streq(n->text, "build") && i == 0;
+        if (is_build && streq(key, "name") && value_map_get(e->v, "base"))
+                diag_hint(dg, "the name: template cannot use the name it is making; use ${build.base}");
+        else if (best)
                 diag_hint(dg, "did you mean '%s'?", best);
         else if (is_var)
                 diag_hint(dg, "declare it under variables:");
