@@ -21,10 +21,10 @@ WARN    := -Wall -Wextra -Werror -Wshadow -Wpointer-arith -Wformat=2 -Wundef \
 CFLAGS  ?= -O2 -g
 ALL_CFLAGS = -std=gnu11 $(WARN) $(CFLAGS) -Isrc -DKILN_VERSION='"$(VERSION)"' \
              -D_GNU_SOURCE $(PKG_CFLAGS) -MMD -MP
-LDLIBS  = $(PKG_LIBS) -lm
+LDLIBS  = $(PKG_LIBS) -lm -lpthread
 
 # Library sources: every src/ module except the CLI, in dependency order.
-LIB_SRCS := $(wildcard src/base/*.c) $(wildcard src/spec/*.c)
+LIB_SRCS := $(wildcard src/base/*.c) $(wildcard src/spec/*.c) $(wildcard src/build/*.c)
 CLI_SRCS := $(wildcard src/cli/*.c)
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 

@@ -30,6 +30,15 @@ PACKAGES=(
         libubsan1
         # tests: python3 for JSON/XML checks in the end-to-end tests
         python3
+
+        # build engine: root trees from Debian suites, Ansible provisioning,
+        # tarball sources (zstd/xz/gzip), and a tiny static root for the
+        # sandbox tests (busybox)
+        mmdebstrap
+        ansible
+        zstd
+        xz-utils
+        busybox-static
 )
 
 # usage: print the header comment above (after the SPDX line, up to the

@@ -73,6 +73,13 @@ enum {
         OPT_JSON,
         OPT_ON_ERROR,
         OPT_FORCE,
+        /* build verbs only */
+        OPT_EXPLAIN,
+        OPT_DEBUG,
+        OPT_PARALLEL,
+        OPT_CACHE_DIR,
+        OPT_WORK_DIR,
+        OPT_FAILED,
         OPT_SPEC_LAST,
 };
 
@@ -89,7 +96,23 @@ struct spec_args {
         bool json;
         bool force;
         const char *on_error;
+        /* build verbs */
+        bool build_opts;        /* set by the verb: accept the options below */
+        bool explain;
+        bool debug;
+        unsigned parallel;
+        const char *cache_dir;
+        const char *work_dir;
+        bool failed;
+        const char *extra_arg;  /* a second positional argument (kiln shell SPEC BUILD) */
+        bool want_extra_arg;
 };
+
+/* Where builds and the cache live: --work-dir / KILN_WORK_DIR / .kiln/build,
+ * --cache-dir / KILN_CACHE_DIR / $XDG_CACHE_HOME/kiln / ~/.cache/kiln.
+ * Strings owned by the caller. */
+char *cli_work_dir(const struct spec_args *a);
+char *cli_cache_dir(const struct spec_args *a);
 
 extern const struct cli_option spec_cli_options[];
 

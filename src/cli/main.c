@@ -9,11 +9,15 @@
 
 #include <unistd.h>
 
-extern const struct verb verb_help, verb_version, verb_validate, verb_inspect;
+extern const struct verb verb_help, verb_version, verb_validate, verb_inspect, verb_build,
+        verb_shell, verb_cache;
 
 const struct verb *const cli_verbs[] = {
         &verb_validate,
         &verb_inspect,
+        &verb_build,
+        &verb_shell,
+        &verb_cache,
         &verb_help,
         &verb_version,
         NULL,

@@ -20,10 +20,18 @@ const struct cli_option spec_cli_options[] = {
         {"json", 0, false, OPT_JSON},
         {"on-error", 0, true, OPT_ON_ERROR},
         {"force", 0, false, OPT_FORCE},
+        {"explain", 0, false, OPT_EXPLAIN},
+        {"debug", 0, false, OPT_DEBUG},
+        {"parallel", 'j', true, OPT_PARALLEL},
+        {"parallel-builds", 0, true, OPT_PARALLEL},
+        {"cache-dir", 0, true, OPT_CACHE_DIR},
+        {"work-dir", 0, true, OPT_WORK_DIR},
+        {"failed", 0, false, OPT_FAILED},
         {NULL, 0, false, 0},
 };
 
-static const char *const on_error_values[] = {"cleanup", "abort", "ask", "run-cleanup-provisioner", NULL};
+static const char *const on_error_values[] = {"cleanup", "abort", "ask", "retry",
+                                              "run-cleanup-provisioner", NULL};
 
 /* Appends the comma-separated globs of arg (Packer's -only=a,b form). */
 static void add_globs(char ***list, size_t *n, const char *arg) {
@@ -50,10 +58,45 @@ int spec_args_parse(struct spec_args *a, const struct verb *v, int argc, char **
                 case -2:
                         return -EINVAL;
                 case 0:
+                        if (a->path && a->want_extra_arg && !a->extra_arg) {
+                                a->extra_arg = arg;
+                                break;
+                        }
                         if (a->path)
                                 return cli_usage_error(v->name, "one spec at a time (got '%s' and '%s')",
                                                        a->path, arg);
                         a->path = arg;
+                        break;
+                case OPT_EXPLAIN:
+                case OPT_DEBUG:
+                case OPT_PARALLEL:
+                case OPT_CACHE_DIR:
+                case OPT_WORK_DIR:
+                case OPT_FAILED:
+                        if (!a->build_opts) {
+                                const char *name = "?";
+                                for (const struct cli_option *op = spec_cli_options; op->name; op++)
+                                        if (op->id == id)
+                                                name = op->name;
+                                return cli_usage_error(v->name, "option '--%s' is for kiln build", name);
+                        }
+                        if (id == OPT_EXPLAIN)
+                                a->explain = true;
+                        else if (id == OPT_DEBUG)
+                                a->debug = true;
+                        else if (id == OPT_FAILED)
+                                a->failed = true;
+                        else if (id == OPT_CACHE_DIR)
+                                a->cache_dir = arg;
+                        else if (id == OPT_WORK_DIR)
+                                a->work_dir = arg;
+                        else {
+                                char *end;
+                                unsigned long n = strtoul(arg, &end, 10);
+                                if (*end || n < 1 || n > 64)
+                                        return cli_usage_error(v->name, "--parallel needs a number from 1 to 64, not '%s'", arg);
+                                a->parallel = (unsigned)n;
+                        }
                         break;
                 case OPT_HELP:
                         cli_print_verb_help(v, stdout);
@@ -101,6 +144,26 @@ int spec_args_parse(struct spec_args *a, const struct verb *v, int argc, char **
         if (a->nonly && a->nexcept)
                 return cli_usage_error(v->name, "use --only or --except, not both");
         return 0;
+}
+
+char *cli_work_dir(const struct spec_args *a) {
+        if (a->work_dir)
+                return xstrdup(a->work_dir);
+        const char *e = getenv("KILN_WORK_DIR");
+        return xstrdup(e && *e ? e : ".kiln/build");
+}
+
+char *cli_cache_dir(const struct spec_args *a) {
+        if (a->cache_dir)
+                return xstrdup(a->cache_dir);
+        const char *e = getenv("KILN_CACHE_DIR");
+        if (e && *e)
+                return xstrdup(e);
+        e = getenv("XDG_CACHE_HOME");
+        if (e && *e)
+                return xasprintf("%s/kiln", e);
+        e = getenv("HOME");
+        return xasprintf("%s/.cache/kiln", e && *e ? e : "/var/cache");
 }
 
 void spec_args_done(struct spec_args *a) {

@@ -862,8 +862,9 @@ static void expand(struct spec *s, struct entry *e, const struct value *base_sco
                                 diag_hint(dg, "names use letters, digits, '.', '_', '+' and '-'");
                         }
                 }
+                b->id = naxes ? default_name(b) : xstrdup(b->base);
                 if (!b->name)
-                        b->name = naxes ? default_name(b) : xstrdup(b->base);
+                        b->name = xstrdup(b->id);
                 const struct spec_build *dup = spec_find_build(s, b->name);
                 if (dup) {
                         struct diag *dg = diag_error(d, name_tpl ? &name_tpl->mark : &e->key->mark,
@@ -994,4 +995,11 @@ void builds_load(struct spec *s, const struct value *builds, const struct spec_o
                 value_free(es[i].from);
                 free(es[i].cells);
         }
+}
+
+struct value *spec_build_scope(const struct spec *s, const struct spec_build *b) {
+        struct value *scope = scope_new(s);
+        value_map_set(scope, "build", build_root(b, true));
+        value_map_set(scope, "matrix", matrix_root(b));
+        return scope;
 }

@@ -70,6 +70,7 @@ const struct spec_build *spec_find_build(const struct spec *s, const char *name)
 
 static void build_free(struct spec_build *b) {
         free(b->name);
+        free(b->id);
         free(b->base);
         free(b->description);
         free(b->arch);

@@ -55,6 +55,9 @@ struct spec_step {
 
 struct spec_build {
         char *name;              /* expanded name, unique in the spec */
+        char *id;                /* stable identity: the key plus matrix values
+                                    (NAME-ROLE-...-ARCH), the same from run to run
+                                    even when name: uses ${timestamp} */
         char *base;              /* the key under builds: */
         char *description;
         char *arch;              /* normalised: x86_64, aarch64 */
@@ -119,6 +122,15 @@ struct spec *spec_free(struct spec *s);
 DEFINE_POINTER_CLEANUP(struct spec, spec_free)
 
 const char *var_type_name(enum var_type t);
+
+/* The interpolation scope of an expanded build ({var, build, matrix,
+ * timestamp}), as used at load time — for evaluating templates at build
+ * time (file steps with template: true). Owned by the caller. */
+struct value *spec_build_scope(const struct spec *s, const struct spec_build *b);
+
+/* Every sensitive value's text (for masking logs); NULL-terminated, owned
+ * by the caller (free the array, not the strings: they borrow from s). */
+const char **spec_secrets(const struct spec *s);
 const struct spec_build *spec_find_build(const struct spec *s, const char *name);
 
 /* The run's timestamp: SOURCE_DATE_EPOCH when set and valid, else now. */

@@ -253,12 +253,14 @@ void value_format(const struct value *v, struct strbuf *out) {
         format_rec(v, out, true);
 }
 
-void value_to_json(const struct value *v, struct json_writer *w) {
+void value_to_json(const struct value *v, struct json_writer *w) { value_write_json(v, w, true); }
+
+void value_write_json(const struct value *v, struct json_writer *w, bool redact) {
         if (!v) {
                 json_null(w);
                 return;
         }
-        if (v->sensitive) {
+        if (redact && v->sensitive) {
                 json_string(w, SENSITIVE_PLACEHOLDER);
                 return;
         }
@@ -270,14 +272,14 @@ void value_to_json(const struct value *v, struct json_writer *w) {
         case V_LIST:
                 json_begin_array(w);
                 for (size_t i = 0; i < v->n; i++)
-                        value_to_json(v->items[i], w);
+                        value_write_json(v->items[i], w, redact);
                 json_end_array(w);
                 break;
         case V_MAP:
                 json_begin_object(w);
                 for (size_t i = 0; i < v->n; i++) {
                         json_key(w, v->keys[i]->str);
-                        value_to_json(v->items[i], w);
+                        value_write_json(v->items[i], w, redact);
                 }
                 json_end_object(w);
                 break;

@@ -86,6 +86,9 @@ void value_format(const struct value *v, struct strbuf *out);
 struct json_writer;
 /* Writes v as JSON; sensitive values become the string "<sensitive>". */
 void value_to_json(const struct value *v, struct json_writer *w);
+/* Writes v as JSON with sensitive values in clear (redact false) — only for
+ * hashing cache keys, never for output. */
+void value_write_json(const struct value *v, struct json_writer *w, bool redact);
 
 /* Best-effort location of the character at byte offset `offset` of scalar
  * v's text in its source (for errors inside a string, e.g. in ${...}).

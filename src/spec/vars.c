@@ -473,3 +473,24 @@ struct value *vars_scope(const struct spec *s) {
         }
         return m;
 }
+
+static void collect_secrets(const struct value *v, const char ***list, size_t *n) {
+        if (!v)
+                return;
+        if (v->str && v->len) {
+                *list = xreallocarray(*list, *n + 2, sizeof(char *));
+                (*list)[(*n)++] = v->str;
+                (*list)[*n] = NULL;
+        }
+        for (size_t i = 0; i < v->n; i++)
+                collect_secrets(v->items[i], list, n);
+}
+
+const char **spec_secrets(const struct spec *s) {
+        const char **list = xcalloc(1, sizeof(char *));
+        size_t n = 0;
+        for (size_t i = 0; i < s->nvars; i++)
+                if (s->vars[i].sensitive)
+                        collect_secrets(s->vars[i].value, &list, &n);
+        return list;
+}

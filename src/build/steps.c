@@ -1,0 +1,868 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Step runners. Each runner builds an argv and a sandbox_opts; user-given
+ * values (package names, paths, owners) are passed as separate arguments to
+ * a fixed /bin/sh script ("$@", "$1"), never pasted into shell text, so a
+ * package called `x; rm -rf /` is just a package apt cannot find.
+ *
+ * Scratch files (scripts, inline file content, Ansible inventories) are
+ * written to the step's run_dir on the host and bound read-only under
+ * /run/kiln inside the sandbox, a tmpfs: they never reach the layer.
+ */
+#include "build/steps.h"
+
+#include "base/hash.h"
+#include "base/json.h"
+#include "spec/interp.h"
+#include "spec/schema.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sched.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+
+/* ---- small helpers ---------------------------------------------------------------- */
+
+struct strv {
+        char **v;
+        size_t n, cap;
+};
+
+static void strv_add(struct strv *s, const char *x) {
+        if (s->n + 2 > s->cap) {
+                s->cap = s->cap ? s->cap * 2 : 16;
+                s->v = xreallocarray(s->v, s->cap, sizeof(char *));
+        }
+        s->v[s->n++] = xstrdup(x);
+        s->v[s->n] = NULL;
+}
+
+static void strv_addf(struct strv *s, const char *fmt, ...) _printf_(2, 3);
+static void strv_addf(struct strv *s, const char *fmt, ...) {
+        va_list ap;
+        va_start(ap, fmt);
+        _cleanup_free_ char *x = xvasprintf(fmt, ap);
+        va_end(ap);
+        strv_add(s, x);
+}
+
+static void strv_free(struct strv *s) {
+        for (size_t i = 0; i < s->n; i++)
+                free(s->v[i]);
+        free(s->v);
+        *s = (struct strv){0};
+}
+#define _cleanup_strv_ _cleanup_(strv_free)
+
+/* Adds a string or each string of a list. */
+static void strv_add_value(struct strv *s, const struct value *v) {
+        if (!v)
+                return;
+        if (v->kind == V_LIST) {
+                for (size_t i = 0; i < v->n; i++)
+                        if (v->items[i]->str)
+                                strv_add(s, v->items[i]->str);
+        } else if (v->str) {
+                strv_add(s, v->str);
+        }
+}
+
+static int write_file_mode(const char *path, const char *data, size_t len, mode_t mode) {
+        _cleanup_close_ int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+        if (fd < 0)
+                return -errno;
+        while (len) {
+                ssize_t n = write(fd, data, len);
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                data += n;
+                len -= (size_t)n;
+        }
+        if (fchmod(fd, mode) < 0)
+                return -errno;
+        return 0;
+}
+
+static void logf_(int fd, const char *fmt, ...) _printf_(2, 3);
+static void logf_(int fd, const char *fmt, ...) {
+        va_list ap;
+        va_start(ap, fmt);
+        _cleanup_free_ char *s = xvasprintf(fmt, ap);
+        va_end(ap);
+        if (write(fd, s, strlen(s)) < 0) {
+                /* the log is best effort */
+        }
+}
+
+char *spec_path(const struct spec *s, const char *path) {
+        if (path[0] == '/')
+                return xstrdup(path);
+        return xasprintf("%s/%s", s->dir, path);
+}
+
+static const char *param_str(const struct spec_step *st, const char *key) {
+        const struct value *v = value_map_get(st->params, key);
+        return v && v->str && v->kind != V_NULL ? v->str : NULL;
+}
+
+/* The environment of a step inside the image: a fixed base, the build's
+ * identity, and the spec's env: map (which may override the base). */
+static void base_env(struct strv *env, const struct step_ctx *ctx) {
+        strv_add(env, "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+        strv_add(env, "HOME=/root");
+        strv_add(env, "LANG=C.UTF-8");
+        strv_add(env, "DEBIAN_FRONTEND=noninteractive");
+        strv_add(env, "TERM=dumb");
+        strv_addf(env, "KILN_BUILD_NAME=%s", ctx->build->name);
+        strv_addf(env, "KILN_BUILD_ARCH=%s", ctx->build->arch);
+        strv_addf(env, "KILN_BUILD_ROLE=%s", ctx->build->role ? ctx->build->role : "");
+}
+
+static void spec_env(struct strv *env, const struct spec_step *st) {
+        const struct value *e = value_map_get(st->params, "env");
+        if (!e || e->kind != V_MAP)
+                return;
+        for (size_t i = 0; i < e->n; i++) {
+                const char *k = e->keys[i]->str;
+                size_t kl = strlen(k);
+                /* a later KEY= replaces an earlier one */
+                for (size_t j = 0; j < env->n; j++)
+                        if (strncmp(env->v[j], k, kl) == 0 && env->v[j][kl] == '=') {
+                                free(env->v[j]);
+                                env->v[j] = env->v[--env->n];
+                                env->v[env->n] = NULL;
+                                break;
+                        }
+                strv_addf(env, "%s=%s", k, e->items[i]->str ? e->items[i]->str : "");
+        }
+}
+
+static struct sandbox_opts base_opts(const struct step_ctx *ctx) {
+        return (struct sandbox_opts){
+                .lower = ctx->lower,
+                .nlower = ctx->nlower,
+                .upper = ctx->upper,
+                .work = ctx->work,
+                .mountpoint = ctx->mountpoint,
+                .mode = SANDBOX_CHROOT,
+                .network = ctx->step ? ctx->step->network : true,
+                .hostname = ctx->build->name,
+                .stdin_fd = -1,
+                .stdout_fd = ctx->log_fd,
+                .stderr_fd = ctx->log_fd,
+        };
+}
+
+static uint64_t timeout_ms(const struct spec_step *st) {
+        const struct value *t = value_map_get(st->params, "timeout");
+        uint64_t s = 0;
+        if (t && t->str && parse_duration(t->str, &s) == 0)
+                return s * 1000;
+        return 0;
+}
+
+static int run_sandbox(const struct step_ctx *ctx, struct sandbox_opts *o,
+                       struct sandbox_result *res) {
+        int r = sandbox_run(o, res);
+        if (r < 0)
+                logf_(ctx->log_fd, "kiln: could not start the sandbox: %s\n", strerror(-r));
+        return r;
+}
+
+/* ---- packages / update ---------------------------------------------------------------- */
+
+/* apt needs package lists; mmdebstrap leaves none behind. */
+#define APT_PRELUDE                                                                               \
+        "set -e\n"                                                                                \
+        "if ! ls /var/lib/apt/lists/*_Packages >/dev/null 2>&1; then apt-get update; fi\n"
+
+static int run_packages(const struct step_ctx *ctx, struct sandbox_result *res) {
+        const struct spec_step *st = ctx->step;
+        const struct value *rec = value_map_get(st->params, "recommends");
+        bool recommends = rec && rec->kind == V_BOOL && rec->b;
+        _cleanup_strv_ struct strv install = {0}, remove = {0};
+        strv_add_value(&install, value_map_get(st->params, "install"));
+        strv_add_value(&remove, value_map_get(st->params, "remove"));
+        /* One script; the package names arrive as arguments: first the
+         * installs, a "--" marker, then the removals. */
+        static const char script[] =
+                APT_PRELUDE
+                "inst=; rem=; seen=\n"
+                "for a in \"$@\"; do\n"
+                "  if [ \"$a\" = -- ] && [ -z \"$seen\" ]; then seen=1; continue; fi\n"
+                "  if [ -z \"$seen\" ]; then inst=\"$inst $a\"; else rem=\"$rem $a\"; fi\n"
+                "done\n"
+                "set -f\n"
+                "if [ -n \"$inst\" ]; then apt-get install -y $KILN_APT_OPTS -- $inst; fi\n"
+                "if [ -n \"$rem\" ]; then apt-get purge -y -- $rem; fi\n"
+                "apt-get clean\n";
+        _cleanup_strv_ struct strv argv = {0}, env = {0};
+        strv_add(&argv, "/bin/sh");
+        strv_add(&argv, "-c");
+        strv_add(&argv, script);
+        strv_add(&argv, "kiln-packages");
+        for (size_t i = 0; i < install.n; i++)
+                strv_add(&argv, install.v[i]);
+        strv_add(&argv, "--");
+        for (size_t i = 0; i < remove.n; i++)
+                strv_add(&argv, remove.v[i]);
+        base_env(&env, ctx);
+        strv_addf(&env, "KILN_APT_OPTS=%s", recommends ? "" : "--no-install-recommends");
+        struct sandbox_opts o = base_opts(ctx);
+        o.argv = argv.v;
+        o.envp = env.v;
+        return run_sandbox(ctx, &o, res);
+}
+
+static int run_update(const struct step_ctx *ctx, struct sandbox_result *res) {
+        const struct value *ar = value_map_get(ctx->step->params, "autoremove");
+        bool autoremove = !(ar && ar->kind == V_BOOL && !ar->b);
+        _cleanup_free_ char *script = xasprintf(
+                "set -e\napt-get update\n"
+                "apt-get -y -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold full-upgrade\n"
+                "%s"
+                "apt-get clean\n",
+                autoremove ? "apt-get -y autoremove\n" : "");
+        _cleanup_strv_ struct strv argv = {0}, env = {0};
+        strv_add(&argv, "/bin/sh");
+        strv_add(&argv, "-c");
+        strv_add(&argv, script);
+        base_env(&env, ctx);
+        struct sandbox_opts o = base_opts(ctx);
+        o.argv = argv.v;
+        o.envp = env.v;
+        return run_sandbox(ctx, &o, res);
+}
+
+/* ---- file ------------------------------------------------------------------------------ */
+
+static void file_inputs(const struct spec *s, const struct spec_step *st, char ***paths, size_t *n) {
+        const char *src = param_str(st, "source");
+        if (src) {
+                *paths = xreallocarray(*paths, *n + 1, sizeof(char *));
+                (*paths)[(*n)++] = spec_path(s, src);
+        }
+}
+
+static int run_file(const struct step_ctx *ctx, struct sandbox_result *res) {
+        const struct spec_step *st = ctx->step;
+        const char *dest = param_str(st, "path");
+        const char *content = param_str(st, "content");
+        const char *source = param_str(st, "source");
+        const char *mode = param_str(st, "mode");
+        const char *owner = param_str(st, "owner");
+        const struct value *tpl = value_map_get(st->params, "template");
+        bool templ = tpl && tpl->kind == V_BOOL && tpl->b;
+        _cleanup_free_ char *host = NULL;
+        bool is_dir = false;
+        int r;
+        if (content) {
+                host = xasprintf("%s/file-content", ctx->run_dir);
+                r = write_file_mode(host, content, strlen(content), 0600);
+                if (r < 0) {
+                        logf_(ctx->log_fd, "kiln: cannot write %s: %s\n", host, strerror(-r));
+                        return r;
+                }
+        } else {
+                host = spec_path(ctx->spec, source);
+                struct stat sb;
+                if (stat(host, &sb) < 0) {
+                        r = -errno;
+                        logf_(ctx->log_fd, "kiln: file step: cannot read %s: %s\n", host, strerror(errno));
+                        return r;
+                }
+                is_dir = S_ISDIR(sb.st_mode);
+                if (templ && !is_dir) {
+                        /* ${...} in the file, with the build's variables. */
+                        _cleanup_free_ char *text = NULL;
+                        size_t len;
+                        r = read_file(host, 16u << 20, &text, &len);
+                        if (r < 0) {
+                                logf_(ctx->log_fd, "kiln: cannot read %s: %s\n", host, strerror(-r));
+                                return r;
+                        }
+                        struct source *src = source_new(host, text, len);
+                        struct mark m = {src, 1, 1};
+                        _cleanup_value_ struct value *in = value_new_stringn(text, len, &m);
+                        in->style = STYLE_LITERAL;
+                        _cleanup_value_ struct value *scope = spec_build_scope(ctx->spec, ctx->build);
+                        struct interp_env env = {.scope = scope, .base_dir = ctx->spec->dir};
+                        struct diag_list d = {0};
+                        _cleanup_value_ struct value *out = NULL;
+                        r = interp_string(in, &env, &d, &out);
+                        if (r < 0 || out->kind == V_LIST || out->kind == V_MAP) {
+                                diag_sort(&d);
+                                struct strbuf sb2 = STRBUF_INIT;
+                                diag_render(&d, &sb2, false);
+                                logf_(ctx->log_fd, "kiln: template %s:\n%s", host, strbuf_str(&sb2));
+                                strbuf_free(&sb2);
+                                diag_list_done(&d);
+                                source_free(src);
+                                return -EINVAL;
+                        }
+                        diag_list_done(&d);
+                        source_free(src);
+                        free(host);
+                        host = xasprintf("%s/file-template", ctx->run_dir);
+                        r = write_file_mode(host, out->str ? out->str : "", out->str ? out->len : 0,
+                                            sb.st_mode & 07777);
+                        if (r < 0)
+                                return r;
+                }
+        }
+        static const char script[] =
+                "set -e\n"
+                "dest=$1 kind=$2 mode=$3 owner=$4\n"
+                "mkdir -p \"$(dirname \"$dest\")\"\n"
+                "if [ \"$kind\" = dir ]; then\n"
+                "  mkdir -p \"$dest\"\n"
+                "  cp -R /run/kiln/src/. \"$dest\"/\n"
+                "  chown -R \"${owner:-root:root}\" \"$dest\"\n"
+                "  if [ -n \"$mode\" ]; then chmod \"$mode\" \"$dest\"; fi\n"
+                "else\n"
+                "  cp /run/kiln/src \"$dest\"\n"
+                "  chown \"${owner:-root:root}\" \"$dest\"\n"
+                "  chmod \"${mode:-$5}\" \"$dest\"\n"
+                "fi\n";
+        _cleanup_strv_ struct strv argv = {0}, env = {0};
+        strv_add(&argv, "/bin/sh");
+        strv_add(&argv, "-c");
+        strv_add(&argv, script);
+        strv_add(&argv, "kiln-file");
+        strv_add(&argv, dest);
+        strv_add(&argv, is_dir ? "dir" : "file");
+        strv_add(&argv, mode ? mode : "");
+        strv_add(&argv, owner ? owner : "");
+        /* default mode: 0644 for inline content, the host file's own otherwise */
+        struct stat hs;
+        if (!content && stat(host, &hs) == 0)
+                strv_addf(&argv, "%o", hs.st_mode & 07777);
+        else
+                strv_add(&argv, "644");
+        base_env(&env, ctx);
+        struct sandbox_bind bind = {host, "/run/kiln/src", true};
+        struct sandbox_opts o = base_opts(ctx);
+        o.argv = argv.v;
+        o.envp = env.v;
+        o.binds = &bind;
+        o.nbinds = 1;
+        return run_sandbox(ctx, &o, res);
+}
+
+/* ---- shell / host-shell ---------------------------------------------------------------- */
+
+static void shell_inputs(const struct spec *s, const struct spec_step *st, char ***paths, size_t *n) {
+        _cleanup_strv_ struct strv files = {0};
+        strv_add_value(&files, value_map_get(st->params, "script"));
+        strv_add_value(&files, value_map_get(st->params, "scripts"));
+        for (size_t i = 0; i < files.n; i++) {
+                *paths = xreallocarray(*paths, *n + 1, sizeof(char *));
+                (*paths)[(*n)++] = spec_path(s, files.v[i]);
+        }
+}
+
+/* Writes the script the step runs: inline lines, or a wrapper running each
+ * script file (bound at /run/kiln/scripts/N, or their host paths) in turn. */
+static int make_script(const struct step_ctx *ctx, bool host, struct strv *binds_host,
+                       struct strv *binds_tree, char **ret_path) {
+        const struct spec_step *st = ctx->step;
+        struct strbuf sb = STRBUF_INIT;
+        const struct value *inl = value_map_get(st->params, "inline");
+        if (inl) {
+                _cleanup_strv_ struct strv lines = {0};
+                strv_add_value(&lines, inl);
+                for (size_t i = 0; i < lines.n; i++)
+                        strbuf_addf(&sb, "%s\n", lines.v[i]);
+        } else {
+                _cleanup_strv_ struct strv files = {0};
+                strv_add_value(&files, value_map_get(st->params, "script"));
+                strv_add_value(&files, value_map_get(st->params, "scripts"));
+                const char *interp = param_str(st, "interpreter");
+                strbuf_adds(&sb, "set -e\n");
+                for (size_t i = 0; i < files.n; i++) {
+                        _cleanup_free_ char *hp = spec_path(ctx->spec, files.v[i]);
+                        if (host) {
+                                strbuf_addf(&sb, "%s '%s'\n", interp ? interp : "/bin/sh -e", hp);
+                        } else {
+                                _cleanup_free_ char *tp = xasprintf("/run/kiln/scripts/%zu", i + 1);
+                                strv_add(binds_host, hp);
+                                strv_add(binds_tree, tp);
+                                strbuf_addf(&sb, "%s %s\n", interp ? interp : "/bin/sh -e", tp);
+                        }
+                }
+        }
+        char *path = xasprintf("%s/script.sh", ctx->run_dir);
+        int r = write_file_mode(path, sb.buf ? sb.buf : "", sb.len, 0700);
+        strbuf_free(&sb);
+        if (r < 0) {
+                free(path);
+                return r;
+        }
+        *ret_path = path;
+        return 0;
+}
+
+static void split_interpreter(struct strv *argv, const char *interp) {
+        _cleanup_free_ char *copy = xstrdup(interp);
+        char *save = NULL;
+        for (char *t = strtok_r(copy, " \t", &save); t; t = strtok_r(NULL, " \t", &save))
+                strv_add(argv, t);
+}
+
+static int run_shell_common(const struct step_ctx *ctx, bool host, struct sandbox_result *res) {
+        const struct spec_step *st = ctx->step;
+        _cleanup_strv_ struct strv bh = {0}, bt = {0}, argv = {0}, env = {0};
+        _cleanup_free_ char *script = NULL;
+        int r = make_script(ctx, host, &bh, &bt, &script);
+        if (r < 0) {
+                logf_(ctx->log_fd, "kiln: cannot write the step's script: %s\n", strerror(-r));
+                return r;
+        }
+        const char *interp = value_map_get(st->params, "inline") ? param_str(st, "interpreter") : NULL;
+        split_interpreter(&argv, interp ? interp : "/bin/sh -e");
+        if (host) {
+                strv_add(&argv, script);
+                /* The host's own environment, plus where the tree is. */
+                extern char **environ;
+                for (char **e = environ; *e; e++)
+                        if (!startswith(*e, "KILN_VAR_"))
+                                strv_add(&env, *e);
+                strv_addf(&env, "KILN_TREE=%s", ctx->mountpoint);
+                strv_addf(&env, "KILN_BUILD_NAME=%s", ctx->build->name);
+                strv_addf(&env, "KILN_BUILD_ARCH=%s", ctx->build->arch);
+                strv_addf(&env, "KILN_BUILD_ROLE=%s", ctx->build->role ? ctx->build->role : "");
+        } else {
+                strv_add(&argv, "/run/kiln/script.sh");
+                base_env(&env, ctx);
+        }
+        spec_env(&env, st);
+        size_t nb = bh.n + 1;
+        _cleanup_free_ struct sandbox_bind *binds = xcalloc(nb, sizeof(*binds));
+        binds[0] = (struct sandbox_bind){script, "/run/kiln/script.sh", true};
+        for (size_t i = 0; i < bh.n; i++)
+                binds[i + 1] = (struct sandbox_bind){bh.v[i], bt.v[i], true};
+        struct sandbox_opts o = base_opts(ctx);
+        o.argv = argv.v;
+        o.envp = env.v;
+        o.timeout_ms = timeout_ms(st);
+        const char *wd = param_str(st, "workdir");
+        _cleanup_free_ char *hostwd = NULL;
+        if (host) {
+                o.mode = SANDBOX_HOST;
+                o.network = true;
+                hostwd = wd ? spec_path(ctx->spec, wd) : xstrdup(ctx->spec->dir);
+                o.cwd = hostwd;
+                o.nbinds = 0;
+        } else {
+                o.cwd = wd ? wd : "/";
+                o.binds = binds;
+                o.nbinds = nb;
+        }
+        return run_sandbox(ctx, &o, res);
+}
+
+static int run_shell(const struct step_ctx *ctx, struct sandbox_result *res) {
+        return run_shell_common(ctx, false, res);
+}
+
+static int run_host_shell(const struct step_ctx *ctx, struct sandbox_result *res) {
+        return run_shell_common(ctx, true, res);
+}
+
+/* ---- ansible ------------------------------------------------------------------------------ */
+
+static void ansible_inputs(const struct spec *s, const struct spec_step *st, char ***paths, size_t *n) {
+        const char *pb = param_str(st, "playbook");
+        if (!pb)
+                return;
+        /* The playbook's whole directory: roles, group_vars, templates and
+         * files next to it change what it does. */
+        _cleanup_free_ char *p = spec_path(s, pb);
+        char *slash = strrchr(p, '/');
+        *paths = xreallocarray(*paths, *n + 1, sizeof(char *));
+        (*paths)[(*n)++] = slash ? xstrndup(p, (size_t)(slash - p)) : xstrdup(".");
+}
+
+static int run_ansible(const struct step_ctx *ctx, struct sandbox_result *res) {
+        const struct spec_step *st = ctx->step;
+        const struct spec_build *b = ctx->build;
+        /* Inventory (JSON, which Ansible's YAML inventory plugin reads): the
+         * image is one host, reached with the chroot connection at the
+         * sandbox's mount point, in every group the spec lists. */
+        struct strbuf inv = STRBUF_INIT;
+        struct json_writer w;
+        json_init(&w, &inv, true);
+        json_begin_object(&w);
+        json_key(&w, "all");
+        json_begin_object(&w);
+        json_key(&w, "vars");
+        json_begin_object(&w);
+        json_key(&w, "ansible_connection");
+        json_string(&w, "community.general.chroot");
+        json_key(&w, "ansible_host");
+        json_string(&w, ctx->mountpoint);
+        json_key(&w, "ansible_remote_tmp");
+        json_string(&w, "/tmp/.ansible");
+        json_key(&w, "ansible_python_interpreter");
+        json_string(&w, "auto_silent");
+        json_end_object(&w);
+        json_key(&w, "hosts");
+        json_begin_object(&w);
+        json_key(&w, b->name);
+        json_begin_object(&w);
+        json_end_object(&w);
+        json_end_object(&w);
+        json_key(&w, "children");
+        json_begin_object(&w);
+        const struct value *groups = value_map_get(st->params, "groups");
+        const struct value *gv = value_map_get(st->params, "group_vars");
+        for (size_t i = 0; groups && groups->kind == V_LIST && i < groups->n; i++) {
+                const char *g = groups->items[i]->str;
+                json_key(&w, g);
+                json_begin_object(&w);
+                json_key(&w, "hosts");
+                json_begin_object(&w);
+                json_key(&w, b->name);
+                json_begin_object(&w);
+                json_end_object(&w);
+                json_end_object(&w);
+                const struct value *vars = value_map_get(gv, g);
+                if (vars) {
+                        json_key(&w, "vars");
+                        value_write_json(vars, &w, false);
+                }
+                json_end_object(&w);
+        }
+        /* group_vars of groups the host is not in still define the group */
+        for (size_t i = 0; gv && gv->kind == V_MAP && i < gv->n; i++) {
+                const char *g = gv->keys[i]->str;
+                bool listed = streq(g, "all");
+                for (size_t j = 0; groups && groups->kind == V_LIST && j < groups->n; j++)
+                        listed = listed || streq(groups->items[j]->str, g);
+                if (listed)
+                        continue;
+                json_key(&w, g);
+                json_begin_object(&w);
+                json_key(&w, "vars");
+                value_write_json(gv->items[i], &w, false);
+                json_end_object(&w);
+        }
+        json_end_object(&w);
+        json_end_object(&w);
+        json_end_object(&w);
+        _cleanup_free_ char *inv_path = xasprintf("%s/inventory.json", ctx->run_dir);
+        int r = write_file_mode(inv_path, inv.buf, inv.len, 0600);
+        strbuf_free(&inv);
+        if (r < 0)
+                return r;
+
+        _cleanup_strv_ struct strv argv = {0}, env = {0};
+        strv_add(&argv, "ansible-playbook");
+        strv_add(&argv, "-i");
+        strv_add(&argv, inv_path);
+        const struct value *ev = value_map_get(st->params, "extra_vars");
+        _cleanup_free_ char *ev_path = NULL;
+        if (ev && ev->kind == V_MAP) {
+                struct strbuf sb = STRBUF_INIT;
+                struct json_writer ew;
+                json_init(&ew, &sb, false);
+                value_write_json(ev, &ew, false);
+                ev_path = xasprintf("%s/extra-vars.json", ctx->run_dir);
+                r = write_file_mode(ev_path, sb.buf, sb.len, 0600);
+                strbuf_free(&sb);
+                if (r < 0)
+                        return r;
+                strv_addf(&argv, "--extra-vars=@%s", ev_path);
+        }
+        _cleanup_strv_ struct strv tags = {0}, skip = {0};
+        strv_add_value(&tags, value_map_get(st->params, "tags"));
+        strv_add_value(&skip, value_map_get(st->params, "skip_tags"));
+        if (tags.n) {
+                struct strbuf sb = STRBUF_INIT;
+                for (size_t i = 0; i < tags.n; i++)
+                        strbuf_addf(&sb, "%s%s", i ? "," : "", tags.v[i]);
+                strv_addf(&argv, "--tags=%s", sb.buf);
+                strbuf_free(&sb);
+        }
+        if (skip.n) {
+                struct strbuf sb = STRBUF_INIT;
+                for (size_t i = 0; i < skip.n; i++)
+                        strbuf_addf(&sb, "%s%s", i ? "," : "", skip.v[i]);
+                strv_addf(&argv, "--skip-tags=%s", sb.buf);
+                strbuf_free(&sb);
+        }
+        const struct value *vb = value_map_get(st->params, "verbosity");
+        if (vb && vb->kind == V_NUMBER && vb->num >= 1) {
+                char v[8] = "-";
+                for (int i = 0; i < (int)vb->num && i < 4; i++)
+                        strcat(v, "v");
+                strv_add(&argv, v);
+        }
+        _cleanup_free_ char *pb = spec_path(ctx->spec, param_str(st, "playbook"));
+        strv_add(&argv, pb);
+
+        extern char **environ;
+        for (char **e = environ; *e; e++)
+                if (!startswith(*e, "KILN_VAR_") && !startswith(*e, "ANSIBLE_"))
+                        strv_add(&env, *e);
+        strv_addf(&env, "ANSIBLE_LOCAL_TEMP=%s/ansible-local", ctx->run_dir);
+        strv_addf(&env, "ANSIBLE_HOME=%s/ansible-home", ctx->run_dir);
+        strv_add(&env, "ANSIBLE_NOCOLOR=1");
+        strv_add(&env, "ANSIBLE_RETRY_FILES_ENABLED=0");
+        strv_add(&env, "ANSIBLE_HOST_KEY_CHECKING=0");
+        strv_add(&env, "ANSIBLE_GATHER_TIMEOUT=60");
+        strv_add(&env, "PYTHONUNBUFFERED=1");
+        spec_env(&env, st);
+
+        struct sandbox_opts o = base_opts(ctx);
+        o.mode = SANDBOX_HOST;
+        o.argv = argv.v;
+        o.envp = env.v;
+        _cleanup_free_ char *pbdir = xstrdup(pb);
+        char *slash = strrchr(pbdir, '/');
+        if (slash)
+                *slash = 0;
+        o.cwd = pbdir;
+        return run_sandbox(ctx, &o, res);
+}
+
+const struct step_runner runner_packages = {"packages", run_packages, NULL};
+const struct step_runner runner_update = {"update", run_update, NULL};
+const struct step_runner runner_file = {"file", run_file, file_inputs};
+const struct step_runner runner_shell = {"shell", run_shell, shell_inputs};
+const struct step_runner runner_host_shell = {"host-shell", run_host_shell, shell_inputs};
+const struct step_runner runner_ansible = {"ansible", run_ansible, ansible_inputs};
+
+const struct step_runner *const step_runners[] = {
+        &runner_packages, &runner_update, &runner_file, &runner_shell,
+        &runner_host_shell, &runner_ansible, NULL,
+};
+
+const struct step_runner *step_runner_find(const char *kind) {
+        for (const struct step_runner *const *r = step_runners; *r; r++)
+                if (streq((*r)->kind, kind))
+                        return *r;
+        return NULL;
+}
+
+/* ---- sources --------------------------------------------------------------------------- */
+
+int run_host_isolated(char *const *argv, const char *cwd, int out_fd, uint64_t timeout_ms_,
+                      struct sandbox_result *res) {
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        int errpipe[2];
+        if (pipe2(errpipe, O_CLOEXEC) < 0)
+                return -errno;
+        pid_t parent = getpid();
+        pid_t pid = fork();
+        if (pid < 0) {
+                int r = -errno;
+                close(errpipe[0]);
+                close(errpipe[1]);
+                return r;
+        }
+        if (pid == 0) {
+                /* Private mounts, own PID namespace: whatever the tool mounts
+                 * or starts ends with it, also if kiln is killed. */
+                prctl(PR_SET_PDEATHSIG, SIGKILL);
+                if (getppid() != parent)
+                        _exit(127);
+                int err = 0;
+                if (unshare(CLONE_NEWNS | CLONE_NEWPID) < 0 ||
+                    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+                        err = errno;
+                pid_t child = err ? -1 : fork();
+                if (child == 0) {
+                        prctl(PR_SET_PDEATHSIG, SIGKILL);
+                        /* pid 1 of the new namespace: a fresh /proc for it */
+                        mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
+                        int devnull = open("/dev/null", O_RDONLY);
+                        if (devnull >= 0)
+                                dup2(devnull, 0);
+                        dup2(out_fd, 1);
+                        dup2(out_fd, 2);
+                        if (cwd && chdir(cwd) < 0)
+                                _exit(126);
+                        execvp(argv[0], argv);
+                        int e = errno;
+                        if (write(errpipe[1], &e, sizeof(e)) < 0) {
+                        }
+                        _exit(127);
+                }
+                if (err || child < 0) {
+                        if (!err)
+                                err = errno;
+                        if (write(errpipe[1], &err, sizeof(err)) < 0) {
+                        }
+                        _exit(127);
+                }
+                int st;
+                while (waitpid(child, &st, 0) < 0 && errno == EINTR) {
+                }
+                if (WIFSIGNALED(st))
+                        _exit(128 + WTERMSIG(st));
+                _exit(WEXITSTATUS(st));
+        }
+        close(errpipe[1]);
+        int st = 0;
+        bool timed_out = false;
+        uint64_t waited = 0;
+        for (;;) {
+                pid_t w = waitpid(pid, &st, timeout_ms_ ? WNOHANG : 0);
+                if (w == pid)
+                        break;
+                if (w < 0 && errno != EINTR) {
+                        close(errpipe[0]);
+                        return -errno;
+                }
+                if (timeout_ms_ && w == 0) {
+                        if (waited >= timeout_ms_ && !timed_out) {
+                                kill(pid, SIGKILL);
+                                timed_out = true;
+                        }
+                        struct timespec ts = {0, 50 * 1000 * 1000};
+                        nanosleep(&ts, NULL);
+                        waited += 50;
+                }
+        }
+        int err = 0;
+        ssize_t n = read(errpipe[0], &err, sizeof(err));
+        close(errpipe[0]);
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        *res = (struct sandbox_result){
+                .timed_out = timed_out,
+                .elapsed_ms = (uint64_t)((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000),
+        };
+        if (n == sizeof(err) && err)
+                return -err;
+        if (WIFSIGNALED(st))
+                res->signal = WTERMSIG(st);
+        else if (WEXITSTATUS(st) > 128 && WEXITSTATUS(st) < 160)
+                res->signal = WEXITSTATUS(st) - 128;
+        else
+                res->exit_code = WEXITSTATUS(st);
+        return 0;
+}
+
+void source_inputs(const struct spec *s, const struct spec_build *b, char ***paths, size_t *n) {
+        const struct value *type = value_map_get(b->source, "type");
+        if (!type || !type->str || !streq(type->str, "tarball"))
+                return;
+        const struct value *p = value_map_get(b->source, "path");
+        if (p && p->str) {
+                *paths = xreallocarray(*paths, *n + 1, sizeof(char *));
+                (*paths)[(*n)++] = spec_path(s, p->str);
+        }
+}
+
+static const char *host_arch(void) {
+#if defined(__x86_64__)
+        return "x86_64";
+#elif defined(__aarch64__)
+        return "aarch64";
+#else
+        return "unknown";
+#endif
+}
+
+/* Foreign architectures run through qemu-user via binfmt_misc. */
+static int check_arch(const struct step_ctx *ctx) {
+        const char *arch = ctx->build->arch;
+        if (streq(arch, host_arch()))
+                return 0;
+        _cleanup_free_ char *bf = xasprintf("/proc/sys/fs/binfmt_misc/qemu-%s", arch);
+        if (access(bf, F_OK) == 0)
+                return 0;
+        logf_(ctx->log_fd,
+              "kiln: building for %s on a %s host needs qemu-user emulation, which is not set up\n"
+              "kiln: (no %s). Install qemu-user-static and binfmt-support, or build on a %s machine\n",
+              arch, host_arch(), bf, arch);
+        return -ENOEXEC;
+}
+
+static int run_debian(const struct step_ctx *ctx, struct sandbox_result *res) {
+        const struct value *src = ctx->build->source;
+        int r = check_arch(ctx);
+        if (r < 0)
+                return r;
+        _cleanup_strv_ struct strv argv = {0};
+        strv_add(&argv, "mmdebstrap");
+        const struct value *variant = value_map_get(src, "variant");
+        strv_addf(&argv, "--variant=%s", variant && variant->str ? variant->str : "apt");
+        strv_addf(&argv, "--architectures=%s", spec_arch_debian(ctx->build->arch));
+        _cleanup_strv_ struct strv comps = {0}, pkgs = {0};
+        strv_add_value(&comps, value_map_get(src, "components"));
+        strv_add_value(&pkgs, value_map_get(src, "packages"));
+        if (comps.n) {
+                struct strbuf sb = STRBUF_INIT;
+                for (size_t i = 0; i < comps.n; i++)
+                        strbuf_addf(&sb, "%s%s", i ? "," : "", comps.v[i]);
+                strv_addf(&argv, "--components=%s", sb.buf);
+                strbuf_free(&sb);
+        }
+        for (size_t i = 0; i < pkgs.n; i++)
+                strv_addf(&argv, "--include=%s", pkgs.v[i]);
+        strv_add(&argv, "--mode=root");
+        strv_add(&argv, value_map_get(src, "suite")->str);
+        strv_add(&argv, ctx->upper);
+        const struct value *mirror = value_map_get(src, "mirror");
+        if (mirror && mirror->str)
+                strv_add(&argv, mirror->str);
+        logf_(ctx->log_fd, "kiln: mmdebstrap");
+        for (size_t i = 1; i < argv.n; i++)
+                logf_(ctx->log_fd, " %s", argv.v[i]);
+        logf_(ctx->log_fd, "\n");
+        r = run_host_isolated(argv.v, NULL, ctx->log_fd, 0, res);
+        if (r == -ENOENT)
+                logf_(ctx->log_fd, "kiln: mmdebstrap is not installed (apt-get install mmdebstrap)\n");
+        return r;
+}
+
+static int run_tarball(const struct step_ctx *ctx, struct sandbox_result *res) {
+        const struct value *src = ctx->build->source;
+        _cleanup_free_ char *path = spec_path(ctx->spec, value_map_get(src, "path")->str);
+        const struct value *want = value_map_get(src, "sha256");
+        if (want && want->str) {
+                char got[SHA256_HEX_LEN + 1];
+                int r = hash_sha256_file(path, got);
+                if (r < 0) {
+                        logf_(ctx->log_fd, "kiln: cannot read %s: %s\n", path, strerror(-r));
+                        return r;
+                }
+                if (!streq(got, want->str)) {
+                        logf_(ctx->log_fd, "kiln: %s: sha256 is %s, the spec expects %s\n", path, got,
+                              want->str);
+                        return -EBADMSG;
+                }
+        }
+        _cleanup_strv_ struct strv argv = {0};
+        strv_add(&argv, "tar");
+        strv_add(&argv, "--extract");
+        strv_add(&argv, "--preserve-permissions");
+        strv_add(&argv, "--numeric-owner");
+        strv_add(&argv, "--xattrs");
+        strv_add(&argv, "--xattrs-include=*");
+        strv_addf(&argv, "--file=%s", path);
+        strv_addf(&argv, "--directory=%s", ctx->upper);
+        return run_host_isolated(argv.v, NULL, ctx->log_fd, 0, res);
+}
+
+int source_run(const struct step_ctx *ctx, struct sandbox_result *res) {
+        const struct value *type = value_map_get(ctx->build->source, "type");
+        if (!type || !type->str)
+                return -EINVAL;
+        if (streq(type->str, "debian") || streq(type->str, "ubuntu"))
+                return run_debian(ctx, res);
+        if (streq(type->str, "tarball"))
+                return run_tarball(ctx, res);
+        logf_(ctx->log_fd, "kiln: source type %s cannot be built\n", type->str);
+        return -EOPNOTSUPP;
+}

@@ -1,0 +1,57 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * steps.h — what each step kind does at build time: the runner table that
+ * pairs with the spec layer's step-kind table (spec/kinds.h), and the
+ * source kinds' bootstrappers.
+ *
+ * A runner turns a step's evaluated parameters into a sandbox run (which
+ * program, which files bound in, which mode) and names the host files the
+ * step reads, so that their contents become part of the step's cache key.
+ * Adding a step kind: one entry in spec/kinds.c, one runner here.
+ */
+#pragma once
+
+#include "build/sandbox.h"
+#include "spec/spec.h"
+
+struct step_ctx {
+        const struct spec *spec;
+        const struct spec_build *build;
+        const struct spec_step *step;      /* NULL for a source */
+        const char *const *lower;          /* layer dirs, topmost first */
+        size_t nlower;
+        const char *upper;                 /* this step's layer (empty at start) */
+        const char *work;                  /* overlay work dir */
+        const char *mountpoint;
+        const char *run_dir;               /* scratch files for this step (host) */
+        int log_fd;                        /* the step's output goes here */
+};
+
+struct step_runner {
+        const char *kind;
+        /* Runs the step; returns 0 with *res filled when the program ran
+         * (success is decided by the caller from valid_exit_codes), or
+         * -errno after writing the reason to ctx->log_fd. */
+        int (*run)(const struct step_ctx *ctx, struct sandbox_result *res);
+        /* Appends the host paths the step reads (absolute; files or
+         * directories) to *paths; may be NULL. */
+        void (*inputs)(const struct spec *s, const struct spec_step *st, char ***paths, size_t *n);
+};
+
+extern const struct step_runner *const step_runners[]; /* NULL-terminated */
+const struct step_runner *step_runner_find(const char *kind);
+
+/* Bootstraps b's source into ctx->upper (which must be empty). Returns 0
+ * with *res filled, or -errno (reason written to the log). */
+int source_run(const struct step_ctx *ctx, struct sandbox_result *res);
+/* Host files b's source reads (a tarball). */
+void source_inputs(const struct spec *s, const struct spec_build *b, char ***paths, size_t *n);
+
+/* Resolves a path written in the spec against the spec's directory. */
+char *spec_path(const struct spec *s, const char *path);
+
+/* Runs argv on the host in a private mount and PID namespace (so that
+ * whatever it mounts, and every process it starts, is gone when it ends),
+ * output to out_fd. For tools that need the host's view (mmdebstrap, tar). */
+int run_host_isolated(char *const *argv, const char *cwd, int out_fd, uint64_t timeout_ms,
+                      struct sandbox_result *res);

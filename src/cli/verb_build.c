@@ -1,0 +1,231 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* kiln build: provision every selected build's root tree, step by step,
+ * with the step cache. Draws one line per step. */
+#include "cli/cli.h"
+
+#include "build/build.h"
+#include "build/sandbox.h"
+
+#include <signal.h>
+#include <unistd.h>
+
+static int build_verb_run(struct cli *cli, int argc, char **argv);
+
+const struct verb verb_build = {
+        .name = "build",
+        .summary = "Build the root trees of a spec (cached step by step)",
+        .usage = "kiln build [options] SPEC",
+        .help = "Bootstraps each build's source, runs its steps in a sandbox and stores\n"
+                "every step's result in the step cache: an unchanged step never runs\n"
+                "twice, and a changed step re-runs only itself and what follows.\n"
+                "Needs root (namespaces and overlay mounts).\n"
+                "\n"
+                "Options:\n"
+                "  --explain            say for each step why it ran (which input changed)\n"
+                "  --on-error=MODE      cleanup (default): discard the failed step's changes;\n"
+                "                       abort: keep them for `kiln shell --failed`;\n"
+                "                       retry: run the failed step once more;\n"
+                "                       ask: on a terminal, ask what to do\n"
+                "  --force              ignore the cache: run every step again\n"
+                "  -j, --parallel N     build up to N independent builds at once (default 1)\n"
+                "  --debug              show every step's output (also KILN_LOG=debug)\n"
+                "  --cache-dir DIR      the step cache (default $KILN_CACHE_DIR or ~/.cache/kiln)\n"
+                "  --work-dir DIR       logs, records, mount points (default .kiln/build)\n"
+                "  --var, --var-file, --only, --except   as for kiln validate\n"
+                "\n"
+                "Per build, DIR/<build>/ holds record.json (cache keys, durations,\n"
+                "installed packages), logs/NN-kind.log (secrets masked) and `layers`\n"
+                "(the overlay layer stack of the finished tree, topmost first).\n"
+                "Packer spellings work: -var, -var-file, -only, -except, -on-error,\n"
+                "-force, -parallel-builds=N.\n"
+                "\n"
+                "Exit status: 0 all builds succeeded, 1 a build failed, 2 usage or spec error.\n",
+        .run = build_verb_run,
+};
+
+struct view {
+        struct cli *cli;
+        bool explain;
+        bool tty;
+        size_t name_width;
+};
+
+static void print_step(void *userdata, const struct step_event *ev) {
+        struct view *v = userdata;
+        const char *status;
+        const char *color = "";
+        switch (ev->status) {
+        case STEP_HIT: status = "cached"; color = "\033[2m"; break;
+        case STEP_RUNNING:
+                if (!v->tty && !v->explain)
+                        return;
+                status = "running";
+                break;
+        case STEP_BUILT: status = "built"; color = "\033[32m"; break;
+        case STEP_FAILED: status = "FAILED"; color = "\033[1;31m"; break;
+        default: status = "skipped"; color = "\033[2m"; break;
+        }
+        bool c = v->cli->color_out;
+        if (v->tty && ev->status != STEP_RUNNING)
+                fputs("\r\033[K", stdout);
+        printf("%-*s  %2u/%u %-10s %-40.40s %s%s%s", (int)v->name_width, ev->build->name, ev->index,
+               ev->count - 1, ev->kind, ev->label ? ev->label : "", c ? color : "", status,
+               c ? "\033[0m" : "");
+        if (ev->status == STEP_BUILT || ev->status == STEP_FAILED)
+                printf(" %.1fs", (double)ev->elapsed_ms / 1000.0);
+        if (v->explain && ev->explain && ev->status != STEP_RUNNING && ev->status != STEP_SKIPPED)
+                printf("  (%s)", ev->explain->hit ? "hit" : ev->explain->why ? ev->explain->why : "miss");
+        else if (v->explain && ev->status == STEP_RUNNING && ev->explain && ev->explain->why)
+                printf("  (miss: %s)", ev->explain->why);
+        if (ev->status == STEP_RUNNING && v->tty)
+                fflush(stdout); /* stays on the line until the result */
+        else
+                putchar('\n');
+        if (ev->status == STEP_FAILED && ev->log_path)
+                printf("%-*s         log: %s\n", (int)v->name_width, "", ev->log_path);
+        fflush(stdout);
+}
+
+static void print_output(void *userdata, const struct spec_build *b, const char *line, size_t len) {
+        struct view *v = userdata;
+        if (v->tty)
+                fputs("\r\033[K", stderr);
+        fprintf(stderr, "%s| %.*s", b->name, (int)len, line);
+        if (len && line[len - 1] != '\n')
+                fputc('\n', stderr);
+}
+
+static bool ask_retry(const struct build_result *r, size_t n) {
+        for (size_t i = 0; i < n; i++)
+                if (!r[i].ok && !r[i].skipped)
+                        fprintf(stderr, "kiln: %s failed at step %s\n", r[i].build->name,
+                                r[i].failed_step ? r[i].failed_step : "?");
+        fprintf(stderr, "kiln: [r]etry, [a]bort and keep the failed tree, or [c]lean up? ");
+        char buf[16];
+        if (!fgets(buf, sizeof(buf), stdin))
+                return false;
+        if (buf[0] == 'r' || buf[0] == 'R')
+                return true;
+        if (buf[0] == 'c' || buf[0] == 'C') {
+                for (size_t i = 0; i < n; i++)
+                        if (r[i].failed_tree) {
+                                _cleanup_free_ char *dir = xstrdup(r[i].failed_tree);
+                                char *slash = strrchr(dir, '/');
+                                if (slash)
+                                        *slash = 0;
+                                rm_rf(dir);
+                        }
+        }
+        return false;
+}
+
+static int build_verb_run(struct cli *cli, int argc, char **argv) {
+        struct spec_args a = {.build_opts = true};
+        int r = spec_args_parse(&a, &verb_build, argc, argv);
+        if (r != 0) {
+                spec_args_done(&a);
+                return r > 0 ? EXIT_OK : EXIT_USAGE;
+        }
+        struct diag_list d = {0};
+        _cleanup_(spec_freep) struct spec *s = NULL;
+        r = cli_load_spec(cli, &a, &d, &s);
+        int ret = EXIT_USAGE;
+        _cleanup_free_ char *work = cli_work_dir(&a);
+        _cleanup_free_ char *cdir = cli_cache_dir(&a);
+        struct cache *cache = NULL;
+        if (r < 0)
+                goto out;
+        const char *why = NULL;
+        r = sandbox_probe(&why);
+        if (r < 0) {
+                fprintf(stderr, "kiln: build: cannot create build sandboxes here: %s\n", why ? why : strerror(-r));
+                ret = EXIT_FAILED;
+                goto out;
+        }
+        r = cache_open(cdir, &cache);
+        if (r < 0) {
+                fprintf(stderr, "kiln: build: cannot open the cache at %s: %s\n", cdir, strerror(-r));
+                ret = EXIT_FAILED;
+                goto out;
+        }
+        const char *log_env = getenv("KILN_LOG");
+        struct view view = {.cli = cli, .explain = a.explain, .tty = isatty(STDOUT_FILENO)};
+        for (size_t i = 0; i < s->nbuilds; i++)
+                if (s->builds[i]->needed && strlen(s->builds[i]->name) > view.name_width)
+                        view.name_width = strlen(s->builds[i]->name);
+        struct build_observer obs = {.userdata = &view, .step = print_step, .output = print_output};
+        enum on_error oe = ON_ERROR_CLEANUP;
+        bool ask = false;
+        if (a.on_error && streq(a.on_error, "abort"))
+                oe = ON_ERROR_ABORT;
+        else if (a.on_error && streq(a.on_error, "retry"))
+                oe = ON_ERROR_RETRY;
+        else if (a.on_error && streq(a.on_error, "ask")) {
+                ask = isatty(STDIN_FILENO);
+                oe = ask ? ON_ERROR_ABORT : ON_ERROR_CLEANUP;
+                if (!ask)
+                        fprintf(stderr, "kiln: warning: --on-error=ask without a terminal: cleaning up instead\n");
+        }
+        struct build_options bo = {
+                .cache = cache,
+                .work_dir = work,
+                .on_error = oe,
+                .force = a.force,
+                .debug = a.debug || (log_env && streq(log_env, "debug")),
+                .parallel = a.parallel ? a.parallel : 1,
+                .observer = &obs,
+        };
+        signal(SIGPIPE, SIG_IGN);
+        for (;;) {
+                struct build_result *res = NULL;
+                size_t n = 0;
+                r = build_run(s, &bo, &res, &n);
+                if (r < 0 && r != -EIO) {
+                        fprintf(stderr, "kiln: build: %s\n", strerror(-r));
+                        ret = EXIT_FAILED;
+                        build_results_free(res, n);
+                        break;
+                }
+                if (r == -EIO && ask && ask_retry(res, n)) {
+                        build_results_free(res, n);
+                        continue;
+                }
+                size_t ok = 0, failed = 0, skipped = 0;
+                unsigned run = 0, cached = 0;
+                for (size_t i = 0; i < n; i++) {
+                        run += res[i].steps_run;
+                        cached += res[i].steps_cached;
+                        if (res[i].ok)
+                                ok++;
+                        else if (res[i].skipped) {
+                                skipped++;
+                                fprintf(stderr, "kiln: %s: skipped, its parent %s failed\n",
+                                        res[i].build->name, res[i].build->parent->name);
+                        } else {
+                                failed++;
+                                fprintf(stderr, "kiln: %s: failed at step %s\n", res[i].build->name,
+                                        res[i].failed_step ? res[i].failed_step : "?");
+                                if (res[i].failed_log)
+                                        fprintf(stderr, "kiln:   log: %s\n", res[i].failed_log);
+                                if (res[i].failed_tree)
+                                        fprintf(stderr, "kiln:   the failed step's changes are kept; enter them with:\n"
+                                                        "kiln:   kiln shell --failed %s %s\n",
+                                                a.path, res[i].build->name);
+                        }
+                }
+                printf("%zu build%s ok, %zu failed, %zu skipped; %u step%s run, %u cached\n", ok,
+                       ok == 1 ? "" : "s", failed, skipped, run, run == 1 ? "" : "s", cached);
+                for (size_t i = 0; i < n; i++)
+                        if (res[i].ok)
+                                printf("  %s: %s (%.1fs)\n", res[i].build->name, res[i].record_path,
+                                       (double)res[i].elapsed_ms / 1000.0);
+                ret = failed || skipped ? EXIT_FAILED : EXIT_OK;
+                build_results_free(res, n);
+                break;
+        }
+out:
+        cache_close(cache);
+        diag_list_done(&d);
+        spec_args_done(&a);
+        return ret;
+}
