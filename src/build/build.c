@@ -147,8 +147,12 @@ static void stage_done(struct stage *st) {
         free(st->input_error_path);
 }
 
-static void hash_inputs(struct stage *stg, char **paths, size_t n) {
+/* Hashes the host files a stage reads. They are recorded by their path
+ * relative to the spec's directory, so that a checkout in another place
+ * has the same keys. */
+static void hash_inputs(struct stage *stg, const struct spec *s, char **paths, size_t n) {
         stg->files = value_new(V_MAP, NULL);
+        size_t dl = strlen(s->dir);
         for (size_t i = 0; i < n; i++) {
                 char hex[SHA256_HEX_LEN + 1];
                 int r = hash_tree(paths[i], hex);
@@ -156,7 +160,12 @@ static void hash_inputs(struct stage *stg, char **paths, size_t n) {
                         stg->input_error = r;
                         stg->input_error_path = xstrdup(paths[i]);
                 }
-                value_map_set(stg->files, paths[i], value_new_string(r < 0 ? "missing" : hex, NULL));
+                const char *name = paths[i];
+                if (strncmp(name, s->dir, dl) == 0 && name[dl] == '/')
+                        name += dl + 1;
+                else if (streq(name, s->dir))
+                        name = ".";
+                value_map_set(stg->files, name, value_new_string(r < 0 ? "missing" : hex, NULL));
                 free(paths[i]);
         }
         free(paths);
@@ -498,7 +507,7 @@ static int run_stage(struct engine *e, const struct spec_build *b, struct stage 
                 cache_abort(txn);
                 return r;
         }
-        ev->log_path = log_path;
+        ev->log_path = xstrdup(log_path); /* freed by build_one after emitting */
         char **lower = NULL;
         layer_dirs(o->cache, keys, nkeys, &lower);
         struct step_ctx ctx = {
@@ -746,14 +755,14 @@ static int build_one(struct engine *e, size_t bi) {
                         source_inputs(e->spec, b, &paths, &np);
                 else if (runner && runner->inputs)
                         runner->inputs(e->spec, st, &paths, &np);
-                hash_inputs(&stg, paths, np);
+                hash_inputs(&stg, e->spec, paths, np);
                 const char *parent = nkeys ? keys[nkeys - 1] : NULL;
                 stage_key(&stg, b, parent, st ? st->params : b->source);
 
                 struct step_explain ex = {0};
                 _cleanup_free_ char *why = NULL;
                 struct step_event ev = {
-                        .build = b, .index = stg.index, .count = (unsigned)nst,
+                        .build = b, .index = stg.index, .count = (unsigned)b->nsteps,
                         .kind = stg.kind, .label = stg.label, .key = stg.key, .explain = &ex,
                         .exit_code = -1,
                 };
@@ -794,6 +803,7 @@ static int build_one(struct engine *e, size_t bi) {
                                 failed_any = true;
                         }
                         emit(e, &ev);
+                        free((char *)ev.log_path);
                 }
                 if (hit)
                         br->steps_cached++;
@@ -818,7 +828,7 @@ static int build_one(struct engine *e, size_t bi) {
                         if (done || (br->failed_step && (unsigned)atoi(br->failed_step) >= st->index))
                                 continue;
                         _cleanup_free_ char *label = stage_label(b, st);
-                        struct step_event ev = {.build = b, .index = st->index, .count = (unsigned)nst,
+                        struct step_event ev = {.build = b, .index = st->index, .count = (unsigned)b->nsteps,
                                                 .kind = st->kind, .label = label,
                                                 .status = STEP_SKIPPED, .exit_code = -1};
                         emit(e, &ev);

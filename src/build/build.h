@@ -55,7 +55,7 @@ struct step_explain {
 struct step_event {
         const struct spec_build *build;
         unsigned index;          /* 0 = the source, 1.. = steps */
-        unsigned count;          /* steps + 1 */
+        unsigned count;          /* the build's number of steps (the source is 0) */
         const char *kind;        /* "source", "packages", ... */
         const char *label;       /* the step's name:, or a summary */
         enum step_status status;

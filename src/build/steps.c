@@ -617,7 +617,6 @@ static int run_ansible(const struct step_ctx *ctx, struct sandbox_result *res) {
         strv_add(&env, "ANSIBLE_NOCOLOR=1");
         strv_add(&env, "ANSIBLE_RETRY_FILES_ENABLED=0");
         strv_add(&env, "ANSIBLE_HOST_KEY_CHECKING=0");
-        strv_add(&env, "ANSIBLE_GATHER_TIMEOUT=60");
         strv_add(&env, "PYTHONUNBUFFERED=1");
         spec_env(&env, st);
 

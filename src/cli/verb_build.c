@@ -69,7 +69,7 @@ static void print_step(void *userdata, const struct step_event *ev) {
         if (v->tty && ev->status != STEP_RUNNING)
                 fputs("\r\033[K", stdout);
         printf("%-*s  %2u/%u %-10s %-40.40s %s%s%s", (int)v->name_width, ev->build->name, ev->index,
-               ev->count - 1, ev->kind, ev->label ? ev->label : "", c ? color : "", status,
+               ev->count, ev->kind, ev->label ? ev->label : "", c ? color : "", status,
                c ? "\033[0m" : "");
         if (ev->status == STEP_BUILT || ev->status == STEP_FAILED)
                 printf(" %.1fs", (double)ev->elapsed_ms / 1000.0);

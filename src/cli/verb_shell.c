@@ -14,6 +14,8 @@ const struct verb verb_shell = {
         .name = "shell",
         .summary = "Open a shell inside a build's tree",
         .usage = "kiln shell [options] SPEC BUILD [-- COMMAND...]",
+        /* BUILD: a build's name, or its stable id (NAME-ROLE-ARCH), which does
+         * not change when names carry a timestamp */
         .help = "Runs an interactive shell (or COMMAND) in the sandbox on BUILD's finished\n"
                 "tree, as the build steps see it. Changes are thrown away when the shell\n"
                 "exits. With --failed, opens the tree of the step that failed in the last\n"
@@ -163,6 +165,10 @@ static int shell_run(struct cli *cli, int argc, char **argv) {
                 cli_usage_error("shell", "missing BUILD (kiln shell SPEC BUILD)");
         } else if (cli_load_spec(cli, &a, &d, &s) >= 0) {
                 const struct spec_build *b = spec_find_build(s, a.extra_arg);
+                /* the stable id too: names may carry a timestamp */
+                for (size_t i = 0; !b && i < s->nbuilds; i++)
+                        if (streq(s->builds[i]->id, a.extra_arg))
+                                b = s->builds[i];
                 char *default_cmd[] = {"/bin/sh", "-c",
                                        "if [ -x /bin/bash ]; then exec /bin/bash -l; else exec /bin/sh -l; fi",
                                        NULL};

@@ -127,7 +127,10 @@ static int load(struct spec *s, const struct spec_options *o, struct diag_list *
         size_t errors_before = d->nerrors;
         s->path = xstrdup(o->path);
         _cleanup_free_ char *tmp = xstrdup(o->path);
-        s->dir = xstrdup(dirname(tmp));
+        /* Absolute, so that relative paths in the spec (file sources,
+         * playbooks, file()) mean the same from any working directory. */
+        char *real = realpath(dirname(tmp), NULL);
+        s->dir = real ? real : xstrdup(dirname(tmp));
 
         struct tm tm;
         time_t now = o->now;
