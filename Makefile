@@ -10,9 +10,9 @@
 CC      ?= cc
 # `make Q=` shows full compiler command lines
 Q       ?= @
-PKGS    := yaml-0.1 libcrypto
+PKGS    := yaml-0.1 libcrypto libzstd zlib liblzma
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lyaml -lcrypto)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lyaml -lcrypto -lzstd -lz -llzma)
 
 VERSION := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
 WARN    := -Wall -Wextra -Werror -Wshadow -Wpointer-arith -Wformat=2 -Wundef \
@@ -24,7 +24,8 @@ ALL_CFLAGS = -std=gnu11 $(WARN) $(CFLAGS) -Isrc -DKILN_VERSION='"$(VERSION)"' \
 LDLIBS  = $(PKG_LIBS) -lm -lpthread
 
 # Library sources: every src/ module except the CLI, in dependency order.
-LIB_SRCS := $(wildcard src/base/*.c) $(wildcard src/spec/*.c) $(wildcard src/build/*.c)
+LIB_SRCS := $(wildcard src/base/*.c) $(wildcard src/spec/*.c) $(wildcard src/build/*.c) \
+            $(wildcard src/image/*.c)
 CLI_SRCS := $(wildcard src/cli/*.c)
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 

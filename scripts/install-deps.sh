@@ -39,6 +39,23 @@ PACKAGES=(
         zstd
         xz-utils
         busybox-static
+
+        # image assembly: filesystems written into image files without
+        # mounting (e2fsprogs' mkfs.ext4 -d, FAT via dosfstools + mtools),
+        # and the compression libraries kiln's format writers link against
+        e2fsprogs
+        fdisk
+        dosfstools
+        mtools
+        libzstd-dev
+        zlib1g-dev
+        liblzma-dev
+
+        # boot tests and benchmarks: QEMU with SeaBIOS and OVMF firmware,
+        # qemu-img for checking and comparing images
+        qemu-system-x86
+        qemu-utils
+        ovmf
 )
 
 # usage: print the header comment above (after the SPDX line, up to the

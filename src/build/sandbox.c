@@ -97,6 +97,10 @@
  * redirect_dir off so that an upper layer is a self-contained diff (renaming
  * a lower directory gets EXDEV and tools fall back to copying).
  *
+ * Bare sandboxes (opts->bare) stop after the overlay: the helper creates no
+ * mount points and init only unshares its mount namespace, so the tree seen
+ * at the mountpoint is exactly the layers (what `mkfs.ext4 -d` should copy).
+ *
  * On a signal, exit_code is 128 + signal, as in a shell, so that exit_code
  * alone tells success from failure; on a timeout the command counts as
  * killed by SIGKILL. The command runs in a new session (setsid) without a
@@ -726,6 +730,8 @@ static int init_setup(const struct plan *p, const char **ret_stage) {
         struct stat st;
 
         TRY("unshare mount namespace", neg_errno(unshare(CLONE_NEWNS)));
+        if (o->bare) /* the overlay only (validate: no binds) */
+                return 0;
         TRY("open mountpoint",
             rootfd = neg_errno(open(o->mountpoint, O_PATH | O_DIRECTORY | O_CLOEXEC)));
 
@@ -903,12 +909,16 @@ static int helper_setup(struct helper *h, const char **ret_stage) {
                 return r;
         TRY("open mountpoint",
             h->rootfd = neg_errno(open(o->mountpoint, O_PATH | O_DIRECTORY | O_CLOEXEC)));
-        for (size_t i = 0; i < ARRAY_SIZE(dirs); i++)
+        for (size_t i = 0; i < ARRAY_SIZE(dirs) && !o->bare; i++)
                 TRY("create mount point", helper_ensure(h, dirs[i], S_IFDIR));
-        TRY("resolve /run and /tmp", tmpfs_dirs_resolve(h->rootfd, &h->t));
-        TRY("create /usr/sbin/policy-rc.d", helper_ensure(h, "usr/sbin/policy-rc.d", S_IFREG));
-        if (stat("/etc/resolv.conf", &st) == 0 && !S_ISDIR(st.st_mode))
-                TRY("create /etc/resolv.conf", helper_ensure(h, "etc/resolv.conf", S_IFREG));
+        if (!o->bare) {
+                TRY("resolve /run and /tmp", tmpfs_dirs_resolve(h->rootfd, &h->t));
+                TRY("create /usr/sbin/policy-rc.d",
+                    helper_ensure(h, "usr/sbin/policy-rc.d", S_IFREG));
+                if (stat("/etc/resolv.conf", &st) == 0 && !S_ISDIR(st.st_mode))
+                        TRY("create /etc/resolv.conf",
+                            helper_ensure(h, "etc/resolv.conf", S_IFREG));
+        }
         TRY("set hostname", neg_errno(sethostname(h->p->hostname, strlen(h->p->hostname))));
         if (!o->network)
                 TRY("bring up lo", loopback_up());
@@ -1047,6 +1057,8 @@ static int validate(const struct sandbox_opts *o) {
         if (o->hostname && (!o->hostname[0] || strlen(o->hostname) > HOST_NAME_MAX))
                 return -EINVAL;
         if (o->nbinds > 0 && !o->binds)
+                return -EINVAL;
+        if (o->bare && (o->mode != SANDBOX_HOST || o->nbinds > 0))
                 return -EINVAL;
         for (size_t i = 0; i < o->nbinds; i++)
                 if (!o->binds[i].host_path || !bind_path_valid(o->binds[i].tree_path))

@@ -68,6 +68,15 @@ struct sandbox_opts {
         int stdout_fd;             /* -1: /dev/null */
         int stderr_fd;             /* -1: same as stdout_fd */
         uint64_t timeout_ms;       /* 0: none; on expiry the whole sandbox is killed */
+        /* Only the overlay, mounted at `mountpoint` in a private mount
+         * namespace: no /proc, /dev, /sys, /run, /tmp, resolv.conf or
+         * policy-rc.d are prepared and no mount point is created in the tree,
+         * so the tree is exactly its layers (for tools that copy a tree into
+         * a filesystem image, e.g. `mkfs.ext4 -d MOUNTPOINT`). Requires mode
+         * SANDBOX_HOST (the tree has no /proc to chroot into) and no binds
+         * (they live in the /run and /tmp tmpfs); -EINVAL otherwise. The
+         * PID/UTS/IPC (and network) namespaces are as usual. */
+        bool bare;
 };
 
 struct sandbox_result {

@@ -80,6 +80,8 @@ enum {
         OPT_CACHE_DIR,
         OPT_WORK_DIR,
         OPT_FAILED,
+        OPT_OUTPUT_DIR,
+        OPT_TREES_ONLY,
         OPT_SPEC_LAST,
 };
 
@@ -104,6 +106,8 @@ struct spec_args {
         const char *cache_dir;
         const char *work_dir;
         bool failed;
+        const char *output_dir;
+        bool trees_only;
         const char *extra_arg;  /* a second positional argument (kiln shell SPEC BUILD) */
         bool want_extra_arg;
 };

@@ -27,6 +27,8 @@ const struct cli_option spec_cli_options[] = {
         {"cache-dir", 0, true, OPT_CACHE_DIR},
         {"work-dir", 0, true, OPT_WORK_DIR},
         {"failed", 0, false, OPT_FAILED},
+        {"output-dir", 'o', true, OPT_OUTPUT_DIR},
+        {"trees-only", 0, false, OPT_TREES_ONLY},
         {NULL, 0, false, 0},
 };
 
@@ -73,6 +75,8 @@ int spec_args_parse(struct spec_args *a, const struct verb *v, int argc, char **
                 case OPT_CACHE_DIR:
                 case OPT_WORK_DIR:
                 case OPT_FAILED:
+                case OPT_OUTPUT_DIR:
+                case OPT_TREES_ONLY:
                         if (!a->build_opts) {
                                 const char *name = "?";
                                 for (const struct cli_option *op = spec_cli_options; op->name; op++)
@@ -90,6 +94,10 @@ int spec_args_parse(struct spec_args *a, const struct verb *v, int argc, char **
                                 a->cache_dir = arg;
                         else if (id == OPT_WORK_DIR)
                                 a->work_dir = arg;
+                        else if (id == OPT_OUTPUT_DIR)
+                                a->output_dir = arg;
+                        else if (id == OPT_TREES_ONLY)
+                                a->trees_only = true;
                         else {
                                 char *end;
                                 unsigned long n = strtoul(arg, &end, 10);

@@ -5,6 +5,11 @@
 
 #include "build/build.h"
 #include "build/sandbox.h"
+#include "image/outputs.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <time.h>
 
 #include <signal.h>
 #include <unistd.h>
@@ -26,12 +31,19 @@ const struct verb verb_build = {
                 "                       abort: keep them for `kiln shell --failed`;\n"
                 "                       retry: run the failed step once more;\n"
                 "                       ask: on a terminal, ask what to do\n"
-                "  --force              ignore the cache: run every step again\n"
+                "  --force              ignore the cache: run every step again (and\n"
+                "                       assemble the images again)\n"
+                "  -o, --output-dir DIR images go to DIR/<image-name>/ (default output)\n"
+                "  --trees-only         build the root trees, no disk images\n"
                 "  -j, --parallel N     build up to N independent builds at once (default 1)\n"
                 "  --debug              show every step's output (also KILN_LOG=debug)\n"
                 "  --cache-dir DIR      the step cache (default $KILN_CACHE_DIR or ~/.cache/kiln)\n"
                 "  --work-dir DIR       logs, records, mount points (default .kiln/build)\n"
                 "  --var, --var-file, --only, --except   as for kiln validate\n"
+                "\n"
+                "Images: OUTPUT/<name>/<name>.<ext> per outputs: entry, SHA256SUMS,\n"
+                "kiln-manifest.json, and OUTPUT/packer-manifest.json (Packer's format).\n"
+                "An image whose tree and settings did not change is not assembled again.\n"
                 "\n"
                 "Per build, DIR/<build>/ holds record.json (cache keys, durations,\n"
                 "installed packages), logs/NN-kind.log (secrets masked) and `layers`\n"
@@ -117,6 +129,108 @@ static bool ask_retry(const struct build_result *r, size_t n) {
                         }
         }
         return false;
+}
+
+static void human(uint64_t b, char *buf, size_t n) {
+        const char *u[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+        double v = (double)b;
+        size_t i = 0;
+        while (v >= 1024 && i < 4) {
+                v /= 1024;
+                i++;
+        }
+        snprintf(buf, n, i ? "%.1f %s" : "%.0f %s", v, u[i]);
+}
+
+/* SOURCE_DATE_EPOCH, or the time the tree's top layer was made (stable for
+ * as long as the tree is cached, so an unchanged tree is not re-assembled). */
+static uint64_t image_epoch(const struct build_options *bo, const char *key) {
+        const char *e = getenv("SOURCE_DATE_EPOCH");
+        if (e && *e)
+                return strtoull(e, NULL, 10);
+        _cleanup_free_ char *t = cache_entry_tree(bo->cache, key);
+        struct stat st;
+        if (t && stat(t, &st) == 0)
+                return (uint64_t)st.st_mtime;
+        return (uint64_t)time(NULL);
+}
+
+/* The image stage: disk assembly and output formats for each built tree. */
+static int make_images(struct cli *cli, const struct spec_args *a, const struct spec *s,
+                       const struct build_options *bo, const struct build_result *res, size_t n) {
+        _cleanup_free_ char *outdir = xstrdup(a->output_dir ? a->output_dir : "output");
+        char run_uuid[37];
+        uuid_random(run_uuid);
+        struct output_result *outs = xcalloc(n + 1, sizeof(*outs));
+        const struct spec_build **builds = xcalloc(n + 1, sizeof(*builds));
+        int ret = 0;
+        bool any = false;
+        for (size_t i = 0; i < n; i++) {
+                builds[i] = res[i].build;
+                const struct spec_build *b = res[i].build;
+                if (!res[i].ok || !b->selected || !b->outputs || !b->outputs->n)
+                        continue;
+                any = true;
+                char **layers = NULL;
+                size_t nl = 0;
+                int r = build_layers(bo, b, &layers, &nl);
+                _cleanup_free_ char *dir = build_dir(bo, b);
+                _cleanup_free_ char *scratch = xasprintf("%s/image", dir);
+                _cleanup_free_ char *logp = xasprintf("%s/logs/image.log", dir);
+                _cleanup_close_ int log_fd = open(logp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+                struct output_options oo = {
+                        .output_dir = outdir,
+                        .scratch_dir = scratch,
+                        .run_uuid = run_uuid,
+                        .source_date_epoch = image_epoch(bo, res[i].final_key),
+                        .log_fd = log_fd >= 0 ? log_fd : STDERR_FILENO,
+                        .force = a->force,
+                };
+                if (r == 0) {
+                        printf("%s  image      assembling %s...\n", b->name, outdir);
+                        fflush(stdout);
+                        r = outputs_build(s, b, (const char *const *)layers, nl, res[i].final_key,
+                                          res[i].record_path, &oo, &outs[i]);
+                }
+                for (size_t k = 0; k < nl; k++)
+                        free(layers[k]);
+                free(layers);
+                if (r < 0) {
+                        fprintf(stderr, "kiln: %s: image assembly failed: %s\n", b->name, strerror(-r));
+                        fprintf(stderr, "kiln:   log: %s\n", logp);
+                        ret = r;
+                        continue;
+                }
+                if (outs[i].up_to_date)
+                        printf("%s  image      up to date (tree and settings unchanged)\n", b->name);
+                else
+                        printf("%s  image      disk assembled in %.1fs\n", b->name,
+                               (double)outs[i].assemble_ms / 1000.0);
+                for (size_t k = 0; k < outs[i].nartifacts; k++) {
+                        const struct output_artifact *oa = &outs[i].artifacts[k];
+                        char h[32];
+                        human(oa->size, h, sizeof(h));
+                        printf("%s  %-10s %s  %s  sha256 %.16s", b->name, oa->format, oa->path, h,
+                               oa->sha256);
+                        if (!outs[i].up_to_date)
+                                printf("  %.1fs", (double)oa->elapsed_ms / 1000.0);
+                        putchar('\n');
+                }
+        }
+        if (any) {
+                int r = packer_manifest_update(outdir, run_uuid, builds, outs, n, (uint64_t)time(NULL));
+                if (r < 0) {
+                        fprintf(stderr, "kiln: cannot write %s/packer-manifest.json: %s\n", outdir,
+                                strerror(-r));
+                        ret = r;
+                }
+        }
+        for (size_t i = 0; i < n; i++)
+                output_result_done(&outs[i]);
+        free(outs);
+        free(builds);
+        (void)cli;
+        return ret;
 }
 
 static int build_verb_run(struct cli *cli, int argc, char **argv) {
@@ -220,6 +334,8 @@ static int build_verb_run(struct cli *cli, int argc, char **argv) {
                                 printf("  %s: %s (%.1fs)\n", res[i].build->name, res[i].record_path,
                                        (double)res[i].elapsed_ms / 1000.0);
                 ret = failed || skipped ? EXIT_FAILED : EXIT_OK;
+                if (!a.trees_only && make_images(cli, &a, s, &bo, res, n) < 0)
+                        ret = EXIT_FAILED;
                 build_results_free(res, n);
                 break;
         }

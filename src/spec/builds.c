@@ -29,6 +29,29 @@
 
 #define NAME_MAX_LEN 128
 
+static const char *const disk_filesystems[] = {"ext4", NULL};
+
+static const struct field disk_fields[] = {
+        {"size", FT_SIZE, 0, NULL, NULL, "disk size (default 2G); the root partition fills it"},
+        {"filesystem", FT_STRING, 0, NULL, disk_filesystems, "root filesystem (ext4)"},
+        {"seed", FT_STRING, 0, NULL, NULL, "UUIDs derive from this (default: the tree's cache key)"},
+        {"kernel_cmdline", FT_STRING, 0, NULL, NULL, "appended to root=... console=tty0 console=ttyS0"},
+        {NULL, 0, 0, NULL, NULL, NULL},
+};
+
+static const char *const output_formats[] = {"raw", "qcow2", NULL};
+static const char *const file_compressions[] = {"none", "zstd", "xz", "gzip", NULL};
+static const char *const cluster_compressions[] = {"none", "zstd", "zlib", NULL};
+static const char *const checksum_kinds[] = {"sha256", "sha512", NULL};
+
+static const struct field output_fields[] = {
+        {"format", FT_STRING, F_REQUIRED, NULL, output_formats, "raw or qcow2"},
+        {"compress", FT_STRING, 0, NULL, file_compressions, "compress the whole file: zstd, xz, gzip"},
+        {"clusters", FT_STRING, 0, NULL, cluster_compressions, "qcow2 cluster compression: zstd, zlib"},
+        {"checksums", FT_STRING_LIST, 0, NULL, NULL, "sha256 (default), sha512"},
+        {NULL, 0, 0, NULL, NULL, NULL},
+};
+
 static const struct field build_fields[] = {
         {"description", FT_STRING, 0, NULL, NULL, "what this image is for"},
         {"from", FT_STRING, 0, NULL, NULL, "build this image on top of another build"},
@@ -39,7 +62,7 @@ static const struct field build_fields[] = {
         {"name", FT_STRING, 0, NULL, NULL, "naming template for expanded builds"},
         {"labels", FT_SCALAR_MAP, 0, NULL, NULL, "key/value labels recorded with the image"},
         {"steps", FT_LIST, 0, NULL, NULL, "provisioning steps, in order"},
-        {"disk", FT_MAP, 0, NULL, NULL, "disk size and partitions"},
+        {"disk", FT_OBJECT, 0, disk_fields, NULL, "disk size, filesystem, UUID seed"},
         {"outputs", FT_LIST, 0, NULL, NULL, "image formats to write"},
         {"checks", FT_ANY, 0, NULL, NULL, "checks the image must pass"},
         {"publish", FT_ANY, 0, NULL, NULL, "where to publish the image"},
@@ -396,26 +419,34 @@ static struct spec_build *pick_parent(const struct entry *e, const struct spec_b
 static void check_outputs(const struct value *v, const char *what, struct diag_list *d) {
         if (!v || v->invalid || v->kind != V_LIST)
                 return;
+        _cleanup_free_ char *ow = xasprintf("%s: outputs", what);
+        struct field fmt = {"format", FT_STRING, 0, NULL, output_formats, NULL};
         for (size_t i = 0; i < v->n; i++) {
                 const struct value *o = v->items[i];
                 if (o->invalid)
                         continue;
-                if (o->kind == V_STRING)
+                if (o->kind == V_STRING) {
+                        schema_check_value(o, &fmt, ow, d);
                         continue;
+                }
                 if (o->kind == V_MAP) {
-                        const struct value *f = value_map_get(o, "format");
-                        if (!f) {
-                                diag_error(d, &o->mark, 1, "%s: outputs: item %zu has no format:", what, i + 1);
-                        } else if (!f->invalid && f->kind != V_STRING) {
-                                diag_error(d, &f->mark, 1, "%s: outputs: format: expected a string, got a %s",
-                                           what, value_kind_name(f->kind));
+                        if (schema_check(o, output_fields, ow, d) == 0) {
+                                const struct value *c = value_map_get(o, "clusters");
+                                const struct value *f = value_map_get(o, "format");
+                                if (c && f && f->str && !streq(f->str, "qcow2") && c->str && !streq(c->str, "none"))
+                                        diag_error(d, &c->mark, value_span(c),
+                                                   "%s: clusters: only qcow2 compresses clusters (use compress: for the whole file)", ow);
+                                const struct value *cs = value_map_get(o, "checksums");
+                                struct field ck = {"checksums", FT_STRING, 0, NULL, checksum_kinds, NULL};
+                                for (size_t k = 0; cs && cs->kind == V_LIST && k < cs->n; k++)
+                                        schema_check_value(cs->items[k], &ck, ow, d);
                         }
                         continue;
                 }
                 struct diag *dg = diag_error(d, &o->mark, 1,
                                              "%s: outputs: item %zu must be a format name or a map, not a %s",
                                              what, i + 1, value_kind_name(o->kind));
-                diag_hint(dg, "e.g. outputs: [raw, { format: qcow2, compress: zstd }]");
+                diag_hint(dg, "e.g. outputs: [raw, { format: qcow2, clusters: zstd }]");
         }
 }
 

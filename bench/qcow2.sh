@@ -1,0 +1,184 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+#
+# qcow2.sh — kiln's format writers (src/image/format.c, qcow2.c) against
+# qemu-img, and kiln's in-stream checksums against sha256sum / openssl:
+#
+#     bench/qcow2.sh [RAW-IMAGE]
+#
+# RAW-IMAGE defaults to /var/tmp/kt/disk.raw (a bootable 2 GiB minimal
+# Debian image, when one was built there), else a 1 GiB image made here with
+# ~300 MB of real file content (a tar of /usr written at random 4 MiB slots).
+#
+# Rows, each the median of REPS runs (default 3) with the input in the page
+# cache and `sync` before every run; peak RSS from /usr/bin/time:
+#
+#   uncompressed  qemu-img convert -O qcow2; kiln qcow2 without and with sha256
+#   compressed    qemu-img convert -c (zlib: what Packer's disk_compression
+#                 runs), qemu-img -c -o compression_type=zstd -W -m 16;
+#                 kiln zlib, zstd (default level 3, and level 1), with sha256
+#   hashing       sha256sum and openssl dgst -sha256 of kiln's zstd qcow2 and
+#                 of the raw image, against kiln's raw writer with and
+#                 without sha256 (the checksum computed in the stream)
+#
+# "x time" and "x size" compare each row with the fastest qemu-img setting of
+# its kind. Targets: compressed ≥ 2x faster than the fastest compressed
+# qemu-img at ≤ 1.05x its size; uncompressed at least as fast as qemu-img;
+# peak RSS < 64 MiB. Every kiln qcow2 is also checked (`qemu-img check`,
+# `qemu-img compare`) outside the timings.
+#
+# Needs qemu-img, gcc and kiln's build dependencies; compiles
+# bench/qcow2-driver.c with the writer sources (not the Makefile, so a
+# half-written module elsewhere cannot stop it). Work space: a directory
+# under BENCH_DIR (default /var/tmp), removed at the end.
+set -euo pipefail
+
+REPS=${REPS:-3}
+BENCH_DIR=${BENCH_DIR:-/var/tmp}
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+
+die() { echo "qcow2-bench: $*" >&2; exit 1; }
+for t in qemu-img gcc sha256sum openssl /usr/bin/time tar; do
+        command -v "$t" >/dev/null || die "missing $t"
+done
+
+WORK=$(mktemp -d "$BENCH_DIR/kiln-bench-qcow2.XXXXXX")
+trap 'rm -rf "$WORK"' EXIT
+
+# ---- the input ----
+if [ $# -ge 1 ]; then
+        RAW=$1
+elif [ -f /var/tmp/kt/disk.raw ]; then
+        RAW=/var/tmp/kt/disk.raw
+else
+        RAW=$WORK/test.raw
+        echo "making a 1 GiB test image with ~300 MB of /usr ..."
+        tar -C / -cf - usr 2>/dev/null | head -c 300M >"$WORK/content" || true
+        truncate -s 1G "$RAW"
+        i=0
+        for slot in $(shuf -i 0-255 -n 75 --random-source=<(yes)); do
+                dd if="$WORK/content" of="$RAW" bs=4M skip=$i seek="$slot" count=1 \
+                        conv=notrunc status=none
+                i=$((i + 1))
+        done
+        rm -f "$WORK/content"
+fi
+[ -f "$RAW" ] || die "$RAW: no such file"
+
+# ---- the driver ----
+CFLAGS_PKG=$(pkg-config --cflags libzstd zlib liblzma libcrypto 2>/dev/null || true)
+LIBS_PKG=$(pkg-config --libs libzstd zlib liblzma libcrypto 2>/dev/null || echo -lzstd -lz -llzma -lcrypto)
+gcc -std=gnu11 -O2 -D_GNU_SOURCE -I"$ROOT/src" $CFLAGS_PKG -o "$WORK/driver" \
+        "$ROOT/bench/qcow2-driver.c" "$ROOT"/src/base/*.c "$ROOT/src/image/format.c" \
+        "$ROOT/src/image/qcow2.c" $LIBS_PKG -lyaml -lpthread -lm ||
+        die "cannot compile the driver"
+DRIVER=$WORK/driver
+THREADS=$(nproc)
+
+cat "$RAW" >/dev/null # into the page cache, for every contender alike
+RAW_SIZE=$(stat -c %s "$RAW")
+RAW_ALLOC=$(($(stat -c %b "$RAW") * 512))
+echo "input: $RAW ($((RAW_SIZE >> 20)) MiB, $((RAW_ALLOC >> 20)) MiB allocated), $THREADS CPUs, median of $REPS runs"
+echo
+
+# measure NAME OUTPUT CMD... — runs CMD REPS times; sets T (median seconds),
+# RSS (peak KiB, max over runs) and SIZE (OUTPUT's size, 0 if OUTPUT is -).
+measure() {
+        local name=$1 out=$2 times=() rss=0 i line
+        shift 2
+        for ((i = 0; i < REPS; i++)); do
+                [ "$out" != - ] && rm -f "$out"
+                sync
+                /usr/bin/time -f "%e %M" -o "$WORK/time" "$@" >/dev/null 2>"$WORK/err" ||
+                        { cat "$WORK/err" >&2; die "$name failed"; }
+                read -r line <"$WORK/time"
+                times+=("${line% *}")
+                [ "${line#* }" -gt "$rss" ] && rss=${line#* }
+        done
+        T=$(printf '%s\n' "${times[@]}" | sort -g | sed -n "$(((REPS + 1) / 2))p")
+        RSS=$rss
+        SIZE=0
+        [ "$out" != - ] && SIZE=$(stat -c %s "$out")
+        return 0
+}
+
+ROWS=()
+# row KIND NAME — records the last measurement under KIND.
+row() { ROWS+=("$1|$2|$T|$SIZE|$RSS"); }
+
+verify() {
+        qemu-img check -q "$1" || die "qemu-img check $1 failed"
+        qemu-img compare -q -f raw -F qcow2 "$RAW" "$1" || die "$1 differs from $RAW"
+}
+
+Q=$WORK/out.qcow2
+measure "qemu-img" "$Q" qemu-img convert -O qcow2 "$RAW" "$Q"
+row uncompressed "qemu-img convert -O qcow2"
+measure "kiln" "$Q" "$DRIVER" "$RAW" "$Q" qcow2 none none "$THREADS" none
+row uncompressed "kiln qcow2"
+verify "$Q"
+measure "kiln" "$Q" "$DRIVER" "$RAW" "$Q" qcow2 none none "$THREADS" sha256
+row uncompressed "kiln qcow2 + sha256"
+
+measure "qemu-img" "$Q" qemu-img convert -c -O qcow2 "$RAW" "$Q"
+row compressed "qemu-img convert -c (zlib)"
+measure "qemu-img" "$Q" qemu-img convert -c -o compression_type=zstd -W -m 16 -O qcow2 "$RAW" "$Q"
+row compressed "qemu-img -c zstd -W -m 16"
+measure "kiln" "$Q" "$DRIVER" "$RAW" "$Q" qcow2 zlib none "$THREADS" none
+row compressed "kiln qcow2 zlib"
+verify "$Q"
+measure "kiln" "$Q" "$DRIVER" "$RAW" "$Q" qcow2 zstd none "$THREADS" none 3
+row compressed "kiln qcow2 zstd-3"
+verify "$Q"
+measure "kiln" "$Q" "$DRIVER" "$RAW" "$Q" qcow2 zstd none "$THREADS" sha256 3
+row compressed "kiln qcow2 zstd-3 + sha256"
+measure "kiln" "$Q" "$DRIVER" "$RAW" "$Q" qcow2 zstd none "$THREADS" none 1
+row compressed "kiln qcow2 zstd-1"
+verify "$Q"
+measure "kiln" "$Q" "$DRIVER" "$RAW" "$Q" qcow2 zstd none "$THREADS" sha256 1
+row compressed "kiln qcow2 zstd-1 + sha256"
+ZQ=$WORK/zstd.qcow2
+cp "$Q" "$ZQ"
+
+measure "sha256sum" - sha256sum "$ZQ"
+row "hash qcow2" "sha256sum (zstd qcow2)"
+measure "openssl" - openssl dgst -sha256 "$ZQ"
+row "hash qcow2" "openssl dgst -sha256 (zstd qcow2)"
+measure "sha256sum" - sha256sum "$RAW"
+row "hash raw" "sha256sum (raw)"
+measure "openssl" - openssl dgst -sha256 "$RAW"
+row "hash raw" "openssl dgst -sha256 (raw)"
+R=$WORK/out.raw
+measure "kiln" "$R" "$DRIVER" "$RAW" "$R" raw none none "$THREADS" none
+row "hash raw" "kiln raw (sparse copy)"
+measure "kiln" "$R" "$DRIVER" "$RAW" "$R" raw none none "$THREADS" sha256
+row "hash raw" "kiln raw + sha256"
+
+# ---- the table ----
+# The reference of a kind: its fastest qemu-img (or, for hashing, openssl) row.
+ref() {
+        local kind=$1 best="" r k n t
+        for r in "${ROWS[@]}"; do
+                IFS='|' read -r k n t _ _ <<<"$r"
+                [ "$k" = "$kind" ] || continue
+                case "$n" in qemu-img* | openssl*) ;; *) continue ;; esac
+                if [ -z "$best" ] || awk -v a="$t" -v b="${best%%|*}" 'BEGIN { exit !(a < b) }'; then
+                        best="$t|$r"
+                fi
+        done
+        echo "$best"
+}
+
+printf '%-14s %-36s %8s %8s %11s %8s %8s\n' kind command "time s" "x time" "size MB" "x size" "RSS MiB"
+for r in "${ROWS[@]}"; do
+        IFS='|' read -r k n t s rss <<<"$r"
+        IFS='|' read -r _ _ _ rt rs _ <<<"$(ref "$k")"
+        awk -v k="$k" -v n="$n" -v t="$t" -v s="$s" -v rss="$rss" -v rt="$rt" -v rs="$rs" 'BEGIN {
+                xs = (s > 0 && rs > 0) ? sprintf("%.3f", s / rs) : "-"
+                ss = s > 0 ? sprintf("%.1f", s / 1e6) : "-"
+                printf "%-14s %-36s %8.2f %8.2f %11s %8s %8.1f\n", k, n, t, t / rt, ss, xs, rss / 1024
+        }'
+done
+echo
+echo "x time: time / the kind's fastest qemu-img (hashing: openssl) row; x size likewise."
+echo "kiln rows use $THREADS threads; sizes are file sizes (apparent)."

@@ -1,0 +1,1413 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * disk.c — a bootable raw disk from a root tree (see disk.h for the layout
+ * and the contract).
+ *
+ * disk_assemble runs in stages; every stage logs what it runs and the
+ * tools' output to opts->log_fd, and the first failure ends the assembly
+ * with a "kiln: error:" line saying what to do about it:
+ *
+ *   probe       a bare sandbox (sandbox.h) lists the tree's kernels and
+ *               initramfs images and checks for the files the bootloader
+ *               entry needs (GRUB) and the growroot unit uses
+ *   prep        the generated files (fstab, grub.cfg, the growroot unit and
+ *               script) are staged in scratch and installed, by a bare
+ *               sandbox, into an extra overlay layer (scratch/disk/prep)
+ *               stacked on the cached layers, which stay untouched
+ *   bootloader  the arch's entry builds its files with the tree's own tools
+ *               in a chroot sandbox whose changes are thrown away (GRUB:
+ *               core.img, BOOTX64.EFI, boot.img)
+ *   disk        ftruncate (sparse), gpt_write, mkfs.ext4 -d of the merged
+ *               tree (layers + prep) at the root partition's offset (a bare
+ *               sandbox), mkfs.fat + mtools for the ESP (nothing mounts FAT)
+ *   install     the arch's entry writes its files into the disk (ESP files,
+ *               MBR boot code, core.img in the BIOS boot partition)
+ *
+ * Tools get the output file as their stdin and open it as /proc/self/fd/0:
+ * disk_assemble is handed an fd, not a path, and the sandbox passes only
+ * stdio through. Everything the tools write lands at explicit offsets
+ * (mkfs.ext4 -E offset=, mkfs.fat --offset=, mtools' image@@offset).
+ *
+ * The ext4 root is made with assume_storage_prezeroed: the file is freshly
+ * truncated, so inode tables and the journal need not be written and stay
+ * holes (the image is as sparse as its contents).
+ *
+ * Cleanup style: scoped cleanup (_cleanup_*), no gotos.
+ */
+#include "image/disk.h"
+
+#include "base/hash.h"
+#include "base/strbuf.h"
+#include "base/util.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <limits.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <zlib.h>
+
+extern char **environ;
+
+/* ---- small helpers ------------------------------------------------------ */
+
+static void put_le16(uint8_t *p, uint16_t v) {
+        p[0] = (uint8_t)v;
+        p[1] = (uint8_t)(v >> 8);
+}
+
+static void put_le32(uint8_t *p, uint32_t v) {
+        for (int i = 0; i < 4; i++)
+                p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static void put_le64(uint8_t *p, uint64_t v) {
+        for (int i = 0; i < 8; i++)
+                p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint16_t get_le16(const uint8_t *p) { return (uint16_t)(p[0] | p[1] << 8); }
+
+static uint64_t get_le64(const uint8_t *p) {
+        uint64_t v = 0;
+        for (int i = 7; i >= 0; i--)
+                v = v << 8 | p[i];
+        return v;
+}
+
+static int pwrite_all(int fd, const void *buf, size_t n, uint64_t off) {
+        const uint8_t *p = buf;
+        while (n > 0) {
+                if (off > (uint64_t)INT64_MAX)
+                        return -EFBIG;
+                ssize_t w = pwrite(fd, p, n, (off_t)off);
+                if (w < 0 && errno == EINTR)
+                        continue;
+                if (w < 0)
+                        return -errno;
+                if (w == 0)
+                        return -EIO;
+                p += w;
+                n -= (size_t)w;
+                off += (uint64_t)w;
+        }
+        return 0;
+}
+
+static int pread_all(int fd, void *buf, size_t n, uint64_t off) {
+        uint8_t *p = buf;
+        while (n > 0) {
+                ssize_t r = pread(fd, p, n, (off_t)off);
+                if (r < 0 && errno == EINTR)
+                        continue;
+                if (r < 0)
+                        return -errno;
+                if (r == 0)
+                        return -EIO; /* short file */
+                p += r;
+                n -= (size_t)r;
+                off += (uint64_t)r;
+        }
+        return 0;
+}
+
+/* ---- UUIDs ----------------------------------------------------------- */
+
+static int hexval(char c) {
+        if (c >= '0' && c <= '9')
+                return c - '0';
+        if (c >= 'a' && c <= 'f')
+                return c - 'a' + 10;
+        if (c >= 'A' && c <= 'F')
+                return c - 'A' + 10;
+        return -1;
+}
+
+void uuid_derive(const char *seed, const char *purpose, uint8_t out[16]) {
+        struct strbuf in = STRBUF_INIT;
+        char hex[SHA256_HEX_LEN + 1];
+
+        strbuf_adds(&in, seed ? seed : "");
+        strbuf_addc(&in, 0);
+        strbuf_adds(&in, purpose ? purpose : "");
+        /* SHA-256 in libcrypto fails only when it cannot allocate its
+         * context: out of memory, fatal by kiln's policy (util.h) */
+        if (hash_sha256_hex(in.buf, in.len, hex) < 0)
+                die_oom();
+        strbuf_free(&in);
+        for (int i = 0; i < 16; i++)
+                out[i] = (uint8_t)(hexval(hex[2 * i]) << 4 | hexval(hex[2 * i + 1]));
+        out[6] = (uint8_t)((out[6] & 0x0f) | 0x40); /* version 4 */
+        out[8] = (uint8_t)((out[8] & 0x3f) | 0x80); /* variant 10xx (RFC 4122) */
+}
+
+void uuid_format(const uint8_t u[16], char out[37]) {
+        snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+                 u[0], u[1], u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12],
+                 u[13], u[14], u[15]);
+}
+
+int uuid_parse(const char *s, uint8_t out[16]) {
+        uint8_t u[16];
+        size_t j = 0;
+
+        if (!s || strlen(s) != 36)
+                return -EINVAL;
+        for (size_t i = 0; i < 36;) {
+                if (i == 8 || i == 13 || i == 18 || i == 23) {
+                        if (s[i++] != '-')
+                                return -EINVAL;
+                        continue;
+                }
+                int hi = hexval(s[i]), lo = hexval(s[i + 1]);
+                if (hi < 0 || lo < 0)
+                        return -EINVAL;
+                u[j++] = (uint8_t)(hi << 4 | lo);
+                i += 2;
+        }
+        memcpy(out, u, 16);
+        return 0;
+}
+
+/* GPT's on-disk GUID: the first three fields (4, 2, 2 bytes) little-endian,
+ * the last 8 bytes as they are. */
+static void guid_to_disk(const uint8_t u[16], uint8_t d[16]) {
+        static const uint8_t order[16] = {3, 2, 1, 0, 5, 4, 7, 6, 8, 9, 10, 11, 12, 13, 14, 15};
+        for (int i = 0; i < 16; i++)
+                d[i] = u[order[i]];
+}
+
+/* ---- the architecture table --------------------------------------------- */
+
+struct ctx;
+
+/* A file the tree must contain for a bootloader, and the package that
+ * provides it (for the error message). */
+struct tree_need {
+        const char *path; /* relative to the tree root, no symlinks on the way */
+        const char *package;
+};
+
+/* A bootloader: one per architecture. */
+struct boot_loader {
+        const char *name;
+        const struct tree_need *needs;
+        size_t nneeds;
+        /* Builds the boot files into c->boot_out with the tree's tools. */
+        int (*build)(struct ctx *c);
+        /* Writes them into the disk (fd): ESP files, boot code. */
+        int (*install)(struct ctx *c, int fd);
+};
+
+struct arch_info {
+        const char *name;
+        const char *root_type; /* GPT type of the root partition (Discoverable Partitions Spec) */
+        const struct boot_loader *boot; /* NULL: disk_plan only */
+};
+
+static const struct boot_loader grub_x86_64;
+
+static const struct arch_info arches[] = {
+        {"x86_64", "4f68bce3-e8cd-4db1-96e7-fbcaf984b709", &grub_x86_64},
+        {"aarch64", "b921b045-1df0-41c3-af44-4c6f280d3fae", NULL},
+};
+
+#define TYPE_BIOS_BOOT "21686148-6449-6e6f-744e-656564454649"
+#define TYPE_ESP "c12a7328-f81f-11d2-ba4b-00a0c93ec93b"
+
+static const struct arch_info *arch_find(const char *name) {
+        for (size_t i = 0; name && i < ARRAY_SIZE(arches); i++)
+                if (streq(arches[i].name, name))
+                        return &arches[i];
+        return NULL;
+}
+
+/* ---- disk_plan ---------------------------------------------------------- */
+
+#define MIB_SECTORS (DISK_ALIGN / DISK_SECTOR)
+#define GPT_ARRAY_SECTORS (GPT_ENTRIES * GPT_ENTRY_SIZE / DISK_SECTOR) /* 32 */
+
+static void plan_part(struct disk_layout *l, unsigned i, const char *name, const char *type,
+                      const char *seed, const char *purpose, uint64_t first, uint64_t last) {
+        struct disk_partition *p = &l->parts[i];
+        p->name = name;
+        (void)uuid_parse(type, p->type_guid); /* constants: cannot fail */
+        uuid_derive(seed, purpose, p->part_guid);
+        p->first_lba = first;
+        p->last_lba = last;
+}
+
+int disk_plan(const struct disk_options *o, struct disk_layout *ret) {
+        struct disk_layout l = {0};
+        uint8_t u[16];
+
+        if (!o || !ret || !o->seed)
+                return -EINVAL;
+        const struct arch_info *arch = arch_find(o->arch);
+        if (!arch)
+                return -EOPNOTSUPP;
+        if (o->size < DISK_MIN_SIZE || o->size > DISK_MAX_SIZE)
+                return -EINVAL;
+        l.size = (o->size + DISK_ALIGN - 1) / DISK_ALIGN * DISK_ALIGN;
+
+        uint64_t sectors = l.size / DISK_SECTOR;
+        uint64_t last_usable = sectors - 1 - GPT_ARRAY_SECTORS - 1; /* before the backup array + header */
+        uint64_t bios = MIB_SECTORS;                                 /* LBA 2048 */
+        uint64_t esp = bios + DISK_BIOS_SIZE / DISK_SECTOR;
+        uint64_t root = esp + DISK_ESP_SIZE / DISK_SECTOR;
+        /* the root ends at the last usable sector, rounded down to whole
+         * 4 KiB filesystem blocks */
+        uint64_t root_sectors = (last_usable + 1 - root) / 8 * 8;
+
+        uuid_derive(o->seed, "disk", l.disk_guid);
+        plan_part(&l, DISK_PART_BIOS, "bios", TYPE_BIOS_BOOT, o->seed, "bios-part", bios, esp - 1);
+        plan_part(&l, DISK_PART_ESP, "esp", TYPE_ESP, o->seed, "esp-part", esp, root - 1);
+        plan_part(&l, DISK_PART_ROOT, "root", arch->root_type, o->seed, "root-part", root,
+                  root + root_sectors - 1);
+        l.nparts = DISK_NPARTS;
+        uuid_derive(o->seed, "root-fs", u);
+        uuid_format(u, l.root_fs_uuid);
+        uuid_derive(o->seed, "esp-fs", u);
+        snprintf(l.esp_fs_id, sizeof l.esp_fs_id, "%02X%02X-%02X%02X", u[0], u[1], u[2], u[3]);
+        l.root_fs = "ext4";
+        *ret = l;
+        return 0;
+}
+
+/* ---- gpt_write ---------------------------------------------------------- */
+
+/* UEFI 2.x, chapter 5 "GUID Partition Table (GPT) Disk Layout". */
+#define GPT_HEADER_SIZE 92u
+#define GPT_REVISION 0x00010000u
+#define GPT_FIRST_USABLE (2 + GPT_ARRAY_SECTORS) /* LBA 34 */
+#define MBR_PART_OFFSET 446u  /* first of the four 16-byte MBR partition entries */
+#define MBR_BOOT_CODE_SIZE 440u /* boot code; then disk signature (4), 0 (2), entries */
+
+static int gpt_check(const struct disk_layout *l) {
+        if (!l || l->size % DISK_SECTOR || l->size < DISK_ALIGN || l->size > DISK_MAX_SIZE ||
+            l->nparts > ARRAY_SIZE(l->parts))
+                return -EINVAL;
+        uint64_t sectors = l->size / DISK_SECTOR;
+        uint64_t last_usable = sectors - 2 - GPT_ARRAY_SECTORS;
+        for (unsigned i = 0; i < l->nparts; i++) {
+                const struct disk_partition *p = &l->parts[i];
+                if (!p->name || strlen(p->name) > 36 || p->first_lba < GPT_FIRST_USABLE ||
+                    p->first_lba > p->last_lba || p->last_lba > last_usable)
+                        return -EINVAL;
+                for (const char *c = p->name; *c; c++)
+                        if ((unsigned char)*c < 0x20 || (unsigned char)*c > 0x7e)
+                                return -EINVAL; /* names are written as ASCII -> UTF-16LE */
+                for (unsigned j = 0; j < i; j++)
+                        if (p->first_lba <= l->parts[j].last_lba &&
+                            l->parts[j].first_lba <= p->last_lba)
+                                return -EINVAL;
+        }
+        return 0;
+}
+
+/* The 92-byte header (in a zeroed sector) for the copy at `my_lba`. */
+static void gpt_header(uint8_t sec[DISK_SECTOR], const struct disk_layout *l, uint64_t my_lba,
+                       uint64_t alt_lba, uint64_t entries_lba, uint32_t entries_crc) {
+        uint64_t sectors = l->size / DISK_SECTOR;
+        memset(sec, 0, DISK_SECTOR);
+        memcpy(sec + 0, "EFI PART", 8);
+        put_le32(sec + 8, GPT_REVISION);
+        put_le32(sec + 12, GPT_HEADER_SIZE);
+        /* 16: header CRC32, computed below over the header with this field 0 */
+        /* 20: reserved, 0 */
+        put_le64(sec + 24, my_lba);
+        put_le64(sec + 32, alt_lba);
+        put_le64(sec + 40, GPT_FIRST_USABLE);
+        put_le64(sec + 48, sectors - 2 - GPT_ARRAY_SECTORS);
+        guid_to_disk(l->disk_guid, sec + 56);
+        put_le64(sec + 72, entries_lba);
+        put_le32(sec + 80, GPT_ENTRIES);
+        put_le32(sec + 84, GPT_ENTRY_SIZE);
+        put_le32(sec + 88, entries_crc);
+        put_le32(sec + 16, (uint32_t)crc32(0, sec, GPT_HEADER_SIZE));
+}
+
+int gpt_write(int fd, const struct disk_layout *l) {
+        _cleanup_free_ uint8_t *entries = NULL;
+        uint8_t sec[DISK_SECTOR];
+        int r;
+
+        r = gpt_check(l);
+        if (r < 0)
+                return r;
+        uint64_t sectors = l->size / DISK_SECTOR;
+
+        /* Protective MBR: one partition of type 0xEE from LBA 1 to the end
+         * of the disk (capped at 2^32-1 sectors), CHS start 0/0/2, CHS end
+         * "beyond CHS" (0xFFFFFF), and the 0x55AA boot signature. Only bytes
+         * 440..511 are written: 0..439 belong to boot code (boot.img). */
+        uint8_t mbr[DISK_SECTOR - MBR_BOOT_CODE_SIZE] = {0};
+        uint8_t *pe = mbr + (MBR_PART_OFFSET - MBR_BOOT_CODE_SIZE);
+        pe[0] = 0x00;                             /* not bootable */
+        pe[1] = 0x00, pe[2] = 0x02, pe[3] = 0x00; /* CHS of LBA 1 */
+        pe[4] = 0xee;                             /* GPT protective */
+        pe[5] = 0xff, pe[6] = 0xff, pe[7] = 0xff;
+        put_le32(pe + 8, 1);
+        put_le32(pe + 12, sectors - 1 > 0xffffffffu ? 0xffffffffu : (uint32_t)(sectors - 1));
+        mbr[510 - MBR_BOOT_CODE_SIZE] = 0x55;
+        mbr[511 - MBR_BOOT_CODE_SIZE] = 0xaa;
+        r = pwrite_all(fd, mbr, sizeof mbr, MBR_BOOT_CODE_SIZE);
+        if (r < 0)
+                return r;
+
+        /* The entry array, identical in both copies. */
+        entries = xcalloc(GPT_ENTRIES, GPT_ENTRY_SIZE);
+        for (unsigned i = 0; i < l->nparts; i++) {
+                const struct disk_partition *p = &l->parts[i];
+                uint8_t *e = entries + (size_t)i * GPT_ENTRY_SIZE;
+                guid_to_disk(p->type_guid, e + 0);
+                guid_to_disk(p->part_guid, e + 16);
+                put_le64(e + 32, p->first_lba);
+                put_le64(e + 40, p->last_lba);
+                put_le64(e + 48, 0); /* attributes */
+                for (size_t k = 0; p->name[k]; k++)
+                        put_le16(e + 56 + 2 * k, (uint16_t)(unsigned char)p->name[k]);
+        }
+        size_t array_size = (size_t)GPT_ENTRIES * GPT_ENTRY_SIZE;
+        uint32_t entries_crc = (uint32_t)crc32(0, entries, (uInt)array_size);
+
+        uint64_t backup_header = sectors - 1, backup_entries = sectors - 1 - GPT_ARRAY_SECTORS;
+        r = pwrite_all(fd, entries, array_size, 2 * DISK_SECTOR);
+        if (r >= 0)
+                r = pwrite_all(fd, entries, array_size, backup_entries * DISK_SECTOR);
+        if (r < 0)
+                return r;
+        gpt_header(sec, l, 1, backup_header, 2, entries_crc);
+        r = pwrite_all(fd, sec, sizeof sec, 1 * DISK_SECTOR);
+        if (r < 0)
+                return r;
+        gpt_header(sec, l, backup_header, 1, backup_entries, entries_crc);
+        return pwrite_all(fd, sec, sizeof sec, backup_header * DISK_SECTOR);
+}
+
+/* ---- disk_assemble: context, logging, running tools --------------------- */
+
+#define PROBE_OUTPUT_MAX (1u << 20)
+#define STAGE_TIMEOUT_MS (10ull * 60 * 1000)  /* probe, prep, bootloader builds */
+#define MKFS_TIMEOUT_MS (60ull * 60 * 1000)   /* mkfs.ext4 -d of a large tree */
+
+struct ctx {
+        const struct disk_options *o;
+        const struct disk_layout *l;
+        const struct arch_info *arch;
+        int log_fd;
+        char *dir;       /* scratch/disk */
+        char *mnt;       /* the sandboxes' mountpoint (always empty on the host) */
+        char *stage;     /* generated files, before prep installs them */
+        char *prep_upper, *prep_work;
+        char *boot_out;  /* the bootloader's files */
+        unsigned nthrow; /* throwaway upper layers made so far */
+        char *kernel;    /* "/boot/vmlinuz-VERSION" */
+        char *initrd;    /* "/boot/initrd.img-VERSION" */
+        char **present;  /* paths the probe found ("dir X", "file X", "link X" lines) */
+        size_t npresent;
+        struct strbuf esp_dirs; /* "DIR\n" for each directory made in the ESP */
+        char **settle;          /* paths in the prep layer whose times are SOURCE_DATE_EPOCH */
+        size_t nsettle, settle_cap;
+        char *envp[10];
+        char env_sde[48], env_fake[48];
+};
+
+static void ctx_free(struct ctx *c) {
+        free(c->dir);
+        free(c->mnt);
+        free(c->stage);
+        free(c->prep_upper);
+        free(c->prep_work);
+        free(c->boot_out);
+        free(c->kernel);
+        free(c->initrd);
+        for (size_t i = 0; i < c->npresent; i++)
+                free(c->present[i]);
+        free(c->present);
+        strbuf_free(&c->esp_dirs);
+        for (size_t i = 0; i < c->nsettle; i++)
+                free(c->settle[i]);
+        free(c->settle);
+}
+
+static void say(struct ctx *c, const char *fmt, ...) _printf_(2, 3);
+static void say(struct ctx *c, const char *fmt, ...) {
+        if (c->log_fd < 0)
+                return;
+        va_list ap;
+        va_start(ap, fmt);
+        _cleanup_free_ char *s = xvasprintf(fmt, ap);
+        va_end(ap);
+        dprintf(c->log_fd, "kiln: %s\n", s);
+}
+
+/* Logs "kiln: error: MESSAGE" and returns r (a -errno). */
+static int fail(struct ctx *c, int r, const char *fmt, ...) _printf_(3, 4);
+static int fail(struct ctx *c, int r, const char *fmt, ...) {
+        if (c->log_fd >= 0) {
+                va_list ap;
+                va_start(ap, fmt);
+                _cleanup_free_ char *s = xvasprintf(fmt, ap);
+                va_end(ap);
+                dprintf(c->log_fd, "kiln: error: %s\n", s);
+        }
+        return r;
+}
+
+static uint64_t mono_ms(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Logs a command line, quoting what a shell would need quoted. */
+static void say_argv(struct ctx *c, const char *where, char *const *argv) {
+        struct strbuf sb = STRBUF_INIT;
+        for (size_t i = 0; argv[i]; i++) {
+                const char *a = argv[i];
+                bool plain = a[0] != 0;
+                for (const char *p = a; *p && plain; p++)
+                        plain = strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                       "0123456789-_=+,./:@%^", *p) != NULL;
+                strbuf_addc(&sb, ' ');
+                if (plain) {
+                        strbuf_adds(&sb, a);
+                        continue;
+                }
+                strbuf_addc(&sb, '\'');
+                for (const char *p = a; *p; p++) {
+                        if (*p == '\'')
+                                strbuf_adds(&sb, "'\\''");
+                        else
+                                strbuf_addc(&sb, *p);
+                }
+                strbuf_addc(&sb, '\'');
+        }
+        say(c, "%s$%s", where, strbuf_str(&sb));
+        strbuf_free(&sb);
+}
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
+        return remove(path) < 0 && errno != ENOENT ? -1 : 0;
+}
+
+/* rm -rf, staying on one filesystem and never following symlinks. */
+static int rm_rf(const char *path) {
+        struct stat st;
+        if (lstat(path, &st) < 0)
+                return errno == ENOENT ? 0 : -errno;
+        return nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT) < 0 ? -errno : 0;
+}
+
+static int mkdir_p(const char *path, mode_t mode) {
+        _cleanup_free_ char *p = xstrdup(path);
+        for (char *s = p + 1;; s++) {
+                if (*s != '/' && *s)
+                        continue;
+                char saved = *s;
+                *s = 0;
+                if (mkdir(p, mode) < 0 && errno != EEXIST)
+                        return -errno;
+                if (!saved)
+                        return 0;
+                *s = saved;
+        }
+}
+
+static int write_text(const char *dir, const char *name, const char *text, mode_t mode) {
+        _cleanup_free_ char *path = xasprintf("%s/%s", dir, name);
+        _cleanup_close_ int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+        if (fd < 0)
+                return -errno;
+        int r = pwrite_all(fd, text, strlen(text), 0);
+        if (r < 0)
+                return r;
+        return fchmod(fd, mode) < 0 ? -errno : 0;
+}
+
+/* How a command runs in the tree (see run_in_tree). */
+struct tree_run {
+        const char *what;        /* for the log: "probe", "mkfs.ext4", ... */
+        bool with_prep;          /* stack the prep layer on the cached layers */
+        bool bare;               /* sandbox.h: only the overlay, SANDBOX_HOST */
+        const char *upper, *work; /* NULL: a throwaway layer, removed afterwards */
+        const struct sandbox_bind *binds;
+        size_t nbinds;
+        int stdin_fd;            /* -1: /dev/null */
+        int stdout_fd;           /* -1: the log */
+        uint64_t timeout_ms;
+};
+
+/* Runs argv in a sandbox on the tree (layers, plus the prep layer when
+ * asked); a command that exits non-zero is -EIO. The output goes to the log
+ * unless t->stdout_fd says otherwise (stderr always to the log). */
+static int run_in_tree(struct ctx *c, const struct tree_run *t, char *const *argv) {
+        const char *lower[SANDBOX_MAX_LAYERS];
+        _cleanup_free_ char *throw = NULL, *tup = NULL, *twork = NULL;
+        size_t n = 0;
+        int r;
+
+        if (t->with_prep)
+                lower[n++] = c->prep_upper;
+        for (size_t i = 0; i < c->o->nlayers; i++)
+                lower[n++] = c->o->layers[i];
+        if (!t->upper) {
+                throw = xasprintf("%s/throwaway-%u", c->dir, c->nthrow++);
+                tup = xasprintf("%s/upper", throw);
+                twork = xasprintf("%s/work", throw);
+                if ((r = mkdir_p(tup, 0755)) < 0 || (r = mkdir_p(twork, 0755)) < 0)
+                        return fail(c, r, "%s: cannot create %s: %s", t->what, throw, strerror(-r));
+        }
+        struct sandbox_opts so = {
+                .lower = lower,
+                .nlower = n,
+                .upper = t->upper ? t->upper : tup,
+                .work = t->upper ? t->work : twork,
+                .mountpoint = c->mnt,
+                .mode = t->bare ? SANDBOX_HOST : SANDBOX_CHROOT,
+                .bare = t->bare,
+                .network = false,
+                .argv = argv,
+                .envp = c->envp,
+                .cwd = t->bare ? c->mnt : "/",
+                .binds = t->binds,
+                .nbinds = t->nbinds,
+                .stdin_fd = t->stdin_fd,
+                .stdout_fd = t->stdout_fd >= 0 ? t->stdout_fd : c->log_fd,
+                .stderr_fd = c->log_fd,
+                .timeout_ms = t->timeout_ms,
+        };
+        struct sandbox_result res = {0};
+
+        say_argv(c, t->bare ? "[tree, bare] " : "[tree, chroot] ", argv);
+        r = sandbox_run(&so, &res);
+        if (throw) {
+                int k = rm_rf(throw);
+                if (k < 0)
+                        say(c, "warning: cannot remove %s: %s", throw, strerror(-k));
+        }
+        if (r < 0)
+                return fail(c, r, "%s: cannot run %s in a sandbox: %s", t->what, argv[0],
+                            strerror(-r));
+        if (res.timed_out)
+                return fail(c, -ETIMEDOUT, "%s: %s timed out after %llu s", t->what, argv[0],
+                            (unsigned long long)(t->timeout_ms / 1000));
+        if (res.exit_code != 0)
+                return fail(c, -EIO, "%s: %s failed (exit status %d, output above)", t->what,
+                            argv[0], res.exit_code);
+        say(c, "%s: done in %.1f s", t->what, (double)res.elapsed_ms / 1000);
+        return 0;
+}
+
+/* Runs a host tool (mkfs.fat, mtools) with the image as its stdin (so it
+ * can open /proc/self/fd/0) and its output in the log. Non-zero exit: -EIO. */
+static int run_host(struct ctx *c, const char *what, char *const *argv, int stdin_fd) {
+        int status;
+
+        say_argv(c, "[host] ", argv);
+        pid_t pid = fork();
+        if (pid < 0)
+                return fail(c, -errno, "%s: fork: %m", what);
+        if (pid == 0) {
+                /* only async-signal-safe calls until exec */
+                int out = c->log_fd >= 0 ? c->log_fd : open("/dev/null", O_WRONLY | O_CLOEXEC);
+                int in = stdin_fd >= 0 ? stdin_fd : open("/dev/null", O_RDONLY | O_CLOEXEC);
+                if (out < 0 || in < 0)
+                        _exit(127);
+                if ((in < 3 && (in = fcntl(in, F_DUPFD_CLOEXEC, 3)) < 0) ||
+                    (out < 3 && (out = fcntl(out, F_DUPFD_CLOEXEC, 3)) < 0))
+                        _exit(127);
+                if (dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(out, 2) < 0)
+                        _exit(127);
+                (void)close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
+                environ = c->envp; /* execvpe searches the PATH of environ */
+                execvpe(argv[0], argv, c->envp);
+                _exit(127);
+        }
+        while (waitpid(pid, &status, 0) < 0)
+                if (errno != EINTR)
+                        return fail(c, -errno, "%s: waitpid: %m", what);
+        if (WIFEXITED(status) && WEXITSTATUS(status) == 127)
+                return fail(c, -ENOENT, "%s: cannot run %s (is it installed on the host?)", what,
+                            argv[0]);
+        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+                return fail(c, -EIO, "%s: %s failed (status 0x%x, output above)", what, argv[0],
+                            (unsigned)status);
+        return 0;
+}
+
+/* A growing NULL-terminated argv of borrowed strings. */
+struct argv {
+        char **v;
+        size_t n, cap;
+};
+
+static void argv_add(struct argv *a, const char *s) {
+        GROW(a->v, a->n, a->cap);
+        a->v[a->n++] = (char *)s;
+        GROW(a->v, a->n, a->cap);
+        a->v[a->n] = NULL;
+}
+
+/* ---- probe: what the tree contains --------------------------------------- */
+
+static bool probe_has(const struct ctx *c, const char *kind, const char *path) {
+        size_t kl = strlen(kind);
+        for (size_t i = 0; i < c->npresent; i++)
+                if (strncmp(c->present[i], kind, kl) == 0 && c->present[i][kl] == ' ' &&
+                    streq(c->present[i] + kl + 1, path))
+                        return true;
+        return false;
+}
+
+/* A kernel version is spliced into grub.cfg and the kernel command line:
+ * only the characters Debian and Fedora versions use. */
+static bool version_ok(const char *v) {
+        if (!v[0] || strlen(v) > 128)
+                return false;
+        for (const char *p = v; *p; p++)
+                if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._+~-",
+                            *p))
+                        return false;
+        return true;
+}
+
+/* Directories the prep stage writes into: each must be a real directory or
+ * missing (then mkdir -p creates it), never a symlink, so the host-side
+ * tools of the bare sandbox cannot be led out of the tree. */
+static const char *const prep_dirs[] = {
+        "etc",        "etc/systemd", "etc/systemd/system", "etc/systemd/system/sysinit.target.wants",
+        "boot",       "boot/grub",   "boot/efi",           "usr",
+        "usr/lib",    "usr/lib/kiln",
+};
+
+/* Mount points a bootable tree needs; a bootstrap into an empty upper
+ * layer can end without them (sandbox.c, "Caveats"). */
+static const struct {
+        const char *name;
+        mode_t mode;
+} root_dirs[] = {{"proc", 0555}, {"sys", 0555}, {"dev", 0755}, {"run", 0755}, {"tmp", 01777}};
+
+/* Tools the growroot script uses, any one of each group. */
+static const char *const grow_tools[][3] = {
+        {"usr/bin/findmnt", "bin/findmnt", NULL},
+        {"usr/bin/partx", "usr/sbin/partx", "sbin/partx"},
+        {"usr/sbin/resize2fs", "sbin/resize2fs", NULL},
+        {"usr/bin/growpart", "usr/sbin/sfdisk", "sbin/sfdisk"},
+};
+
+static const char probe_script[] =
+        /* $@: paths to check; prints "file boot/vmlinuz-..." for kernels
+         * and initramfs images, and "dir|file|link PATH" for each path that
+         * exists; find -P and test -L never follow the tree's symlinks */
+        "find boot -maxdepth 1 -type f \\( -name 'vmlinuz-*' -o -name 'initrd.img-*' \\) "
+        "  -printf 'file %p\\n' 2>/dev/null\n"
+        "for p in \"$@\"; do\n"
+        "  if [ -L \"$p\" ]; then echo \"link $p\"\n"
+        "  elif [ -d \"$p\" ]; then echo \"dir $p\"\n"
+        "  elif [ -e \"$p\" ]; then echo \"file $p\"; fi\n"
+        "done\n";
+
+static int probe(struct ctx *c) {
+        _cleanup_free_ char *out_path = xasprintf("%s/probe.out", c->dir);
+        _cleanup_free_ char *buf = NULL, *best = NULL;
+        struct argv a = {0};
+        size_t len;
+        int r;
+
+        argv_add(&a, "/bin/sh");
+        argv_add(&a, "-c");
+        argv_add(&a, probe_script);
+        argv_add(&a, "kiln-probe");
+        for (size_t i = 0; i < ARRAY_SIZE(prep_dirs); i++)
+                argv_add(&a, prep_dirs[i]);
+        for (size_t i = 0; i < ARRAY_SIZE(root_dirs); i++)
+                argv_add(&a, root_dirs[i].name);
+        for (size_t i = 0; i < ARRAY_SIZE(grow_tools); i++)
+                for (size_t j = 0; j < 3 && grow_tools[i][j]; j++)
+                        argv_add(&a, grow_tools[i][j]);
+        for (size_t i = 0; i < c->arch->boot->nneeds; i++)
+                argv_add(&a, c->arch->boot->needs[i].path);
+        _cleanup_free_ char **argv = a.v;
+
+        _cleanup_close_ int out = open(out_path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        if (out < 0)
+                return fail(c, -errno, "probe: cannot create %s: %m", out_path);
+        struct tree_run t = {.what = "probe", .bare = true, .stdin_fd = -1, .stdout_fd = out,
+                             .timeout_ms = STAGE_TIMEOUT_MS};
+        r = run_in_tree(c, &t, argv);
+        if (r < 0)
+                return r;
+        r = read_file(out_path, PROBE_OUTPUT_MAX, &buf, &len);
+        if (r < 0)
+                return fail(c, r, "probe: cannot read %s: %s", out_path, strerror(-r));
+
+        size_t pcap = 0;
+        for (char *line = buf, *next; *line; line = next) {
+                next = strchrnul(line, '\n');
+                if (*next)
+                        *next++ = 0;
+                GROW(c->present, c->npresent, pcap);
+                c->present[c->npresent++] = xstrdup(line);
+                /* the newest kernel by version sort (strverscmp, like sort -V) */
+                const char *v = startswith(line, "file boot/vmlinuz-");
+                if (v && version_ok(v) && (!best || strverscmp(v, best) > 0)) {
+                        free(best);
+                        best = xstrdup(v);
+                }
+        }
+
+        if (!best)
+                return fail(c, -ENOENT,
+                            "the tree has no kernel (/boot/vmlinuz-VERSION): install one in "
+                            "the tree, e.g. linux-image-cloud-amd64 (Debian) or "
+                            "linux-image-virtual (Ubuntu)");
+        _cleanup_free_ char *initrd = xasprintf("boot/initrd.img-%s", best);
+        if (!probe_has(c, "file", initrd))
+                return fail(c, -ENOENT,
+                            "the tree has kernel /boot/vmlinuz-%s but no initramfs /%s: install "
+                            "initramfs-tools (or dracut) in the tree before the kernel, or run "
+                            "update-initramfs -c -k %s in a step",
+                            best, initrd, best);
+        c->kernel = xasprintf("/boot/vmlinuz-%s", best);
+        c->initrd = xasprintf("/%s", initrd);
+        say(c, "probe: booting %s with %s", c->kernel, c->initrd);
+
+        _cleanup_strbuf_ struct strbuf missing = STRBUF_INIT;
+        for (size_t i = 0; i < c->arch->boot->nneeds; i++) {
+                const struct tree_need *need = &c->arch->boot->needs[i];
+                if (probe_has(c, "file", need->path))
+                        continue;
+                say(c, "probe: the tree lacks /%s (package %s)", need->path, need->package);
+                if (!strstr(strbuf_str(&missing), need->package))
+                        strbuf_addf(&missing, " %s", need->package);
+        }
+        if (missing.len)
+                return fail(c, -ENOENT, "the tree cannot be made bootable with %s: install%s in the tree",
+                            c->arch->boot->name, missing.buf);
+        for (size_t i = 0; i < ARRAY_SIZE(prep_dirs); i++)
+                if ((probe_has(c, "file", prep_dirs[i]) || probe_has(c, "link", prep_dirs[i])))
+                        return fail(c, -EINVAL,
+                                    "the tree's /%s is not a directory (a symlink or a file); "
+                                    "kiln writes files there and will not follow it",
+                                    prep_dirs[i]);
+        for (size_t i = 0; i < ARRAY_SIZE(grow_tools); i++) {
+                bool have = false;
+                for (size_t j = 0; j < 3 && grow_tools[i][j]; j++)
+                        have |= probe_has(c, "file", grow_tools[i][j]) ||
+                                probe_has(c, "link", grow_tools[i][j]);
+                if (!have)
+                        say(c, "warning: the tree has no /%s%s: the root filesystem will not grow "
+                               "when the disk is enlarged",
+                            grow_tools[i][0], grow_tools[i][1] ? " (or an alternative)" : "");
+        }
+        return 0;
+}
+
+/* ---- prep: generated files in an extra layer ----------------------------- */
+
+static const char growroot_script[] =
+        "#!/bin/sh\n"
+        "# kiln-growroot: grow the root partition and its ext4 filesystem to the\n"
+        "# end of the disk when the disk has been enlarged; a no-op when the\n"
+        "# partition already fills it. Run on every boot by kiln-growroot.service.\n"
+        "# Needs: findmnt, partx (util-linux), resize2fs (e2fsprogs), and growpart\n"
+        "# (cloud-guest-utils) or sfdisk (fdisk).\n"
+        "set -u\n"
+        "PATH=/usr/sbin:/usr/bin:/sbin:/bin\n"
+        "say() { echo \"kiln-growroot: $*\"; }\n"
+        "dev=$(findmnt -n -o SOURCE /) || { say 'cannot find the root device'; exit 0; }\n"
+        "dev=$(readlink -f \"$dev\")\n"
+        "name=${dev##*/}\n"
+        "sys=/sys/class/block/$name\n"
+        "if [ ! -e \"$sys/partition\" ]; then say \"$dev is not a partition: nothing to do\"; exit 0; fi\n"
+        "part=$(cat \"$sys/partition\")\n"
+        "disk=$(basename \"$(dirname \"$(readlink -f \"$sys\")\")\")\n"
+        "start=$(cat \"$sys/start\"); size=$(cat \"$sys/size\"); total=$(cat \"/sys/class/block/$disk/size\")\n"
+        "# the backup GPT and alignment leave a little room at the end; grow only\n"
+        "# for a gain of more than 1 MiB\n"
+        "if [ $((total - start - size)) -le 2048 ]; then\n"
+        "  say \"$dev already fills /dev/$disk\"; exit 0\n"
+        "fi\n"
+        "if command -v growpart >/dev/null 2>&1; then\n"
+        "  growpart \"/dev/$disk\" \"$part\" || { say \"growpart failed\"; exit 1; }\n"
+        "elif command -v sfdisk >/dev/null 2>&1; then\n"
+        "  # sfdisk moves the backup GPT to the new end of the disk; partx tells\n"
+        "  # the kernel the new size of the mounted partition (BLKPG)\n"
+        "  echo ', +' | sfdisk --no-reread --no-tell-kernel -q -N \"$part\" \"/dev/$disk\" &&\n"
+        "    partx -u -n \"$part\" \"/dev/$disk\" || { say \"sfdisk/partx failed\"; exit 1; }\n"
+        "else\n"
+        "  say \"neither growpart nor sfdisk in the image: $dev not grown\"; exit 0\n"
+        "fi\n"
+        "resize2fs \"$dev\" || { say \"resize2fs $dev failed\"; exit 1; }\n"
+        "say \"grew $dev to $(( $(cat \"$sys/size\") * 512 )) bytes\"\n";
+
+static const char growroot_unit[] =
+        "# Installed by kiln: grows the root partition and filesystem to the end\n"
+        "# of the disk (a no-op when they fill it already).\n"
+        "[Unit]\n"
+        "Description=Grow the root partition and filesystem to fill the disk\n"
+        "Documentation=file:/usr/lib/kiln/growroot\n"
+        "DefaultDependencies=no\n"
+        "After=systemd-remount-fs.service\n"
+        "Before=sysinit.target shutdown.target\n"
+        "Conflicts=shutdown.target\n"
+        "\n"
+        "[Service]\n"
+        "Type=oneshot\n"
+        "RemainAfterExit=yes\n"
+        "ExecStart=/usr/lib/kiln/growroot\n"
+        "StandardOutput=journal+console\n"
+        "StandardError=journal+console\n"
+        "TimeoutSec=300\n"
+        "\n"
+        "[Install]\n"
+        "WantedBy=sysinit.target\n";
+
+/* Installs the staged files ($1) into the tree (cwd), then sets the times
+ * of the paths given after it (what it wrote and every directory on the
+ * way) to SOURCE_DATE_EPOCH. The probe made sure no directory on the way is
+ * a symlink; files are removed before they are written, so a symlink there
+ * is replaced, never followed. */
+static const char prep_script[] =
+        "set -eu\n"
+        "s=$1; shift\n"
+        "put() { mkdir -p \"${3%/*}\"; rm -f \"$3\"; cp \"$s/$2\" \"$3\"; chmod \"$1\" \"$3\"; }\n"
+        "put 0644 fstab etc/fstab\n"
+        "put 0644 grub.cfg boot/grub/grub.cfg\n"
+        "put 0755 growroot usr/lib/kiln/growroot\n"
+        "put 0644 kiln-growroot.service etc/systemd/system/kiln-growroot.service\n"
+        "mkdir -p etc/systemd/system/sysinit.target.wants boot/efi\n"
+        "w=etc/systemd/system/sysinit.target.wants/kiln-growroot.service\n"
+        "rm -f \"$w\"; ln -s /etc/systemd/system/kiln-growroot.service \"$w\"\n"
+        "touch -h -d \"@$SOURCE_DATE_EPOCH\" -- \"$@\"\n";
+
+/* What prep_script creates; with their parent directories, these are the
+ * paths whose times it sets (settle_add). */
+static const char *const prep_written[] = {
+        "etc/fstab",
+        "boot/grub/grub.cfg",
+        "boot/efi",
+        "usr/lib/kiln/growroot",
+        "etc/systemd/system/kiln-growroot.service",
+        "etc/systemd/system/sysinit.target.wants/kiln-growroot.service",
+};
+
+/* Records path and its ancestors (once each) among the paths whose times
+ * are set to SOURCE_DATE_EPOCH: by touch in the layer, and for ctime (which
+ * mkfs.ext4 -d copies from the layer, where it is the time of the copy-up)
+ * by debugfs in the filesystem (settle_ctimes). */
+static void settle_add(struct ctx *c, const char *path) {
+        _cleanup_free_ char *p = xstrdup(path);
+        for (;;) {
+                bool seen = false;
+                for (size_t i = 0; i < c->nsettle && !seen; i++)
+                        seen = streq(c->settle[i], p);
+                if (!seen) {
+                        GROW(c->settle, c->nsettle, c->settle_cap);
+                        c->settle[c->nsettle++] = xstrdup(p);
+                }
+                char *slash = strrchr(p, '/');
+                if (!slash)
+                        return;
+                *slash = 0;
+        }
+}
+
+/* Appends the extra kernel arguments, each word single-quoted so that
+ * GRUB's script parser takes $, ;, {, } and # literally. Quotes and
+ * backslashes are refused: GRUB's linux command escapes them with a
+ * backslash on the kernel command line (grub_create_loader_cmdline), which
+ * the kernel does not undo, so they cannot arrive as written. */
+static int add_cmdline_extra(struct strbuf *sb, const char *extra) {
+        if (!extra)
+                return 0;
+        for (const char *p = extra; *p; p++)
+                if (((unsigned char)*p < 0x20 && *p != '\t') || *p == 0x7f || strchr("'\"\\", *p))
+                        return -EINVAL;
+        for (const char *p = extra;;) {
+                while (*p == ' ' || *p == '\t')
+                        p++;
+                if (!*p)
+                        return 0;
+                size_t n = strcspn(p, " \t");
+                strbuf_addf(sb, " '%.*s'", (int)n, p);
+                p += n;
+        }
+}
+
+static int stage_files(struct ctx *c) {
+        _cleanup_strbuf_ struct strbuf fstab = STRBUF_INIT, cfg = STRBUF_INIT,
+                                       early = STRBUF_INIT;
+        const struct disk_layout *l = c->l;
+        int r;
+
+        strbuf_addf(&fstab,
+                    "# /etc/fstab, written by kiln: filesystems by UUID\n"
+                    "UUID=%s / %s errors=remount-ro 0 1\n"
+                    "UUID=%s /boot/efi vfat umask=0077,nofail 0 2\n",
+                    l->root_fs_uuid, l->root_fs, l->esp_fs_id);
+
+        /* The menu: GRUB's own terminal on the serial port and the screen;
+         * the kernel's console on both too (ttyS0 last: /dev/console). */
+        strbuf_addf(&cfg,
+                    "# /boot/grub/grub.cfg, written by kiln\n"
+                    "serial --unit=0 --speed=115200\n"
+                    "terminal_input serial console\n"
+                    "terminal_output serial console\n"
+                    "set default=0\n"
+                    "set timeout=1\n"
+                    "\n"
+                    "menuentry 'Linux %s' {\n"
+                    "\tsearch --no-floppy --fs-uuid --set=root %s\n"
+                    "\tlinux %s root=UUID=%s ro console=tty0 console=ttyS0",
+                    c->kernel + strlen("/boot/vmlinuz-"), l->root_fs_uuid, c->kernel,
+                    l->root_fs_uuid);
+        r = add_cmdline_extra(&cfg, c->o->kernel_cmdline_extra);
+        if (r < 0)
+                return fail(c, r, "the extra kernel arguments contain a quote, a backslash or a "
+                                  "control character (GRUB would pass them on escaped): \"%s\"",
+                            c->o->kernel_cmdline_extra);
+        strbuf_addf(&cfg, "\n\tinitrd %s\n}\n", c->initrd);
+
+        /* Embedded in both GRUB images: find the root filesystem and read
+         * its grub.cfg. Runs in GRUB's rescue parser (no if/then there). */
+        strbuf_addf(&early,
+                    "search --no-floppy --fs-uuid --set=root %s\n"
+                    "set prefix=($root)/boot/grub\n"
+                    "configfile $prefix/grub.cfg\n",
+                    l->root_fs_uuid);
+
+        if ((r = write_text(c->stage, "fstab", fstab.buf, 0644)) < 0 ||
+            (r = write_text(c->stage, "grub.cfg", cfg.buf, 0644)) < 0 ||
+            (r = write_text(c->stage, "early.cfg", early.buf, 0644)) < 0 ||
+            (r = write_text(c->stage, "growroot", growroot_script, 0755)) < 0 ||
+            (r = write_text(c->stage, "kiln-growroot.service", growroot_unit, 0644)) < 0)
+                return fail(c, r, "cannot write the staged files in %s: %s", c->stage,
+                            strerror(-r));
+        return 0;
+}
+
+static int prep(struct ctx *c) {
+        const struct timespec ts[2] = {{.tv_sec = (time_t)c->o->source_date_epoch},
+                                       {.tv_sec = (time_t)c->o->source_date_epoch}};
+        int r = stage_files(c);
+        if (r < 0)
+                return r;
+
+        /* Mount points the tree lacks: they are missing from every layer,
+         * so a directory in the prep layer adds them without hiding any
+         * lower directory's attributes. */
+        for (size_t i = 0; i < ARRAY_SIZE(root_dirs); i++) {
+                if (probe_has(c, "dir", root_dirs[i].name))
+                        continue;
+                if (probe_has(c, "file", root_dirs[i].name) ||
+                    probe_has(c, "link", root_dirs[i].name)) {
+                        say(c, "warning: the tree's /%s is not a directory", root_dirs[i].name);
+                        continue;
+                }
+                _cleanup_free_ char *p = xasprintf("%s/%s", c->prep_upper, root_dirs[i].name);
+                if (mkdir(p, 0755) < 0 || chmod(p, root_dirs[i].mode) < 0 ||
+                    utimensat(AT_FDCWD, p, ts, AT_SYMLINK_NOFOLLOW) < 0)
+                        return fail(c, -errno, "prep: cannot create %s: %m", p);
+                say(c, "prep: adding the missing /%s", root_dirs[i].name);
+                settle_add(c, root_dirs[i].name);
+        }
+
+        struct argv a = {0};
+        argv_add(&a, "/bin/sh");
+        argv_add(&a, "-c");
+        argv_add(&a, prep_script);
+        argv_add(&a, "kiln-prep");
+        argv_add(&a, c->stage);
+        for (size_t i = 0; i < ARRAY_SIZE(prep_written); i++)
+                settle_add(c, prep_written[i]);
+        for (size_t i = 0; i < c->nsettle; i++)
+                argv_add(&a, c->settle[i]);
+        _cleanup_free_ char **argv = a.v;
+        struct tree_run t = {.what = "prep", .bare = true, .upper = c->prep_upper,
+                             .work = c->prep_work, .stdin_fd = -1, .stdout_fd = -1,
+                             .timeout_ms = STAGE_TIMEOUT_MS};
+        return run_in_tree(c, &t, argv);
+}
+
+/* ---- the root filesystem and the ESP ------------------------------------- */
+
+static uint64_t part_offset(const struct disk_layout *l, unsigned i) {
+        return l->parts[i].first_lba * DISK_SECTOR;
+}
+
+static uint64_t part_size(const struct disk_layout *l, unsigned i) {
+        return (l->parts[i].last_lba - l->parts[i].first_lba + 1) * DISK_SECTOR;
+}
+
+static int make_root_fs(struct ctx *c, int fd) {
+        uint8_t u[16];
+        char hash_seed[37], ext[200], blocks[24];
+
+        uuid_derive(c->o->seed, "root-fs-hash-seed", u);
+        uuid_format(u, hash_seed);
+        /* assume_storage_prezeroed: the range is a hole of a fresh file, so
+         * inode tables and journal need no zeroing (they stay sparse);
+         * nodiscard: nothing to discard */
+        snprintf(ext, sizeof ext,
+                 "offset=%llu,hash_seed=%s,root_owner=0:0,nodiscard,assume_storage_prezeroed=1",
+                 (unsigned long long)part_offset(c->l, DISK_PART_ROOT), hash_seed);
+        snprintf(blocks, sizeof blocks, "%llu",
+                 (unsigned long long)(part_size(c->l, DISK_PART_ROOT) / 4096));
+        char *argv[] = {"mkfs.ext4", "-F", "-q", "-b", "4096", "-U", (char *)c->l->root_fs_uuid,
+                        "-L", "root", "-E", ext, "-d", c->mnt, "/proc/self/fd/0", blocks, NULL};
+        struct tree_run t = {.what = "mkfs.ext4", .with_prep = true, .bare = true,
+                             .stdin_fd = fd, .stdout_fd = -1, .timeout_ms = MKFS_TIMEOUT_MS};
+        return run_in_tree(c, &t, argv);
+}
+
+/* mkfs.ext4 -d copies each file's ctime, which for what prep wrote (and
+ * the directories overlayfs copied up for it) is the time of this run;
+ * debugfs sets those to SOURCE_DATE_EPOCH, so the same layers give the
+ * same image byte for byte. (The cached layers' ctimes are those of their
+ * extraction: stable for as long as the cache entry lives.) */
+static int settle_ctimes(struct ctx *c, int fd) {
+        _cleanup_strbuf_ struct strbuf cmds = STRBUF_INIT;
+        _cleanup_free_ char *dev = NULL;
+        int r;
+
+        for (size_t i = 0; i < c->nsettle; i++)
+                strbuf_addf(&cmds, "set_inode_field /%s ctime @%llu\n", c->settle[i],
+                            (unsigned long long)c->o->source_date_epoch);
+        r = write_text(c->dir, "settle.debugfs", cmds.buf ? cmds.buf : "", 0644);
+        if (r < 0)
+                return fail(c, r, "cannot write %s/settle.debugfs: %s", c->dir, strerror(-r));
+        _cleanup_free_ char *file = xasprintf("%s/settle.debugfs", c->dir);
+        /* unix_io's "?offset=" names the filesystem inside the image */
+        dev = xasprintf("/proc/self/fd/0?offset=%llu",
+                        (unsigned long long)part_offset(c->l, DISK_PART_ROOT));
+        char *argv[] = {"debugfs", "-w", "-f", file, dev, NULL};
+        return run_host(c, "debugfs", argv, fd);
+}
+
+/* mtools' image argument: the file at the ESP's byte offset. */
+static char *esp_image(const struct ctx *c) {
+        return xasprintf("/proc/self/fd/0@@%llu",
+                         (unsigned long long)part_offset(c->l, DISK_PART_ESP));
+}
+
+static int make_esp(struct ctx *c, int fd) {
+        char volid[9], offset[32], hidden[24], kib[24];
+
+        /* "XXXX-XXXX" -> "XXXXXXXX" */
+        snprintf(volid, sizeof volid, "%.4s%.4s", c->l->esp_fs_id, c->l->esp_fs_id + 5);
+        snprintf(offset, sizeof offset, "--offset=%llu",
+                 (unsigned long long)c->l->parts[DISK_PART_ESP].first_lba);
+        snprintf(hidden, sizeof hidden, "%llu",
+                 (unsigned long long)c->l->parts[DISK_PART_ESP].first_lba);
+        snprintf(kib, sizeof kib, "%llu",
+                 (unsigned long long)(part_size(c->l, DISK_PART_ESP) / 1024));
+        /* --invariant before -i: it fixes the creation time and would also
+         * reset the volume id */
+        /* mkfs.fat warns "block count mismatch" (the file is larger than
+         * the ESP): expected. -s 1: 512-byte clusters. mkfs.fat picks the cluster size from the
+         * size of the whole file, not of the partition, and FAT32 needs at
+         * least 65525 clusters (a 64 MiB ESP has 128992 of 512 bytes). */
+        char *argv[] = {"mkfs.fat", "-F", "32", "-s", "1", "--invariant", "-i", volid, "-n", "ESP",
+                        "-h", hidden, offset, "/proc/self/fd/0", kib, NULL};
+        return run_host(c, "mkfs.fat", argv, fd);
+}
+
+/* Copies host file src to dest (an absolute path like /EFI/BOOT/X.EFI) in
+ * the ESP, creating its directories (those not made by an earlier call:
+ * the ESP is fresh, and mmd fails on an existing directory). */
+static int esp_copy(struct ctx *c, int fd, const char *src, const char *dest) {
+        _cleanup_free_ char *img = esp_image(c), *dpath = xstrdup(dest), *target = NULL;
+        int r;
+
+        for (char *s = dpath + 1; (s = strchr(s, '/')); s++) {
+                *s = 0;
+                _cleanup_free_ char *d = xasprintf("::%s", dpath), *key = xasprintf("%s\n", dpath);
+                *s = '/';
+                if (strstr(strbuf_str(&c->esp_dirs), key))
+                        continue;
+                char *mk[] = {"mmd", "-i", img, d, NULL};
+                r = run_host(c, "mmd", mk, fd);
+                if (r < 0)
+                        return r;
+                strbuf_adds(&c->esp_dirs, key);
+        }
+        target = xasprintf("::%s", dest);
+        char *cp[] = {"mcopy", "-D", "o", "-i", img, (char *)src, target, NULL};
+        return run_host(c, "mcopy", cp, fd);
+}
+
+/* ---- GRUB for x86_64: BIOS (i386-pc) and UEFI (x86_64-efi) ---------------- */
+
+/* Modules built into both images. Nothing can be loaded later: the tree has
+ * no /boot/grub/<platform>/ (that is grub-install's job, which kiln does not
+ * run), so everything the early config and grub.cfg use is here:
+ * part_gpt + ext2 (ext4) + search_fs_uuid find the root; normal + configfile
+ * read grub.cfg and show the menu (boot runs the entry); linux loads kernel
+ * and initrd; serial + terminal for terminal_input/terminal_output; echo,
+ * test and minicmd for debugging at the prompt; gzio for compressed files;
+ * part_msdos and fat let the prompt look at other disks. moddep.lst pulls
+ * in the dependencies (extcmd, terminfo, relocator, ...). */
+#define GRUB_COMMON_MODULES                                                                    \
+        "part_gpt", "part_msdos", "ext2", "fat", "search", "search_fs_uuid", "normal",         \
+                "configfile", "boot", "linux", "serial", "terminal", "echo", "test", "minicmd", \
+                "gzio"
+
+/* boot.img (GRUB's MBR code, grub-core/boot/i386/pc/boot.S) field offsets,
+ * from include/grub/i386/pc/boot.h: */
+#define GRUB_BOOT_MACHINE_KERNEL_SECTOR 0x5c /* u64 LE: LBA of core.img's first sector */
+#define GRUB_BOOT_MACHINE_BOOT_DRIVE 0x64    /* u8: 0xff = use the drive the BIOS passed in %dl */
+#define GRUB_BOOT_MACHINE_DRIVE_CHECK 0x66   /* 2 bytes: "jmp 3f" over the %dl sanity fix-up */
+/* diskboot.img (core.img's first sector, grub-core/boot/i386/pc/diskboot.S)
+ * ends with one blocklist entry of GRUB_BOOT_MACHINE_LIST_SIZE (12) bytes:
+ * u64 start LBA, u16 sector count, u16 load segment. */
+#define GRUB_BOOT_MACHINE_LIST_SIZE 12
+#define GRUB_BOOT_I386_PC_KERNEL_SEG 0x800 /* core.img loads at 0x8000; its 2nd sector at 0x8200 */
+
+static const struct tree_need grub_x86_64_needs[] = {
+        {"usr/bin/grub-mkimage", "grub-common"},
+        {"usr/lib/grub/i386-pc/boot.img", "grub-pc-bin"},
+        {"usr/lib/grub/i386-pc/moddep.lst", "grub-pc-bin"},
+        {"usr/lib/grub/x86_64-efi/moddep.lst", "grub-efi-amd64-bin"},
+};
+
+static int grub_build(struct ctx *c) {
+        /* the tree sees the staged early config and the output directory
+         * (binds live under /run, a tmpfs in the sandbox) */
+        const struct sandbox_bind binds[] = {
+                {.host_path = c->stage, .tree_path = "/run/kiln/stage", .read_only = true},
+                {.host_path = c->boot_out, .tree_path = "/run/kiln/out", .read_only = false},
+        };
+        struct tree_run t = {.what = "grub-mkimage", .binds = binds, .nbinds = ARRAY_SIZE(binds),
+                             .stdin_fd = -1, .stdout_fd = -1, .timeout_ms = STAGE_TIMEOUT_MS};
+        int r;
+
+        /* BIOS: the prefix is a fallback for a disk GRUB sees as hd0; the
+         * embedded config searches by UUID, so another disk order works too */
+        char *bios[] = {"grub-mkimage", "-O", "i386-pc", "-o", "/run/kiln/out/core.img",
+                        "-p", "(hd0,gpt3)/boot/grub", "-c", "/run/kiln/stage/early.cfg",
+                        "biosdisk", GRUB_COMMON_MODULES, NULL};
+        r = run_in_tree(c, &t, bios);
+        if (r < 0)
+                return r;
+        char *efi[] = {"grub-mkimage", "-O", "x86_64-efi", "-o", "/run/kiln/out/BOOTX64.EFI",
+                       "-p", "/boot/grub", "-c", "/run/kiln/stage/early.cfg",
+                       "efi_gop", "efi_uga", GRUB_COMMON_MODULES, NULL};
+        r = run_in_tree(c, &t, efi);
+        if (r < 0)
+                return r;
+        t.what = "boot.img";
+        char *cp[] = {"cp", "/usr/lib/grub/i386-pc/boot.img", "/run/kiln/out/boot.img", NULL};
+        return run_in_tree(c, &t, cp);
+}
+
+/* Reads a file of at most max bytes from the bootloader's output. */
+static int read_boot_file(struct ctx *c, const char *name, size_t max, char **ret, size_t *ret_len) {
+        _cleanup_free_ char *path = xasprintf("%s/%s", c->boot_out, name);
+        int r = read_file(path, max, ret, ret_len);
+        if (r < 0)
+                return fail(c, r, "cannot read %s: %s", path, strerror(-r));
+        return 0;
+}
+
+/* What grub-bios-setup does for a GPT disk with a BIOS boot partition
+ * (util/setup.c): boot.img in the MBR (keeping the partition table) with
+ * the LBA of core.img, core.img in the partition with its first blocklist
+ * pointing at its own second sector. The Reed-Solomon redundancy that
+ * grub-bios-setup appends in embedding areas is left out (the field stays
+ * 0, as grub-mkimage wrote it): it only repairs a damaged core.img, and
+ * the BIOS boot in tests/e2e/boot-check.sh works without it. */
+static int grub_install_bios(struct ctx *c, int fd) {
+        _cleanup_free_ char *boot = NULL, *core = NULL;
+        uint8_t mbr[DISK_SECTOR];
+        size_t boot_len, core_len;
+        int r;
+
+        r = read_boot_file(c, "boot.img", DISK_SECTOR, &boot, &boot_len);
+        if (r < 0)
+                return r;
+        if (boot_len != DISK_SECTOR)
+                return fail(c, -EBADMSG, "boot.img is %zu bytes, not %u", boot_len, DISK_SECTOR);
+        uint8_t *b = (uint8_t *)boot;
+        /* sanity: boot.S's defaults, so we patch what we think we patch */
+        if (b[GRUB_BOOT_MACHINE_BOOT_DRIVE] != 0xff || b[GRUB_BOOT_MACHINE_DRIVE_CHECK] != 0xeb)
+                return fail(c, -EBADMSG,
+                            "boot.img does not look like GRUB 2's (boot drive 0x%02x, drive "
+                            "check 0x%02x)",
+                            b[GRUB_BOOT_MACHINE_BOOT_DRIVE], b[GRUB_BOOT_MACHINE_DRIVE_CHECK]);
+
+        uint64_t part_bytes = part_size(c->l, DISK_PART_BIOS);
+        r = read_boot_file(c, "core.img", part_bytes, &core, &core_len);
+        if (r == -E2BIG)
+                return fail(c, r, "core.img does not fit the %llu-byte BIOS boot partition",
+                            (unsigned long long)part_bytes);
+        if (r < 0)
+                return r;
+        uint64_t core_sectors = (core_len + DISK_SECTOR - 1) / DISK_SECTOR;
+        if (core_sectors < 2 || core_sectors - 1 > UINT16_MAX)
+                return fail(c, -EBADMSG, "core.img has a strange size (%zu bytes)", core_len);
+
+        uint64_t core_lba = c->l->parts[DISK_PART_BIOS].first_lba;
+        /* boot.img: kernel sector = core.img's first sector; boot drive 0xff
+         * (take %dl from the BIOS), as write_rootdev() sets it; and for a
+         * hard disk grub-bios-setup replaces the 2-byte jump at DRIVE_CHECK
+         * with two NOPs, which enables the fix-up for BIOSes that pass a
+         * bad drive number (%dl without 0x80 becomes 0x80) */
+        put_le64(b + GRUB_BOOT_MACHINE_KERNEL_SECTOR, core_lba);
+        b[GRUB_BOOT_MACHINE_BOOT_DRIVE] = 0xff;
+        b[GRUB_BOOT_MACHINE_DRIVE_CHECK] = 0x90;
+        b[GRUB_BOOT_MACHINE_DRIVE_CHECK + 1] = 0x90;
+
+        /* diskboot.img's blocklist: grub-mkimage fills len (sectors after
+         * the first) and segment; the start is the disk's business */
+        uint8_t *bl = (uint8_t *)core + DISK_SECTOR - GRUB_BOOT_MACHINE_LIST_SIZE;
+        uint16_t len = get_le16(bl + 8), seg = get_le16(bl + 10);
+        if (len != core_sectors - 1 || seg != GRUB_BOOT_I386_PC_KERNEL_SEG + (DISK_SECTOR >> 4))
+                return fail(c, -EBADMSG,
+                            "core.img's blocklist is not what grub-mkimage writes (len %u for "
+                            "%llu sectors, segment 0x%x)",
+                            len, (unsigned long long)core_sectors, seg);
+        say(c, "bios: core.img %zu bytes at LBA %llu, blocklist start %llu (was %llu) len %u",
+            core_len, (unsigned long long)core_lba, (unsigned long long)core_lba + 1,
+            (unsigned long long)get_le64(bl), len);
+        put_le64(bl, core_lba + 1);
+
+        r = pwrite_all(fd, core, core_len, core_lba * DISK_SECTOR);
+        if (r < 0)
+                return fail(c, r, "cannot write core.img: %s", strerror(-r));
+        /* the MBR: boot code only, the partition table (440..511) stays */
+        r = pread_all(fd, mbr, sizeof mbr, 0);
+        if (r >= 0) {
+                memcpy(mbr, b, MBR_BOOT_CODE_SIZE);
+                r = pwrite_all(fd, mbr, MBR_BOOT_CODE_SIZE, 0);
+        }
+        if (r < 0)
+                return fail(c, r, "cannot write the MBR: %s", strerror(-r));
+        return 0;
+}
+
+static int grub_install(struct ctx *c, int fd) {
+        _cleanup_free_ char *efi = xasprintf("%s/BOOTX64.EFI", c->boot_out);
+        int r = esp_copy(c, fd, efi, "/EFI/BOOT/BOOTX64.EFI");
+        if (r < 0)
+                return r;
+        return grub_install_bios(c, fd);
+}
+
+static const struct boot_loader grub_x86_64 = {
+        .name = "GRUB (BIOS and UEFI)",
+        .needs = grub_x86_64_needs,
+        .nneeds = ARRAY_SIZE(grub_x86_64_needs),
+        .build = grub_build,
+        .install = grub_install,
+};
+
+/* ---- disk_assemble ------------------------------------------------------ */
+
+static bool layout_matches_plan(const struct disk_options *o, const struct disk_layout *l) {
+        struct disk_layout p;
+        if (disk_plan(o, &p) < 0 || p.size != l->size || p.nparts != l->nparts)
+                return false;
+        for (unsigned i = 0; i < p.nparts; i++)
+                if (p.parts[i].first_lba != l->parts[i].first_lba ||
+                    p.parts[i].last_lba != l->parts[i].last_lba)
+                        return false;
+        return true;
+}
+
+static int ctx_init(struct ctx *c, const struct disk_options *o, const struct disk_layout *l) {
+        int r;
+
+        c->o = o;
+        c->l = l;
+        c->log_fd = o->log_fd;
+        c->dir = xasprintf("%s/disk", o->scratch_dir);
+        c->mnt = xasprintf("%s/mnt", c->dir);
+        c->stage = xasprintf("%s/stage", c->dir);
+        c->prep_upper = xasprintf("%s/prep/upper", c->dir);
+        c->prep_work = xasprintf("%s/prep/work", c->dir);
+        c->boot_out = xasprintf("%s/boot", c->dir);
+
+        snprintf(c->env_sde, sizeof c->env_sde, "SOURCE_DATE_EPOCH=%llu",
+                 (unsigned long long)o->source_date_epoch);
+        /* libext2fs (1.47) reads this as "now" for the times it sets itself */
+        snprintf(c->env_fake, sizeof c->env_fake, "E2FSPROGS_FAKE_TIME=%llu",
+                 (unsigned long long)o->source_date_epoch);
+        size_t n = 0;
+        c->envp[n++] = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+        c->envp[n++] = "HOME=/root";
+        c->envp[n++] = "LC_ALL=C.UTF-8";
+        c->envp[n++] = "TZ=UTC"; /* FAT times are local times */
+        c->envp[n++] = "MTOOLS_SKIP_CHECK=1";
+        c->envp[n++] = c->env_sde;
+        c->envp[n++] = c->env_fake;
+        c->envp[n] = NULL;
+
+        r = rm_rf(c->dir);
+        if (r < 0)
+                return fail(c, r, "cannot remove the old %s: %s", c->dir, strerror(-r));
+        const char *const dirs[] = {c->mnt, c->stage, c->prep_upper, c->prep_work, c->boot_out};
+        for (size_t i = 0; i < ARRAY_SIZE(dirs); i++)
+                if ((r = mkdir_p(dirs[i], 0755)) < 0)
+                        return fail(c, r, "cannot create %s: %s", dirs[i], strerror(-r));
+        return 0;
+}
+
+int disk_assemble(const struct disk_options *o, const struct disk_layout *l, int out_fd) {
+        _cleanup_(ctx_free) struct ctx c = {.log_fd = o ? o->log_fd : -1};
+        struct stat st;
+        uint64_t t0 = mono_ms(), t;
+        int r;
+
+        if (!o || !l || !o->scratch_dir || !o->layers || o->nlayers == 0 ||
+            o->nlayers >= SANDBOX_MAX_LAYERS || out_fd < 0)
+                return fail(&c, -EINVAL, "disk_assemble: bad arguments");
+        c.arch = arch_find(o->arch);
+        if (!c.arch)
+                return fail(&c, -EOPNOTSUPP, "unknown architecture '%s'", o->arch ? o->arch : "");
+        if (!c.arch->boot)
+                return fail(&c, -EOPNOTSUPP,
+                            "disk images for %s are not supported yet: no bootloader entry "
+                            "for this architecture",
+                            c.arch->name);
+        if (!layout_matches_plan(o, l) || gpt_check(l) < 0)
+                return fail(&c, -EINVAL, "the layout is not what disk_plan makes for these options");
+        if (fstat(out_fd, &st) < 0 || !S_ISREG(st.st_mode))
+                return fail(&c, -EINVAL, "the output is not a regular file");
+        r = ctx_init(&c, o, l);
+        if (r < 0)
+                return r;
+        say(&c, "assembling a %llu MiB %s disk (root %s, esp %s) from %zu layers",
+            (unsigned long long)(l->size >> 20), c.arch->name, l->root_fs_uuid, l->esp_fs_id,
+            o->nlayers);
+
+        t = mono_ms();
+        if ((r = probe(&c)) < 0 || (r = prep(&c)) < 0)
+                return r;
+        say(&c, "tree prepared in %.1f s", (double)(mono_ms() - t) / 1000);
+        t = mono_ms();
+        if ((r = c.arch->boot->build(&c)) < 0)
+                return r;
+        say(&c, "bootloader built in %.1f s", (double)(mono_ms() - t) / 1000);
+
+        t = mono_ms();
+        if (ftruncate(out_fd, 0) < 0 || ftruncate(out_fd, (off_t)l->size) < 0)
+                return fail(&c, -errno, "cannot size the output to %llu bytes: %m",
+                            (unsigned long long)l->size);
+        r = gpt_write(out_fd, l);
+        if (r < 0)
+                return fail(&c, r, "cannot write the partition table: %s", strerror(-r));
+        if ((r = make_root_fs(&c, out_fd)) < 0 || (r = settle_ctimes(&c, out_fd)) < 0)
+                return r;
+        say(&c, "root filesystem written in %.1f s", (double)(mono_ms() - t) / 1000);
+        t = mono_ms();
+        if ((r = make_esp(&c, out_fd)) < 0 || (r = c.arch->boot->install(&c, out_fd)) < 0)
+                return r;
+        say(&c, "ESP and boot code written in %.1f s", (double)(mono_ms() - t) / 1000);
+        say(&c, "disk assembled in %.1f s", (double)(mono_ms() - t0) / 1000);
+        return 0;
+}

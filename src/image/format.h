@@ -1,0 +1,127 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * format.h — output format writers: a raw disk image in, one artifact out.
+ *
+ * Each format is a `struct format_writer` in one table (raw, qcow2; later
+ * vmdk, vhd, gce tar.gz). A writer streams: it reads the raw image (skipping
+ * holes via SEEK_DATA/SEEK_HOLE and all-zero clusters) and writes the
+ * artifact strictly in file order, once; the artifact's checksums are
+ * computed over the bytes as they are written, never by reading the file
+ * back. A whole-file compressor (zstd, xz, gzip) can be stacked on any
+ * writer's output in the same pass.
+ *
+ * Writers never create the final file name: they write to the fd they are
+ * given (the caller renames a temporary file into place when everything
+ * succeeded). Memory use is bounded (see each writer), not proportional to
+ * the image size.
+ *
+ *   raw    a sparse copy: holes and aligned all-zero 64 KiB blocks of the
+ *          input become holes in the output (or zeros fed to the file
+ *          compressor). Memory: one 1 MiB buffer.
+ *   qcow2  qcow2 v3, 64 KiB clusters, 16-bit refcounts, no backing file;
+ *          zero clusters are left unallocated; optional per-cluster zstd or
+ *          deflate compression on `threads` threads. Memory: 2 bytes per
+ *          virtual cluster in 512 MiB ranges that hold data (32 KiB per GiB),
+ *          2 bytes per host cluster, 2 x threads x 128 KiB of cluster buffers
+ *          and the codecs' contexts; compressed clusters are spooled to an
+ *          unlinked temporary file (see qcow2.c for why).
+ *
+ * File compression memory is the codec's: zstd at level 3 about 10 MiB per
+ * worker thread, xz -6 about 100 MiB per thread, gzip 256 KiB.
+ */
+#pragma once
+
+#include "base/hash.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum compress_kind { COMPRESS_NONE, COMPRESS_ZSTD, COMPRESS_XZ, COMPRESS_GZIP };
+
+struct format_options {
+        /* qcow2: compress clusters (COMPRESS_NONE, COMPRESS_ZLIB-compatible
+         * deflate via COMPRESS_GZIP, or COMPRESS_ZSTD) using `threads` threads
+         * (0 = number of online CPUs). COMPRESS_XZ is -EOPNOTSUPP there; the
+         * raw writer ignores this field. */
+        enum compress_kind cluster_compression;
+        int level;            /* 0: the codec's default (zstd 3, deflate 6, xz 6);
+                               * applies to whichever compression is on */
+        unsigned threads;
+        /* Whole-file compression of the artifact (".zst", ".xz", ".gz"). */
+        enum compress_kind file_compression;
+        /* Checksums to compute over the final bytes (after file compression). */
+        bool sha256, sha512;
+        /* Where the qcow2 writer spools compressed clusters (an unlinked
+         * file). NULL: the output file's directory, else $TMPDIR, else
+         * /var/tmp. */
+        const char *tmp_dir;
+};
+
+struct format_result {
+        uint64_t bytes_written;          /* size of the artifact */
+        char sha256[SHA256_HEX_LEN + 1]; /* "" when not requested */
+        char sha512[128 + 1];
+};
+
+struct format_writer {
+        const char *name;        /* "raw", "qcow2" */
+        const char *extension;   /* "raw", "qcow2" (before any ".zst") */
+        /* Writes the artifact for the raw image in raw_fd (size bytes; a
+         * regular file) to out_fd (empty, at offset 0). Returns 0 or -errno:
+         * -EINVAL bad options, -EOPNOTSUPP an unsupported combination,
+         * -E2BIG an image over the format's size limit, -EIO a codec or
+         * digest failure, other -errno from the system calls. res is written
+         * only on success. */
+        int (*write)(int raw_fd, uint64_t size, int out_fd, const struct format_options *o,
+                     struct format_result *res);
+};
+
+extern const struct format_writer *const format_writers[]; /* NULL-terminated */
+const struct format_writer *format_find(const char *name);
+
+/* File-compression suffix (".zst", ".xz", ".gz", or ""). */
+const char *compress_suffix(enum compress_kind k);
+/* Parses "zstd", "xz", "gzip"/"gz", "zlib"/"deflate" (cluster compression),
+ * "none". Returns 0, or -EINVAL for anything else (*ret untouched). */
+int compress_parse(const char *s, enum compress_kind *ret);
+
+/*
+ * For writers only (format.c, qcow2.c): what the writers share. Callers use
+ * the table above.
+ */
+
+extern const struct format_writer qcow2_writer;
+
+/* The artifact stream a writer writes through, strictly in order: it feeds
+ * the file compressor when one is asked for, hashes the final bytes and
+ * writes them to the fd. Logical zeros (format_out_zeros) become holes when
+ * the output is a plain regular file, and are hashed without being written.
+ * format_out_new returns 0, -ENOMEM/-EIO when a codec or digest cannot be
+ * set up; the other calls 0 or -errno. format_out_free(NULL) is a no-op. */
+struct format_out;
+int format_out_new(int fd, const struct format_options *o, struct format_out **ret);
+int format_out_write(struct format_out *out, const void *buf, size_t len);
+int format_out_zeros(struct format_out *out, uint64_t len);
+/* Copies len bytes of in_fd at offset off; bytes past in_fd's end are zeros.
+ * Uses copy_file_range when nothing needs to see the bytes. */
+int format_out_copy(struct format_out *out, int in_fd, uint64_t off, uint64_t len);
+/* Bytes written so far, before file compression. */
+uint64_t format_out_pos(const struct format_out *out);
+/* Ends the compressed stream, sets the file's size, fills res. */
+int format_out_finish(struct format_out *out, struct format_result *res);
+struct format_out *format_out_free(struct format_out *out);
+static inline void format_out_freep(struct format_out **p) { format_out_free(*p); }
+#define _cleanup_format_out_ __attribute__((cleanup(format_out_freep)))
+
+/* o->threads, or the number of online CPUs; at most FORMAT_MAX_THREADS. */
+#define FORMAT_MAX_THREADS 64u
+unsigned format_threads(const struct format_options *o);
+/* True when all len bytes are zero. Costs about len / 16 GB/s. */
+bool format_is_zero(const void *buf, size_t len);
+/* Reads len bytes at off, zeros past the end of the file. 0 or -errno. */
+int format_pread(int fd, void *buf, size_t len, uint64_t off);
+/* The first data extent [*ret_start, *ret_end) at or after off and below
+ * size (SEEK_DATA/SEEK_HOLE); both are size when there is none. */
+int format_next_data(int fd, uint64_t off, uint64_t size, uint64_t *ret_start,
+                     uint64_t *ret_end);

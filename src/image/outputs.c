@@ -1,0 +1,634 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include "image/outputs.h"
+
+#include "base/hash.h"
+#include "base/json.h"
+#include "image/disk.h"
+#include "image/format.h"
+#include "spec/schema.h"
+#include "spec/yaml.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#define IMAGE_KEY_FORMAT "kiln-image-v1"
+#define DEFAULT_DISK_SIZE (2ull << 30)
+
+static uint64_t now_ms(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+void uuid_random(char out[37]) {
+        uint8_t u[16];
+        if (getrandom(u, sizeof(u), 0) != sizeof(u)) {
+                /* getrandom does not fail for 16 bytes after boot; be safe */
+                struct timespec ts;
+                clock_gettime(CLOCK_REALTIME, &ts);
+                memcpy(u, &ts, sizeof(ts) < 16 ? sizeof(ts) : 16);
+        }
+        u[6] = (u[6] & 0x0f) | 0x40;
+        u[8] = (u[8] & 0x3f) | 0x80;
+        uuid_format(u, out);
+}
+
+/* One entry of outputs:, normalised. */
+struct out_spec {
+        const struct format_writer *writer;
+        struct format_options fo;
+        char *file;   /* file name inside the folder */
+};
+
+static void out_specs_free(struct out_spec *v, size_t n) {
+        for (size_t i = 0; i < n; i++)
+                free(v[i].file);
+        free(v);
+}
+
+static int parse_outputs(const struct spec_build *b, unsigned threads, struct out_spec **ret,
+                         size_t *ret_n, int log_fd) {
+        const struct value *outs = b->outputs;
+        size_t n = outs && outs->kind == V_LIST ? outs->n : 0;
+        struct out_spec *v = xcalloc(n + 1, sizeof(*v));
+        for (size_t i = 0; i < n; i++) {
+                const struct value *o = outs->items[i];
+                const char *fmt = o->kind == V_STRING ? o->str : NULL;
+                const struct value *f = value_map_get(o, "format");
+                if (!fmt && f)
+                        fmt = f->str;
+                v[i].writer = fmt ? format_find(fmt) : NULL;
+                if (!v[i].writer) {
+                        dprintf(log_fd, "kiln: unknown output format %s\n", fmt ? fmt : "?");
+                        out_specs_free(v, i);
+                        return -EINVAL;
+                }
+                v[i].fo = (struct format_options){.threads = threads, .sha256 = true};
+                const struct value *c = value_map_get(o, "compress");
+                if (c && c->str)
+                        compress_parse(c->str, &v[i].fo.file_compression);
+                const struct value *cl = value_map_get(o, "clusters");
+                if (cl && cl->str)
+                        compress_parse(cl->str, &v[i].fo.cluster_compression);
+                const struct value *cs = value_map_get(o, "checksums");
+                if (cs && cs->kind == V_LIST) {
+                        v[i].fo.sha256 = false;
+                        for (size_t k = 0; k < cs->n; k++) {
+                                if (cs->items[k]->str && streq(cs->items[k]->str, "sha256"))
+                                        v[i].fo.sha256 = true;
+                                if (cs->items[k]->str && streq(cs->items[k]->str, "sha512"))
+                                        v[i].fo.sha512 = true;
+                        }
+                }
+                v[i].file = xasprintf("%s.%s%s", b->name, v[i].writer->extension,
+                                      compress_suffix(v[i].fo.file_compression));
+                for (size_t k = 0; k < i; k++)
+                        if (streq(v[k].file, v[i].file)) {
+                                dprintf(log_fd, "kiln: two outputs would both be written to %s\n",
+                                        v[i].file);
+                                out_specs_free(v, i + 1);
+                                return -EINVAL;
+                        }
+        }
+        *ret = v;
+        *ret_n = n;
+        return 0;
+}
+
+static void assembly_key(const struct spec_build *b, const char *tree_key, uint64_t sde,
+                         char out[65]) {
+        struct strbuf sb = STRBUF_INIT;
+        struct json_writer w;
+        json_init(&w, &sb, false);
+        json_begin_object(&w);
+        json_key(&w, "format");
+        json_string(&w, IMAGE_KEY_FORMAT);
+        json_key(&w, "tree");
+        json_string(&w, tree_key);
+        json_key(&w, "arch");
+        json_string(&w, b->arch);
+        json_key(&w, "name");
+        json_string(&w, b->name);
+        json_key(&w, "disk");
+        value_write_json(b->disk, &w, false);
+        json_key(&w, "outputs");
+        value_write_json(b->outputs, &w, false);
+        json_key(&w, "source_date_epoch");
+        json_int(&w, (int64_t)sde);
+        json_end_object(&w);
+        hash_sha256_hex(sb.buf, sb.len, out);
+        strbuf_free(&sb);
+}
+
+/* Reads a JSON file into a value tree (NULL when absent or invalid). */
+static struct value *read_json(const char *path) {
+        _cleanup_free_ char *text = NULL;
+        size_t len;
+        if (read_file(path, 64u << 20, &text, &len) < 0)
+                return NULL;
+        struct source *src = source_new(path, text, len);
+        struct diag_list d = {0};
+        struct value *v = NULL;
+        if (yaml_load(src, &d, &v) < 0 || d.nerrors) {
+                value_free(v);
+                v = NULL;
+        }
+        /* Marks point into src: drop them before freeing it. */
+        diag_list_done(&d);
+        source_free(src);
+        return v;
+}
+
+/* Marks in a tree read by read_json must not be used after its source is
+ * freed; we only read kinds and strings from it. */
+
+static bool up_to_date(const char *dir, const char *key, size_t nouts, struct output_result *r) {
+        _cleanup_free_ char *mpath = xasprintf("%s/kiln-manifest.json", dir);
+        _cleanup_value_ struct value *m = read_json(mpath);
+        const struct value *k = value_map_get(m, "assembly_key");
+        if (!k || !k->str || !streq(k->str, key))
+                return false;
+        const struct value *arts = value_map_get(m, "artifacts");
+        if (!arts || arts->kind != V_LIST || arts->n != nouts)
+                return false;
+        r->artifacts = xcalloc(arts->n + 1, sizeof(*r->artifacts));
+        for (size_t i = 0; i < arts->n; i++) {
+                const struct value *a = arts->items[i];
+                const struct value *file = value_map_get(a, "file");
+                const struct value *size = value_map_get(a, "size");
+                const struct value *fmt = value_map_get(a, "format");
+                const struct value *h = value_map_get(a, "sha256");
+                if (!file || !file->str || !size || size->kind != V_NUMBER)
+                        return false;
+                _cleanup_free_ char *p = xasprintf("%s/%s", dir, file->str);
+                struct stat st;
+                if (stat(p, &st) < 0 || (uint64_t)st.st_size != (uint64_t)size->num)
+                        return false;
+                struct output_artifact *oa = &r->artifacts[r->nartifacts++];
+                oa->path = TAKE_PTR(p);
+                oa->format = xstrdup(fmt && fmt->str ? fmt->str : "?");
+                oa->size = (uint64_t)size->num;
+                if (h && h->str && h->len == 64)
+                        memcpy(oa->sha256, h->str, 65);
+        }
+        return true;
+}
+
+static int rm_tree(const char *path);
+
+/* Removes leftovers of killed runs: OUTPUT/.<name>.tmp-* */
+static void clean_stale(const char *output_dir, const char *name) {
+        DIR *d = opendir(output_dir);
+        if (!d)
+                return;
+        _cleanup_free_ char *prefix = xasprintf(".%s.tmp-", name);
+        struct dirent *de;
+        while ((de = readdir(d)))
+                if (startswith(de->d_name, prefix)) {
+                        _cleanup_free_ char *p = xasprintf("%s/%s", output_dir, de->d_name);
+                        rm_tree(p);
+                }
+        closedir(d);
+}
+
+static int rm_tree(const char *path) {
+        DIR *d = opendir(path);
+        if (!d)
+                return unlink(path) < 0 && errno != ENOENT ? -errno : 0;
+        struct dirent *de;
+        while ((de = readdir(d))) {
+                if (streq(de->d_name, ".") || streq(de->d_name, ".."))
+                        continue;
+                _cleanup_free_ char *p = xasprintf("%s/%s", path, de->d_name);
+                rm_tree(p);
+        }
+        closedir(d);
+        return rmdir(path) < 0 && errno != ENOENT ? -errno : 0;
+}
+
+static int mkdir_p(const char *path) {
+        _cleanup_free_ char *p = xstrdup(path);
+        for (char *c = p + 1; *c; c++)
+                if (*c == '/') {
+                        *c = 0;
+                        if (mkdir(p, 0755) < 0 && errno != EEXIST)
+                                return -errno;
+                        *c = '/';
+                }
+        return mkdir(p, 0755) < 0 && errno != EEXIST ? -errno : 0;
+}
+
+static int write_all(int fd, const char *s, size_t n) {
+        while (n) {
+                ssize_t w = write(fd, s, n);
+                if (w < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                s += w;
+                n -= (size_t)w;
+        }
+        return 0;
+}
+
+static int write_text_file(const char *path, const char *text) {
+        _cleanup_close_ int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        if (fd < 0)
+                return -errno;
+        int r = write_all(fd, text, strlen(text));
+        if (r < 0)
+                return r;
+        return fsync(fd) < 0 ? -errno : 0;
+}
+
+static void guid_text(const uint8_t g[16], struct json_writer *w) {
+        char t[37];
+        uuid_format(g, t);
+        json_string(w, t);
+}
+
+static char *manifest_json(const struct spec *s, const struct spec_build *b, const char *key,
+                           const char *tree_key, const char *const *layers, size_t nlayers,
+                           const char *record_path, const struct disk_layout *L,
+                           const struct output_result *r, const struct output_options *o,
+                           const char *seed) {
+        struct strbuf sb = STRBUF_INIT;
+        struct json_writer w;
+        json_init(&w, &sb, true);
+        json_begin_object(&w);
+        json_key(&w, "schema_version");
+        json_int(&w, 1);
+        json_key(&w, "name");
+        json_string(&w, b->name);
+        json_key(&w, "id");
+        json_string(&w, b->id);
+        json_key(&w, "arch");
+        json_string(&w, b->arch);
+        json_key(&w, "role");
+        json_string(&w, b->role);
+        json_key(&w, "spec");
+        json_string(&w, s->path);
+        json_key(&w, "run_uuid");
+        json_string(&w, o->run_uuid);
+        json_key(&w, "source_date_epoch");
+        json_int(&w, (int64_t)o->source_date_epoch);
+        json_key(&w, "assembly_key");
+        json_string(&w, key);
+        json_key(&w, "variables");
+        json_begin_object(&w);
+        for (size_t i = 0; i < s->nvars; i++) {
+                json_key(&w, s->vars[i].name);
+                if (s->vars[i].sensitive)
+                        json_string(&w, SENSITIVE_PLACEHOLDER);
+                else
+                        value_to_json(s->vars[i].value, &w);
+        }
+        json_end_object(&w);
+        json_key(&w, "labels");
+        value_to_json(b->labels, &w);
+        json_key(&w, "tree");
+        json_begin_object(&w);
+        json_key(&w, "key");
+        json_string(&w, tree_key);
+        json_key(&w, "layers");
+        json_begin_array(&w);
+        for (size_t i = nlayers; i-- > 0;) {
+                const char *l = layers[i];
+                const char *e = strstr(l, "/entries/");
+                if (e)
+                        json_string_n(&w, e + 9, 64);
+                else
+                        json_string(&w, l);
+        }
+        json_end_array(&w);
+        json_end_object(&w);
+        json_key(&w, "packages");
+        _cleanup_value_ struct value *rec = record_path ? read_json(record_path) : NULL;
+        value_to_json(value_map_get(rec, "packages"), &w);
+        json_key(&w, "disk");
+        json_begin_object(&w);
+        json_key(&w, "size");
+        json_int(&w, (int64_t)L->size);
+        json_key(&w, "seed");
+        json_string(&w, seed);
+        json_key(&w, "guid");
+        guid_text(L->disk_guid, &w);
+        json_key(&w, "root_fs");
+        json_string(&w, L->root_fs);
+        json_key(&w, "root_fs_uuid");
+        json_string(&w, L->root_fs_uuid);
+        json_key(&w, "esp_fs_id");
+        json_string(&w, L->esp_fs_id);
+        json_key(&w, "partitions");
+        json_begin_array(&w);
+        for (unsigned i = 0; i < L->nparts; i++) {
+                json_begin_object(&w);
+                json_key(&w, "name");
+                json_string(&w, L->parts[i].name);
+                json_key(&w, "type_guid");
+                guid_text(L->parts[i].type_guid, &w);
+                json_key(&w, "guid");
+                guid_text(L->parts[i].part_guid, &w);
+                json_key(&w, "first_lba");
+                json_int(&w, (int64_t)L->parts[i].first_lba);
+                json_key(&w, "last_lba");
+                json_int(&w, (int64_t)L->parts[i].last_lba);
+                json_end_object(&w);
+        }
+        json_end_array(&w);
+        json_end_object(&w);
+        json_key(&w, "artifacts");
+        json_begin_array(&w);
+        for (size_t i = 0; i < r->nartifacts; i++) {
+                const struct output_artifact *a = &r->artifacts[i];
+                json_begin_object(&w);
+                json_key(&w, "file");
+                const char *slash = strrchr(a->path, '/');
+                json_string(&w, slash ? slash + 1 : a->path);
+                json_key(&w, "format");
+                json_string(&w, a->format);
+                json_key(&w, "size");
+                json_int(&w, (int64_t)a->size);
+                json_key(&w, "sha256");
+                json_string(&w, a->sha256[0] ? a->sha256 : NULL);
+                json_key(&w, "sha512");
+                json_string(&w, a->sha512[0] ? a->sha512 : NULL);
+                json_end_object(&w);
+        }
+        json_end_array(&w);
+        /* What is derived from the inputs, and what still differs between
+         * two builds of the same inputs (reproducibility groundwork). */
+        json_key(&w, "reproducibility");
+        json_begin_object(&w);
+        json_key(&w, "deterministic");
+        json_begin_array(&w);
+        json_string(&w, "GPT disk and partition GUIDs (from the seed)");
+        json_string(&w, "root filesystem UUID and hash seed, ESP volume id (from the seed)");
+        json_string(&w, "filesystem timestamps (SOURCE_DATE_EPOCH)");
+        json_end_array(&w);
+        json_key(&w, "may_differ");
+        json_begin_array(&w);
+        json_string(&w, "file contents written by package scripts at install time (e.g. logs, caches) "
+                        "in a tree that was rebuilt rather than taken from the cache");
+        json_string(&w, "ext4 directory entry order and inode numbers depend on the readdir order of the tree");
+        json_end_array(&w);
+        json_end_object(&w);
+        json_end_object(&w);
+        strbuf_addc(&sb, '\n');
+        return strbuf_detach(&sb);
+}
+
+void output_result_done(struct output_result *r) {
+        for (size_t i = 0; i < r->nartifacts; i++) {
+                free(r->artifacts[i].path);
+                free(r->artifacts[i].format);
+        }
+        free(r->artifacts);
+        free(r->dir);
+        *r = (struct output_result){0};
+}
+
+int outputs_build(const struct spec *s, const struct spec_build *b, const char *const *layers,
+                  size_t nlayers, const char *tree_key, const char *record_path,
+                  const struct output_options *o, struct output_result *ret) {
+        uint64_t t0 = now_ms();
+        *ret = (struct output_result){0};
+        if (!b->outputs || b->outputs->kind != V_LIST || b->outputs->n == 0)
+                return 0;
+        struct out_spec *outs = NULL;
+        size_t nouts = 0;
+        int r = parse_outputs(b, o->threads, &outs, &nouts, o->log_fd);
+        if (r < 0)
+                return r;
+        char key[65];
+        assembly_key(b, tree_key, o->source_date_epoch, key);
+        ret->dir = xasprintf("%s/%s", o->output_dir, b->name);
+        if (!o->force && up_to_date(ret->dir, key, nouts, ret)) {
+                ret->up_to_date = true;
+                ret->elapsed_ms = now_ms() - t0;
+                out_specs_free(outs, nouts);
+                return 0;
+        }
+        output_result_done(ret);
+        ret->dir = xasprintf("%s/%s", o->output_dir, b->name);
+
+        /* Disk settings. */
+        uint64_t size = DEFAULT_DISK_SIZE;
+        const struct value *dsize = value_map_get(b->disk, "size");
+        if (dsize && dsize->str)
+                parse_size(dsize->str, &size);
+        const struct value *dseed = value_map_get(b->disk, "seed");
+        const char *seed = dseed && dseed->str ? dseed->str : tree_key;
+        const struct value *cmdline = value_map_get(b->disk, "kernel_cmdline");
+        struct disk_options dopt = {
+                .size = size,
+                .arch = b->arch,
+                .seed = seed,
+                .source_date_epoch = o->source_date_epoch,
+                .kernel_cmdline_extra = cmdline && cmdline->str ? cmdline->str : NULL,
+                .layers = layers,
+                .nlayers = nlayers,
+                .scratch_dir = o->scratch_dir,
+                .log_fd = o->log_fd,
+        };
+        struct disk_layout L;
+        r = disk_plan(&dopt, &L);
+        if (r < 0) {
+                dprintf(o->log_fd, "kiln: cannot lay out a %llu-byte disk: %s\n",
+                        (unsigned long long)size, strerror(-r));
+                out_specs_free(outs, nouts);
+                return r;
+        }
+        if ((r = mkdir_p(o->output_dir)) < 0 || (r = mkdir_p(o->scratch_dir)) < 0) {
+                out_specs_free(outs, nouts);
+                return r;
+        }
+        clean_stale(o->output_dir, b->name);
+        _cleanup_free_ char *tmpl = xasprintf("%s/.%s.tmp-XXXXXX", o->output_dir, b->name);
+        if (!mkdtemp(tmpl)) {
+                r = -errno;
+                out_specs_free(outs, nouts);
+                return r;
+        }
+        _cleanup_free_ char *raw = xasprintf("%s/disk.raw", o->scratch_dir);
+        unlink(raw);
+        int raw_fd = open(raw, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        if (raw_fd < 0) {
+                r = -errno;
+                goto fail;
+        }
+        uint64_t a0 = now_ms();
+        r = disk_assemble(&dopt, &L, raw_fd);
+        ret->assemble_ms = now_ms() - a0;
+        if (r < 0)
+                goto fail;
+        ret->artifacts = xcalloc(nouts + 1, sizeof(*ret->artifacts));
+        for (size_t i = 0; i < nouts; i++) {
+                _cleanup_free_ char *tp = xasprintf("%s/%s", tmpl, outs[i].file);
+                _cleanup_close_ int fd = open(tp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+                if (fd < 0) {
+                        r = -errno;
+                        goto fail;
+                }
+                struct format_result fr = {0};
+                uint64_t w0 = now_ms();
+                r = outs[i].writer->write(raw_fd, L.size, fd, &outs[i].fo, &fr);
+                if (r < 0) {
+                        dprintf(o->log_fd, "kiln: writing %s: %s\n", outs[i].file, strerror(-r));
+                        goto fail;
+                }
+                if (fsync(fd) < 0) {
+                        r = -errno;
+                        goto fail;
+                }
+                struct output_artifact *a = &ret->artifacts[ret->nartifacts++];
+                a->path = xasprintf("%s/%s", ret->dir, outs[i].file);
+                a->format = xstrdup(outs[i].writer->name);
+                a->size = fr.bytes_written;
+                memcpy(a->sha256, fr.sha256, sizeof(a->sha256));
+                memcpy(a->sha512, fr.sha512, sizeof(a->sha512));
+                a->elapsed_ms = now_ms() - w0;
+        }
+        close(raw_fd);
+        raw_fd = -1;
+        unlink(raw);
+        {
+                /* Checksum files, sha256sum -c compatible. */
+                struct strbuf s256 = STRBUF_INIT, s512 = STRBUF_INIT;
+                for (size_t i = 0; i < ret->nartifacts; i++) {
+                        const char *f = strrchr(ret->artifacts[i].path, '/') + 1;
+                        if (ret->artifacts[i].sha256[0])
+                                strbuf_addf(&s256, "%s  %s\n", ret->artifacts[i].sha256, f);
+                        if (ret->artifacts[i].sha512[0])
+                                strbuf_addf(&s512, "%s  %s\n", ret->artifacts[i].sha512, f);
+                }
+                _cleanup_free_ char *p256 = xasprintf("%s/SHA256SUMS", tmpl);
+                _cleanup_free_ char *p512 = xasprintf("%s/SHA512SUMS", tmpl);
+                r = write_text_file(p256, strbuf_str(&s256));
+                if (r == 0 && s512.len)
+                        r = write_text_file(p512, s512.buf);
+                strbuf_free(&s256);
+                strbuf_free(&s512);
+                if (r < 0)
+                        goto fail;
+                _cleanup_free_ char *man = manifest_json(s, b, key, tree_key, layers, nlayers,
+                                                         record_path, &L, ret, o, seed);
+                _cleanup_free_ char *pm = xasprintf("%s/kiln-manifest.json", tmpl);
+                r = write_text_file(pm, man);
+                if (r < 0)
+                        goto fail;
+        }
+        /* Into place: the old manifest goes first, the new one comes last. */
+        if ((r = mkdir_p(ret->dir)) < 0)
+                goto fail;
+        {
+                _cleanup_free_ char *old = xasprintf("%s/kiln-manifest.json", ret->dir);
+                if (unlink(old) < 0 && errno != ENOENT) {
+                        r = -errno;
+                        goto fail;
+                }
+                const char *order[] = {"SHA256SUMS", "SHA512SUMS", "kiln-manifest.json"};
+                for (size_t i = 0; i < nouts; i++) {
+                        _cleanup_free_ char *from = xasprintf("%s/%s", tmpl, outs[i].file);
+                        _cleanup_free_ char *to = xasprintf("%s/%s", ret->dir, outs[i].file);
+                        if (rename(from, to) < 0) {
+                                r = -errno;
+                                goto fail;
+                        }
+                }
+                for (size_t i = 0; i < ARRAY_SIZE(order); i++) {
+                        _cleanup_free_ char *from = xasprintf("%s/%s", tmpl, order[i]);
+                        _cleanup_free_ char *to = xasprintf("%s/%s", ret->dir, order[i]);
+                        if (access(from, F_OK) < 0) {
+                                if (i == 1)
+                                        unlink(to); /* no SHA512SUMS this time */
+                                continue;
+                        }
+                        if (rename(from, to) < 0) {
+                                r = -errno;
+                                goto fail;
+                        }
+                }
+        }
+        rmdir(tmpl);
+        out_specs_free(outs, nouts);
+        ret->elapsed_ms = now_ms() - t0;
+        return 0;
+fail:
+        if (raw_fd >= 0)
+                close(raw_fd);
+        unlink(raw);
+        rm_tree(tmpl);
+        out_specs_free(outs, nouts);
+        return r < 0 ? r : -EIO;
+}
+
+int packer_manifest_update(const char *output_dir, const char *run_uuid,
+                           const struct spec_build *const *builds,
+                           const struct output_result *results, size_t n, uint64_t build_time) {
+        _cleanup_free_ char *path = xasprintf("%s/packer-manifest.json", output_dir);
+        _cleanup_value_ struct value *old = read_json(path);
+        struct strbuf sb = STRBUF_INIT;
+        struct json_writer w;
+        json_init(&w, &sb, true);
+        json_begin_object(&w);
+        json_key(&w, "builds");
+        json_begin_array(&w);
+        const struct value *ob = value_map_get(old, "builds");
+        for (size_t i = 0; ob && ob->kind == V_LIST && i < ob->n; i++)
+                value_to_json(ob->items[i], &w);
+        for (size_t i = 0; i < n; i++) {
+                if (!results[i].nartifacts)
+                        continue;
+                json_begin_object(&w);
+                json_key(&w, "name");
+                json_string(&w, builds[i]->name);
+                json_key(&w, "builder_type");
+                json_string(&w, "kiln");
+                json_key(&w, "build_time");
+                json_int(&w, (int64_t)build_time);
+                json_key(&w, "files");
+                json_begin_array(&w);
+                for (size_t k = 0; k < results[i].nartifacts; k++) {
+                        json_begin_object(&w);
+                        json_key(&w, "name");
+                        json_string(&w, results[i].artifacts[k].path);
+                        json_key(&w, "size");
+                        json_int(&w, (int64_t)results[i].artifacts[k].size);
+                        json_end_object(&w);
+                }
+                json_end_array(&w);
+                json_key(&w, "artifact_id");
+                json_string(&w, results[i].artifacts[0].path);
+                json_key(&w, "packer_run_uuid");
+                json_string(&w, run_uuid);
+                json_key(&w, "custom_data");
+                json_begin_object(&w);
+                const struct value *lab = builds[i]->labels;
+                for (size_t k = 0; lab && lab->kind == V_MAP && k < lab->n; k++) {
+                        json_key(&w, lab->keys[k]->str);
+                        json_string(&w, lab->items[k]->sensitive ? SENSITIVE_PLACEHOLDER
+                                                                 : lab->items[k]->str);
+                }
+                json_key(&w, "kiln_manifest");
+                _cleanup_free_ char *km = xasprintf("%s/kiln-manifest.json", results[i].dir);
+                json_string(&w, km);
+                json_end_object(&w);
+                json_end_object(&w);
+        }
+        json_end_array(&w);
+        json_key(&w, "last_run_uuid");
+        json_string(&w, run_uuid);
+        json_end_object(&w);
+        strbuf_addc(&sb, '\n');
+        _cleanup_free_ char *tmp = xasprintf("%s/.packer-manifest.json.tmp", output_dir);
+        int r = write_text_file(tmp, sb.buf);
+        strbuf_free(&sb);
+        if (r < 0)
+                return r;
+        return rename(tmp, path) < 0 ? -errno : 0;
+}

@@ -1,0 +1,73 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * outputs.h — the image stage of a build: from a finished root tree to the
+ * files users ship, in a stable, documented place:
+ *
+ *   OUTPUT/<image-name>/<image-name>.<ext>[.zst|.xz|.gz]   one per outputs: entry
+ *   OUTPUT/<image-name>/SHA256SUMS (and SHA512SUMS when asked for)
+ *   OUTPUT/<image-name>/kiln-manifest.json   what went in, what came out
+ *   OUTPUT/packer-manifest.json              Packer's manifest format, one entry
+ *                                            per build, last_run_uuid
+ *
+ * Atomicity: everything is written in OUTPUT/.<image-name>.tmp-XXXXXX/ and
+ * renamed into place only when all of it is complete; the old
+ * kiln-manifest.json is removed first and the new one renamed last, so its
+ * presence means the folder is complete and consistent. A killed build
+ * leaves only a dot-named temporary folder, removed by the next run.
+ *
+ * Caching: the assembly key hashes the tree's cache key, the disk and
+ * outputs settings and SOURCE_DATE_EPOCH; when kiln-manifest.json records
+ * the same key and every artifact is present with its recorded size,
+ * nothing is rebuilt.
+ */
+#pragma once
+
+#include "spec/spec.h"
+
+#include <stdint.h>
+
+struct output_options {
+        const char *output_dir;      /* "output" by default */
+        const char *scratch_dir;     /* per build, on the same filesystem as the layers */
+        const char *run_uuid;        /* this kiln run (Packer's packer_run_uuid) */
+        uint64_t source_date_epoch;
+        unsigned threads;            /* for compression; 0 = online CPUs */
+        int log_fd;                  /* tool output */
+        bool force;                  /* rebuild even when up to date */
+};
+
+struct output_artifact {
+        char *path;                  /* output/<name>/<file> */
+        char *format;                /* "raw", "qcow2" */
+        uint64_t size;
+        char sha256[65];
+        char sha512[129];
+        uint64_t elapsed_ms;
+};
+
+struct output_result {
+        bool up_to_date;             /* nothing was rebuilt */
+        char *dir;                   /* output/<name> */
+        struct output_artifact *artifacts;
+        size_t nartifacts;
+        uint64_t assemble_ms;        /* disk assembly */
+        uint64_t elapsed_ms;
+};
+
+/* Builds b's outputs from its tree (layers topmost first; tree_key is the
+ * top layer's cache key; record_path is the build's record.json, whose
+ * packages go into the manifest). Returns 0, or -errno with details in the
+ * log. A build without outputs: returns 0 with no artifacts. */
+int outputs_build(const struct spec *s, const struct spec_build *b, const char *const *layers,
+                  size_t nlayers, const char *tree_key, const char *record_path,
+                  const struct output_options *o, struct output_result *ret);
+void output_result_done(struct output_result *r);
+
+/* Adds this run's builds to OUTPUT/packer-manifest.json (keeping earlier
+ * entries, as Packer does) and sets last_run_uuid. */
+int packer_manifest_update(const char *output_dir, const char *run_uuid,
+                           const struct spec_build *const *builds,
+                           const struct output_result *results, size_t n, uint64_t build_time);
+
+/* A random RFC 4122 v4 UUID in text form. */
+void uuid_random(char out[37]);
