@@ -8,7 +8,8 @@
 #
 # RAW-IMAGE defaults to /var/tmp/kt/disk.raw (a bootable 2 GiB minimal
 # Debian image, when one was built there), else a 1 GiB image made here with
-# ~300 MB of real file content (a tar of /usr written at random 4 MiB slots).
+# ~300 MB of real file content (a tar of /usr written at random 4 MiB slots;
+# MAKE_IMAGE=1 makes that one even when disk.raw exists).
 #
 # Rows, each the median of REPS runs (default 3) with the input in the page
 # cache and `sync` before every run; peak RSS from /usr/bin/time:
@@ -16,7 +17,8 @@
 #   uncompressed  qemu-img convert -O qcow2; kiln qcow2 without and with sha256
 #   compressed    qemu-img convert -c (zlib: what Packer's disk_compression
 #                 runs), qemu-img -c -o compression_type=zstd -W -m 16;
-#                 kiln zlib, zstd (default level 3, and level 1), with sha256
+#                 kiln zlib, zstd at its default (level 1, minMatch 5: see
+#                 qcow2.c) and at level 3 (qemu's), without and with sha256
 #   hashing       sha256sum and openssl dgst -sha256 of kiln's zstd qcow2 and
 #                 of the raw image, against kiln's raw writer with and
 #                 without sha256 (the checksum computed in the stream)
@@ -48,7 +50,7 @@ trap 'rm -rf "$WORK"' EXIT
 # ---- the input ----
 if [ $# -ge 1 ]; then
         RAW=$1
-elif [ -f /var/tmp/kt/disk.raw ]; then
+elif [ "${MAKE_IMAGE:-0}" != 1 ] && [ -f /var/tmp/kt/disk.raw ]; then
         RAW=/var/tmp/kt/disk.raw
 else
         RAW=$WORK/test.raw
@@ -75,27 +77,32 @@ gcc -std=gnu11 -O2 -D_GNU_SOURCE -I"$ROOT/src" $CFLAGS_PKG -o "$WORK/driver" \
 DRIVER=$WORK/driver
 THREADS=$(nproc)
 
+LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
+[ "${LOAD0%%.*}" -ge 1 ] && echo "warning: load average $LOAD0: other work will skew the times" >&2
 cat "$RAW" >/dev/null # into the page cache, for every contender alike
 RAW_SIZE=$(stat -c %s "$RAW")
 RAW_ALLOC=$(($(stat -c %b "$RAW") * 512))
 echo "input: $RAW ($((RAW_SIZE >> 20)) MiB, $((RAW_ALLOC >> 20)) MiB allocated), $THREADS CPUs, median of $REPS runs"
 echo
 
-# measure NAME OUTPUT CMD... — runs CMD REPS times; sets T (median seconds),
-# RSS (peak KiB, max over runs) and SIZE (OUTPUT's size, 0 if OUTPUT is -).
+# measure NAME OUTPUT CMD... — runs CMD REPS times; sets T (median wall
+# seconds), CPU (median user+sys seconds), RSS (peak KiB, max over runs) and
+# SIZE (OUTPUT's size, 0 if OUTPUT is -).
 measure() {
-        local name=$1 out=$2 times=() rss=0 i line
+        local name=$1 out=$2 times=() cpus=() rss=0 i e u s m
         shift 2
         for ((i = 0; i < REPS; i++)); do
                 [ "$out" != - ] && rm -f "$out"
                 sync
-                /usr/bin/time -f "%e %M" -o "$WORK/time" "$@" >/dev/null 2>"$WORK/err" ||
+                /usr/bin/time -f "%e %U %S %M" -o "$WORK/time" "$@" >/dev/null 2>"$WORK/err" ||
                         { cat "$WORK/err" >&2; die "$name failed"; }
-                read -r line <"$WORK/time"
-                times+=("${line% *}")
-                [ "${line#* }" -gt "$rss" ] && rss=${line#* }
+                read -r e u s m <"$WORK/time"
+                times+=("$e")
+                cpus+=("$(awk -v u="$u" -v s="$s" 'BEGIN { print u + s }')")
+                [ "$m" -gt "$rss" ] && rss=$m
         done
         T=$(printf '%s\n' "${times[@]}" | sort -g | sed -n "$(((REPS + 1) / 2))p")
+        CPU=$(printf '%s\n' "${cpus[@]}" | sort -g | sed -n "$(((REPS + 1) / 2))p")
         RSS=$rss
         SIZE=0
         [ "$out" != - ] && SIZE=$(stat -c %s "$out")
@@ -104,7 +111,7 @@ measure() {
 
 ROWS=()
 # row KIND NAME — records the last measurement under KIND.
-row() { ROWS+=("$1|$2|$T|$SIZE|$RSS"); }
+row() { ROWS+=("$1|$2|$T|$SIZE|$RSS|$CPU"); }
 
 verify() {
         qemu-img check -q "$1" || die "qemu-img check $1 failed"
@@ -128,15 +135,15 @@ measure "kiln" "$Q" "$DRIVER" "$RAW" "$Q" qcow2 zlib none "$THREADS" none
 row compressed "kiln qcow2 zlib"
 verify "$Q"
 measure "kiln" "$Q" "$DRIVER" "$RAW" "$Q" qcow2 zstd none "$THREADS" none 3
-row compressed "kiln qcow2 zstd-3"
+row compressed "kiln qcow2 zstd level 3"
 verify "$Q"
 measure "kiln" "$Q" "$DRIVER" "$RAW" "$Q" qcow2 zstd none "$THREADS" sha256 3
-row compressed "kiln qcow2 zstd-3 + sha256"
-measure "kiln" "$Q" "$DRIVER" "$RAW" "$Q" qcow2 zstd none "$THREADS" none 1
-row compressed "kiln qcow2 zstd-1"
+row compressed "kiln qcow2 zstd level 3 + sha256"
+measure "kiln" "$Q" "$DRIVER" "$RAW" "$Q" qcow2 zstd none "$THREADS" none
+row compressed "kiln qcow2 zstd (default)"
 verify "$Q"
-measure "kiln" "$Q" "$DRIVER" "$RAW" "$Q" qcow2 zstd none "$THREADS" sha256 1
-row compressed "kiln qcow2 zstd-1 + sha256"
+measure "kiln" "$Q" "$DRIVER" "$RAW" "$Q" qcow2 zstd none "$THREADS" sha256
+row compressed "kiln qcow2 zstd (default) + sha256"
 ZQ=$WORK/zstd.qcow2
 cp "$Q" "$ZQ"
 
@@ -153,6 +160,8 @@ measure "kiln" "$R" "$DRIVER" "$RAW" "$R" raw none none "$THREADS" none
 row "hash raw" "kiln raw (sparse copy)"
 measure "kiln" "$R" "$DRIVER" "$RAW" "$R" raw none none "$THREADS" sha256
 row "hash raw" "kiln raw + sha256"
+measure "kiln" "$R" "$DRIVER" "$RAW" "$R" raw none none "$THREADS" both
+row "hash raw" "kiln raw + sha256 + sha512"
 
 # ---- the table ----
 # The reference of a kind: its fastest qemu-img (or, for hashing, openssl) row.
@@ -169,16 +178,21 @@ ref() {
         echo "$best"
 }
 
-printf '%-14s %-36s %8s %8s %11s %8s %8s\n' kind command "time s" "x time" "size MB" "x size" "RSS MiB"
+printf '%-14s %-36s %7s %7s %7s %9s %7s %8s\n' kind command "time s" "x time" "cpu s" \
+        "size MB" "x size" "RSS MiB"
 for r in "${ROWS[@]}"; do
-        IFS='|' read -r k n t s rss <<<"$r"
+        IFS='|' read -r k n t s rss cpu <<<"$r"
         IFS='|' read -r _ _ _ rt rs _ <<<"$(ref "$k")"
-        awk -v k="$k" -v n="$n" -v t="$t" -v s="$s" -v rss="$rss" -v rt="$rt" -v rs="$rs" 'BEGIN {
+        awk -v k="$k" -v n="$n" -v t="$t" -v s="$s" -v rss="$rss" -v rt="$rt" -v rs="$rs" \
+                -v cpu="$cpu" 'BEGIN {
                 xs = (s > 0 && rs > 0) ? sprintf("%.3f", s / rs) : "-"
                 ss = s > 0 ? sprintf("%.1f", s / 1e6) : "-"
-                printf "%-14s %-36s %8.2f %8.2f %11s %8s %8.1f\n", k, n, t, t / rt, ss, xs, rss / 1024
+                printf "%-14s %-36s %7.2f %7.2f %7.2f %9s %7s %8.1f\n", k, n, t, t / rt, cpu, ss, xs,
+                        rss / 1024
         }'
 done
+echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg) (at the start: $LOAD0)"
 echo
-echo "x time: time / the kind's fastest qemu-img (hashing: openssl) row; x size likewise."
+echo "x time: time / the kind's fastest qemu-img (hashing: openssl) row; x size likewise;"
+echo "cpu s: user + system seconds (less sensitive to other load than the wall time)."
 echo "kiln rows use $THREADS threads; sizes are file sizes (apparent)."

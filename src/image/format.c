@@ -21,6 +21,7 @@
 #include <limits.h>
 #include <lzma.h>
 #include <openssl/evp.h>
+#include <pthread.h>
 #include <sys/stat.h>
 #include <zlib.h>
 #include <zstd.h>
@@ -167,6 +168,145 @@ int format_next_data(int fd, uint64_t off, uint64_t size, uint64_t *ret_start,
         return 0;
 }
 
+/* ---- checksums, computed beside the writing ----
+ *
+ * Each digest runs on its own thread over an ordered ring of HQ_SLOTS
+ * items (a buffer of up to HQ_BUF bytes, or a run of zeros), so hashing
+ * overlaps the reads and writes and SHA-256 and SHA-512 run in parallel.
+ * The writer fills the item at `head`; an item is reused once every
+ * digest thread has passed it. Memory: HQ_SLOTS x HQ_BUF = 4 MiB.
+ */
+
+#define HQ_SLOTS 4u
+#define HQ_BUF (1u << 20)
+#define MAX_DIGESTS 2
+
+struct hq_item {
+        uint8_t *buf;
+        size_t len;     /* bytes in buf */
+        uint64_t zeros; /* or: this many zero bytes */
+};
+
+struct hq {
+        pthread_mutex_t mu;
+        pthread_cond_t more, room;
+        struct hq_item items[HQ_SLOTS];
+        uint64_t head;               /* items published */
+        uint64_t tail[MAX_DIGESTS];  /* items hashed, per digest */
+        bool open;                   /* items[head] is being filled */
+        bool done, failed;
+        unsigned n;
+        EVP_MD_CTX *md[MAX_DIGESTS];
+        pthread_t tid[MAX_DIGESTS];
+        bool started[MAX_DIGESTS];
+};
+
+struct hasher_arg {
+        struct hq *q;
+        unsigned i;
+};
+
+static void *hasher_main(void *arg) {
+        const struct hasher_arg *a = arg;
+        struct hq *q = a->q;
+        EVP_MD_CTX *md = q->md[a->i];
+        bool ok = true;
+        pthread_mutex_lock(&q->mu);
+        for (;;) {
+                while (!q->done && q->tail[a->i] == q->head)
+                        pthread_cond_wait(&q->more, &q->mu);
+                if (q->tail[a->i] == q->head)
+                        break;
+                const struct hq_item *it = &q->items[q->tail[a->i] % HQ_SLOTS];
+                pthread_mutex_unlock(&q->mu);
+                if (it->len)
+                        ok = ok && EVP_DigestUpdate(md, it->buf, it->len);
+                for (uint64_t left = it->zeros; left && ok;) {
+                        size_t k = left < sizeof(zero_buf) ? (size_t)left : sizeof(zero_buf);
+                        ok = EVP_DigestUpdate(md, zero_buf, k);
+                        left -= k;
+                }
+                pthread_mutex_lock(&q->mu);
+                q->tail[a->i]++;
+                if (!ok)
+                        q->failed = true;
+                pthread_cond_signal(&q->room);
+        }
+        pthread_mutex_unlock(&q->mu);
+        return NULL;
+}
+
+static uint64_t hq_min_tail(const struct hq *q) {
+        uint64_t m = q->tail[0];
+        for (unsigned i = 1; i < q->n; i++)
+                if (q->tail[i] < m)
+                        m = q->tail[i];
+        return m;
+}
+
+/* Publishes the open item. */
+static void hq_publish(struct hq *q) {
+        if (!q->open)
+                return;
+        pthread_mutex_lock(&q->mu);
+        q->head++;
+        q->open = false;
+        pthread_cond_broadcast(&q->more);
+        pthread_mutex_unlock(&q->mu);
+}
+
+/* Opens a fresh item at head (waiting until every digest is done with it). */
+static struct hq_item *hq_open(struct hq *q) {
+        hq_publish(q);
+        pthread_mutex_lock(&q->mu);
+        while (q->head - hq_min_tail(q) >= HQ_SLOTS)
+                pthread_cond_wait(&q->room, &q->mu);
+        pthread_mutex_unlock(&q->mu);
+        struct hq_item *it = &q->items[q->head % HQ_SLOTS];
+        if (!it->buf)
+                it->buf = xmalloc(HQ_BUF);
+        it->len = 0;
+        it->zeros = 0;
+        q->open = true;
+        return it;
+}
+
+static void hq_data(struct hq *q, const uint8_t *p, size_t n) {
+        while (n) {
+                struct hq_item *it = &q->items[q->head % HQ_SLOTS];
+                if (!q->open || it->zeros || it->len == HQ_BUF)
+                        it = hq_open(q);
+                size_t k = HQ_BUF - it->len < n ? HQ_BUF - it->len : n;
+                memcpy(it->buf + it->len, p, k);
+                it->len += k;
+                p += k;
+                n -= k;
+        }
+}
+
+static void hq_zeros(struct hq *q, uint64_t n) {
+        struct hq_item *it = &q->items[q->head % HQ_SLOTS];
+        if (!q->open || it->len)
+                it = hq_open(q);
+        it->zeros += n;
+}
+
+/* Stops the threads (after the published items). Returns -EIO if a digest
+ * failed. */
+static int hq_stop(struct hq *q) {
+        hq_publish(q);
+        pthread_mutex_lock(&q->mu);
+        q->done = true;
+        pthread_cond_broadcast(&q->more);
+        pthread_mutex_unlock(&q->mu);
+        for (unsigned i = 0; i < q->n; i++)
+                if (q->started[i]) {
+                        pthread_join(q->tid[i], NULL);
+                        q->started[i] = false;
+                }
+        return q->failed ? -EIO : 0;
+}
+
 /* ---- the artifact stream ---- */
 
 struct format_out {
@@ -175,7 +315,9 @@ struct format_out {
         enum compress_kind fc;
         uint64_t pos;            /* logical bytes, before file compression */
         uint64_t fpos;           /* bytes of the artifact */
-        EVP_MD_CTX *md[2];       /* sha256, sha512 (NULL when not asked for) */
+        struct hq *hq;           /* NULL when no checksum was asked for */
+        struct hasher_arg args[MAX_DIGESTS];
+        const EVP_MD *types[MAX_DIGESTS];
         ZSTD_CCtx *zstd;
         lzma_stream xz;
         bool xz_on;
@@ -188,8 +330,18 @@ struct format_out {
 struct format_out *format_out_free(struct format_out *out) {
         if (!out)
                 return NULL;
-        for (size_t i = 0; i < ARRAY_SIZE(out->md); i++)
-                EVP_MD_CTX_free(out->md[i]);
+        if (out->hq) {
+                struct hq *q = out->hq;
+                (void)hq_stop(q);
+                for (unsigned i = 0; i < q->n; i++)
+                        EVP_MD_CTX_free(q->md[i]);
+                for (unsigned i = 0; i < HQ_SLOTS; i++)
+                        free(q->items[i].buf);
+                pthread_cond_destroy(&q->more);
+                pthread_cond_destroy(&q->room);
+                pthread_mutex_destroy(&q->mu);
+                free(q);
+        }
         ZSTD_freeCCtx(out->zstd);
         if (out->xz_on)
                 lzma_end(&out->xz);
@@ -201,15 +353,36 @@ struct format_out *format_out_free(struct format_out *out) {
         return NULL;
 }
 
-static int md_new(const EVP_MD *type, EVP_MD_CTX **ret) {
-        EVP_MD_CTX *c = EVP_MD_CTX_new();
-        if (!c)
-                return -ENOMEM;
-        if (!EVP_DigestInit_ex(c, type, NULL)) {
-                EVP_MD_CTX_free(c);
-                return -EIO;
+/* Sets up one thread per digest asked for. */
+static int hashers_start(struct format_out *out, const struct format_options *o) {
+        const EVP_MD *types[MAX_DIGESTS];
+        unsigned n = 0;
+        if (o->sha256)
+                types[n++] = EVP_sha256();
+        if (o->sha512)
+                types[n++] = EVP_sha512();
+        if (!n)
+                return 0;
+        struct hq *q = out->hq = xcalloc(1, sizeof(*q));
+        pthread_mutex_init(&q->mu, NULL);
+        pthread_cond_init(&q->more, NULL);
+        pthread_cond_init(&q->room, NULL);
+        for (unsigned i = 0; i < n; i++) {
+                q->md[i] = EVP_MD_CTX_new();
+                if (!q->md[i])
+                        return -ENOMEM;
+                q->n = i + 1;
+                if (!EVP_DigestInit_ex(q->md[i], types[i], NULL))
+                        return -EIO;
+                out->types[i] = types[i];
         }
-        *ret = c;
+        for (unsigned i = 0; i < n; i++) {
+                out->args[i] = (struct hasher_arg){q, i};
+                int r = pthread_create(&q->tid[i], NULL, hasher_main, &out->args[i]);
+                if (r)
+                        return -r;
+                q->started[i] = true;
+        }
         return 0;
 }
 
@@ -273,13 +446,9 @@ int format_out_new(int fd, const struct format_options *o, struct format_out **r
         out->fd = fd;
         out->fc = o->file_compression;
         out->regular = S_ISREG(st.st_mode) && o->file_compression == COMPRESS_NONE;
-        int r = 0;
-        if (o->sha256)
-                r = md_new(EVP_sha256(), &out->md[0]);
-        if (r >= 0 && o->sha512)
-                r = md_new(EVP_sha512(), &out->md[1]);
+        int r = compressor_init(out, o);
         if (r >= 0)
-                r = compressor_init(out, o);
+                r = hashers_start(out, o);
         if (r < 0) {
                 format_out_free(out);
                 return r;
@@ -290,18 +459,8 @@ int format_out_new(int fd, const struct format_options *o, struct format_out **r
 
 uint64_t format_out_pos(const struct format_out *out) { return out->pos; }
 
-static int hash(struct format_out *out, const void *p, size_t n) {
-        for (size_t i = 0; i < ARRAY_SIZE(out->md); i++)
-                if (out->md[i] && !EVP_DigestUpdate(out->md[i], p, n))
-                        return -EIO;
-        return 0;
-}
-
-/* The final bytes of the artifact: hash them, write them at fpos. */
-static int sink(struct format_out *out, const uint8_t *p, size_t n) {
-        int r = hash(out, p, n);
-        if (r < 0)
-                return r;
+/* Writes final bytes of the artifact at fpos (not hashed here). */
+static int put(struct format_out *out, const uint8_t *p, size_t n) {
         while (n) {
                 ssize_t w = out->regular ? pwrite(out->fd, p, n, (off_t)out->fpos)
                                          : write(out->fd, p, n);
@@ -315,6 +474,13 @@ static int sink(struct format_out *out, const uint8_t *p, size_t n) {
                 out->fpos += (uint64_t)w;
         }
         return 0;
+}
+
+/* The final bytes of the artifact: hash them, write them. */
+static int sink(struct format_out *out, const uint8_t *p, size_t n) {
+        if (out->hq)
+                hq_data(out->hq, p, n);
+        return put(out, p, n);
 }
 
 /* Feeds n bytes to the file compressor (end: finish the stream) and sinks
@@ -389,13 +555,8 @@ int format_out_write(struct format_out *out, const void *buf, size_t len) {
 int format_out_zeros(struct format_out *out, uint64_t len) {
         if (out->regular) {
                 /* A hole: hash the zeros, write nothing. */
-                for (uint64_t left = len; left;) {
-                        size_t n = left < sizeof(zero_buf) ? (size_t)left : sizeof(zero_buf);
-                        int r = hash(out, zero_buf, n);
-                        if (r < 0)
-                                return r;
-                        left -= n;
-                }
+                if (out->hq && len)
+                        hq_zeros(out->hq, len);
                 out->pos += len;
                 out->fpos += len;
                 return 0;
@@ -437,21 +598,34 @@ static int64_t copy_in_kernel(struct format_out *out, int in_fd, uint64_t off, u
 }
 
 int format_out_copy(struct format_out *out, int in_fd, uint64_t off, uint64_t len) {
-        if (out->regular && !out->md[0] && !out->md[1]) {
+        int r;
+        if (out->regular && !out->hq) {
                 int64_t n = copy_in_kernel(out, in_fd, off, len);
                 if (n < 0)
                         return (int)n;
                 off += (uint64_t)n;
                 len -= (uint64_t)n;
         }
+        while (len && out->regular && out->hq) {
+                /* Read straight into the digests' ring: no extra copy. */
+                size_t n = len < HQ_BUF ? (size_t)len : HQ_BUF;
+                struct hq_item *it = hq_open(out->hq);
+                if ((r = format_pread(in_fd, it->buf, n, off)) < 0)
+                        return r;
+                it->len = n;
+                if ((r = put(out, it->buf, n)) < 0)
+                        return r;
+                hq_publish(out->hq);
+                out->pos += n;
+                off += n;
+                len -= n;
+        }
         if (len && !out->iobuf)
                 out->iobuf = xmalloc(IOBUF_SIZE);
         while (len) {
                 size_t n = len < IOBUF_SIZE ? (size_t)len : IOBUF_SIZE;
-                int r = format_pread(in_fd, out->iobuf, n, off);
-                if (r >= 0)
-                        r = format_out_write(out, out->iobuf, n);
-                if (r < 0)
+                if ((r = format_pread(in_fd, out->iobuf, n, off)) < 0 ||
+                    (r = format_out_write(out, out->iobuf, n)) < 0)
                         return r;
                 off += n;
                 len -= n;
@@ -476,15 +650,18 @@ int format_out_finish(struct format_out *out, struct format_result *res) {
         if (out->regular && ftruncate(out->fd, (off_t)out->fpos) < 0)
                 return -errno;
         struct format_result fr = {.bytes_written = out->fpos};
-        char *hex[2] = {fr.sha256, fr.sha512};
-        for (size_t i = 0; i < ARRAY_SIZE(out->md); i++) {
-                unsigned char md[EVP_MAX_MD_SIZE];
-                unsigned mdlen = 0;
-                if (!out->md[i])
-                        continue;
-                if (!EVP_DigestFinal_ex(out->md[i], md, &mdlen) || mdlen != (i ? 64u : 32u))
-                        return -EIO;
-                to_hex(md, mdlen, hex[i]);
+        if (out->hq) {
+                struct hq *q = out->hq;
+                if ((r = hq_stop(q)) < 0)
+                        return r;
+                for (unsigned i = 0; i < q->n; i++) {
+                        unsigned char md[EVP_MAX_MD_SIZE];
+                        unsigned mdlen = 0;
+                        bool is256 = out->types[i] == EVP_sha256();
+                        if (!EVP_DigestFinal_ex(q->md[i], md, &mdlen) || mdlen != (is256 ? 32u : 64u))
+                                return -EIO;
+                        to_hex(md, mdlen, is256 ? fr.sha256 : fr.sha512);
+                }
         }
         *res = fr;
         return 0;

@@ -22,9 +22,12 @@
  *          zero clusters are left unallocated; optional per-cluster zstd or
  *          deflate compression on `threads` threads. Memory: 2 bytes per
  *          virtual cluster in 512 MiB ranges that hold data (32 KiB per GiB),
- *          2 bytes per host cluster, 2 x threads x 128 KiB of cluster buffers
- *          and the codecs' contexts; compressed clusters are spooled to an
- *          unlinked temporary file (see qcow2.c for why).
+ *          2 bytes per host cluster, 1 MiB of cluster buffers per thread and
+ *          the codecs' contexts (under 1 MiB each); compressed clusters are
+ *          spooled to an unlinked temporary file (see qcow2.c for why).
+ *
+ * Checksums run on one thread per digest beside the writing (4 MiB of
+ * buffers).
  *
  * File compression memory is the codec's: zstd at level 3 about 10 MiB per
  * worker thread, xz -6 about 100 MiB per thread, gzip 256 KiB.
@@ -45,7 +48,8 @@ struct format_options {
          * (0 = number of online CPUs). COMPRESS_XZ is -EOPNOTSUPP there; the
          * raw writer ignores this field. */
         enum compress_kind cluster_compression;
-        int level;            /* 0: the codec's default (zstd 3, deflate 6, xz 6);
+        int level;            /* 0: the codec's default (file: zstd 3, xz 6, gzip 6;
+                               * qcow2 clusters: zstd 1 tuned, see qcow2.c, deflate 6);
                                * applies to whichever compression is on */
         unsigned threads;
         /* Whole-file compression of the artifact (".zst", ".xz", ".gz"). */

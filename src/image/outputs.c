@@ -372,9 +372,11 @@ static char *manifest_json(const struct spec *s, const struct spec_build *b, con
         json_end_array(&w);
         json_key(&w, "may_differ");
         json_begin_array(&w);
-        json_string(&w, "file contents written by package scripts at install time (e.g. logs, caches) "
-                        "in a tree that was rebuilt rather than taken from the cache");
-        json_string(&w, "ext4 directory entry order and inode numbers depend on the readdir order of the tree");
+        /* Assembling the same tree twice gives bit-identical images (tested);
+         * a tree rebuilt from scratch is where differences come from. */
+        json_string(&w, "the tree itself when it is rebuilt instead of taken from the cache: mmdebstrap "
+                        "and package scripts record install times, logs and generated keys");
+        json_string(&w, "the packages, when the mirror has newer versions than the cached tree had");
         json_end_array(&w);
         json_end_object(&w);
         json_end_object(&w);

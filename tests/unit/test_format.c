@@ -507,3 +507,43 @@ TEST(bad_arguments) {
         close(ifd);
         dir_remove(&d);
 }
+
+TEST(qcow2_into_a_pipe_with_both_digests) {
+        /* A non-seekable output: zeros are written, not skipped; two digest
+         * threads see the same bytes. */
+        struct dir d;
+        dir_make(&d);
+        _cleanup_free_ char *raw = make_mixed(&d);
+        _cleanup_free_ char *out = dpath(&d, "piped.qcow2");
+        _cleanup_free_ char *cmd = xasprintf("cat > '%s'", out);
+        for (int k = 0; k < 2; k++) {
+                FILE *f = popen(cmd, "w");
+                CHECK(f != NULL);
+                if (!f)
+                        break;
+                int ifd = open(raw, O_RDONLY | O_CLOEXEC);
+                struct format_options o = {.cluster_compression = k ? COMPRESS_ZSTD : COMPRESS_NONE,
+                                           .threads = 2,
+                                           .sha256 = true,
+                                           .sha512 = true};
+                struct format_result res;
+                CHECK_INT(qcow2_writer.write(ifd, file_size(raw), fileno(f), &o, &res), ==, 0);
+                close(ifd);
+                CHECK_INT(pclose(f), ==, 0);
+                check_qcow2(raw, out);
+                check_digests(out, &res, true);
+        }
+        dir_remove(&d);
+}
+
+TEST(spool_dir_errors_are_reported) {
+        struct dir d;
+        dir_make(&d);
+        _cleanup_free_ char *raw = make_mixed(&d);
+        _cleanup_free_ char *out = dpath(&d, "x.qcow2");
+        struct format_options o = {.cluster_compression = COMPRESS_ZSTD,
+                                   .tmp_dir = "/nonexistent/kiln-spool"};
+        struct format_result res;
+        CHECK_INT(write_image("qcow2", raw, out, &o, &res), ==, -ENOENT);
+        dir_remove(&d);
+}
