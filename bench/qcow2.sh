@@ -51,7 +51,9 @@ trap 'rm -rf "$WORK"' EXIT
 if [ $# -ge 1 ]; then
         RAW=$1
 elif [ "${MAKE_IMAGE:-0}" != 1 ] && [ -f /var/tmp/kt/disk.raw ]; then
-        RAW=/var/tmp/kt/disk.raw
+        # A copy: the image builder may rewrite its file while we measure.
+        RAW=$WORK/disk.raw
+        cp --sparse=always /var/tmp/kt/disk.raw "$RAW"
 else
         RAW=$WORK/test.raw
         echo "making a 1 GiB test image with ~300 MB of /usr ..."
