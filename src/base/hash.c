@@ -6,21 +6,12 @@
 #include <fcntl.h>
 #include <openssl/evp.h>
 
-static void to_hex(const unsigned char *md, unsigned len, char *out) {
-        static const char hex[] = "0123456789abcdef";
-        for (unsigned i = 0; i < len; i++) {
-                out[2 * i] = hex[md[i] >> 4];
-                out[2 * i + 1] = hex[md[i] & 15];
-        }
-        out[2 * len] = 0;
-}
-
 int hash_sha256_hex(const void *data, size_t len, char out[SHA256_HEX_LEN + 1]) {
         unsigned char md[EVP_MAX_MD_SIZE];
         unsigned int mdlen = 0;
         if (!EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL) || mdlen != 32)
                 return -EIO;
-        to_hex(md, mdlen, out);
+        hex_encode(md, mdlen, out);
         return 0;
 }
 
@@ -46,7 +37,7 @@ int sha256_final(struct sha256 *h, char out[SHA256_HEX_LEN + 1]) {
         unsigned int mdlen = 0;
         int r = h->ctx && EVP_DigestFinal_ex(h->ctx, md, &mdlen) && mdlen == 32 ? 0 : -EIO;
         if (r == 0)
-                to_hex(md, mdlen, out);
+                hex_encode(md, mdlen, out);
         sha256_free(h);
         return r;
 }

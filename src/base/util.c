@@ -106,3 +106,45 @@ int read_file(const char *path, size_t max, char **ret_buf, size_t *ret_len) {
                 *ret_len = len;
         return 0;
 }
+
+int mkdir_p(const char *path, unsigned mode) {
+        _cleanup_free_ char *p = xstrdup(path);
+        for (char *c = p + 1; *c; c++) {
+                if (*c != '/')
+                        continue;
+                *c = 0;
+                if (mkdir(p, (mode_t)mode) < 0 && errno != EEXIST)
+                        return -errno;
+                *c = '/';
+        }
+        if (mkdir(p, (mode_t)mode) < 0) {
+                if (errno != EEXIST)
+                        return -errno;
+                struct stat st;
+                if (stat(p, &st) < 0)
+                        return -errno;
+                if (!S_ISDIR(st.st_mode))
+                        return -ENOTDIR;
+        }
+        return 0;
+}
+
+void format_bytes(unsigned long long bytes, char *buf, size_t n) {
+        static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+        double v = (double)bytes;
+        size_t i = 0;
+        while (v >= 1024 && i < ARRAY_SIZE(units) - 1) {
+                v /= 1024;
+                i++;
+        }
+        snprintf(buf, n, i ? "%.1f %s" : "%.0f %s", v, units[i]);
+}
+
+void hex_encode(const unsigned char *data, size_t len, char *out) {
+        static const char digits[] = "0123456789abcdef";
+        for (size_t i = 0; i < len; i++) {
+                out[2 * i] = digits[data[i] >> 4];
+                out[2 * i + 1] = digits[data[i] & 15];
+        }
+        out[2 * len] = 0;
+}

@@ -94,6 +94,16 @@ bool endswith(const char *s, const char *suffix);
                 }                                                              \
         } while (0)
 
+/* Creates path and its missing parents with mode (like mkdir -p). 0 also
+ * when it already exists as a directory; -errno otherwise. */
+int mkdir_p(const char *path, unsigned mode);
+
+/* "512 B", "1.5 KiB", "2.0 GiB" into buf. */
+void format_bytes(unsigned long long bytes, char *buf, size_t n);
+
+/* Lowercase hex of len bytes into out (2*len+1 bytes with the NUL). */
+void hex_encode(const unsigned char *data, size_t len, char *out);
+
 /* Reads a whole file into a NUL-terminated buffer; fails with -E2BIG when it
  * is larger than max bytes. *ret_len excludes the terminator. */
 int read_file(const char *path, size_t max, char **ret_buf, size_t *ret_len);

@@ -338,25 +338,6 @@ static int write_file_at(int dfd, const char *name, const char *data, size_t len
 }
 
 /* mkdir -p for the cache directory itself. */
-static int mkdir_parents(const char *path, mode_t mode) {
-        _cleanup_free_ char *p = xstrdup(path);
-        for (char *s = p + 1;; s++) {
-                if (*s != '/' && *s != 0)
-                        continue;
-                char saved = *s;
-                *s = 0;
-                if (mkdir(p, mode) < 0 && errno != EEXIST)
-                        return -errno;
-                *s = saved;
-                if (!saved)
-                        break;
-        }
-        struct stat st;
-        if (stat(path, &st) < 0)
-                return -errno;
-        return S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
-}
-
 /* ---- locks ------------------------------------------------------------------------------- */
 
 #define LOCK_PATH_MAX (sizeof("locks/") + CACHE_KEY_LEN + sizeof(".lock"))
@@ -501,7 +482,7 @@ static int clean_tmp(struct cache *c, const char *held_key) {
 int cache_open(const char *dir, struct cache **ret) {
         if (!dir || !dir[0] || !ret)
                 return -EINVAL;
-        int r = mkdir_parents(dir, 0755);
+        int r = mkdir_p(dir, 0755);
         if (r < 0)
                 return r;
         _cleanup_free_ char *abs = realpath(dir, NULL);

@@ -131,17 +131,6 @@ static bool ask_retry(const struct build_result *r, size_t n) {
         return false;
 }
 
-static void human(uint64_t b, char *buf, size_t n) {
-        const char *u[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-        double v = (double)b;
-        size_t i = 0;
-        while (v >= 1024 && i < 4) {
-                v /= 1024;
-                i++;
-        }
-        snprintf(buf, n, i ? "%.1f %s" : "%.0f %s", v, u[i]);
-}
-
 /* SOURCE_DATE_EPOCH, or the time the tree's top layer was made (stable for
  * as long as the tree is cached, so an unchanged tree is not re-assembled). */
 static uint64_t image_epoch(const struct build_options *bo, const char *key) {
@@ -209,7 +198,7 @@ static int make_images(struct cli *cli, const struct spec_args *a, const struct 
                 for (size_t k = 0; k < outs[i].nartifacts; k++) {
                         const struct output_artifact *oa = &outs[i].artifacts[k];
                         char h[32];
-                        human(oa->size, h, sizeof(h));
+                        format_bytes(oa->size, h, sizeof(h));
                         printf("%s  %-10s %s  %s  sha256 %.16s", b->name, oa->format, oa->path, h,
                                oa->sha256);
                         if (!outs[i].up_to_date)

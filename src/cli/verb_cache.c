@@ -38,17 +38,6 @@ static const struct cli_option cache_opts[] = {
         {NULL, 0, false, 0},
 };
 
-static void human(uint64_t b, char *buf, size_t n) {
-        const char *u[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-        double v = (double)b;
-        size_t i = 0;
-        while (v >= 1024 && i < 4) {
-                v /= 1024;
-                i++;
-        }
-        snprintf(buf, n, i ? "%.1f %s" : "%.0f %s", v, u[i]);
-}
-
 static int cache_verb_run(struct cli *cli, int argc, char **argv) {
         struct cli_parser p = {.opts = cache_opts, .argc = argc, .argv = argv, .i = 1, .verb = "cache"};
         const char *arg, *sub = NULL, *max = NULL;
@@ -107,7 +96,7 @@ static int cache_verb_run(struct cli *cli, int argc, char **argv) {
                         ret = EXIT_FAILED;
                 } else {
                         char h[32];
-                        human(freed, h, sizeof(h));
+                        format_bytes(freed, h, sizeof(h));
                         printf("removed %zu entr%s, %s freed\n", removed, removed == 1 ? "y" : "ies", h);
                 }
         } else {
@@ -148,14 +137,14 @@ static int cache_verb_run(struct cli *cli, int argc, char **argv) {
                         for (size_t i = 0; i < n; i++) {
                                 char h[32], when[32];
                                 struct tm tm;
-                                human(v[i].size, h, sizeof(h));
+                                format_bytes(v[i].size, h, sizeof(h));
                                 localtime_r(&v[i].last_used, &tm);
                                 strftime(when, sizeof(when), "%Y-%m-%d %H:%M", &tm);
                                 printf("%.12s  %10s  %s  %s\n", v[i].key, h, when, v[i].label ? v[i].label : "");
                                 total += v[i].size;
                         }
                         char h[32];
-                        human(total, h, sizeof(h));
+                        format_bytes(total, h, sizeof(h));
                         printf("%zu entr%s, %s in %s\n", n, n == 1 ? "y" : "ies", h, dir);
                 }
                 cache_entry_info_free(v, n);

@@ -31,18 +31,6 @@ const struct verb verb_shell = {
         .run = shell_run,
 };
 
-static int mkdir_parents(const char *path) {
-        _cleanup_free_ char *p = xstrdup(path);
-        for (char *c = p + 1; *c; c++)
-                if (*c == '/') {
-                        *c = 0;
-                        if (mkdir(p, 0755) < 0 && errno != EEXIST)
-                                return -errno;
-                        *c = '/';
-                }
-        return mkdir(p, 0755) < 0 && errno != EEXIST ? -errno : 0;
-}
-
 static char **read_lines(const char *path, size_t *ret_n) {
         _cleanup_free_ char *text = NULL;
         if (read_file(path, 1u << 20, &text, NULL) < 0)
@@ -98,7 +86,7 @@ static int enter(const struct spec_args *a, const struct spec_build *b, char **c
                 rm_rf(scratch);
                 upper = xasprintf("%s/upper", scratch);
                 workdir = xasprintf("%s/work", scratch);
-                if (mkdir_parents(upper) < 0 || mkdir(workdir, 0700) < 0) {
+                if (mkdir_p(upper, 0755) < 0 || mkdir(workdir, 0700) < 0) {
                         fprintf(stderr, "kiln: shell: cannot create %s: %m\n", scratch);
                         for (size_t i = 0; i < nlayers; i++)
                                 free(layers[i]);

@@ -502,21 +502,6 @@ static int rm_rf(const char *path) {
         return nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT) < 0 ? -errno : 0;
 }
 
-static int mkdir_p(const char *path, mode_t mode) {
-        _cleanup_free_ char *p = xstrdup(path);
-        for (char *s = p + 1;; s++) {
-                if (*s != '/' && *s)
-                        continue;
-                char saved = *s;
-                *s = 0;
-                if (mkdir(p, mode) < 0 && errno != EEXIST)
-                        return -errno;
-                if (!saved)
-                        return 0;
-                *s = saved;
-        }
-}
-
 static int write_text(const char *dir, const char *name, const char *text, mode_t mode) {
         _cleanup_free_ char *path = xasprintf("%s/%s", dir, name);
         _cleanup_close_ int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);

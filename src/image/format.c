@@ -633,15 +633,6 @@ int format_out_copy(struct format_out *out, int in_fd, uint64_t off, uint64_t le
         return 0;
 }
 
-static void to_hex(const unsigned char *md, unsigned len, char *hex) {
-        static const char digits[] = "0123456789abcdef";
-        for (unsigned i = 0; i < len; i++) {
-                hex[2 * i] = digits[md[i] >> 4];
-                hex[2 * i + 1] = digits[md[i] & 15];
-        }
-        hex[2 * len] = 0;
-}
-
 int format_out_finish(struct format_out *out, struct format_result *res) {
         int r;
         if (out->fc != COMPRESS_NONE && (r = compress_feed(out, NULL, 0, true)) < 0)
@@ -660,7 +651,7 @@ int format_out_finish(struct format_out *out, struct format_result *res) {
                         bool is256 = out->types[i] == EVP_sha256();
                         if (!EVP_DigestFinal_ex(q->md[i], md, &mdlen) || mdlen != (is256 ? 32u : 64u))
                                 return -EIO;
-                        to_hex(md, mdlen, is256 ? fr.sha256 : fr.sha512);
+                        hex_encode(md, mdlen, is256 ? fr.sha256 : fr.sha512);
                 }
         }
         *res = fr;

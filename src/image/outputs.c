@@ -209,18 +209,6 @@ static int rm_tree(const char *path) {
         return rmdir(path) < 0 && errno != ENOENT ? -errno : 0;
 }
 
-static int mkdir_p(const char *path) {
-        _cleanup_free_ char *p = xstrdup(path);
-        for (char *c = p + 1; *c; c++)
-                if (*c == '/') {
-                        *c = 0;
-                        if (mkdir(p, 0755) < 0 && errno != EEXIST)
-                                return -errno;
-                        *c = '/';
-                }
-        return mkdir(p, 0755) < 0 && errno != EEXIST ? -errno : 0;
-}
-
 static int write_all(int fd, const char *s, size_t n) {
         while (n) {
                 ssize_t w = write(fd, s, n);
@@ -445,7 +433,7 @@ int outputs_build(const struct spec *s, const struct spec_build *b, const char *
                 out_specs_free(outs, nouts);
                 return r;
         }
-        if ((r = mkdir_p(o->output_dir)) < 0 || (r = mkdir_p(o->scratch_dir)) < 0) {
+        if ((r = mkdir_p(o->output_dir, 0755)) < 0 || (r = mkdir_p(o->scratch_dir, 0755)) < 0) {
                 out_specs_free(outs, nouts);
                 return r;
         }
@@ -525,7 +513,7 @@ int outputs_build(const struct spec *s, const struct spec_build *b, const char *
                         goto fail;
         }
         /* Into place: the old manifest goes first, the new one comes last. */
-        if ((r = mkdir_p(ret->dir)) < 0)
+        if ((r = mkdir_p(ret->dir, 0755)) < 0)
                 goto fail;
         {
                 _cleanup_free_ char *old = xasprintf("%s/kiln-manifest.json", ret->dir);
