@@ -39,7 +39,8 @@ void cli_print_verb_help(const struct verb *v, FILE *f) {
 static const char main_usage[] =
         "Usage: kiln [--color=WHEN] [-v] VERB [options] [args]\n"
         "\n"
-        "kiln builds, validates and publishes VM images from one declarative spec.\n"
+        "kiln builds bootable VM images from one declarative spec: every role,\n"
+        "every architecture, each step cached.\n"
         "\n"
         "Verbs:\n";
 
@@ -48,7 +49,7 @@ static const char main_footer[] =
         "Global options:\n"
         "  --color=WHEN   colour output: auto (default: on a terminal), always, never\n"
         "                 (NO_COLOR in the environment also turns colour off)\n"
-        "  -v, --verbose  more detail\n"
+        "  -v, --verbose  more detail (for build: every step's output, like --debug)\n"
         "  --version      print the version and exit\n"
         "  -h, --help     this help\n"
         "\n"

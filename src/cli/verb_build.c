@@ -18,7 +18,7 @@ static int build_verb_run(struct cli *cli, int argc, char **argv);
 
 const struct verb verb_build = {
         .name = "build",
-        .summary = "Build the root trees of a spec (cached step by step)",
+        .summary = "Build root trees (cached step by step) and disk images",
         .usage = "kiln build [options] SPEC",
         .help = "Bootstraps each build's source, runs its steps in a sandbox and stores\n"
                 "every step's result in the step cache: an unchanged step never runs\n"
@@ -274,7 +274,7 @@ static int build_verb_run(struct cli *cli, int argc, char **argv) {
                 .work_dir = work,
                 .on_error = oe,
                 .force = a.force,
-                .debug = a.debug || (log_env && streq(log_env, "debug")),
+                .debug = a.debug || cli->verbose > 0 || (log_env && streq(log_env, "debug")),
                 .parallel = a.parallel ? a.parallel : 1,
                 .observer = &obs,
         };
