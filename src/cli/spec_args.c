@@ -154,19 +154,30 @@ int spec_args_parse(struct spec_args *a, const struct verb *v, int argc, char **
         return 0;
 }
 
+/* Absolute: the engines hand these paths to tools running in other
+ * directories (sandboxes chdir into the tree). */
+static char *absolute(const char *path) {
+        if (path[0] == '/')
+                return xstrdup(path);
+        char cwd[4096];
+        if (!getcwd(cwd, sizeof(cwd)))
+                return xstrdup(path);
+        return xasprintf("%s/%s", cwd, path);
+}
+
 char *cli_work_dir(const struct spec_args *a) {
         if (a->work_dir)
-                return xstrdup(a->work_dir);
+                return absolute(a->work_dir);
         const char *e = getenv("KILN_WORK_DIR");
-        return xstrdup(e && *e ? e : ".kiln/build");
+        return absolute(e && *e ? e : ".kiln/build");
 }
 
 char *cli_cache_dir(const struct spec_args *a) {
         if (a->cache_dir)
-                return xstrdup(a->cache_dir);
+                return absolute(a->cache_dir);
         const char *e = getenv("KILN_CACHE_DIR");
         if (e && *e)
-                return xstrdup(e);
+                return absolute(e);
         e = getenv("XDG_CACHE_HOME");
         if (e && *e)
                 return xasprintf("%s/kiln", e);
