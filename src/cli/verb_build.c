@@ -165,7 +165,9 @@ static int make_images(struct cli *cli, const struct spec_args *a, const struct 
                 int r = build_layers(bo, b, &layers, &nl);
                 _cleanup_free_ char *dir = build_dir(bo, b);
                 _cleanup_free_ char *scratch = xasprintf("%s/image", dir);
-                _cleanup_free_ char *logp = xasprintf("%s/logs/image.log", dir);
+                _cleanup_free_ char *logs = xasprintf("%s/logs", dir);
+                _cleanup_free_ char *logp = xasprintf("%s/image.log", logs);
+                mkdir_p(logs, 0755); /* a fully cached build ran no step that made it */
                 _cleanup_close_ int log_fd = open(logp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
                 struct output_options oo = {
                         .output_dir = outdir,
