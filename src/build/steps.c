@@ -58,6 +58,18 @@ static void strv_free(struct strv *s) {
 }
 #define _cleanup_strv_ _cleanup_(strv_free)
 
+/* Adds "PREFIX a,b,c" as one argument when list is not empty. */
+static void strv_add_joined(struct strv *s, const char *prefix, const struct strv *list) {
+        if (!list->n)
+                return;
+        struct strbuf sb = STRBUF_INIT;
+        strbuf_adds(&sb, prefix);
+        for (size_t i = 0; i < list->n; i++)
+                strbuf_addf(&sb, "%s%s", i ? "," : "", list->v[i]);
+        strv_add(s, sb.buf);
+        strbuf_free(&sb);
+}
+
 /* Adds a string or each string of a list. */
 static void strv_add_value(struct strv *s, const struct value *v) {
         if (!v)
@@ -584,20 +596,8 @@ static int run_ansible(const struct step_ctx *ctx, struct sandbox_result *res) {
         _cleanup_strv_ struct strv tags = {0}, skip = {0};
         strv_add_value(&tags, value_map_get(st->params, "tags"));
         strv_add_value(&skip, value_map_get(st->params, "skip_tags"));
-        if (tags.n) {
-                struct strbuf sb = STRBUF_INIT;
-                for (size_t i = 0; i < tags.n; i++)
-                        strbuf_addf(&sb, "%s%s", i ? "," : "", tags.v[i]);
-                strv_addf(&argv, "--tags=%s", sb.buf);
-                strbuf_free(&sb);
-        }
-        if (skip.n) {
-                struct strbuf sb = STRBUF_INIT;
-                for (size_t i = 0; i < skip.n; i++)
-                        strbuf_addf(&sb, "%s%s", i ? "," : "", skip.v[i]);
-                strv_addf(&argv, "--skip-tags=%s", sb.buf);
-                strbuf_free(&sb);
-        }
+        strv_add_joined(&argv, "--tags=", &tags);
+        strv_add_joined(&argv, "--skip-tags=", &skip);
         const struct value *vb = value_map_get(st->params, "verbosity");
         if (vb && vb->kind == V_NUMBER && vb->num >= 1) {
                 char v[8] = "-";
@@ -800,13 +800,7 @@ static int run_debian(const struct step_ctx *ctx, struct sandbox_result *res) {
         _cleanup_strv_ struct strv comps = {0}, pkgs = {0};
         strv_add_value(&comps, value_map_get(src, "components"));
         strv_add_value(&pkgs, value_map_get(src, "packages"));
-        if (comps.n) {
-                struct strbuf sb = STRBUF_INIT;
-                for (size_t i = 0; i < comps.n; i++)
-                        strbuf_addf(&sb, "%s%s", i ? "," : "", comps.v[i]);
-                strv_addf(&argv, "--components=%s", sb.buf);
-                strbuf_free(&sb);
-        }
+        strv_add_joined(&argv, "--components=", &comps);
         for (size_t i = 0; i < pkgs.n; i++)
                 strv_addf(&argv, "--include=%s", pkgs.v[i]);
         strv_add(&argv, "--mode=root");

@@ -23,7 +23,11 @@ write_spec() {
 - hosts: all
   gather_facts: false
   tasks:
+    - name: skipped by skip_tags (would fail the play)
+      ansible.builtin.fail: {msg: "skip_tags was not passed"}
+      tags: [never-here]
     - name: record the groups
+      tags: [groups]
       ansible.builtin.copy:
         dest: /etc/kiln-groups
         content: "{{ group_names | sort | join(' ') }} {{ role_var | default('none') }} {{ builder_only | default('unset') }}\n"
@@ -48,6 +52,8 @@ builds:
       - ansible:
           playbook: ansible/site.yml
           groups: [builder, "${build.role}"]
+          tags: [groups]
+          skip_tags: [never-here]
           group_vars:
             builder: {builder_only: "yes"}
             login: {role_var: L}
