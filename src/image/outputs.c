@@ -3,6 +3,7 @@
 
 #include "base/hash.h"
 #include "base/json.h"
+#include "build/cache.h" /* rm_rf */
 #include "image/disk.h"
 #include "image/format.h"
 #include "spec/schema.h"
@@ -123,7 +124,9 @@ static void assembly_key(const struct spec_build *b, const char *tree_key, uint6
         strbuf_free(&sb);
 }
 
-/* Reads a JSON file into a value tree (NULL when absent or invalid). */
+/* Reads a JSON file into a value tree (NULL when absent or invalid). The
+ * tree's marks point into a source that is freed here: callers read only
+ * kinds and strings. */
 static struct value *read_json(const char *path) {
         _cleanup_free_ char *text = NULL;
         size_t len;
@@ -141,9 +144,6 @@ static struct value *read_json(const char *path) {
         source_free(src);
         return v;
 }
-
-/* Marks in a tree read by read_json must not be used after its source is
- * freed; we only read kinds and strings from it. */
 
 static bool up_to_date(const char *dir, const char *key, size_t nouts, struct output_result *r) {
         _cleanup_free_ char *mpath = xasprintf("%s/kiln-manifest.json", dir);
@@ -177,8 +177,6 @@ static bool up_to_date(const char *dir, const char *key, size_t nouts, struct ou
         return true;
 }
 
-static int rm_tree(const char *path);
-
 /* Removes leftovers of killed runs: OUTPUT/.<name>.tmp-* */
 static void clean_stale(const char *output_dir, const char *name) {
         DIR *d = opendir(output_dir);
@@ -189,24 +187,9 @@ static void clean_stale(const char *output_dir, const char *name) {
         while ((de = readdir(d)))
                 if (startswith(de->d_name, prefix)) {
                         _cleanup_free_ char *p = xasprintf("%s/%s", output_dir, de->d_name);
-                        rm_tree(p);
+                        rm_rf(p);
                 }
         closedir(d);
-}
-
-static int rm_tree(const char *path) {
-        DIR *d = opendir(path);
-        if (!d)
-                return unlink(path) < 0 && errno != ENOENT ? -errno : 0;
-        struct dirent *de;
-        while ((de = readdir(d))) {
-                if (streq(de->d_name, ".") || streq(de->d_name, ".."))
-                        continue;
-                _cleanup_free_ char *p = xasprintf("%s/%s", path, de->d_name);
-                rm_tree(p);
-        }
-        closedir(d);
-        return rmdir(path) < 0 && errno != ENOENT ? -errno : 0;
 }
 
 static int write_all(int fd, const char *s, size_t n) {
@@ -552,7 +535,7 @@ fail:
         if (raw_fd >= 0)
                 close(raw_fd);
         unlink(raw);
-        rm_tree(tmpl);
+        rm_rf(tmpl);
         out_specs_free(outs, nouts);
         return r < 0 ? r : -EIO;
 }
