@@ -58,6 +58,14 @@ static void strv_free(struct strv *s) {
 }
 #define _cleanup_strv_ _cleanup_(strv_free)
 
+/* argv for a fixed /bin/sh script; user values follow as "$1"... ($0 = name). */
+static void strv_add_sh(struct strv *argv, const char *script, const char *name) {
+        strv_add(argv, "/bin/sh");
+        strv_add(argv, "-c");
+        strv_add(argv, script);
+        strv_add(argv, name);
+}
+
 /* Adds "PREFIX a,b,c" as one argument when list is not empty. */
 static void strv_add_joined(struct strv *s, const char *prefix, const struct strv *list) {
         if (!list->n)
@@ -216,10 +224,7 @@ static int run_packages(const struct step_ctx *ctx, struct sandbox_result *res) 
                 "if [ -n \"$rem\" ]; then apt-get purge -y -- $rem; fi\n"
                 "apt-get clean\n";
         _cleanup_strv_ struct strv argv = {0}, env = {0};
-        strv_add(&argv, "/bin/sh");
-        strv_add(&argv, "-c");
-        strv_add(&argv, script);
-        strv_add(&argv, "kiln-packages");
+        strv_add_sh(&argv, script, "kiln-packages");
         for (size_t i = 0; i < install.n; i++)
                 strv_add(&argv, install.v[i]);
         strv_add(&argv, "--");
@@ -243,9 +248,7 @@ static int run_update(const struct step_ctx *ctx, struct sandbox_result *res) {
                 "apt-get clean\n",
                 autoremove ? "apt-get -y autoremove\n" : "");
         _cleanup_strv_ struct strv argv = {0}, env = {0};
-        strv_add(&argv, "/bin/sh");
-        strv_add(&argv, "-c");
-        strv_add(&argv, script);
+        strv_add_sh(&argv, script, "kiln-update");
         base_env(&env, ctx);
         struct sandbox_opts o = base_opts(ctx);
         o.argv = argv.v;
@@ -344,10 +347,7 @@ static int run_file(const struct step_ctx *ctx, struct sandbox_result *res) {
                 "  chmod \"${mode:-$5}\" \"$dest\"\n"
                 "fi\n";
         _cleanup_strv_ struct strv argv = {0}, env = {0};
-        strv_add(&argv, "/bin/sh");
-        strv_add(&argv, "-c");
-        strv_add(&argv, script);
-        strv_add(&argv, "kiln-file");
+        strv_add_sh(&argv, script, "kiln-file");
         strv_add(&argv, dest);
         strv_add(&argv, is_dir ? "dir" : "file");
         strv_add(&argv, mode ? mode : "");
