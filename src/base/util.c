@@ -148,3 +148,60 @@ void hex_encode(const unsigned char *data, size_t len, char *out) {
         }
         out[2 * len] = 0;
 }
+
+int write_all(int fd, const void *data, size_t len) {
+        const char *p = data;
+        while (len) {
+                ssize_t n = write(fd, p, len);
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                p += n;
+                len -= (size_t)n;
+        }
+        return 0;
+}
+
+int write_file(const char *path, const void *data, size_t len, unsigned mode, unsigned flags) {
+        _cleanup_free_ char *tmp = flags & WRITE_FILE_ATOMIC ? xasprintf("%s.tmp", path) : NULL;
+        const char *target = tmp ? tmp : path;
+        int fd = open(target, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, (mode_t)mode);
+        if (fd < 0)
+                return -errno;
+        int r = write_all(fd, data, len);
+        if (r == 0 && fchmod(fd, (mode_t)mode) < 0)
+                r = -errno;
+        if (r == 0 && (flags & WRITE_FILE_SYNC) && fsync(fd) < 0)
+                r = -errno;
+        if (close(fd) < 0 && r == 0)
+                r = -errno;
+        if (r == 0 && tmp && rename(tmp, path) < 0)
+                r = -errno;
+        if (r < 0 && tmp)
+                unlink(tmp);
+        return r;
+}
+
+int read_lines(const char *path, size_t max, char ***ret_lines, size_t *ret_n) {
+        _cleanup_free_ char *text = NULL;
+        int r = read_file(path, max, &text, NULL);
+        if (r < 0)
+                return r;
+        char **v = xcalloc(1, sizeof(char *));
+        size_t n = 0;
+        for (char *line = text, *next; line && *line; line = next) {
+                next = strchr(line, '\n');
+                if (next)
+                        *next++ = 0;
+                if (!*line)
+                        continue;
+                v = xreallocarray(v, n + 2, sizeof(char *));
+                v[n++] = xstrdup(line);
+                v[n] = NULL;
+        }
+        *ret_lines = v;
+        *ret_n = n;
+        return 0;
+}

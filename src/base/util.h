@@ -104,6 +104,22 @@ void format_bytes(unsigned long long bytes, char *buf, size_t n);
 /* Lowercase hex of len bytes into out (2*len+1 bytes with the NUL). */
 void hex_encode(const unsigned char *data, size_t len, char *out);
 
+/* Writes all len bytes to fd (retrying short writes and EINTR). */
+int write_all(int fd, const void *data, size_t len);
+
+enum {
+        WRITE_FILE_SYNC = 1 << 0,   /* fsync before returning */
+        WRITE_FILE_ATOMIC = 1 << 1, /* write PATH.tmp, then rename over PATH */
+};
+/* Creates or replaces path with data and exactly mode (umask ignored).
+ * Returns 0 or -errno; with WRITE_FILE_ATOMIC a failure leaves path as it
+ * was and no PATH.tmp behind. */
+int write_file(const char *path, const void *data, size_t len, unsigned mode, unsigned flags);
+
+/* Reads path (up to max bytes) as lines; empty lines are skipped. The
+ * NULL-terminated array and its strings are owned by the caller. */
+int read_lines(const char *path, size_t max, char ***ret_lines, size_t *ret_n);
+
 /* Reads a whole file into a NUL-terminated buffer; fails with -E2BIG when it
  * is larger than max bytes. *ret_len excludes the terminator. */
 int read_file(const char *path, size_t max, char **ret_buf, size_t *ret_len);

@@ -36,19 +36,6 @@ static uint64_t now_ms(void) {
         return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-static int write_text(const char *path, const char *text) {
-        _cleanup_free_ char *tmp = xasprintf("%s.tmp", path);
-        _cleanup_close_ int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-        if (fd < 0)
-                return -errno;
-        size_t len = strlen(text);
-        if (write(fd, text, len) != (ssize_t)len)
-                return -EIO;
-        if (rename(tmp, path) < 0)
-                return -errno;
-        return 0;
-}
-
 /* ---- hashing host inputs ---------------------------------------------------------------- */
 
 /* Hashes a file or a directory tree: names (sorted), types, permission
@@ -571,7 +558,7 @@ static int run_stage(struct engine *e, const struct spec_build *b, struct stage 
                                         _cleanup_free_ char *t = cache_entry_tree(o->cache, keys[i]);
                                         strbuf_addf(&sb, "%s\n", t);
                                 }
-                                write_text(fkey, strbuf_str(&sb));
+                                write_file(fkey, strbuf_str(&sb), sb.len, 0644, WRITE_FILE_ATOMIC);
                                 strbuf_free(&sb);
                                 br->failed_tree = xstrdup(ftree);
                         }
@@ -827,7 +814,7 @@ static int build_one(struct engine *e, size_t bi) {
                         strbuf_addf(&layers, "%s\n", t);
                 }
                 _cleanup_free_ char *lpath = xasprintf("%s/layers", dir);
-                r = write_text(lpath, strbuf_str(&layers));
+                r = write_file(lpath, strbuf_str(&layers), layers.len, 0644, WRITE_FILE_ATOMIC);
                 strbuf_free(&layers);
                 struct json_writer w;
                 json_init(&w, &rec, true);
@@ -876,7 +863,7 @@ static int build_one(struct engine *e, size_t bi) {
                 strbuf_addc(&rec, '\n');
                 _cleanup_free_ char *rpath = xasprintf("%s/record.json", dir);
                 if (r == 0)
-                        r = write_text(rpath, rec.buf);
+                        r = write_file(rpath, rec.buf, rec.len, 0644, WRITE_FILE_ATOMIC);
                 strbuf_free(&rec);
                 br->record_path = xstrdup(rpath);
                 br->final_key = nkeys ? xstrdup(keys[nkeys - 1]) : NULL;
@@ -894,24 +881,7 @@ int build_layers(const struct build_options *o, const struct spec_build *b, char
                  size_t *ret_n) {
         _cleanup_free_ char *dir = build_dir(o, b);
         _cleanup_free_ char *path = xasprintf("%s/layers", dir);
-        _cleanup_free_ char *text = NULL;
-        int r = read_file(path, 1u << 20, &text, NULL);
-        if (r < 0)
-                return r;
-        char **v = NULL;
-        size_t n = 0;
-        for (char *line = text, *next; line && *line; line = next) {
-                next = strchr(line, '\n');
-                if (next)
-                        *next++ = 0;
-                if (!*line)
-                        continue;
-                v = xreallocarray(v, n + 1, sizeof(char *));
-                v[n++] = xstrdup(line);
-        }
-        *ret_layers = v;
-        *ret_n = n;
-        return 0;
+        return read_lines(path, 1u << 20, ret_layers, ret_n);
 }
 
 /* ---- scheduling ---------------------------------------------------------------------------- */

@@ -310,20 +310,6 @@ static int fsync_dir_at(int dfd, const char *name) {
         return fsync(fd) < 0 ? -errno : 0;
 }
 
-static int write_all(int fd, const char *data, size_t len) {
-        while (len > 0) {
-                ssize_t n = write(fd, data, len);
-                if (n < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
-                }
-                data += n;
-                len -= (size_t)n;
-        }
-        return 0;
-}
-
 /* Creates (or truncates) name under dfd with data, fsynced. */
 static int write_file_at(int dfd, const char *name, const char *data, size_t len) {
         int fd = openat(dfd, name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);

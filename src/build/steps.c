@@ -91,25 +91,6 @@ static void strv_add_value(struct strv *s, const struct value *v) {
         }
 }
 
-static int write_file_mode(const char *path, const char *data, size_t len, mode_t mode) {
-        _cleanup_close_ int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-        if (fd < 0)
-                return -errno;
-        while (len) {
-                ssize_t n = write(fd, data, len);
-                if (n < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
-                }
-                data += n;
-                len -= (size_t)n;
-        }
-        if (fchmod(fd, mode) < 0)
-                return -errno;
-        return 0;
-}
-
 static void logf_(int fd, const char *fmt, ...) _printf_(2, 3);
 static void logf_(int fd, const char *fmt, ...) {
         va_list ap;
@@ -280,7 +261,7 @@ static int run_file(const struct step_ctx *ctx, struct sandbox_result *res) {
         int r;
         if (content) {
                 host = xasprintf("%s/file-content", ctx->run_dir);
-                r = write_file_mode(host, content, strlen(content), 0600);
+                r = write_file(host, content, strlen(content), 0600, 0);
                 if (r < 0) {
                         logf_(ctx->log_fd, "kiln: cannot write %s: %s\n", host, strerror(-r));
                         return r;
@@ -326,8 +307,8 @@ static int run_file(const struct step_ctx *ctx, struct sandbox_result *res) {
                         source_free(src);
                         free(host);
                         host = xasprintf("%s/file-template", ctx->run_dir);
-                        r = write_file_mode(host, out->str ? out->str : "", out->str ? out->len : 0,
-                                            sb.st_mode & 07777);
+                        r = write_file(host, out->str ? out->str : "", out->str ? out->len : 0,
+                                            sb.st_mode & 07777, 0);
                         if (r < 0)
                                 return r;
                 }
@@ -411,7 +392,7 @@ static int make_script(const struct step_ctx *ctx, bool host, struct strv *binds
                 }
         }
         char *path = xasprintf("%s/script.sh", ctx->run_dir);
-        int r = write_file_mode(path, sb.buf ? sb.buf : "", sb.len, 0700);
+        int r = write_file(path, sb.buf ? sb.buf : "", sb.len, 0700, 0);
         strbuf_free(&sb);
         if (r < 0) {
                 free(path);
@@ -570,7 +551,7 @@ static int run_ansible(const struct step_ctx *ctx, struct sandbox_result *res) {
         json_end_object(&w);
         json_end_object(&w);
         _cleanup_free_ char *inv_path = xasprintf("%s/inventory.json", ctx->run_dir);
-        int r = write_file_mode(inv_path, inv.buf, inv.len, 0600);
+        int r = write_file(inv_path, inv.buf, inv.len, 0600, 0);
         strbuf_free(&inv);
         if (r < 0)
                 return r;
@@ -587,7 +568,7 @@ static int run_ansible(const struct step_ctx *ctx, struct sandbox_result *res) {
                 json_init(&ew, &sb, false);
                 value_write_json(ev, &ew, false);
                 ev_path = xasprintf("%s/extra-vars.json", ctx->run_dir);
-                r = write_file_mode(ev_path, sb.buf, sb.len, 0600);
+                r = write_file(ev_path, sb.buf, sb.len, 0600, 0);
                 strbuf_free(&sb);
                 if (r < 0)
                         return r;

@@ -31,26 +31,6 @@ const struct verb verb_shell = {
         .run = shell_run,
 };
 
-static char **read_lines(const char *path, size_t *ret_n) {
-        _cleanup_free_ char *text = NULL;
-        if (read_file(path, 1u << 20, &text, NULL) < 0)
-                return NULL;
-        char **v = NULL;
-        size_t n = 0;
-        for (char *line = text, *next; line && *line; line = next) {
-                next = strchr(line, '\n');
-                if (next)
-                        *next++ = 0;
-                if (*line) {
-                        v = xreallocarray(v, n + 2, sizeof(char *));
-                        v[n++] = xstrdup(line);
-                        v[n] = NULL;
-                }
-        }
-        *ret_n = n;
-        return v;
-}
-
 /* Opens the shell in build b; returns the exit code. */
 static int enter(const struct spec_args *a, const struct spec_build *b, char **cmd) {
         _cleanup_free_ char *work = cli_work_dir(a);
@@ -68,7 +48,10 @@ static int enter(const struct spec_args *a, const struct spec_build *b, char **c
                                 b->name);
                         return EXIT_FAILED;
                 }
-                layers = read_lines(lp, &nlayers);
+                if (read_lines(lp, 1u << 20, &layers, &nlayers) < 0) {
+                        layers = NULL;
+                        nlayers = 0;
+                }
                 workdir = xasprintf("%s/failed/work", dir);
                 rm_rf(workdir);
                 if (mkdir(workdir, 0700) < 0) {

@@ -504,13 +504,7 @@ static int rm_rf(const char *path) {
 
 static int write_text(const char *dir, const char *name, const char *text, mode_t mode) {
         _cleanup_free_ char *path = xasprintf("%s/%s", dir, name);
-        _cleanup_close_ int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-        if (fd < 0)
-                return -errno;
-        int r = pwrite_all(fd, text, strlen(text), 0);
-        if (r < 0)
-                return r;
-        return fchmod(fd, mode) < 0 ? -errno : 0;
+        return write_file(path, text, strlen(text), mode, 0);
 }
 
 /* How a command runs in the tree (see run_in_tree). */

@@ -192,30 +192,6 @@ static void clean_stale(const char *output_dir, const char *name) {
         closedir(d);
 }
 
-static int write_all(int fd, const char *s, size_t n) {
-        while (n) {
-                ssize_t w = write(fd, s, n);
-                if (w < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
-                }
-                s += w;
-                n -= (size_t)w;
-        }
-        return 0;
-}
-
-static int write_text_file(const char *path, const char *text) {
-        _cleanup_close_ int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-        if (fd < 0)
-                return -errno;
-        int r = write_all(fd, text, strlen(text));
-        if (r < 0)
-                return r;
-        return fsync(fd) < 0 ? -errno : 0;
-}
-
 static void guid_text(const uint8_t g[16], struct json_writer *w) {
         char t[37];
         uuid_format(g, t);
@@ -481,9 +457,9 @@ int outputs_build(const struct spec *s, const struct spec_build *b, const char *
                 }
                 _cleanup_free_ char *p256 = xasprintf("%s/SHA256SUMS", tmpl);
                 _cleanup_free_ char *p512 = xasprintf("%s/SHA512SUMS", tmpl);
-                r = write_text_file(p256, strbuf_str(&s256));
+                r = write_file(p256, strbuf_str(&s256), s256.len, 0644, WRITE_FILE_SYNC);
                 if (r == 0 && s512.len)
-                        r = write_text_file(p512, s512.buf);
+                        r = write_file(p512, s512.buf, s512.len, 0644, WRITE_FILE_SYNC);
                 strbuf_free(&s256);
                 strbuf_free(&s512);
                 if (r < 0)
@@ -491,7 +467,7 @@ int outputs_build(const struct spec *s, const struct spec_build *b, const char *
                 _cleanup_free_ char *man = manifest_json(s, b, key, tree_key, layers, nlayers,
                                                          record_path, &L, ret, o, seed);
                 _cleanup_free_ char *pm = xasprintf("%s/kiln-manifest.json", tmpl);
-                r = write_text_file(pm, man);
+                r = write_file(pm, man, strlen(man), 0644, WRITE_FILE_SYNC);
                 if (r < 0)
                         goto fail;
         }
@@ -599,7 +575,7 @@ int packer_manifest_update(const char *output_dir, const char *run_uuid,
         json_end_object(&w);
         strbuf_addc(&sb, '\n');
         _cleanup_free_ char *tmp = xasprintf("%s/.packer-manifest.json.tmp", output_dir);
-        int r = write_text_file(tmp, sb.buf);
+        int r = write_file(tmp, sb.buf, sb.len, 0644, WRITE_FILE_SYNC);
         strbuf_free(&sb);
         if (r < 0)
                 return r;

@@ -43,14 +43,13 @@ static bool can_run(void) {
         return true;
 }
 
-static void write_file(const char *path, const char *content, mode_t mode) {
-        int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-        if (fd < 0 || write(fd, content, strlen(content)) != (ssize_t)strlen(content)) {
-                fprintf(stderr, "cannot write %s: %m\n", path);
+/* Test setup must not fail quietly: abort when a file cannot be written. */
+static void put_file(const char *path, const char *content, mode_t mode) {
+        int r = write_file(path, content, strlen(content), mode, 0);
+        if (r < 0) {
+                fprintf(stderr, "cannot write %s: %s\n", path, strerror(-r));
                 abort();
         }
-        fchmod(fd, mode);
-        close(fd);
 }
 
 static void mkdirs(const char *root, const char *const *dirs, size_t n) {
@@ -103,10 +102,10 @@ static void make_tree(const char *root, bool full) {
                 return;
         mkdirs(root, more, ARRAY_SIZE(more));
         char *p = xasprintf("%s/etc/hostname", root);
-        write_file(p, "base\n", 0644);
+        put_file(p, "base\n", 0644);
         free(p);
         p = xasprintf("%s/etc/marker", root);
-        write_file(p, "marker\n", 0644);
+        put_file(p, "marker\n", 0644);
         free(p);
 }
 
@@ -444,7 +443,7 @@ TEST(sandbox_placeholders_do_not_leak_into_upper) {
         CHECK(!existsf("%s/run", l.upper));
         free(out);
         CHECK(unlink(link) == 0);
-        write_file(link, "nameserver 192.0.2.1\n", 0644);
+        put_file(link, "nameserver 192.0.2.1\n", 0644);
         CHECK_INT(run_sh(opts_overlay(lower2, 2, &l), "cat /etc/resolv.conf", &res, &out), ==, 0);
         CHECK_STREQ(out, host_resolv ? host_resolv : "");
         CHECK(!existsf("%s/etc/resolv.conf", l.upper));
@@ -641,7 +640,7 @@ TEST(sandbox_mounts_never_appear_in_caller_namespace) {
         /* running: the sandbox's processes see the tree mounted, we do not */
         CHECK(!own_mounts_mention(mnt));
         CHECK_INT(count_mount_views(mnt), >, 0);
-        write_file(go, "", 0644);
+        put_file(go, "", 0644);
         pthread_join(th, NULL);
         CHECK_INT(b.r, ==, 0);
         CHECK_INT(b.res.exit_code, ==, 0);
@@ -705,7 +704,7 @@ TEST(sandbox_host_mode_and_binds) {
         free(out);
 
         char *script = pathf("%s/script", dir), *data = pathf("%s/data", dir);
-        write_file(script, "#!/bin/sh\necho from-script\n", 0755);
+        put_file(script, "#!/bin/sh\necho from-script\n", 0755);
         CHECK(mkdir(data, 0755) == 0);
         struct sandbox_bind binds[] = {{script, "/run/kiln/script", true},
                                        {data, "/tmp/data", false}};
@@ -805,7 +804,7 @@ TEST(sandbox_many_layers) {
                 paths[i] = pathf("%s/layer-%03zu-0123456789abcdef0123456789abcdef", dir, i);
                 CHECK(mkdir(paths[i], 0755) == 0);
                 char *f = pathf("%s/f%zu", paths[i], i);
-                write_file(f, "x", 0644);
+                put_file(f, "x", 0644);
                 free(f);
                 lower[i] = paths[i];
         }
