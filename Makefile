@@ -10,9 +10,9 @@
 CC      ?= cc
 # `make Q=` shows full compiler command lines
 Q       ?= @
-PKGS    := yaml-0.1 libcrypto libzstd zlib liblzma
+PKGS    := yaml-0.1 libcrypto libzstd zlib liblzma libcurl sqlite3 libmicrohttpd
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lyaml -lcrypto -lzstd -lz -llzma)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lyaml -lcrypto -lzstd -lz -llzma -lcurl -lsqlite3 -lmicrohttpd)
 
 VERSION := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
 WARN    := -Wall -Wextra -Werror -Wshadow -Wpointer-arith -Wformat=2 -Wundef \
@@ -25,7 +25,8 @@ LDLIBS  = $(PKG_LIBS) -lm -lpthread
 
 # Library sources: every src/ module except the CLI, in dependency order.
 LIB_SRCS := $(wildcard src/base/*.c) $(wildcard src/spec/*.c) $(wildcard src/build/*.c) \
-            $(wildcard src/image/*.c)
+            $(wildcard src/image/*.c) $(wildcard src/vm/*.c) $(wildcard src/check/*.c) \
+            $(wildcard src/store/*.c) $(wildcard src/publish/*.c)
 CLI_SRCS := $(wildcard src/cli/*.c)
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 

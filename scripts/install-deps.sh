@@ -56,6 +56,30 @@ PACKAGES=(
         qemu-system-x86
         qemu-utils
         ovmf
+
+        # validation: libraries for HTTP (libcurl), the image catalog
+        # (SQLite) and the image server (libmicrohttpd); ssh/ssh-keygen for
+        # kiln boot; isoinfo (genisoimage) and xorriso only to read back the
+        # seed ISOs kiln writes in the tests
+        libcurl4-openssl-dev
+        libsqlite3-dev
+        libmicrohttpd-dev
+        openssh-client
+        genisoimage
+        xorriso
+
+        # publishing tests: real servers on 127.0.0.1 — OpenStack Swift with
+        # its S3 API, OpenStack Glance — and the clients kiln is compared
+        # with in bench/ (s3cmd, rclone)
+        swift
+        swift-proxy
+        swift-object
+        swift-container
+        swift-account
+        glance-api
+        s3cmd
+        rclone
+        curl
 )
 
 # usage: print the header comment above (after the SPDX line, up to the
