@@ -55,6 +55,9 @@ TIMEOUT=${KILN_TEST_TIMEOUT:-3600}
 PASSED=0
 FAILED=0
 RAN=0 # binaries/scripts run
+# One build of examples/minimal shared by every e2e script that needs an
+# image (lib.sh: e2e_minimal_build); removed at the end of the run.
+export KILN_E2E_SHARED=${KILN_E2E_SHARED:-$(mktemp -d /var/tmp/kiln-e2e-shared.XXXXXX)}
 START=$(date +%s%N)
 OUT=$(mktemp "${TMPDIR:-/tmp}/kiln-run-all.XXXXXX") || exit 1
 CHILD=""
@@ -62,11 +65,12 @@ CHILD=""
 on_signal() {
         [ -n "$CHILD" ] && kill -TERM "$CHILD" 2>/dev/null && wait "$CHILD" 2>/dev/null
         rm -f "$OUT"
+        rm -rf "$KILN_E2E_SHARED"
         echo "run-all: interrupted" >&2
         exit 130
 }
 trap on_signal INT TERM
-trap 'rm -f "$OUT"' EXIT
+trap 'rm -f "$OUT"; rm -rf "$KILN_E2E_SHARED"' EXIT
 
 # run KIND LABEL CMD... — run one test binary/script, add up its counts.
 run() {

@@ -100,6 +100,33 @@ assert_file_eq() {
         return 1
 }
 
+# e2e_minimal_build — build examples/minimal (tree and images) once per test
+# run and share it: every e2e script that needs a real image calls this and
+# gets E2E_MIN_OUT (output dir: $E2E_MIN_OUT/minimal/minimal.{raw,qcow2}),
+# E2E_MIN_WORK (work dir) and E2E_MIN_CACHE (step cache). The first caller
+# builds (about a minute); later callers get kiln's no-op rebuild. Shared
+# through $KILN_E2E_SHARED (set by tests/run-all.sh); a script run on its own
+# gets a private directory removed when it exits. Returns kiln's exit code.
+e2e_minimal_build() {
+        if [ -z "${KILN_E2E_SHARED:-}" ]; then
+                KILN_E2E_SHARED=$(mktemp -d /var/tmp/kiln-e2e-shared.XXXXXX) || return 1
+                export KILN_E2E_SHARED
+                # shellcheck disable=SC2064 # expand now: the path is fixed
+                trap "rm -rf '$KILN_E2E_SHARED'" EXIT
+        fi
+        E2E_MIN_OUT=$KILN_E2E_SHARED/output
+        E2E_MIN_WORK=$KILN_E2E_SHARED/work
+        E2E_MIN_CACHE=$KILN_E2E_SHARED/cache
+        export E2E_MIN_OUT E2E_MIN_WORK E2E_MIN_CACHE
+        (
+                flock 9
+                KILN_CACHE_DIR=$E2E_MIN_CACHE "$KILN" build --work-dir "$E2E_MIN_WORK" \
+                        --output-dir "$E2E_MIN_OUT" examples/minimal/kiln.yaml \
+                        >"$KILN_E2E_SHARED/build.log" 2>&1 ||
+                        { tail -30 "$KILN_E2E_SHARED/build.log" >&2; exit 1; }
+        ) 9>"$KILN_E2E_SHARED/.lock"
+}
+
 e2e_summary() {
         echo "$T_PASSED passed, $T_FAILED failed"
         [ "$T_FAILED" -eq 0 ] || exit 1
