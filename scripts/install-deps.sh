@@ -42,8 +42,10 @@ PACKAGES=(
 
         # image assembly: filesystems written into image files without
         # mounting (e2fsprogs' mkfs.ext4 -d, FAT via dosfstools + mtools),
-        # and the compression libraries kiln's format writers link against
+        # and the compression libraries kiln's format writers link against;
+        # xfsprogs for xfs partitions (mkfs.xfs -p protofile)
         e2fsprogs
+        xfsprogs
         fdisk
         dosfstools
         mtools
