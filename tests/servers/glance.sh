@@ -1,0 +1,171 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+#
+# glance.sh — a real OpenStack Glance (Debian's glance-api) on 127.0.0.1 for
+# kiln's publisher tests.
+#
+#     tests/servers/glance.sh start DIR   # configure DIR, start, wait until ready
+#     tests/servers/glance.sh env DIR     # shell assignments for the tests (eval them)
+#     tests/servers/glance.sh stop DIR    # stop the server and remove DIR
+#
+# DIR (default $KILN_GLANCE_DIR) is created by start and holds everything:
+# glance-api.conf, the paste pipeline, an SQLite database, the file store
+# (images/), the glance-direct staging area (staging/), the log (glance.log)
+# and the server's pid and port.
+#
+# Authentication: there is no Keystone. The paste pipeline below runs
+# glance's ContextMiddleware without keystonemiddleware's authtoken in front
+# of it, so the request context is built from the identity headers that
+# authtoken would normally set: a request with `X-Identity-Status:
+# Confirmed`, `X-Project-Id`, `X-User-Id` and `X-Roles` is trusted; any other
+# request gets 401. (A pipeline without any context middleware gives
+# anonymous admin requests, but then images and import tasks have no owner
+# and the /import flow fails.) `env` prints those headers as
+# KILN_GLANCE_HEADERS, "Name: value" pairs separated by ";", the form the
+# glance publisher reads.
+#
+# Readiness is a condition, not a delay: start polls GET /versions until it
+# answers 200, or fails (showing the log) when the server exits or 60 s pass.
+set -euo pipefail
+
+die() {
+        echo "glance.sh: $*" >&2
+        exit 1
+}
+
+cmd=${1:-}
+dir=${2:-${KILN_GLANCE_DIR:-}}
+[ -n "$cmd" ] && [ -n "$dir" ] || die "usage: glance.sh start|env|stop DIR"
+
+HEADERS="X-Identity-Status: Confirmed;X-Project-Id: kiln-test;X-User-Id: kiln;X-Roles: admin,member,reader"
+
+# A free TCP port on 127.0.0.1 (the kernel picks it; the tiny window until
+# glance binds it is covered by start failing loudly).
+free_port() {
+        python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+write_config() {
+        local port=$1
+        mkdir -p "$dir/images" "$dir/staging" "$dir/work" "$dir/locks" "$dir/cache"
+        cat >"$dir/glance-api.conf" <<EOF
+[DEFAULT]
+bind_host = 127.0.0.1
+bind_port = $port
+workers = 1
+log_file = $dir/glance.log
+use_stderr = false
+# glance-direct: PUT /stage writes here, POST /import moves it into the store.
+node_staging_uri = file://$dir/staging
+enabled_import_methods = [glance-direct]
+image_cache_dir = $dir/cache
+[database]
+connection = sqlite:///$dir/glance.sqlite
+[glance_store]
+stores = file
+default_store = file
+filesystem_store_datadir = $dir/images
+[paste_deploy]
+config_file = $dir/glance-api-paste.ini
+flavor = trusted-headers
+[task]
+work_dir = $dir/work
+[oslo_concurrency]
+lock_path = $dir/locks
+EOF
+        cat >"$dir/glance-api-paste.ini" <<EOF
+# ContextMiddleware without authtoken: identity comes from X-Identity-Status,
+# X-Project-Id, X-User-Id and X-Roles headers (test use only).
+[pipeline:glance-api-trusted-headers]
+pipeline = healthcheck versionnegotiation context rootapp
+
+[composite:rootapp]
+paste.composite_factory = glance.api:root_app_factory
+/: apiversions
+/v2: apiv2app
+
+[app:apiversions]
+paste.app_factory = glance.api.versions:create_resource
+
+[app:apiv2app]
+paste.app_factory = glance.api.v2.router:API.factory
+
+[filter:healthcheck]
+paste.filter_factory = oslo_middleware:Healthcheck.factory
+backends = disable_by_file
+disable_by_file_path = $dir/healthcheck_disable
+
+[filter:versionnegotiation]
+paste.filter_factory = glance.api.middleware.version_negotiation:VersionNegotiationFilter.factory
+
+[filter:context]
+paste.filter_factory = glance.api.middleware.context:ContextMiddleware.factory
+EOF
+}
+
+start() {
+        command -v glance-api >/dev/null || die "glance-api is not installed (run scripts/install-deps.sh)"
+        [ ! -e "$dir/pid" ] || die "$dir: a server seems to run already (stop it first)"
+        mkdir -p "$dir"
+        dir=$(cd "$dir" && pwd)
+        local port pid deadline
+        port=$(free_port)
+        write_config "$port"
+        glance-manage --config-file "$dir/glance-api.conf" db_sync >"$dir/db_sync.log" 2>&1 ||
+                { cat "$dir/db_sync.log" >&2; die "glance-manage db_sync failed"; }
+        # Own session, so that stop can end the server and its worker together.
+        setsid glance-api --config-file "$dir/glance-api.conf" >"$dir/stdout.log" 2>&1 </dev/null &
+        pid=$!
+        echo "$pid" >"$dir/pid"
+        echo "$port" >"$dir/port"
+        deadline=$((SECONDS + 60))
+        until curl -fs -o /dev/null --max-time 2 "http://127.0.0.1:$port/versions"; do
+                if ! kill -0 "$pid" 2>/dev/null; then
+                        tail -n 30 "$dir/stdout.log" "$dir/glance.log" >&2 || true
+                        rm -f "$dir/pid"
+                        die "glance-api exited before it was ready"
+                fi
+                if [ "$SECONDS" -ge "$deadline" ]; then
+                        tail -n 30 "$dir/glance.log" >&2 || true
+                        die "glance-api not ready on port $port after 60 s"
+                fi
+                sleep 0.1 # poll interval
+        done
+}
+
+print_env() {
+        [ -f "$dir/port" ] || die "$dir: no server was started there"
+        local d
+        d=$(cd "$dir" && pwd)
+        printf 'GLANCE_DIR=%q\n' "$d"
+        printf 'GLANCE_ENDPOINT=%q\n' "http://127.0.0.1:$(cat "$dir/port")"
+        printf 'GLANCE_LOG=%q\n' "$d/glance.log"
+        printf 'KILN_GLANCE_HEADERS=%q\n' "$HEADERS"
+}
+
+stop() {
+        [ -d "$dir" ] || return 0
+        if [ -f "$dir/pid" ]; then
+                local pid deadline
+                pid=$(cat "$dir/pid")
+                # setsid made the server a process group leader: end the group
+                # (parent and worker), then wait for it to go.
+                kill -TERM -- "-$pid" 2>/dev/null || true
+                deadline=$((SECONDS + 20))
+                while kill -0 -- "-$pid" 2>/dev/null; do
+                        if [ "$SECONDS" -ge "$deadline" ]; then
+                                kill -KILL -- "-$pid" 2>/dev/null || true
+                                break
+                        fi
+                        sleep 0.1 # poll interval
+                done
+        fi
+        rm -rf "$dir"
+}
+
+case "$cmd" in
+start) start ;;
+env) print_env ;;
+stop) stop ;;
+*) die "unknown command '$cmd' (start|env|stop)" ;;
+esac
