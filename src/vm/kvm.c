@@ -1,0 +1,178 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * kvm.c — does KVM really work here?
+ *
+ * /dev/kvm existing is not enough: on some hosts (nested virtualisation,
+ * broken hypervisors) KVM_CREATE_VM or KVM_RUN never returns. So the probe
+ * runs a real guest: a child process creates a VM with the KVM ioctls, maps
+ * one page with three real-mode instructions (mov al, 42; out 0x10, al; hlt)
+ * and runs it; KVM works when KVM_RUN comes back with the expected port I/O
+ * exit. The parent waits for the child's one-byte verdict with a deadline
+ * and kills it when the deadline passes — a hung ioctl cannot hang kiln.
+ */
+#include "vm/vm.h"
+
+#include "base/util.h"
+
+#include <fcntl.h>
+#include <linux/kvm.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdint.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <time.h>
+
+/* Verdicts the child writes to the pipe (one byte). */
+enum {
+        PROBE_OK = 'k',
+        PROBE_NO_DEV = 'd',
+        PROBE_API = 'a',
+        PROBE_CREATE_VM = 'v',
+        PROBE_MEMORY = 'm',
+        PROBE_VCPU = 'c',
+        PROBE_REGS = 'r',
+        PROBE_RUN = 'x',
+        PROBE_WRONG_EXIT = 'e',
+};
+
+static const char *verdict_text(char v) {
+        switch (v) {
+        case PROBE_NO_DEV: return "cannot open /dev/kvm";
+        case PROBE_API: return "/dev/kvm has an unexpected API version";
+        case PROBE_CREATE_VM: return "KVM_CREATE_VM failed";
+        case PROBE_MEMORY: return "KVM_SET_USER_MEMORY_REGION failed";
+        case PROBE_VCPU: return "KVM_CREATE_VCPU failed";
+        case PROBE_REGS: return "setting vCPU registers failed";
+        case PROBE_RUN: return "KVM_RUN failed";
+        case PROBE_WRONG_EXIT: return "the probe guest did not run as expected";
+        default: return "the KVM probe failed";
+        }
+}
+
+/* In the child: run the three-instruction guest; returns a verdict. */
+static char probe_child(void) {
+        static const uint8_t code[] = {0xb0, 0x2a, 0xe6, 0x10, 0xf4}; /* mov al,42; out 0x10,al; hlt */
+        int kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+        if (kvm < 0)
+                return PROBE_NO_DEV;
+        if (ioctl(kvm, KVM_GET_API_VERSION, 0) != KVM_API_VERSION)
+                return PROBE_API;
+        int vmfd = ioctl(kvm, KVM_CREATE_VM, 0UL);
+        if (vmfd < 0)
+                return PROBE_CREATE_VM;
+        uint8_t *mem = mmap(NULL, 0x1000, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+        if (mem == MAP_FAILED)
+                return PROBE_MEMORY;
+        memcpy(mem, code, sizeof(code));
+        struct kvm_userspace_memory_region region = {
+                .slot = 0,
+                .guest_phys_addr = 0x1000,
+                .memory_size = 0x1000,
+                .userspace_addr = (uintptr_t)mem,
+        };
+        if (ioctl(vmfd, KVM_SET_USER_MEMORY_REGION, &region) < 0)
+                return PROBE_MEMORY;
+        int vcpu = ioctl(vmfd, KVM_CREATE_VCPU, 0UL);
+        if (vcpu < 0)
+                return PROBE_VCPU;
+        int run_size = ioctl(kvm, KVM_GET_VCPU_MMAP_SIZE, 0);
+        if (run_size < (int)sizeof(struct kvm_run))
+                return PROBE_VCPU;
+        struct kvm_run *run = mmap(NULL, (size_t)run_size, PROT_READ | PROT_WRITE, MAP_SHARED, vcpu, 0);
+        if (run == MAP_FAILED)
+                return PROBE_VCPU;
+        struct kvm_sregs sregs;
+        if (ioctl(vcpu, KVM_GET_SREGS, &sregs) < 0)
+                return PROBE_REGS;
+        sregs.cs.base = 0;
+        sregs.cs.selector = 0;
+        if (ioctl(vcpu, KVM_SET_SREGS, &sregs) < 0)
+                return PROBE_REGS;
+        struct kvm_regs regs = {.rip = 0x1000, .rflags = 0x2};
+        if (ioctl(vcpu, KVM_SET_REGS, &regs) < 0)
+                return PROBE_REGS;
+        if (ioctl(vcpu, KVM_RUN, 0) < 0)
+                return PROBE_RUN;
+        if (run->exit_reason != KVM_EXIT_IO || run->io.direction != KVM_EXIT_IO_OUT ||
+            run->io.port != 0x10 || run->io.size != 1 ||
+            ((uint8_t *)run)[run->io.data_offset] != 42)
+                return PROBE_WRONG_EXIT;
+        return PROBE_OK;
+}
+
+static uint64_t now_ms(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static int probe_once(unsigned timeout_ms, const char **ret_reason) {
+        if (access("/dev/kvm", F_OK) < 0) {
+                *ret_reason = "/dev/kvm does not exist";
+                return -ENOENT;
+        }
+        int p[2];
+        if (pipe2(p, O_CLOEXEC) < 0) {
+                *ret_reason = "cannot create a pipe for the KVM probe";
+                return -errno;
+        }
+        pid_t pid = fork();
+        if (pid < 0) {
+                close(p[0]);
+                close(p[1]);
+                *ret_reason = "cannot fork the KVM probe";
+                return -errno;
+        }
+        if (pid == 0) {
+                prctl(PR_SET_PDEATHSIG, SIGKILL);
+                close(p[0]);
+                char v = probe_child();
+                (void)!write(p[1], &v, 1);
+                _exit(0);
+        }
+        close(p[1]);
+        char v = 0;
+        uint64_t deadline = now_ms() + timeout_ms;
+        for (;;) {
+                uint64_t now = now_ms();
+                if (now >= deadline)
+                        break;
+                struct pollfd pfd = {.fd = p[0], .events = POLLIN};
+                int n = poll(&pfd, 1, (int)(deadline - now));
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n > 0 && read(p[0], &v, 1) != 1)
+                        v = 0;
+                break;
+        }
+        close(p[0]);
+        kill(pid, SIGKILL);
+        /* A child stuck in an uninterruptible ioctl may not die at once;
+         * reap it if it does, never wait for it. */
+        for (int i = 0; i < 20 && waitpid(pid, NULL, WNOHANG) == 0; i++) {
+                struct timespec ts = {0, 10 * 1000 * 1000};
+                nanosleep(&ts, NULL);
+        }
+        if (v == PROBE_OK) {
+                *ret_reason = NULL;
+                return 0;
+        }
+        if (v == 0) {
+                *ret_reason = "KVM did not run a test guest within the probe's deadline";
+                return -ETIMEDOUT;
+        }
+        *ret_reason = verdict_text(v);
+        return v == PROBE_NO_DEV ? -EACCES : -ENODEV;
+}
+
+int vm_kvm_probe(unsigned timeout_ms, const char **ret_reason) {
+        static int cached = 1; /* 1: not probed yet */
+        static const char *cached_reason;
+        if (cached == 1)
+                cached = probe_once(timeout_ms, &cached_reason);
+        *ret_reason = cached_reason;
+        return cached;
+}
