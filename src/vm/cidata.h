@@ -11,6 +11,7 @@
 #pragma once
 
 #include <stddef.h>
+#include <time.h>
 
 struct cidata {
         const char *user_data;       /* required, e.g. "#cloud-config\n..." */
@@ -23,3 +24,41 @@ struct cidata {
  * place: a failed write leaves nothing at path). Returns 0 or -errno
  * (-EINVAL when a required file is missing). */
 int cidata_write(const char *path, const struct cidata *c);
+
+/* ---- additions ------------------------------------------------------------ */
+
+/* cidata_write dates every record with spec_now(): SOURCE_DATE_EPOCH when
+ * set and valid, else the current time; with SOURCE_DATE_EPOCH the same
+ * contents give the same bytes. cidata_write_at takes the timestamp
+ * explicitly (same return values; -EINVAL also for a timestamp before 1970
+ * or after 2155). */
+int cidata_write_at(const char *path, const struct cidata *c, time_t timestamp);
+
+#define CIDATA_FILE_MAX (16u * 1024 * 1024) /* bytes per seed file */
+
+/* Generated seed files, for callers that have no files of their own (kiln
+ * cidata's --hostname/--user/--ssh-key, kiln boot).
+ *
+ * cidata_meta_data_new: "instance-id: ID\n" plus "local-hostname: NAME\n"
+ * when hostname is not NULL. instance_id: 1..64 characters of [A-Za-z0-9._-];
+ * hostname: an RFC 1123 host name (labels of [A-Za-z0-9-], 1..63 characters,
+ * not starting or ending with '-', at most 253 in all). Returns 0 and an
+ * owned string in *ret, or -EINVAL. */
+int cidata_meta_data_new(const char *instance_id, const char *hostname, char **ret);
+
+/* cidata_user_data_new: a "#cloud-config" document. With user: that user is
+ * created (passwordless sudo, /bin/bash, password locked) with the keys as
+ * its ssh_authorized_keys; without: the keys go to the image's default user
+ * (top-level ssh_authorized_keys). keys: n OpenSSH public key lines (type,
+ * base64, optional comment; no newlines). user: 1..32 characters of
+ * [a-z0-9_-] starting with a letter or '_'. Strings are YAML double-quoted.
+ * Returns 0 and an owned string in *ret, or -EINVAL naming nothing: callers
+ * validate and report (cidata_check_* below). */
+int cidata_user_data_new(const char *user, const char *const *keys, size_t n, char **ret);
+
+/* Validators used by the above, for callers that want to report which
+ * value is wrong: return 0 or -EINVAL. */
+int cidata_check_hostname(const char *s);
+int cidata_check_user(const char *s);
+int cidata_check_ssh_key(const char *s);
+int cidata_check_instance_id(const char *s);
