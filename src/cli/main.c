@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 extern const struct verb verb_help, verb_version, verb_validate, verb_inspect, verb_build,
-        verb_shell, verb_cache;
+        verb_shell, verb_cache, verb_cidata;
 
 const struct verb *const cli_verbs[] = {
         &verb_validate,
@@ -18,6 +18,7 @@ const struct verb *const cli_verbs[] = {
         &verb_build,
         &verb_shell,
         &verb_cache,
+        &verb_cidata,
         &verb_help,
         &verb_version,
         NULL,
