@@ -100,6 +100,14 @@ assert_file_eq() {
         return 1
 }
 
+# e2e_cleanup_add PATH... — remove PATHs (rm -rf) when the script exits. One
+# EXIT trap for all, so helpers and scripts do not overwrite each other's.
+E2E_CLEANUP=()
+e2e_cleanup_add() {
+        E2E_CLEANUP+=("$@")
+        trap 'rm -rf "${E2E_CLEANUP[@]}"' EXIT
+}
+
 # e2e_minimal_build — build examples/minimal (tree and images) once per test
 # run and share it: every e2e script that needs a real image calls this and
 # gets E2E_MIN_OUT (output dir: $E2E_MIN_OUT/minimal/minimal.{raw,qcow2}),
@@ -111,8 +119,7 @@ e2e_minimal_build() {
         if [ -z "${KILN_E2E_SHARED:-}" ]; then
                 KILN_E2E_SHARED=$(mktemp -d /var/tmp/kiln-e2e-shared.XXXXXX) || return 1
                 export KILN_E2E_SHARED
-                # shellcheck disable=SC2064 # expand now: the path is fixed
-                trap "rm -rf '$KILN_E2E_SHARED'" EXIT
+                e2e_cleanup_add "$KILN_E2E_SHARED"
         fi
         E2E_MIN_OUT=$KILN_E2E_SHARED/output
         E2E_MIN_WORK=$KILN_E2E_SHARED/work

@@ -11,11 +11,14 @@ if [ "$(id -u)" != 0 ]; then
         exit 1
 fi
 
-SHARED=$(mktemp -d /var/tmp/kiln-e2e-image.XXXXXX)
-export KILN_CACHE_DIR=$SHARED/cache
-OUT=$SHARED/output
-WORK=$SHARED/work
-trap 'rm -rf "$SHARED"' EXIT
+# The tree comes from the run's shared build of the minimal example (its
+# step cache and work dir); the images are assembled here into a private
+# output folder, so assembly itself is tested from scratch.
+e2e_minimal_build || { echo "FAIL minimal-build"; echo "0 passed, 1 failed"; exit 1; }
+export KILN_CACHE_DIR=$E2E_MIN_CACHE
+WORK=$E2E_MIN_WORK
+OUT=$(mktemp -d /var/tmp/kiln-e2e-image.XXXXXX)
+e2e_cleanup_add "$OUT"
 SPEC=examples/minimal/kiln.yaml
 BOOT=tests/e2e/boot-check.sh
 
