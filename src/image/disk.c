@@ -39,7 +39,9 @@
 #include "base/hash.h"
 #include "base/strbuf.h"
 #include "base/util.h"
+#include "spec/schema.h"
 
+#include <assert.h>
 #include <dirent.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -228,20 +230,140 @@ static const struct arch_info *arch_find(const char *name) {
 
 #define MIB_SECTORS (DISK_ALIGN / DISK_SECTOR)
 #define GPT_ARRAY_SECTORS (GPT_ENTRIES * GPT_ENTRY_SIZE / DISK_SECTOR) /* 32 */
+#define TYPE_LINUX_DATA "0fc63daf-8483-4772-8e79-3d69d8477de4"
 
-static void plan_part(struct disk_layout *l, unsigned i, const char *name, const char *type,
-                      const char *seed, const char *purpose, uint64_t first, uint64_t last) {
-        struct disk_partition *p = &l->parts[i];
-        p->name = name;
-        (void)uuid_parse(type, p->type_guid); /* constants: cannot fail */
-        uuid_derive(seed, purpose, p->part_guid);
-        p->first_lba = first;
-        p->last_lba = last;
+const char *const disk_part_type_names[] = {"bios", "esp", "root", "linux", NULL};
+
+/* The default layout, as a partition list. */
+static const struct disk_part_req default_parts[] = {
+        {.type = DISK_PT_BIOS, .size = DISK_BIOS_SIZE},
+        {.type = DISK_PT_ESP, .size = DISK_ESP_SIZE},
+        {.type = DISK_PT_ROOT},
+};
+
+/* Filesystem labels: what mkfs.ext4 (16), mkfs.xfs (12) and FAT (11)
+ * take, in characters every tool passes through unchanged. */
+static bool label_ok(const char *label, const char *fs) {
+        size_t max = fs && streq(fs, "xfs") ? 12 : fs && streq(fs, "vfat") ? 11 : 16;
+        size_t n = strlen(label);
+        if (n == 0 || n > max)
+                return false;
+        for (const char *p = label; *p; p++)
+                if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-", *p))
+                        return false;
+        return true;
+}
+
+/* A data partition's mount point: absolute, normalised, no whitespace or
+ * quotes (it goes into fstab, a protofile and shell arguments), not the
+ * root and not where the system itself lives. */
+static bool mount_ok(const char *m) {
+        static const char *const reserved[] = {"/etc", "/usr", "/boot", "/bin", "/sbin", "/lib",
+                                               "/lib32", "/lib64", "/libx32", "/proc", "/sys",
+                                               "/dev", "/run"};
+        if (!m || m[0] != '/' || strlen(m) < 2 || strlen(m) >= DISK_MOUNT_MAX ||
+            m[strlen(m) - 1] == '/' || strstr(m, "//") || strstr(m, "/./") || strstr(m, "/../") ||
+            endswith(m, "/.") || endswith(m, "/.."))
+                return false;
+        for (const char *p = m; *p; p++)
+                if ((unsigned char)*p <= 0x20 || (unsigned char)*p >= 0x7f || strchr("'\"\\:$", *p))
+                        return false;
+        for (size_t i = 0; i < ARRAY_SIZE(reserved); i++) {
+                size_t n = strlen(reserved[i]);
+                if (strncmp(m, reserved[i], n) == 0 && (m[n] == 0 || m[n] == '/'))
+                        return false;
+        }
+        return true;
+}
+
+static uint64_t round_mib(uint64_t v) { return (v + DISK_ALIGN - 1) / DISK_ALIGN * DISK_ALIGN; }
+
+/* The size a partition gets when the request leaves it open: bios and esp
+ * have defaults, root and linux take the rest (0). */
+static uint64_t req_size(const struct disk_part_req *p) {
+        if (p->size)
+                return round_mib(p->size);
+        return p->type == DISK_PT_BIOS ? DISK_BIOS_SIZE : p->type == DISK_PT_ESP ? DISK_ESP_SIZE : 0;
+}
+
+static uint64_t min_size(const struct disk_part_req *p) {
+        switch (p->type) {
+        case DISK_PT_BIOS: return DISK_ALIGN;
+        case DISK_PT_ESP: return DISK_MIN_ESP_SIZE;
+        default: return p->filesystem && streq(p->filesystem, "xfs") ? DISK_MIN_XFS_SIZE
+                                                                      : DISK_MIN_ROOT_SIZE;
+        }
+}
+
+/* The rules of disk.h (reported to users by the spec checker). */
+static int parts_check(const struct disk_part_req *parts, size_t n) {
+        unsigned count[DISK_PT_COUNT] = {0}, rest = 0;
+
+        if (n == 0 || n > DISK_MAX_PARTS)
+                return -EINVAL;
+        for (size_t i = 0; i < n; i++) {
+                const struct disk_part_req *p = &parts[i];
+                if ((unsigned)p->type >= DISK_PT_COUNT || p->size > DISK_MAX_SIZE)
+                        return -EINVAL;
+                count[p->type]++;
+                bool fs_ok = p->type == DISK_PT_ROOT || p->type == DISK_PT_LINUX
+                                     ? !p->filesystem || streq(p->filesystem, "ext4") ||
+                                               streq(p->filesystem, "xfs")
+                                     : !p->filesystem;
+                if (!fs_ok || (p->type == DISK_PT_LINUX) != (p->mount != NULL) ||
+                    (p->mount && !mount_ok(p->mount)))
+                        return -EINVAL;
+                if (p->label && !label_ok(p->label, p->type == DISK_PT_ESP ? "vfat" : p->filesystem))
+                        return -EINVAL;
+                if (req_size(p) == 0)
+                        rest++;
+                else if (req_size(p) < min_size(p))
+                        return -EINVAL;
+                for (size_t j = 0; j < i && p->mount; j++) {
+                        const char *o = parts[j].mount;
+                        size_t a = strlen(p->mount), b = o ? strlen(o) : 0;
+                        /* the same mount point, or one inside another */
+                        if (o && (strncmp(p->mount, o, a < b ? a : b) == 0) &&
+                            (a == b || (a < b ? o[a] : p->mount[b]) == '/'))
+                                return -EINVAL;
+                }
+        }
+        if (count[DISK_PT_ROOT] != 1 || count[DISK_PT_BIOS] > 1 || count[DISK_PT_ESP] > 1 ||
+            count[DISK_PT_BIOS] + count[DISK_PT_ESP] == 0 || rest > 1)
+                return -EINVAL;
+        return 0;
+}
+
+static void derive_fs_id(const char *seed, const struct disk_partition *p, char out[37]) {
+        uint8_t u[16];
+        _cleanup_free_ char *purpose = xasprintf("%s-fs", p->purpose);
+        uuid_derive(seed, purpose, u);
+        if (p->type == DISK_PT_ESP)
+                snprintf(out, 37, "%02X%02X-%02X%02X", u[0], u[1], u[2], u[3]);
+        else
+                uuid_format(u, out);
+}
+
+/* A data partition's default name: the last component of its mount point,
+ * cut to what its filesystem's label takes. */
+static const char *default_name(const struct disk_part_req *p, char buf[17]) {
+        static const char *const names[] = {"bios", "esp", "root"};
+        if (p->type != DISK_PT_LINUX)
+                return names[p->type];
+        size_t max = p->filesystem && streq(p->filesystem, "xfs") ? 12 : 16;
+        snprintf(buf, max + 1, "%s", strrchr(p->mount, '/') + 1);
+        for (char *c = buf; *c; c++)
+                if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-", *c))
+                        *c = '_';
+        return buf;
 }
 
 int disk_plan(const struct disk_options *o, struct disk_layout *ret) {
-        struct disk_layout l = {0};
-        uint8_t u[16];
+        struct disk_layout l = {.bios = -1, .esp = -1, .root = -1};
+        const struct disk_part_req *parts = o ? o->parts : NULL;
+        size_t n = o ? o->nparts : 0;
+        struct disk_part_req defaults[ARRAY_SIZE(default_parts)];
+        char names[DISK_MAX_PARTS][17]; /* data partitions' default names */
 
         if (!o || !ret || !o->seed)
                 return -EINVAL;
@@ -250,29 +372,139 @@ int disk_plan(const struct disk_options *o, struct disk_layout *ret) {
                 return -EOPNOTSUPP;
         if (o->size < DISK_MIN_SIZE || o->size > DISK_MAX_SIZE)
                 return -EINVAL;
-        l.size = (o->size + DISK_ALIGN - 1) / DISK_ALIGN * DISK_ALIGN;
+        if (o->root_fs && !streq(o->root_fs, "ext4") && !streq(o->root_fs, "xfs"))
+                return -EINVAL;
+        if (!parts) {
+                memcpy(defaults, default_parts, sizeof defaults);
+                defaults[DISK_PART_ROOT].filesystem = o->root_fs;
+                parts = defaults;
+                n = ARRAY_SIZE(defaults);
+        }
+        if (parts_check(parts, n) < 0)
+                return -EINVAL;
+        l.size = round_mib(o->size);
 
         uint64_t sectors = l.size / DISK_SECTOR;
         uint64_t last_usable = sectors - 1 - GPT_ARRAY_SECTORS - 1; /* before the backup array + header */
-        uint64_t bios = MIB_SECTORS;                                 /* LBA 2048 */
-        uint64_t esp = bios + DISK_BIOS_SIZE / DISK_SECTOR;
-        uint64_t root = esp + DISK_ESP_SIZE / DISK_SECTOR;
-        /* the root ends at the last usable sector, rounded down to whole
-         * 4 KiB filesystem blocks */
-        uint64_t root_sectors = (last_usable + 1 - root) / 8 * 8;
+        /* whole MiB between the first 1 MiB and the last usable sector */
+        uint64_t avail = (last_usable + 1) / MIB_SECTORS * MIB_SECTORS - MIB_SECTORS, fixed = 0;
+        for (size_t i = 0; i < n; i++)
+                fixed += req_size(&parts[i]) / DISK_SECTOR;
+        if (fixed > avail)
+                return -EINVAL;
 
         uuid_derive(o->seed, "disk", l.disk_guid);
-        plan_part(&l, DISK_PART_BIOS, "bios", TYPE_BIOS_BOOT, o->seed, "bios-part", bios, esp - 1);
-        plan_part(&l, DISK_PART_ESP, "esp", TYPE_ESP, o->seed, "esp-part", esp, root - 1);
-        plan_part(&l, DISK_PART_ROOT, "root", arch->root_type, o->seed, "root-part", root,
-                  root + root_sectors - 1);
-        l.nparts = DISK_NPARTS;
-        uuid_derive(o->seed, "root-fs", u);
-        uuid_format(u, l.root_fs_uuid);
-        uuid_derive(o->seed, "esp-fs", u);
-        snprintf(l.esp_fs_id, sizeof l.esp_fs_id, "%02X%02X-%02X%02X", u[0], u[1], u[2], u[3]);
-        l.root_fs = "ext4";
+        uint64_t lba = MIB_SECTORS; /* LBA 2048 */
+        for (size_t i = 0; i < n; i++) {
+                const struct disk_part_req *q = &parts[i];
+                struct disk_partition *p = &l.parts[i];
+                uint64_t len = req_size(q) / DISK_SECTOR;
+                if (len == 0) {
+                        /* the rest: whole MiB in the middle; the last
+                         * partition ends at the last usable sector, in
+                         * whole 4 KiB filesystem blocks */
+                        len = i == n - 1 ? (last_usable + 1 - lba) / 8 * 8 : avail - fixed;
+                        if (len * DISK_SECTOR < min_size(q))
+                                return -EINVAL;
+                }
+                p->type = q->type;
+                p->name = q->label ? q->label : default_name(q, names[i]);
+                p->first_lba = lba;
+                p->last_lba = lba + len - 1;
+                lba += len;
+                switch (q->type) {
+                case DISK_PT_BIOS:
+                        snprintf(p->purpose, sizeof p->purpose, "bios");
+                        (void)uuid_parse(TYPE_BIOS_BOOT, p->type_guid); /* constants: cannot fail */
+                        l.bios = (int)i;
+                        break;
+                case DISK_PT_ESP:
+                        snprintf(p->purpose, sizeof p->purpose, "esp");
+                        (void)uuid_parse(TYPE_ESP, p->type_guid);
+                        p->fs = "vfat";
+                        p->mount = "/boot/efi";
+                        l.esp = (int)i;
+                        break;
+                case DISK_PT_ROOT:
+                        snprintf(p->purpose, sizeof p->purpose, "root");
+                        (void)uuid_parse(arch->root_type, p->type_guid);
+                        p->fs = q->filesystem && streq(q->filesystem, "xfs") ? "xfs" : "ext4";
+                        p->mount = "/";
+                        l.root = (int)i;
+                        break;
+                default:
+                        snprintf(p->purpose, sizeof p->purpose, "data:%s", q->mount);
+                        (void)uuid_parse(TYPE_LINUX_DATA, p->type_guid);
+                        p->fs = q->filesystem && streq(q->filesystem, "xfs") ? "xfs" : "ext4";
+                        p->mount = q->mount;
+                        break;
+                }
+                _cleanup_free_ char *pp = xasprintf("%s-part", p->purpose);
+                uuid_derive(o->seed, pp, p->part_guid);
+                if (p->fs)
+                        derive_fs_id(o->seed, p, p->fs_uuid);
+        }
+        if (lba - 1 > last_usable)
+                return -EINVAL;
+        l.nparts = (unsigned)n;
+        snprintf(l.root_fs_uuid, sizeof l.root_fs_uuid, "%s", l.parts[l.root].fs_uuid);
+        if (l.esp >= 0)
+                snprintf(l.esp_fs_id, sizeof l.esp_fs_id, "%s", l.parts[l.esp].fs_uuid);
+        l.root_fs = l.parts[l.root].fs;
         *ret = l;
+        /* a data partition's default name is kept in the layout itself */
+        for (size_t i = 0; i < n; i++)
+                if (ret->parts[i].type == DISK_PT_LINUX && !parts[i].label) {
+                        snprintf(ret->parts[i].name_buf, sizeof ret->parts[i].name_buf, "%.16s",
+                                 names[i]);
+                        ret->parts[i].name = ret->parts[i].name_buf;
+                }
+        return 0;
+}
+
+static const char *spec_str(const struct value *map, const char *key) {
+        const struct value *v = value_map_get(map, key);
+        return v && (v->kind == V_STRING || v->kind == V_NUMBER) ? v->str : NULL;
+}
+
+int disk_options_from_spec(const struct value *disk, struct disk_options *o,
+                           struct disk_part_req **ret_parts) {
+        _cleanup_free_ struct disk_part_req *parts = NULL;
+
+        if (!o || !ret_parts)
+                return -EINVAL;
+        o->root_fs = spec_str(disk, "filesystem");
+        o->parts = NULL;
+        o->nparts = 0;
+        const struct value *list = value_map_get(disk, "partitions");
+        if (!list) {
+                *ret_parts = NULL;
+                return 0;
+        }
+        if (list->kind != V_LIST || list->n == 0 || list->n > DISK_MAX_PARTS)
+                return -EINVAL;
+        parts = xcalloc(list->n, sizeof *parts);
+        for (size_t i = 0; i < list->n; i++) {
+                const struct value *m = list->items[i];
+                const char *type = spec_str(m, "type"), *size = spec_str(m, "size");
+                size_t t = 0;
+                while (type && disk_part_type_names[t] && !streq(disk_part_type_names[t], type))
+                        t++;
+                if (m->kind != V_MAP || !type || !disk_part_type_names[t])
+                        return -EINVAL;
+                parts[i].type = (enum disk_part_type)t;
+                if (size && parse_size(size, &parts[i].size) < 0)
+                        return -EINVAL;
+                parts[i].filesystem = spec_str(m, "filesystem");
+                parts[i].mount = spec_str(m, "mount");
+                parts[i].label = spec_str(m, "label");
+                /* disk.filesystem is the root's default */
+                if (t == DISK_PT_ROOT && !parts[i].filesystem)
+                        parts[i].filesystem = o->root_fs;
+        }
+        o->parts = parts;
+        o->nparts = list->n;
+        *ret_parts = TAKE_PTR(parts);
         return 0;
 }
 
@@ -411,6 +643,9 @@ struct ctx {
         struct strbuf esp_dirs; /* "DIR\n" for each directory made in the ESP */
         char **settle;          /* paths in the prep layer whose times are SOURCE_DATE_EPOCH */
         size_t nsettle, settle_cap;
+        char *owned_args[DISK_MAX_PARTS * DISK_MOUNT_MAX / 2]; /* probe's mount path prefixes */
+        size_t nowned;
+        bool grow;              /* the root is last: install kiln-growroot */
         char *envp[10];
         char env_sde[48], env_fake[48];
 };
@@ -431,6 +666,8 @@ static void ctx_free(struct ctx *c) {
         for (size_t i = 0; i < c->nsettle; i++)
                 free(c->settle[i]);
         free(c->settle);
+        for (size_t i = 0; i < c->nowned; i++)
+                free(c->owned_args[i]);
 }
 
 static void say(struct ctx *c, const char *fmt, ...) _printf_(2, 3);
@@ -670,12 +907,17 @@ static const struct {
         mode_t mode;
 } root_dirs[] = {{"proc", 0555}, {"sys", 0555}, {"dev", 0755}, {"run", 0755}, {"tmp", 01777}};
 
-/* Tools the growroot script uses, any one of each group. */
-static const char *const grow_tools[][3] = {
-        {"usr/bin/findmnt", "bin/findmnt", NULL},
-        {"usr/bin/partx", "usr/sbin/partx", "sbin/partx"},
-        {"usr/sbin/resize2fs", "sbin/resize2fs", NULL},
-        {"usr/bin/growpart", "usr/sbin/sfdisk", "sbin/sfdisk"},
+/* Tools the growroot script uses, any one of each group (the resizer of
+ * the root's filesystem only). */
+static const struct {
+        const char *fs; /* NULL: any */
+        const char *paths[3];
+} grow_tools[] = {
+        {NULL, {"usr/bin/findmnt", "bin/findmnt", NULL}},
+        {NULL, {"usr/bin/partx", "usr/sbin/partx", "sbin/partx"}},
+        {"ext4", {"usr/sbin/resize2fs", "sbin/resize2fs", NULL}},
+        {"xfs", {"usr/sbin/xfs_growfs", "sbin/xfs_growfs", NULL}},
+        {NULL, {"usr/bin/growpart", "usr/sbin/sfdisk", "sbin/sfdisk"}},
 };
 
 static const char probe_script[] =
@@ -706,8 +948,20 @@ static int probe(struct ctx *c) {
         for (size_t i = 0; i < ARRAY_SIZE(root_dirs); i++)
                 argv_add(&a, root_dirs[i].name);
         for (size_t i = 0; i < ARRAY_SIZE(grow_tools); i++)
-                for (size_t j = 0; j < 3 && grow_tools[i][j]; j++)
-                        argv_add(&a, grow_tools[i][j]);
+                for (size_t j = 0; j < 3 && grow_tools[i].paths[j]; j++)
+                        argv_add(&a, grow_tools[i].paths[j]);
+        /* every directory on the way to a data partition's mount point */
+        for (unsigned i = 0; i < c->l->nparts; i++) {
+                if (c->l->parts[i].type != DISK_PT_LINUX)
+                        continue;
+                const char *m = c->l->parts[i].mount + 1;
+                for (const char *s = strchr(m, '/');; s = strchr(s + 1, '/')) {
+                        argv_add(&a, xstrndup(m, s ? (size_t)(s - m) : strlen(m)));
+                        c->owned_args[c->nowned++] = (char *)a.v[a.n - 1];
+                        if (!s)
+                                break;
+                }
+        }
         for (size_t i = 0; i < c->arch->boot->nneeds; i++)
                 argv_add(&a, c->arch->boot->needs[i].path);
         _cleanup_free_ char **argv = a.v;
@@ -773,15 +1027,30 @@ static int probe(struct ctx *c) {
                                     "the tree's /%s is not a directory (a symlink or a file); "
                                     "kiln writes files there and will not follow it",
                                     prep_dirs[i]);
+        for (size_t i = 0; i < c->nowned; i++) {
+                /* a data partition's mount point and the directories on the
+                 * way: kiln empties it in the prep layer, so no symlink */
+                if (probe_has(c, "file", c->owned_args[i]) || probe_has(c, "link", c->owned_args[i]))
+                        return fail(c, -EINVAL,
+                                    "the tree's /%s is not a directory (a symlink or a file); a "
+                                    "data partition is mounted at or below it",
+                                    c->owned_args[i]);
+        }
+        if (!c->grow) {
+                say(c, "the root is not the last partition: it will not grow with the disk");
+                return 0;
+        }
         for (size_t i = 0; i < ARRAY_SIZE(grow_tools); i++) {
                 bool have = false;
-                for (size_t j = 0; j < 3 && grow_tools[i][j]; j++)
-                        have |= probe_has(c, "file", grow_tools[i][j]) ||
-                                probe_has(c, "link", grow_tools[i][j]);
+                if (grow_tools[i].fs && !streq(grow_tools[i].fs, c->l->root_fs))
+                        continue;
+                for (size_t j = 0; j < 3 && grow_tools[i].paths[j]; j++)
+                        have |= probe_has(c, "file", grow_tools[i].paths[j]) ||
+                                probe_has(c, "link", grow_tools[i].paths[j]);
                 if (!have)
                         say(c, "warning: the tree has no /%s%s: the root filesystem will not grow "
                                "when the disk is enlarged",
-                            grow_tools[i][0], grow_tools[i][1] ? " (or an alternative)" : "");
+                            grow_tools[i].paths[0], grow_tools[i].paths[1] ? " (or an alternative)" : "");
         }
         return 0;
 }
@@ -846,26 +1115,41 @@ static const char growroot_unit[] =
         "[Install]\n"
         "WantedBy=sysinit.target\n";
 
-/* Installs the staged files ($1) into the tree (cwd), then sets the times
- * of the paths given after it (what it wrote and every directory on the
- * way) to SOURCE_DATE_EPOCH. The probe made sure no directory on the way is
- * a symlink; files are removed before they are written, so a symlink there
+/* Installs the staged files ($1) into the tree (cwd), the growroot unit
+ * when $2 is "grow"; empties the $3 data mount points that follow (their
+ * contents go to their own partitions: in this layer each becomes an empty
+ * directory with the same mode and owner, which hides the lower layers'
+ * files from the root filesystem); then sets the times of the paths given
+ * after them (what it wrote and every directory on the way) to
+ * SOURCE_DATE_EPOCH. The probe made sure no directory on the way is a
+ * symlink; files are removed before they are written, so a symlink there
  * is replaced, never followed. */
 static const char prep_script[] =
         "set -eu\n"
-        "s=$1; shift\n"
+        "s=$1; g=$2; n=$3; shift 3\n"
         "put() { mkdir -p \"${3%/*}\"; rm -f \"$3\"; cp \"$s/$2\" \"$3\"; chmod \"$1\" \"$3\"; }\n"
         "put 0644 fstab etc/fstab\n"
         "put 0644 grub.cfg boot/grub/grub.cfg\n"
+        "if [ \"$g\" = grow ]; then\n"
         "put 0755 growroot usr/lib/kiln/growroot\n"
         "put 0644 kiln-growroot.service etc/systemd/system/kiln-growroot.service\n"
-        "mkdir -p etc/systemd/system/sysinit.target.wants boot/efi\n"
+        "mkdir -p etc/systemd/system/sysinit.target.wants\n"
         "w=etc/systemd/system/sysinit.target.wants/kiln-growroot.service\n"
         "rm -f \"$w\"; ln -s /etc/systemd/system/kiln-growroot.service \"$w\"\n"
+        "fi\n"
+        "mkdir -p boot/efi\n"
+        "while [ \"$n\" -gt 0 ]; do\n"
+        "  m=$1; shift; n=$((n - 1))\n"
+        "  if [ -d \"$m\" ]; then\n"
+        "    a=$(stat -c %a \"$m\"); o=$(stat -c %u:%g \"$m\")\n"
+        "    rm -rf \"$m\"; mkdir \"$m\"; chmod \"$a\" \"$m\"; chown \"$o\" \"$m\"\n"
+        "  else mkdir -p \"$m\"; fi\n"
+        "done\n"
         "touch -h -d \"@$SOURCE_DATE_EPOCH\" -- \"$@\"\n";
 
 /* What prep_script creates; with their parent directories, these are the
- * paths whose times it sets (settle_add). */
+ * paths whose times it sets (settle_add). The last three only with the
+ * growroot unit. */
 static const char *const prep_written[] = {
         "etc/fstab",
         "boot/grub/grub.cfg",
@@ -874,6 +1158,7 @@ static const char *const prep_written[] = {
         "etc/systemd/system/kiln-growroot.service",
         "etc/systemd/system/sysinit.target.wants/kiln-growroot.service",
 };
+#define PREP_WRITTEN_GROW 3 /* prep_written[3..] belong to the growroot unit */
 
 /* Records path and its ancestors (once each) among the paths whose times
  * are set to SOURCE_DATE_EPOCH: by touch in the layer, and for ctime (which
@@ -924,11 +1209,19 @@ static int stage_files(struct ctx *c) {
         const struct disk_layout *l = c->l;
         int r;
 
-        strbuf_addf(&fstab,
-                    "# /etc/fstab, written by kiln: filesystems by UUID\n"
-                    "UUID=%s / %s errors=remount-ro 0 1\n"
-                    "UUID=%s /boot/efi vfat umask=0077,nofail 0 2\n",
-                    l->root_fs_uuid, l->root_fs, l->esp_fs_id);
+        strbuf_adds(&fstab, "# /etc/fstab, written by kiln: filesystems by UUID\n");
+        strbuf_addf(&fstab, "UUID=%s / %s %s\n", l->root_fs_uuid, l->root_fs,
+                    streq(l->root_fs, "xfs") ? "defaults 0 0" : "errors=remount-ro 0 1");
+        if (l->esp >= 0)
+                strbuf_addf(&fstab, "UUID=%s /boot/efi vfat umask=0077,nofail 0 2\n", l->esp_fs_id);
+        /* data partitions in disk order (the spec checker refuses nested
+         * mount points, so the order does not matter to mount); xfs has
+         * nothing for fsck to do at boot (fsck.xfs is a no-op) */
+        for (unsigned i = 0; i < l->nparts; i++)
+                if (l->parts[i].type == DISK_PT_LINUX)
+                        strbuf_addf(&fstab, "UUID=%s %s %s defaults 0 %d\n", l->parts[i].fs_uuid,
+                                    l->parts[i].mount, l->parts[i].fs,
+                                    streq(l->parts[i].fs, "xfs") ? 0 : 2);
 
         /* The menu: GRUB's own terminal on the serial port and the screen;
          * the kernel's console on both too (ttyS0 last: /dev/console). */
@@ -952,6 +1245,19 @@ static int stage_files(struct ctx *c) {
                             c->o->kernel_cmdline_extra);
         strbuf_addf(&cfg, "\n\tinitrd %s\n}\n", c->initrd);
 
+        /* xfs grows mounted, by its mount point */
+        _cleanup_free_ char *grow = xstrdup(growroot_script);
+        if (streq(l->root_fs, "xfs")) {
+                const char *from = "resize2fs \"$dev\" || { say \"resize2fs $dev failed\"; exit 1; }\n";
+                char *at = strstr(grow, from);
+                assert(at);
+                char *x = xasprintf("%.*sxfs_growfs / >/dev/null || { say \"xfs_growfs / failed\"; "
+                                    "exit 1; }\n%s",
+                                    (int)(at - grow), grow, at + strlen(from));
+                free(grow);
+                grow = x;
+        }
+
         /* Embedded in both GRUB images: find the root filesystem and read
          * its grub.cfg. Runs in GRUB's rescue parser (no if/then there). */
         strbuf_addf(&early,
@@ -963,7 +1269,7 @@ static int stage_files(struct ctx *c) {
         if ((r = write_text(c->stage, "fstab", fstab.buf, 0644)) < 0 ||
             (r = write_text(c->stage, "grub.cfg", cfg.buf, 0644)) < 0 ||
             (r = write_text(c->stage, "early.cfg", early.buf, 0644)) < 0 ||
-            (r = write_text(c->stage, "growroot", growroot_script, 0755)) < 0 ||
+            (r = write_text(c->stage, "growroot", grow, 0755)) < 0 ||
             (r = write_text(c->stage, "kiln-growroot.service", growroot_unit, 0644)) < 0)
                 return fail(c, r, "cannot write the staged files in %s: %s", c->stage,
                             strerror(-r));
@@ -1002,7 +1308,19 @@ static int prep(struct ctx *c) {
         argv_add(&a, prep_script);
         argv_add(&a, "kiln-prep");
         argv_add(&a, c->stage);
-        for (size_t i = 0; i < ARRAY_SIZE(prep_written); i++)
+        argv_add(&a, c->grow ? "grow" : "nogrow");
+        unsigned nmounts = 0;
+        for (unsigned i = 0; i < c->l->nparts; i++)
+                nmounts += c->l->parts[i].type == DISK_PT_LINUX;
+        char nm[16];
+        snprintf(nm, sizeof nm, "%u", nmounts);
+        argv_add(&a, nm);
+        for (unsigned i = 0; i < c->l->nparts; i++)
+                if (c->l->parts[i].type == DISK_PT_LINUX) {
+                        argv_add(&a, c->l->parts[i].mount + 1);
+                        settle_add(c, c->l->parts[i].mount + 1);
+                }
+        for (size_t i = 0; i < (c->grow ? ARRAY_SIZE(prep_written) : PREP_WRITTEN_GROW); i++)
                 settle_add(c, prep_written[i]);
         for (size_t i = 0; i < c->nsettle; i++)
                 argv_add(&a, c->settle[i]);
@@ -1023,25 +1341,351 @@ static uint64_t part_size(const struct disk_layout *l, unsigned i) {
         return (l->parts[i].last_lba - l->parts[i].first_lba + 1) * DISK_SECTOR;
 }
 
-static int make_root_fs(struct ctx *c, int fd) {
+/* An ext4 filesystem in partition i, populated from the tree's directory
+ * src ("" for the whole tree) with mkfs.ext4 -d at the partition's offset;
+ * the root sees the prep layer, a data partition the cached layers only. */
+static int make_ext4(struct ctx *c, int fd, unsigned i, const char *src, bool populate) {
+        const struct disk_partition *p = &c->l->parts[i];
         uint8_t u[16];
         char hash_seed[37], ext[200], blocks[24];
 
-        uuid_derive(c->o->seed, "root-fs-hash-seed", u);
+        _cleanup_free_ char *purpose = xasprintf("%s-fs-hash-seed", p->purpose);
+        uuid_derive(c->o->seed, purpose, u);
         uuid_format(u, hash_seed);
         /* assume_storage_prezeroed: the range is a hole of a fresh file, so
          * inode tables and journal need no zeroing (they stay sparse);
          * nodiscard: nothing to discard */
         snprintf(ext, sizeof ext,
                  "offset=%llu,hash_seed=%s,root_owner=0:0,nodiscard,assume_storage_prezeroed=1",
-                 (unsigned long long)part_offset(c->l, DISK_PART_ROOT), hash_seed);
-        snprintf(blocks, sizeof blocks, "%llu",
-                 (unsigned long long)(part_size(c->l, DISK_PART_ROOT) / 4096));
-        char *argv[] = {"mkfs.ext4", "-F", "-q", "-b", "4096", "-U", (char *)c->l->root_fs_uuid,
-                        "-L", "root", "-E", ext, "-d", c->mnt, "/proc/self/fd/0", blocks, NULL};
-        struct tree_run t = {.what = "mkfs.ext4", .with_prep = true, .bare = true,
-                             .stdin_fd = fd, .stdout_fd = -1, .timeout_ms = MKFS_TIMEOUT_MS};
+                 (unsigned long long)part_offset(c->l, i), hash_seed);
+        snprintf(blocks, sizeof blocks, "%llu", (unsigned long long)(part_size(c->l, i) / 4096));
+        _cleanup_free_ char *dir = xasprintf("%s%s%s", c->mnt, src[0] ? "/" : "", src);
+        struct argv a = {0};
+        const char *const head[] = {"mkfs.ext4", "-F", "-q", "-b", "4096", "-U", p->fs_uuid,
+                                    "-L", p->name, "-E", ext};
+        for (size_t k = 0; k < ARRAY_SIZE(head); k++)
+                argv_add(&a, head[k]);
+        if (populate) {
+                argv_add(&a, "-d");
+                argv_add(&a, dir);
+        }
+        argv_add(&a, "/proc/self/fd/0");
+        argv_add(&a, blocks);
+        _cleanup_free_ char **argv = a.v;
+        struct tree_run t = {.what = "mkfs.ext4", .with_prep = p->type == DISK_PT_ROOT,
+                             .bare = true, .stdin_fd = fd, .stdout_fd = -1,
+                             .timeout_ms = MKFS_TIMEOUT_MS};
         return run_in_tree(c, &t, argv);
+}
+
+/* ---- xfs: mkfs.xfs -p with a protofile made from the tree ---------------- */
+
+/* Lists the tree's directory $1 (relative to the cwd, the tree) into files
+ * in $2: list (type, mode, owner, link count, inode, path, link target;
+ * NUL-separated), devs (device numbers) and xattrs (getfattr's dump of
+ * every extended attribute, POSIX ACLs and capabilities included). */
+static const char xfs_list_script[] =
+        "set -eu\n"
+        "command -v getfattr >/dev/null || { echo 'kiln: getfattr not found (package attr)' >&2; exit 1; }\n"
+        "cd \"$1\"\n"
+        "find . -printf '%y %m %U %G %n %i %P\\0%l\\0' > \"$2/list\"\n"
+        "find . \\( -type b -o -type c \\) -exec stat --printf '%t %T %n\\0' {} + > \"$2/devs\"\n"
+        "getfattr -R -P -m - . > \"$2/xattrs\" 2>\"$2/xattrs.err\" || { cat \"$2/xattrs.err\" >&2; exit 1; }\n";
+
+struct xent {
+        char type;              /* find's %y: f d l b c p s */
+        unsigned mode, uid, gid;
+        unsigned long nlink;
+        unsigned long long ino;
+        const char *path;       /* relative to the listed directory; "" for itself */
+        const char *target;     /* symlinks */
+};
+
+/* Path order with '/' before every other byte: a directory's entries
+ * follow it directly, as a protofile nests them. */
+static int xent_cmp(const void *x, const void *y) {
+        const unsigned char *a = (const unsigned char *)((const struct xent *)x)->path;
+        const unsigned char *b = (const unsigned char *)((const struct xent *)y)->path;
+        for (;; a++, b++) {
+                unsigned ca = *a == '/' ? 1 : *a == 0 ? 0 : *a + 1u;
+                unsigned cb = *b == '/' ? 1 : *b == 0 ? 0 : *b + 1u;
+                if (ca != cb || ca == 0)
+                        return ca < cb ? -1 : ca > cb;
+        }
+}
+
+static int ull_cmp(const void *x, const void *y) {
+        unsigned long long a = *(const unsigned long long *)x, b = *(const unsigned long long *)y;
+        return a < b ? -1 : a > b;
+}
+
+/* A token mkfs.xfs's protofile parser reads back as written: no blanks or
+ * newlines (they separate tokens), no leading ':' (a comment), not "$". */
+static bool proto_token_ok(const char *s) {
+        if (!s[0] || s[0] == ':' || streq(s, "$"))
+                return false;
+        for (const char *p = s; *p; p++)
+                if (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
+                        return false;
+        return true;
+}
+
+/* Builds the protofile for the listing in dir (xfs_list_script's files) of
+ * the tree's directory src: sources are named relative to the tree root,
+ * mkfs.xfs's cwd. Sticky paths (which a protofile cannot express) go to
+ * *sticky, one "/PATH MODE\n" each (the whole mode, octal). Problems are logged; returns 0, -EINVAL
+ * (the tree has what xfs cannot take) or -errno. */
+static int xfs_proto(struct ctx *c, const char *dir, const char *src, struct strbuf *out,
+                     struct strbuf *sticky) {
+        _cleanup_free_ char *lpath = xasprintf("%s/list", dir), *dpath = xasprintf("%s/devs", dir),
+                            *xpath = xasprintf("%s/xattrs", dir);
+        _cleanup_free_ char *list = NULL, *devs = NULL, *xattrs = NULL;
+        _cleanup_free_ struct xent *e = NULL;
+        _cleanup_free_ unsigned long long *inos = NULL;
+        _cleanup_strbuf_ struct strbuf bad = STRBUF_INIT;
+        size_t llen, dlen, xlen, n = 0, cap = 0, nbad = 0, ninos = 0, inocap = 0, nsock = 0;
+        int r;
+
+        if ((r = read_file(lpath, SIZE_MAX / 2, &list, &llen)) < 0 ||
+            (r = read_file(dpath, SIZE_MAX / 2, &devs, &dlen)) < 0 ||
+            (r = read_file(xpath, SIZE_MAX / 2, &xattrs, &xlen)) < 0)
+                return fail(c, r, "xfs: cannot read the tree's listing in %s: %s", dir, strerror(-r));
+        if (xlen > 0) {
+                /* getfattr prints "# file: PATH" before each file's names */
+                size_t shown = 0;
+                for (char *l = strstr(xattrs, "# file: "); l && shown < 5;
+                     l = strstr(l + 1, "\n# file: "), shown++) {
+                        l += l[0] == '\n';
+                        strbuf_addf(&bad, "\n  %.*s", (int)strcspn(l + 8, "\n"), l + 8);
+                }
+                return fail(c, -EINVAL,
+                            "xfs: the tree has extended attributes (file capabilities, ACLs or "
+                            "others) which mkfs.xfs -p cannot copy; use ext4 for this partition, "
+                            "or remove them (setcap -r, setfacl -b). Files with them:%s",
+                            strbuf_str(&bad));
+        }
+        for (size_t off = 0; off < llen;) {
+                struct xent x = {0};
+                char *rec = list + off;
+                size_t rl = strnlen(rec, llen - off);
+                if (off + rl >= llen)
+                        break;
+                char *tgt = rec + rl + 1;
+                size_t tl = strnlen(tgt, llen - off - rl - 1);
+                off += rl + 1 + tl + 1;
+                int used = 0;
+                if (sscanf(rec, "%c %o %u %u %lu %llu %n", &x.type, &x.mode, &x.uid, &x.gid,
+                           &x.nlink, &x.ino, &used) < 6 || used == 0)
+                        return fail(c, -EBADMSG, "xfs: cannot parse the tree's listing: '%s'", rec);
+                x.path = rec + used;
+                x.target = tgt;
+                GROW(e, n, cap);
+                e[n++] = x;
+        }
+        if (n == 0 || e[0].path[0])
+                return fail(c, -EBADMSG, "xfs: the tree's listing does not start with its root");
+        qsort(e + 1, n - 1, sizeof *e, xent_cmp);
+
+        strbuf_adds(out, "kiln\n0 0\n");
+        strbuf_addf(out, "d--%03o %u %u\n", e[0].mode & 0777, e[0].uid, e[0].gid);
+        /* open directories, as lengths of their path prefix */
+        size_t depth_len[DISK_MOUNT_MAX * 16], depth = 0;
+        for (size_t i = 1; i < n; i++) {
+                const struct xent *x = &e[i];
+                const char *slash = strrchr(x->path, '/');
+                const char *name = slash ? slash + 1 : x->path;
+                size_t plen = slash ? (size_t)(slash - x->path) : 0;
+                bool ok = proto_token_ok(name) && (x->type != 'l' || proto_token_ok(x->target));
+                if (!ok) {
+                        if (nbad++ < 5)
+                                strbuf_addf(&bad, "\n  /%s%s%s%s", src, src[0] ? "/" : "", x->path,
+                                            x->type == 'l' ? " (or its link target)" : "");
+                        continue;
+                }
+                if (x->type == 's') {
+                        nsock++;
+                        continue;
+                }
+                /* sorted order: the parent is among the open directories
+                 * (those on the way to the previous entry), by its length */
+                while (depth > 0 && depth_len[depth - 1] != plen) {
+                        strbuf_adds(out, "$\n");
+                        depth--;
+                }
+                char ty = x->type == 'f' ? '-' : x->type;
+                if (!strchr("-dlbcp", ty))
+                        return fail(c, -EBADMSG, "xfs: unexpected file type '%c' of %s", x->type,
+                                    x->path);
+                strbuf_addf(out, "%s %c%c%c%03o %u %u", name, ty, x->mode & 04000 ? 'u' : '-',
+                            x->mode & 02000 ? 'g' : '-', x->mode & 0777, x->uid, x->gid);
+                if (x->mode & 01000)
+                        strbuf_addf(sticky, "/%s 0%o\n", x->path,
+                                    (ty == 'd' ? S_IFDIR : ty == '-' ? S_IFREG : ty == 'p' ? S_IFIFO
+                                     : ty == 'b' ? S_IFBLK : S_IFCHR) | (x->mode & 07777));
+                if (ty == '-') {
+                        strbuf_addf(out, " ./%s%s%s", src, src[0] ? "/" : "", x->path);
+                        if (x->nlink > 1) {
+                                GROW(inos, ninos, inocap);
+                                inos[ninos++] = x->ino;
+                        }
+                } else if (ty == 'l') {
+                        strbuf_addf(out, " %s", x->target);
+                } else if (ty == 'b' || ty == 'c') {
+                        /* stat's "%t %T ./PATH\0" records */
+                        unsigned maj = 0, min = 0;
+                        bool found = false;
+                        for (size_t off = 0; off < dlen && !found;) {
+                                char *rec = devs + off;
+                                size_t rl = strnlen(rec, dlen - off);
+                                int used = 0;
+                                if (sscanf(rec, "%x %x ./%n", &maj, &min, &used) >= 2 && used &&
+                                    streq(rec + used, x->path))
+                                        found = true;
+                                off += rl + 1;
+                        }
+                        if (!found)
+                                return fail(c, -EBADMSG, "xfs: no device numbers for /%s", x->path);
+                        strbuf_addf(out, " %u %u", maj, min);
+                }
+                strbuf_addc(out, '\n');
+                if (ty == 'd') {
+                        if (depth >= ARRAY_SIZE(depth_len))
+                                return fail(c, -E2BIG, "xfs: the tree nests too deep at /%s", x->path);
+                        depth_len[depth++] = strlen(x->path);
+                }
+        }
+        while (depth-- > 0)
+                strbuf_adds(out, "$\n");
+        strbuf_adds(out, "$\n");
+        if (nbad)
+                return fail(c, -EINVAL,
+                            "xfs: %zu names or symlink targets in the tree contain blanks or "
+                            "newlines, start with ':' or are '$', which a mkfs.xfs protofile "
+                            "cannot express; use ext4 for this partition, or rename them:%s",
+                            nbad, strbuf_str(&bad));
+        if (nsock)
+                say(c, "xfs: %zu sockets in the tree left out (a protofile has no sockets)", nsock);
+        if (ninos) {
+                qsort(inos, ninos, sizeof *inos, ull_cmp);
+                size_t copies = 0;
+                for (size_t i = 1; i < ninos; i++)
+                        copies += inos[i] == inos[i - 1];
+                if (copies)
+                        say(c, "xfs: %zu hard links become separate copies (a protofile has no "
+                               "hard links)", copies);
+        }
+        return 0;
+}
+
+/* Copies the data extents of file src (holes stay holes) into fd at off. */
+static int copy_sparse(int src, int fd, uint64_t off) {
+        _cleanup_free_ uint8_t *buf = xmalloc(1u << 20);
+        off_t pos = 0, end;
+        for (;;) {
+                pos = lseek(src, pos, SEEK_DATA);
+                if (pos < 0)
+                        return errno == ENXIO ? 0 : -errno;
+                end = lseek(src, pos, SEEK_HOLE);
+                if (end < 0)
+                        return -errno;
+                while (pos < end) {
+                        size_t want = (size_t)(end - pos) < (1u << 20) ? (size_t)(end - pos) : 1u << 20;
+                        int r = pread_all(src, buf, want, (uint64_t)pos);
+                        if (r < 0)
+                                return r;
+                        r = pwrite_all(fd, buf, want, off + (uint64_t)pos);
+                        if (r < 0)
+                                return r;
+                        pos += (off_t)want;
+                }
+        }
+}
+
+/* Sets the modes a protofile cannot carry (the sticky bit), each line of
+ * list "/PATH MODE", with xfs_db in expert mode on the filesystem image. */
+static int xfs_set_sticky(struct ctx *c, const char *img, char *list) {
+        struct argv a = {0};
+        char **owned = NULL;
+        size_t nowned = 0, cap = 0;
+        argv_add(&a, "xfs_db");
+        argv_add(&a, "-x");
+        for (char *l = list, *nl; *l; l = nl + 1) {
+                nl = strchr(l, '\n');
+                *nl = 0;
+                char *sp = strrchr(l, ' ');
+                *sp = 0;
+                GROW(owned, nowned, cap);
+                owned[nowned++] = xasprintf("path %s", l);
+                argv_add(&a, "-c");
+                argv_add(&a, owned[nowned - 1]);
+                GROW(owned, nowned, cap);
+                owned[nowned++] = xasprintf("write core.mode %s", sp + 1);
+                argv_add(&a, "-c");
+                argv_add(&a, owned[nowned - 1]);
+        }
+        argv_add(&a, img);
+        int r = run_host(c, "xfs_db", a.v, -1);
+        for (size_t i = 0; i < nowned; i++)
+                free(owned[i]);
+        free(owned);
+        free(a.v);
+        return r;
+}
+
+/* An xfs filesystem in partition i from the tree's directory src ("" for
+ * the whole tree): list it (a bare sandbox), write the protofile, run
+ * mkfs.xfs -p on a scratch file of the partition's size (mkfs.xfs cannot
+ * write at an offset), set the sticky bits the protofile cannot carry
+ * (xfs_db), copy the result into the disk. */
+static int make_xfs(struct ctx *c, int fd, unsigned i, const char *src, bool populate) {
+        const struct disk_partition *p = &c->l->parts[i];
+        _cleanup_free_ char *dir = xasprintf("%s/xfs-%u", c->dir, i);
+        _cleanup_free_ char *proto = xasprintf("%s/proto", dir), *img = xasprintf("%s/fs.img", dir);
+        _cleanup_strbuf_ struct strbuf text = STRBUF_INIT, sticky = STRBUF_INIT;
+        bool with_prep = p->type == DISK_PT_ROOT;
+        int r;
+
+        if ((r = mkdir_p(dir, 0755)) < 0)
+                return fail(c, r, "xfs: cannot create %s: %s", dir, strerror(-r));
+        if (populate) {
+                char *argv[] = {"/bin/sh", "-c", (char *)xfs_list_script, "kiln-xfs-list",
+                                (char *)(src[0] ? src : "."), dir, NULL};
+                struct tree_run t = {.what = "xfs listing", .with_prep = with_prep, .bare = true,
+                                     .stdin_fd = -1, .stdout_fd = -1,
+                                     .timeout_ms = MKFS_TIMEOUT_MS};
+                if ((r = run_in_tree(c, &t, argv)) < 0)
+                        return r;
+                if ((r = xfs_proto(c, dir, src, &text, &sticky)) < 0)
+                        return r;
+        } else
+                strbuf_adds(&text, "kiln\n0 0\nd--755 0 0\n$\n");
+        if ((r = write_text(dir, "proto", text.buf, 0644)) < 0)
+                return fail(c, r, "xfs: cannot write %s: %s", proto, strerror(-r));
+        {
+                _cleanup_close_ int ifd = open(img, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+                if (ifd < 0 || ftruncate(ifd, (off_t)part_size(c->l, i)) < 0)
+                        return fail(c, -errno, "xfs: cannot create %s: %m", img);
+        }
+        _cleanup_free_ char *uuid = xasprintf("uuid=%s", p->fs_uuid);
+        char *argv[] = {"mkfs.xfs", "-q", "-f", "-m", uuid, "-L", (char *)p->name, "-p", proto,
+                        img, NULL};
+        struct tree_run t = {.what = "mkfs.xfs", .with_prep = with_prep, .bare = true,
+                             .stdin_fd = -1, .stdout_fd = -1, .timeout_ms = MKFS_TIMEOUT_MS};
+        if ((r = run_in_tree(c, &t, argv)) < 0)
+                return r;
+        if (sticky.len && (r = xfs_set_sticky(c, img, sticky.buf)) < 0)
+                return r;
+        _cleanup_close_ int ifd = open(img, O_RDONLY | O_CLOEXEC);
+        if (ifd < 0)
+                return fail(c, -errno, "xfs: cannot open %s: %m", img);
+        r = copy_sparse(ifd, fd, part_offset(c->l, i));
+        if (r < 0)
+                return fail(c, r, "xfs: cannot copy %s into the disk: %s", img, strerror(-r));
+        (void)unlink(img);
+        say(c, "xfs: partition %u (%s) written; file times are those of this run (mkfs.xfs -p "
+               "does not take them from the tree)",
+            i + 1, p->name);
+        return 0;
 }
 
 /* mkfs.ext4 -d copies each file's ctime, which for what prep wrote (and
@@ -1063,7 +1707,7 @@ static int settle_ctimes(struct ctx *c, int fd) {
         _cleanup_free_ char *file = xasprintf("%s/settle.debugfs", c->dir);
         /* unix_io's "?offset=" names the filesystem inside the image */
         dev = xasprintf("/proc/self/fd/0?offset=%llu",
-                        (unsigned long long)part_offset(c->l, DISK_PART_ROOT));
+                        (unsigned long long)part_offset(c->l, (unsigned)c->l->root));
         char *argv[] = {"debugfs", "-w", "-f", file, dev, NULL};
         return run_host(c, "debugfs", argv, fd);
 }
@@ -1071,27 +1715,31 @@ static int settle_ctimes(struct ctx *c, int fd) {
 /* mtools' image argument: the file at the ESP's byte offset. */
 static char *esp_image(const struct ctx *c) {
         return xasprintf("/proc/self/fd/0@@%llu",
-                         (unsigned long long)part_offset(c->l, DISK_PART_ESP));
+                         (unsigned long long)part_offset(c->l, (unsigned)c->l->esp));
 }
 
 static int make_esp(struct ctx *c, int fd) {
         char volid[9], offset[32], hidden[24], kib[24];
+        const struct disk_partition *p = &c->l->parts[c->l->esp];
+        uint64_t size = part_size(c->l, (unsigned)c->l->esp);
 
         /* "XXXX-XXXX" -> "XXXXXXXX" */
         snprintf(volid, sizeof volid, "%.4s%.4s", c->l->esp_fs_id, c->l->esp_fs_id + 5);
-        snprintf(offset, sizeof offset, "--offset=%llu",
-                 (unsigned long long)c->l->parts[DISK_PART_ESP].first_lba);
-        snprintf(hidden, sizeof hidden, "%llu",
-                 (unsigned long long)c->l->parts[DISK_PART_ESP].first_lba);
-        snprintf(kib, sizeof kib, "%llu",
-                 (unsigned long long)(part_size(c->l, DISK_PART_ESP) / 1024));
+        snprintf(offset, sizeof offset, "--offset=%llu", (unsigned long long)p->first_lba);
+        snprintf(hidden, sizeof hidden, "%llu", (unsigned long long)p->first_lba);
+        snprintf(kib, sizeof kib, "%llu", (unsigned long long)(size / 1024));
         /* --invariant before -i: it fixes the creation time and would also
          * reset the volume id */
         /* mkfs.fat warns "block count mismatch" (the file is larger than
          * the ESP): expected. -s 1: 512-byte clusters. mkfs.fat picks the cluster size from the
          * size of the whole file, not of the partition, and FAT32 needs at
-         * least 65525 clusters (a 64 MiB ESP has 128992 of 512 bytes). */
-        char *argv[] = {"mkfs.fat", "-F", "32", "-s", "1", "--invariant", "-i", volid, "-n", "ESP",
+         * least 65525 clusters (a 64 MiB ESP has 128992 of 512 bytes; the
+         * smallest, DISK_MIN_ESP_SIZE, 66524). From 512 MiB on, 4 KiB
+         * clusters (at least 131072 of them). The label: "ESP" unless the
+         * spec names one. */
+        char *argv[] = {"mkfs.fat", "-F", "32", "-s", size >= 512ull << 20 ? "8" : "1",
+                        "--invariant", "-i", volid, "-n",
+                        streq(p->name, "esp") ? "ESP" : (char *)p->name,
                         "-h", hidden, offset, "/proc/self/fd/0", kib, NULL};
         return run_host(c, "mkfs.fat", argv, fd);
 }
@@ -1167,15 +1815,19 @@ static int grub_build(struct ctx *c) {
 
         /* BIOS: the prefix is a fallback for a disk GRUB sees as hd0; the
          * embedded config searches by UUID, so another disk order works too */
+        char prefix[48];
+        snprintf(prefix, sizeof prefix, "(hd0,gpt%d)/boot/grub", c->l->root + 1);
+        /* xfs only when the root is xfs: ext4 images stay as they were */
+        const char *xfs = streq(c->l->root_fs, "xfs") ? "xfs" : NULL;
         char *bios[] = {"grub-mkimage", "-O", "i386-pc", "-o", "/run/kiln/out/core.img",
-                        "-p", "(hd0,gpt3)/boot/grub", "-c", "/run/kiln/stage/early.cfg",
-                        "biosdisk", GRUB_COMMON_MODULES, NULL};
+                        "-p", prefix, "-c", "/run/kiln/stage/early.cfg",
+                        "biosdisk", GRUB_COMMON_MODULES, (char *)xfs, NULL};
         r = run_in_tree(c, &t, bios);
         if (r < 0)
                 return r;
         char *efi[] = {"grub-mkimage", "-O", "x86_64-efi", "-o", "/run/kiln/out/BOOTX64.EFI",
                        "-p", "/boot/grub", "-c", "/run/kiln/stage/early.cfg",
-                       "efi_gop", "efi_uga", GRUB_COMMON_MODULES, NULL};
+                       "efi_gop", "efi_uga", GRUB_COMMON_MODULES, (char *)xfs, NULL};
         r = run_in_tree(c, &t, efi);
         if (r < 0)
                 return r;
@@ -1219,7 +1871,7 @@ static int grub_install_bios(struct ctx *c, int fd) {
                             "check 0x%02x)",
                             b[GRUB_BOOT_MACHINE_BOOT_DRIVE], b[GRUB_BOOT_MACHINE_DRIVE_CHECK]);
 
-        uint64_t part_bytes = part_size(c->l, DISK_PART_BIOS);
+        uint64_t part_bytes = part_size(c->l, (unsigned)c->l->bios);
         r = read_boot_file(c, "core.img", part_bytes, &core, &core_len);
         if (r == -E2BIG)
                 return fail(c, r, "core.img does not fit the %llu-byte BIOS boot partition",
@@ -1230,7 +1882,7 @@ static int grub_install_bios(struct ctx *c, int fd) {
         if (core_sectors < 2 || core_sectors - 1 > UINT16_MAX)
                 return fail(c, -EBADMSG, "core.img has a strange size (%zu bytes)", core_len);
 
-        uint64_t core_lba = c->l->parts[DISK_PART_BIOS].first_lba;
+        uint64_t core_lba = c->l->parts[c->l->bios].first_lba;
         /* boot.img: kernel sector = core.img's first sector; boot drive 0xff
          * (take %dl from the BIOS), as write_rootdev() sets it; and for a
          * hard disk grub-bios-setup replaces the 2-byte jump at DRIVE_CHECK
@@ -1269,11 +1921,17 @@ static int grub_install_bios(struct ctx *c, int fd) {
         return 0;
 }
 
+/* UEFI when there is an ESP, legacy BIOS when there is a BIOS boot
+ * partition (the layout has at least one of them). */
 static int grub_install(struct ctx *c, int fd) {
         _cleanup_free_ char *efi = xasprintf("%s/BOOTX64.EFI", c->boot_out);
-        int r = esp_copy(c, fd, efi, "/EFI/BOOT/BOOTX64.EFI");
-        if (r < 0)
+        int r;
+        if (c->l->esp >= 0 && (r = esp_copy(c, fd, efi, "/EFI/BOOT/BOOTX64.EFI")) < 0)
                 return r;
+        if (c->l->bios < 0) {
+                say(c, "no BIOS boot partition: the disk boots with UEFI only");
+                return 0;
+        }
         return grub_install_bios(c, fd);
 }
 
@@ -1289,11 +1947,16 @@ static const struct boot_loader grub_x86_64 = {
 
 static bool layout_matches_plan(const struct disk_options *o, const struct disk_layout *l) {
         struct disk_layout p;
-        if (disk_plan(o, &p) < 0 || p.size != l->size || p.nparts != l->nparts)
+        if (disk_plan(o, &p) < 0 || p.size != l->size || p.nparts != l->nparts ||
+            p.bios != l->bios || p.esp != l->esp || p.root != l->root)
                 return false;
         for (unsigned i = 0; i < p.nparts; i++)
                 if (p.parts[i].first_lba != l->parts[i].first_lba ||
-                    p.parts[i].last_lba != l->parts[i].last_lba)
+                    p.parts[i].last_lba != l->parts[i].last_lba ||
+                    p.parts[i].type != l->parts[i].type || !p.parts[i].fs != !l->parts[i].fs ||
+                    (p.parts[i].fs && !streq(p.parts[i].fs, l->parts[i].fs)) ||
+                    !p.parts[i].mount != !l->parts[i].mount ||
+                    (p.parts[i].mount && !streq(p.parts[i].mount, l->parts[i].mount)))
                         return false;
         return true;
 }
@@ -1360,6 +2023,7 @@ int disk_assemble(const struct disk_options *o, const struct disk_layout *l, int
         r = ctx_init(&c, o, l);
         if (r < 0)
                 return r;
+        c.grow = l->root == (int)l->nparts - 1;
         say(&c, "assembling a %llu MiB %s disk (root %s, esp %s) from %zu layers",
             (unsigned long long)(l->size >> 20), c.arch->name, l->root_fs_uuid, l->esp_fs_id,
             o->nlayers);
@@ -1380,11 +2044,26 @@ int disk_assemble(const struct disk_options *o, const struct disk_layout *l, int
         r = gpt_write(out_fd, l);
         if (r < 0)
                 return fail(&c, r, "cannot write the partition table: %s", strerror(-r));
-        if ((r = make_root_fs(&c, out_fd)) < 0 || (r = settle_ctimes(&c, out_fd)) < 0)
-                return r;
-        say(&c, "root filesystem written in %.1f s", (double)(mono_ms() - t) / 1000);
+        for (unsigned i = 0; i < l->nparts; i++) {
+                const struct disk_partition *p = &l->parts[i];
+                if (p->type != DISK_PT_ROOT && p->type != DISK_PT_LINUX)
+                        continue;
+                /* a data partition holds the tree's directory at its mount
+                 * point (empty when the tree has none) */
+                const char *src = p->type == DISK_PT_ROOT ? "" : p->mount + 1;
+                bool populate = p->type == DISK_PT_ROOT || probe_has(&c, "dir", src);
+                r = streq(p->fs, "xfs") ? make_xfs(&c, out_fd, i, src, populate)
+                                        : make_ext4(&c, out_fd, i, src, populate);
+                if (r < 0)
+                        return r;
+                if (p->type == DISK_PT_ROOT && streq(p->fs, "ext4") &&
+                    (r = settle_ctimes(&c, out_fd)) < 0)
+                        return r;
+        }
+        say(&c, "filesystems written in %.1f s", (double)(mono_ms() - t) / 1000);
         t = mono_ms();
-        if ((r = make_esp(&c, out_fd)) < 0 || (r = c.arch->boot->install(&c, out_fd)) < 0)
+        if ((l->esp >= 0 && (r = make_esp(&c, out_fd)) < 0) ||
+            (r = c.arch->boot->install(&c, out_fd)) < 0)
                 return r;
         say(&c, "ESP and boot code written in %.1f s", (double)(mono_ms() - t) / 1000);
         say(&c, "disk assembled in %.1f s", (double)(mono_ms() - t0) / 1000);
