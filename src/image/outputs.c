@@ -384,8 +384,11 @@ int outputs_build(const struct spec *s, const struct spec_build *b, const char *
                 .scratch_dir = o->scratch_dir,
                 .log_fd = o->log_fd,
         };
+        _cleanup_free_ struct disk_part_req *dparts = NULL;
         struct disk_layout L;
-        r = disk_plan(&dopt, &L);
+        r = disk_options_from_spec(b->disk, &dopt, &dparts);
+        if (r >= 0)
+                r = disk_plan(&dopt, &L);
         if (r < 0) {
                 dprintf(o->log_fd, "kiln: cannot lay out a %llu-byte disk: %s\n",
                         (unsigned long long)size, strerror(-r));
