@@ -43,9 +43,11 @@ PACKAGES=(
         # image assembly: filesystems written into image files without
         # mounting (e2fsprogs' mkfs.ext4 -d, FAT via dosfstools + mtools),
         # and the compression libraries kiln's format writers link against;
-        # xfsprogs for xfs partitions (mkfs.xfs -p protofile)
+        # xfsprogs for xfs partitions (mkfs.xfs -p protofile; getfattr from
+        # attr finds what a protofile cannot carry)
         e2fsprogs
         xfsprogs
+        attr
         fdisk
         dosfstools
         mtools
