@@ -857,6 +857,19 @@ static int build_one(struct engine *e, size_t bi) {
                 json_end_array(&w);
                 json_key(&w, "packages");
                 record_packages(e, b, keys, nkeys, dir, &w);
+                if (o->verifier && o->verifier->verify && b->checks) {
+                        char **ld = NULL;
+                        layer_dirs(o->cache, keys, nkeys, &ld);
+                        _cleanup_free_ char *why = NULL;
+                        json_key(&w, "checks");
+                        int k = o->verifier->verify(o->verifier->userdata, b, (const char *const *)ld,
+                                                    nkeys, dir, &w, &why);
+                        free_strv(ld, nkeys);
+                        if (k != 0) {
+                                br->verify_failed = true;
+                                br->failed_step = xasprintf("checks: %s", why ? why : "failed");
+                        }
+                }
                 json_key(&w, "elapsed_ms");
                 json_int(&w, (int64_t)(now_ms() - t0));
                 json_end_object(&w);
@@ -873,7 +886,7 @@ static int build_one(struct engine *e, size_t bi) {
         free(recs);
         free_strv(keys, nkeys);
         br->elapsed_ms = now_ms() - t0;
-        br->ok = !failed_any && r >= 0;
+        br->ok = !failed_any && r >= 0 && !br->verify_failed;
         return br->ok ? 0 : -EIO;
 }
 

@@ -14,7 +14,8 @@
  *      does not run. So an unchanged spec runs nothing, and a change at
  *      step N re-runs N and what follows;
  *   3. a build record (record.json): keys, per-step durations and cache
- *      status, installed packages and versions (dpkg), the layer stack.
+ *      status, installed packages and versions (dpkg), the layer stack,
+ *      and the outcome of the checks when a verifier is set (see below).
  *
  * Per build, a folder under the work directory holds the record, one log
  * per step (secrets masked), the mount point, and — after a failure with
@@ -74,6 +75,24 @@ struct build_observer {
         void (*output)(void *userdata, const struct spec_build *b, const char *line, size_t len);
 };
 
+struct json_writer;
+
+/* A last look at a finished tree before its record is written — the
+ * check engine, wired in by the CLI (the engine does not depend on it).
+ * verify is called for each build that has `checks:`, from the thread
+ * running the build (not serialised), with the tree's layers (topmost
+ * first) and the build's folder. It writes exactly one JSON value to w
+ * (record.json's "checks") whatever it returns, and returns 0 when the
+ * tree passed, 1 when it failed, -errno when it could not verify; on
+ * non-zero, *ret_why says why in one line (owned). A build that does not
+ * pass fails: its record is written, its layer stack kept, and no image
+ * is made from it. */
+struct build_verifier {
+        void *userdata;
+        int (*verify)(void *userdata, const struct spec_build *b, const char *const *layers,
+                      size_t nlayers, const char *dir, struct json_writer *w, char **ret_why);
+};
+
 struct build_options {
         struct cache *cache;
         const char *work_dir;      /* per-build folders go here (created) */
@@ -82,6 +101,7 @@ struct build_options {
         bool debug;                /* pass step output to observer->output */
         unsigned parallel;         /* builds at once (>= 1) */
         const struct build_observer *observer;
+        const struct build_verifier *verifier; /* NULL: none */
 };
 
 struct build_result {
@@ -89,6 +109,8 @@ struct build_result {
         bool ok;
         bool skipped;              /* not attempted: its parent failed */
         char *failed_step;         /* "3 (shell)" when a step failed; owned */
+        bool verify_failed;        /* the steps succeeded, the verifier did not pass the
+                                      tree; failed_step holds its reason */
         char *failed_log;          /* that step's log; owned */
         char *failed_tree;         /* on_error=abort: the kept partial layer; owned */
         char *record_path;         /* record.json; owned */

@@ -82,6 +82,13 @@ enum {
         OPT_FAILED,
         OPT_OUTPUT_DIR,
         OPT_TREES_ONLY,
+        /* checks (kiln check; --no-checks and --boot-check for kiln build) */
+        OPT_NO_CHECKS,
+        OPT_BOOT_CHECK,
+        OPT_CHECKS,
+        OPT_IMAGE,
+        OPT_TREE,
+        OPT_JUNIT,
         OPT_SPEC_LAST,
 };
 
@@ -108,6 +115,13 @@ struct spec_args {
         bool failed;
         const char *output_dir;
         bool trees_only;
+        bool no_checks;         /* build: skip the checks */
+        bool boot_check;        /* build: boot the image and run the checks in it */
+        bool check_opts;        /* set by kiln check: accept the options below */
+        const char *checks_file;  /* --checks FILE */
+        const char *image;      /* --image IMAGE */
+        bool tree;              /* --tree */
+        const char *junit;      /* --junit FILE */
         const char *extra_arg;  /* a second positional argument (kiln shell SPEC BUILD) */
         bool want_extra_arg;
 };

@@ -12,10 +12,13 @@
 extern const struct verb verb_help, verb_version, verb_validate, verb_inspect, verb_build,
         verb_shell, verb_cache, verb_cidata;
 
+extern const struct verb verb_check;
+
 const struct verb *const cli_verbs[] = {
         &verb_validate,
         &verb_inspect,
         &verb_build,
+        &verb_check,
         &verb_shell,
         &verb_cache,
         &verb_cidata,

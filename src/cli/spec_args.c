@@ -7,6 +7,8 @@
  */
 #include "cli/cli.h"
 
+#include "check/check.h"
+
 #include <unistd.h>
 
 extern char **environ;
@@ -29,6 +31,12 @@ const struct cli_option spec_cli_options[] = {
         {"failed", 0, false, OPT_FAILED},
         {"output-dir", 'o', true, OPT_OUTPUT_DIR},
         {"trees-only", 0, false, OPT_TREES_ONLY},
+        {"no-checks", 0, false, OPT_NO_CHECKS},
+        {"boot-check", 0, false, OPT_BOOT_CHECK},
+        {"checks", 0, true, OPT_CHECKS},
+        {"image", 0, true, OPT_IMAGE},
+        {"tree", 0, false, OPT_TREE},
+        {"junit", 0, true, OPT_JUNIT},
         {NULL, 0, false, 0},
 };
 
@@ -77,7 +85,8 @@ int spec_args_parse(struct spec_args *a, const struct verb *v, int argc, char **
                 case OPT_FAILED:
                 case OPT_OUTPUT_DIR:
                 case OPT_TREES_ONLY:
-                        if (!a->build_opts) {
+                        if (!a->build_opts &&
+                            !(a->check_opts && id == OPT_WORK_DIR)) {
                                 const char *name = "?";
                                 for (const struct cli_option *op = spec_cli_options; op->name; op++)
                                         if (op->id == id)
@@ -105,6 +114,36 @@ int spec_args_parse(struct spec_args *a, const struct verb *v, int argc, char **
                                         return cli_usage_error(v->name, "--parallel needs a number from 1 to 64, not '%s'", arg);
                                 a->parallel = (unsigned)n;
                         }
+                        break;
+                case OPT_NO_CHECKS:
+                case OPT_BOOT_CHECK:
+                        if (!a->build_opts || a->check_opts)
+                                return cli_usage_error(v->name, "option '--%s' is for kiln build",
+                                                       id == OPT_NO_CHECKS ? "no-checks" : "boot-check");
+                        if (id == OPT_NO_CHECKS)
+                                a->no_checks = true;
+                        else
+                                a->boot_check = true;
+                        break;
+                case OPT_CHECKS:
+                case OPT_IMAGE:
+                case OPT_TREE:
+                case OPT_JUNIT:
+                        if (!a->check_opts) {
+                                const char *name = "?";
+                                for (const struct cli_option *op = spec_cli_options; op->name; op++)
+                                        if (op->id == id)
+                                                name = op->name;
+                                return cli_usage_error(v->name, "option '--%s' is for kiln check", name);
+                        }
+                        if (id == OPT_CHECKS)
+                                a->checks_file = arg;
+                        else if (id == OPT_IMAGE)
+                                a->image = arg;
+                        else if (id == OPT_TREE)
+                                a->tree = true;
+                        else
+                                a->junit = arg;
                         break;
                 case OPT_HELP:
                         cli_print_verb_help(v, stdout);
@@ -206,6 +245,33 @@ void cli_print_diags(struct cli *cli, struct diag_list *d) {
         fputs(strbuf_str(&sb), stderr);
 }
 
+/* The spec layer keeps checks: opaque (the check engine sits above it), so
+ * every verb that loads a spec has them parsed here: a mistake in a check
+ * is a spec error for validate as much as for build. */
+static int cli_check_checks(const struct spec *s, struct diag_list *d) {
+        int ret = 0;
+        for (size_t i = 0; i < s->nbuilds; i++) {
+                const struct spec_build *b = s->builds[i];
+                if (!b->needed || !b->checks)
+                        continue;
+                /* A checks file is read once, however many builds name it
+                 * (its diagnostics would otherwise repeat per build). */
+                bool seen = false;
+                for (size_t k = 0; k < i && b->checks->kind == V_STRING; k++) {
+                        const struct value *o = s->builds[k]->checks;
+                        seen = seen || (s->builds[k]->needed && o && o->kind == V_STRING &&
+                                        streq(o->str, b->checks->str));
+                }
+                if (seen)
+                        continue;
+                struct check_list l;
+                if (check_list_parse(b->checks, s->dir, d, &l) < 0)
+                        ret = -EINVAL;
+                check_list_done(&l);
+        }
+        return ret;
+}
+
 int cli_load_spec(struct cli *cli, const struct spec_args *a, struct diag_list *diags,
                   struct spec **ret) {
         struct spec_options o = {
@@ -222,6 +288,10 @@ int cli_load_spec(struct cli *cli, const struct spec_args *a, struct diag_list *
                 .now = spec_now(),
         };
         int r = spec_load(&o, diags, ret);
+        if (r >= 0 && cli_check_checks(*ret, diags) < 0) {
+                *ret = spec_free(*ret);
+                r = -EINVAL;
+        }
         if (!a->json)
                 cli_print_diags(cli, diags);
         return r;

@@ -5,9 +5,11 @@
 
 #include "build/build.h"
 #include "build/sandbox.h"
+#include "check/check.h"
 #include "image/outputs.h"
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -35,6 +37,9 @@ const struct verb verb_build = {
                 "                       assemble the images again)\n"
                 "  -o, --output-dir DIR images go to DIR/<image-name>/ (default output)\n"
                 "  --trees-only         build the root trees, no disk images\n"
+                "  --no-checks          do not run the builds' checks: on their trees\n"
+                "  --boot-check         also boot each image in QEMU and run the checks\n"
+                "                       inside the guest (boot-only checks included)\n"
                 "  -j, --parallel N     build up to N independent builds at once (default 1)\n"
                 "  --debug              show every step's output (also KILN_LOG=debug)\n"
                 "  --cache-dir DIR      the step cache (default $KILN_CACHE_DIR or ~/.cache/kiln)\n"
@@ -45,13 +50,19 @@ const struct verb verb_build = {
                 "kiln-manifest.json, and OUTPUT/packer-manifest.json (Packer's format).\n"
                 "An image whose tree and settings did not change is not assembled again.\n"
                 "\n"
+                "Checks: a build with checks: has them run on its finished tree (chrooted,\n"
+                "no network, nothing written) before its image is made; a failed check\n"
+                "fails the build and no image is written. Results go into record.json\n"
+                "and DIR/<build>/checks.xml (JUnit). See kiln check.\n"
+                "\n"
                 "Per build, DIR/<build>/ holds record.json (cache keys, durations,\n"
                 "installed packages), logs/NN-kind.log (secrets masked) and `layers`\n"
                 "(the overlay layer stack of the finished tree, topmost first).\n"
                 "Packer spellings work: -var, -var-file, -only, -except, -on-error,\n"
                 "-force, -parallel-builds=N.\n"
                 "\n"
-                "Exit status: 0 all builds succeeded, 1 a build failed, 2 usage or spec error.\n",
+                "Exit status: 0 all builds succeeded, 1 a build or a check failed, 2 usage\n"
+                "or spec error.\n",
         .run = build_verb_run,
 };
 
@@ -105,6 +116,157 @@ static void print_output(void *userdata, const struct spec_build *b, const char 
         fprintf(stderr, "%s| %.*s", b->name, (int)len, line);
         if (len && line[len - 1] != '\n')
                 fputc('\n', stderr);
+}
+
+/* ---- checks: the verifier the engine calls for each finished tree ------------------------------ */
+
+struct checks_view {
+        const struct spec *spec;
+        struct view *view;
+        pthread_mutex_t lock;       /* builds verify in parallel */
+        char **failures;            /* "BUILD\tFILE:LINE:COL: kind what: why", for the summary */
+        size_t nfailures;
+};
+
+/* "FILE:LINE:COL: kind what: why" — the failed check and where it is written. */
+static char *failure_line(const struct check_result *cr) {
+        const struct check *c = cr->check;
+        _cleanup_free_ char *what = check_describe(c);
+        struct strbuf sb = STRBUF_INIT;
+        if (c->mark.src && c->mark.line)
+                strbuf_addf(&sb, "%s:%u:%u: ", c->mark.src->path, c->mark.line, c->mark.col);
+        strbuf_addf(&sb, "%s %s: %s", c->kind->name, what, cr->detail ? cr->detail : "failed");
+        return strbuf_detach(&sb);
+}
+
+/* Prints a report's summary and failures as build lines, and keeps the
+ * failures for the final summary. */
+static void show_report(struct checks_view *cv, const struct spec_build *b, const char *label,
+                        const struct check_report *rep) {
+        struct view *v = cv->view;
+        bool c = v->cli->color_out;
+        pthread_mutex_lock(&cv->lock);
+        printf("%-*s  %-4s %-10s %u passed, %u failed, %u skipped  %.1fs\n", (int)v->name_width, b->name,
+               "", label, rep->passed, rep->failed, rep->skipped, (double)rep->elapsed_ms / 1000.0);
+        for (size_t i = 0; i < rep->n; i++) {
+                if (rep->v[i].status != CHECK_FAILED)
+                        continue;
+                _cleanup_free_ char *line = failure_line(&rep->v[i]);
+                printf("%-*s  %-4s %s%-10s%s %s\n", (int)v->name_width, b->name, "", c ? "\033[1;31m" : "",
+                       "FAILED", c ? "\033[0m" : "", line);
+                cv->failures = xreallocarray(cv->failures, cv->nfailures + 1, sizeof(char *));
+                cv->failures[cv->nfailures++] = xasprintf("%s\t%s", b->name, line);
+        }
+        fflush(stdout);
+        pthread_mutex_unlock(&cv->lock);
+}
+
+static int verify_tree(void *userdata, const struct spec_build *b, const char *const *layers,
+                       size_t nlayers, const char *dir, struct json_writer *w, char **ret_why) {
+        struct checks_view *cv = userdata;
+        struct diag_list d = {0};
+        struct check_list l;
+        /* Parsed (and reported) when the spec was loaded: only a checks file
+         * that vanished since can fail here. */
+        int r = check_list_parse(b->checks, cv->spec->dir, &d, &l);
+        diag_list_done(&d);
+        if (r < 0) {
+                check_list_done(&l);
+                json_null(w);
+                *ret_why = xasprintf("cannot read the checks: %s", strerror(-r));
+                return r;
+        }
+        _cleanup_free_ char *scratch = xasprintf("%s/run", dir);
+        struct check_tree tree = {.layers = layers, .nlayers = nlayers, .scratch_dir = scratch,
+                                  .hostname = b->name};
+        struct check_exec x;
+        check_exec_tree(&x, &tree);
+        struct check_report rep = {0};
+        r = check_run(&l, &x, b->name, &rep);
+        if (r < 0) {
+                check_list_done(&l);
+                json_null(w);
+                *ret_why = xasprintf("the checks could not run in the tree: %s", strerror(-r));
+                return r;
+        }
+        check_report_json(&rep, w);
+        _cleanup_free_ char *junit = xasprintf("%s/checks.xml", dir);
+        const struct check_report *one = &rep;
+        int k = check_report_write_junit(&one, 1, junit);
+        show_report(cv, b, "checks", &rep);
+        if (rep.failed)
+                *ret_why = xasprintf("%u of %zu checks failed", rep.failed, rep.n);
+        else if (k < 0)
+                *ret_why = xasprintf("cannot write %s: %s", junit, strerror(-k));
+        r = rep.failed ? 1 : k < 0 ? k : 0;
+        check_report_done(&rep);
+        check_list_done(&l);
+        return r;
+}
+
+/* --boot-check: each image with checks booted in QEMU, the checks run in
+ * the guest. Returns the number of builds whose boot check did not pass. */
+static unsigned boot_checks(struct checks_view *cv, const struct spec_args *a,
+                            const struct build_options *bo, const struct build_result *res, size_t n) {
+        static volatile sig_atomic_t never;
+        unsigned bad = 0;
+        const char *outdir = a->output_dir ? a->output_dir : "output";
+        for (size_t i = 0; i < n; i++) {
+                const struct spec_build *b = res[i].build;
+                if (!res[i].ok || !b->selected || !b->checks)
+                        continue;
+                _cleanup_free_ char *image = NULL;
+                static const char *const exts[] = {"qcow2", "raw"};
+                for (size_t k = 0; k < ARRAY_SIZE(exts) && !image; k++) {
+                        char *p = xasprintf("%s/%s/%s.%s", outdir, b->name, b->name, exts[k]);
+                        if (access(p, R_OK) == 0)
+                                image = p;
+                        else
+                                free(p);
+                }
+                if (!image) {
+                        fprintf(stderr, "kiln: %s: --boot-check needs a raw or qcow2 image among its outputs\n", b->name);
+                        bad++;
+                        continue;
+                }
+                struct diag_list d = {0};
+                struct check_list l;
+                int r = check_list_parse(b->checks, cv->spec->dir, &d, &l);
+                diag_list_done(&d);
+                _cleanup_free_ char *dir = build_dir(bo, b);
+                _cleanup_free_ char *console = xasprintf("%s/logs/boot-check-console.log", dir);
+                struct check_boot_options o = {.image = image, .console_log = console, .cancel = &never};
+                struct check_report rep = {0};
+                _cleanup_free_ char *why = NULL;
+                if (r >= 0) {
+                        printf("%-*s  %-4s %-10s booting %s...\n", (int)cv->view->name_width, b->name, "",
+                               "boot-check", image);
+                        fflush(stdout);
+                        r = check_run_booted(&l, &o, b->name, &rep, &why);
+                }
+                if (r < 0) {
+                        fprintf(stderr, "kiln: %s: boot check: %s\n", b->name, why ? why : strerror(-r));
+                        bad++;
+                } else {
+                        show_report(cv, b, "boot-check", &rep);
+                        _cleanup_free_ char *junit = xasprintf("%s/boot-checks.xml", dir);
+                        const struct check_report *one = &rep;
+                        check_report_write_junit(&one, 1, junit);
+                        if (rep.failed) {
+                                fprintf(stderr, "kiln: %s: %u check%s failed in the booted image:\n", b->name,
+                                        rep.failed, rep.failed == 1 ? "" : "s");
+                                for (size_t k = 0; k < rep.n; k++)
+                                        if (rep.v[k].status == CHECK_FAILED) {
+                                                _cleanup_free_ char *line = failure_line(&rep.v[k]);
+                                                fprintf(stderr, "kiln:   %s\n", line);
+                                        }
+                                bad++;
+                        }
+                }
+                check_report_done(&rep);
+                check_list_done(&l);
+        }
+        return bad;
 }
 
 static bool ask_retry(const struct build_result *r, size_t n) {
@@ -271,7 +433,11 @@ static int build_verb_run(struct cli *cli, int argc, char **argv) {
                 if (!ask)
                         fprintf(stderr, "kiln: warning: --on-error=ask without a terminal: cleaning up instead\n");
         }
+        struct checks_view cv = {.spec = s, .view = &view};
+        pthread_mutex_init(&cv.lock, NULL);
+        struct build_verifier verifier = {.userdata = &cv, .verify = verify_tree};
         struct build_options bo = {
+                .verifier = a.no_checks ? NULL : &verifier,
                 .cache = cache,
                 .work_dir = work,
                 .on_error = oe,
@@ -284,6 +450,9 @@ static int build_verb_run(struct cli *cli, int argc, char **argv) {
         for (;;) {
                 struct build_result *res = NULL;
                 size_t n = 0;
+                for (size_t i = 0; i < cv.nfailures; i++) /* from an attempt before a retry */
+                        free(cv.failures[i]);
+                cv.nfailures = 0;
                 r = build_run(s, &bo, &res, &n);
                 if (r < 0 && r != -EIO) {
                         fprintf(stderr, "kiln: build: %s\n", strerror(-r));
@@ -306,6 +475,17 @@ static int build_verb_run(struct cli *cli, int argc, char **argv) {
                                 skipped++;
                                 fprintf(stderr, "kiln: %s: skipped, its parent %s failed\n",
                                         res[i].build->name, res[i].build->parent->name);
+                        } else if (res[i].verify_failed) {
+                                failed++;
+                                fprintf(stderr, "kiln: %s: %s; no image is made from it:\n", res[i].build->name,
+                                        res[i].failed_step ? res[i].failed_step : "checks failed");
+                                size_t bl = strlen(res[i].build->name);
+                                for (size_t k = 0; k < cv.nfailures; k++)
+                                        if (!strncmp(cv.failures[k], res[i].build->name, bl) &&
+                                            cv.failures[k][bl] == '\t')
+                                                fprintf(stderr, "kiln:   %s\n", cv.failures[k] + bl + 1);
+                                if (res[i].record_path)
+                                        fprintf(stderr, "kiln:   results: %s\n", res[i].record_path);
                         } else {
                                 failed++;
                                 fprintf(stderr, "kiln: %s: failed at step %s\n", res[i].build->name,
@@ -327,9 +507,17 @@ static int build_verb_run(struct cli *cli, int argc, char **argv) {
                 ret = failed || skipped ? EXIT_FAILED : EXIT_OK;
                 if (!a.trees_only && make_images(cli, &a, s, &bo, res, n) < 0)
                         ret = EXIT_FAILED;
+                else if (!a.trees_only && a.boot_check && boot_checks(&cv, &a, &bo, res, n) > 0)
+                        ret = EXIT_FAILED;
+                if (a.boot_check && a.trees_only)
+                        fprintf(stderr, "kiln: warning: --boot-check needs images; nothing booted with --trees-only\n");
                 build_results_free(res, n);
                 break;
         }
+        for (size_t i = 0; i < cv.nfailures; i++)
+                free(cv.failures[i]);
+        free(cv.failures);
+        pthread_mutex_destroy(&cv.lock);
 out:
         cache_close(cache);
         diag_list_done(&d);
