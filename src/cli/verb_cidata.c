@@ -4,6 +4,7 @@
 
 #include "base/hash.h"
 #include "vm/cidata.h"
+#include "vm/iso9660.h"
 
 #include <sys/stat.h>
 
@@ -37,6 +38,12 @@ const struct verb verb_cidata = {
                 "                           every key line is used); repeatable. Without --user\n"
                 "                           the keys go to the image's default user\n"
                 "\n"
+                "Extra files:\n"
+                "  --file PATH=FILE         also put host FILE on the ISO at PATH (e.g.\n"
+                "                           scripts/setup.sh=./setup.sh; directories are made as\n"
+                "                           needed); mode 0755 when FILE is executable, else\n"
+                "                           0644; repeatable. cloud-init ignores these files\n"
+                "\n"
                 "Without --user-data, user-data is a generated #cloud-config (empty when no\n"
                 "--user or --ssh-key is given); without --meta-data, meta-data holds the\n"
                 "instance-id and, with --hostname, local-hostname.\n"
@@ -61,7 +68,10 @@ enum {
         O_INSTANCE_ID,
         O_USER,
         O_SSH_KEY,
+        O_FILE,
 };
+
+#define EXTRA_FILES_MAX 4096
 
 static const struct cli_option cidata_opts[] = {
         {"help", 'h', false, O_HELP},
@@ -74,6 +84,7 @@ static const struct cli_option cidata_opts[] = {
         {"instance-id", 0, true, O_INSTANCE_ID},
         {"user", 0, true, O_USER},
         {"ssh-key", 0, true, O_SSH_KEY},
+        {"file", 0, true, O_FILE},
         {NULL, 0, false, 0},
 };
 
@@ -158,6 +169,8 @@ static int cidata_verb_run(struct cli *cli, int argc, char **argv) {
         const char *file[O_VENDOR_DATA + 1] = {0};
         const char *key_files[64];
         size_t nkey_files = 0;
+        _cleanup_free_ struct iso9660_entry *extra = NULL;
+        size_t nextra = 0, capextra = 0;
         int id;
         while ((id = cli_next(&p, &arg)) != -1) {
                 switch (id) {
@@ -179,6 +192,34 @@ static int cidata_verb_run(struct cli *cli, int argc, char **argv) {
                         }
                         key_files[nkey_files++] = arg;
                         break;
+                case O_FILE: {
+                        const char *eq = strchr(arg, '=');
+                        if (!eq || eq == arg || !eq[1]) {
+                                cli_usage_error("cidata", "--file wants PATH=FILE (path on the ISO, host file), not '%s'", arg);
+                                return EXIT_USAGE;
+                        }
+                        if (nextra >= EXTRA_FILES_MAX) {
+                                cli_usage_error("cidata", "at most %d --file options", EXTRA_FILES_MAX);
+                                return EXIT_USAGE;
+                        }
+                        struct stat st;
+                        int se = stat(eq + 1, &st) < 0 ? errno : 0;
+                        if (se || !S_ISREG(st.st_mode)) {
+                                fprintf(stderr, "kiln: cidata: --file %s: %s\n", arg,
+                                        se ? strerror(se) : "not a regular file");
+                                return EXIT_USAGE;
+                        }
+                        GROW(extra, nextra, capextra);
+                        /* The ISO path is the part before '=': argv is ours to
+                         * cut, and the file name after it stays intact. */
+                        *(char *)eq = 0;
+                        extra[nextra++] = (struct iso9660_entry){
+                                .path = arg,
+                                .source = eq + 1,
+                                .mode = st.st_mode & 0111 ? 0755 : 0644, /* executables stay so */
+                        };
+                        break;
+                }
                 }
         }
         if (!*output) {
@@ -254,8 +295,21 @@ static int cidata_verb_run(struct cli *cli, int argc, char **argv) {
                         .network_config = text[O_NETWORK_CONFIG],
                         .vendor_data = text[O_VENDOR_DATA],
                 };
-                int r = cidata_write(output, &c);
-                if (r < 0) {
+                size_t bad = SIZE_MAX;
+                int r = cidata_write_extra(output, &c, extra, nextra, spec_now(), &bad);
+                if (r < 0 && bad != SIZE_MAX && (r == -EINVAL || r == -E2BIG || r == -EEXIST)) {
+                        fprintf(stderr, "kiln: cidata: --file %s=%s: %s\n", extra[bad].path, extra[bad].source,
+                                r == -EINVAL ? "not a valid path on the ISO (relative, '/'-separated; no "
+                                               "'.', '..', ';', ':', '*', '?' or '\\' components)"
+                                : r == -E2BIG ? "over the ISO limits (64 characters per name, 255 per path, "
+                                                "8 directory levels)"
+                                              : "the path is given twice, is a seed file, or is also a directory");
+                        ret = EXIT_USAGE;
+                } else if (r < 0 && bad != SIZE_MAX) {
+                        fprintf(stderr, "kiln: cidata: --file %s=%s: %s\n", extra[bad].path, extra[bad].source,
+                                strerror(-r));
+                        ret = EXIT_FAILED;
+                } else if (r < 0) {
                         fprintf(stderr, "kiln: cidata: cannot write %s: %s\n", output,
                                 r == -E2BIG ? "a seed file is too large" : strerror(-r));
                         ret = EXIT_FAILED;

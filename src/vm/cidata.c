@@ -17,10 +17,13 @@
 
 #include <ctype.h>
 
-int cidata_write_at(const char *path, const struct cidata *c, time_t timestamp) {
-        if (!path || !c || !c->user_data || !c->meta_data)
+int cidata_write_extra(const char *path, const struct cidata *c, const struct iso9660_entry *extra,
+                       size_t nextra, time_t timestamp, size_t *ret_bad) {
+        if (ret_bad)
+                *ret_bad = SIZE_MAX;
+        if (!path || !c || !c->user_data || !c->meta_data || (nextra && !extra) || nextra > ISO9660_FILES_MAX)
                 return -EINVAL;
-        struct iso9660_entry e[4];
+        _cleanup_free_ struct iso9660_entry *e = xcalloc(4 + nextra, sizeof(*e));
         size_t n = 0;
         const struct {
                 const char *name, *text;
@@ -38,9 +41,19 @@ int cidata_write_at(const char *path, const struct cidata *c, time_t timestamp) 
                         return -E2BIG;
                 e[n++] = (struct iso9660_entry){.path = files[i].name, .data = files[i].text, .data_len = len};
         }
+        size_t nseed = n, bad = SIZE_MAX;
+        if (nextra)
+                memcpy(e + n, extra, nextra * sizeof(*e));
+        n += nextra;
         struct iso9660_options o = {.volume_id = "cidata", .timestamp = timestamp};
-        int64_t r = iso9660_write(path, e, n, &o, NULL);
+        int64_t r = iso9660_write(path, e, n, &o, &bad);
+        if (ret_bad && r < 0 && bad != SIZE_MAX && bad >= nseed)
+                *ret_bad = bad - nseed;
         return r < 0 ? (int)r : 0;
+}
+
+int cidata_write_at(const char *path, const struct cidata *c, time_t timestamp) {
+        return cidata_write_extra(path, c, NULL, 0, timestamp, NULL);
 }
 
 int cidata_write(const char *path, const struct cidata *c) {

@@ -34,6 +34,15 @@ int cidata_write(const char *path, const struct cidata *c);
  * or after 2155). */
 int cidata_write_at(const char *path, const struct cidata *c, time_t timestamp);
 
+/* Like cidata_write_at with extra files and directories on the ISO besides
+ * the seed files (cloud-init ignores them; a user-data script may use
+ * them). Returns what iso9660_write returns (-EEXIST: an extra path is one
+ * of the seed files or given twice); *ret_bad (when not NULL) is the index
+ * in extra of the entry an error is about, or (size_t)-1. */
+struct iso9660_entry;
+int cidata_write_extra(const char *path, const struct cidata *c, const struct iso9660_entry *extra,
+                       size_t nextra, time_t timestamp, size_t *ret_bad);
+
 #define CIDATA_FILE_MAX (16u * 1024 * 1024) /* bytes per seed file */
 
 /* Generated seed files, for callers that have no files of their own (kiln
