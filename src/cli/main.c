@@ -10,9 +10,10 @@
 #include <unistd.h>
 
 extern const struct verb verb_help, verb_version, verb_validate, verb_inspect, verb_build,
-        verb_shell, verb_cache, verb_cidata;
+        verb_shell, verb_cache, verb_boot, verb_cidata;
 
 extern const struct verb verb_check;
+extern const struct verb verb_images, verb_serve_images;
 
 const struct verb *const cli_verbs[] = {
         &verb_validate,
@@ -21,7 +22,10 @@ const struct verb *const cli_verbs[] = {
         &verb_check,
         &verb_shell,
         &verb_cache,
+        &verb_boot,
         &verb_cidata,
+        &verb_images,
+        &verb_serve_images,
         &verb_help,
         &verb_version,
         NULL,

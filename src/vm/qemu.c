@@ -556,7 +556,7 @@ int vm_start(struct vm *vm) {
         enum vm_accel accel = vm->o.accel;
         if (accel == VM_ACCEL_AUTO) {
                 const char *why = NULL;
-                accel = vm_kvm_probe(2000, &why) >= 0 ? VM_ACCEL_KVM : VM_ACCEL_TCG;
+                accel = vm_kvm_probe(3000, &why) >= 0 ? VM_ACCEL_KVM : VM_ACCEL_TCG;
                 free(vm->accel_note);
                 vm->accel_note = xstrdup_null(why);
         }

@@ -175,8 +175,10 @@ static inline void vm_freep(struct vm **vm) { vm_free(*vm); }
 #define _cleanup_vm_ _cleanup_(vm_freep)
 
 /* Checks that KVM really runs guest code: in a child process, creates a VM
- * with the KVM ioctls and runs a few real-mode instructions, with a deadline
- * of timeout_ms (the child is killed past it). 0 when KVM works; -errno
+ * with the KVM ioctls and runs a few real-mode instructions; then boots
+ * QEMU with -accel kvm -cpu host on a one-sector guest that waits for three
+ * BIOS timer ticks and exits QEMU through isa-debug-exit. Each stage has a
+ * deadline of timeout_ms (the child is killed past it). 0 when KVM works; -errno
  * otherwise with a short reason in *ret_reason (a static string: never free
  * it). The result is remembered for the life of the process. */
 int vm_kvm_probe(unsigned timeout_ms, const char **ret_reason);
