@@ -95,7 +95,7 @@ static int serve_images_run(struct cli *cli, int argc, char **argv) {
                 store_close(st);
                 return r == -EINVAL ? EXIT_USAGE : EXIT_FAILED;
         }
-        printf("serving %s on %s\n", dir, store_server_url(srv));
+        printf("serving %s on %s\n", store_dir(st), store_server_url(srv));
         fflush(stdout);
         int sig = 0;
         while (sigwait(&set, &sig) != 0)

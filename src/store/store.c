@@ -682,6 +682,7 @@ struct item {
         char sha256[65];
         char sha512[129];
         char *tmp;           /* tmp/ path to rename into place, or NULL */
+        bool placed;         /* renamed into blobs/ by this transaction */
         int lock_fd;         /* holds the flock on tmp's inode */
         bool in_place;       /* the blob was already there */
         uint64_t elapsed_ms;
@@ -874,6 +875,7 @@ static int place_blob(struct store *st, struct item *it, int64_t now) {
                         return -errno;
                 free(it->tmp);
                 it->tmp = NULL;
+                it->placed = true;
                 fsync_dir(dir);
                 if (stat(path, &s) < 0)
                         return -errno;
@@ -1093,6 +1095,18 @@ static int insert_entry(struct store *st, const struct meta *m, const char *vers
         return r;
 }
 
+/* Before a rollback, while the write lock is still held (so that no other
+ * add can have started to use them): takes back the blobs this transaction
+ * put in place. */
+static void unplace(struct store *st, struct item *items, size_t n) {
+        for (size_t i = 0; i < n; i++) {
+                _cleanup_free_ char *path = NULL;
+                if (items[i].placed && store_blob_path(st, items[i].sha256, &path) >= 0)
+                        unlink(path);
+                items[i].placed = false;
+        }
+}
+
 /* Prepares every item, then ties them to the catalog in one transaction. */
 static int add_items(struct store *st, struct meta *m, struct item *items, size_t n,
                      const struct store_add_options *o, struct store_entry **ret, size_t *ret_n) {
@@ -1104,7 +1118,7 @@ static int add_items(struct store *st, struct meta *m, struct item *items, size_
         for (int attempt = 0;; attempt++) {
                 for (size_t i = 0; i < n; i++) {
                         item_release(&items[i]);
-                        items[i].in_place = false;
+                        items[i].in_place = items[i].placed = false;
                         r = prepare_item(st, &items[i], o->flags);
                         if (r < 0)
                                 return r;
@@ -1125,6 +1139,7 @@ static int add_items(struct store *st, struct meta *m, struct item *items, size_
                 for (size_t i = 0; r >= 0 && i < n; i++)
                         r = place_blob(st, &items[i], now);
                 if (r == -EAGAIN && attempt < STORE_ADD_RETRIES) {
+                        unplace(st, items, n);
                         rollback(st); /* a blob was removed meanwhile: stage it again */
                         continue;
                 }
@@ -1137,6 +1152,8 @@ static int add_items(struct store *st, struct meta *m, struct item *items, size_
                 if (r >= 0)
                         r = commit(st);
                 if (r < 0) {
+                        if (!sqlite3_get_autocommit(st->db))
+                                unplace(st, items, n);
                         rollback(st);
                         if (r == -EAGAIN)
                                 set_error(st, "a blob kept disappearing while it was added");
@@ -1168,11 +1185,16 @@ static const char *scalar(const struct value *v) {
         return v && v->kind != V_NULL && value_is_scalar(v) ? v->str : NULL;
 }
 
-static void want_hash(char *dst, size_t len, const struct value *v) {
-        const char *s = scalar(v);
+/* A recorded checksum: "" when absent or null; false when malformed. */
+static bool want_hash(char *dst, size_t len, const struct value *v) {
         dst[0] = 0;
-        if (s && strlen(s) == len)
-                memcpy(dst, s, len + 1);
+        if (!v || v->kind == V_NULL)
+                return true;
+        const char *s = scalar(v);
+        if (!s || strlen(s) != len || !is_hex(s, len))
+                return false;
+        memcpy(dst, s, len + 1);
+        return true;
 }
 
 int store_add_output_dir(struct store *st, const char *dir, const struct store_add_options *o,
@@ -1243,15 +1265,17 @@ int store_add_output_dir(struct store *st, const char *dir, const struct store_a
                         it->has_size = true;
                         it->want_size = (uint64_t)size->num;
                 }
-                want_hash(it->want256, 64, value_map_get(a, "sha256"));
-                want_hash(it->want512, 128, value_map_get(a, "sha512"));
-                if ((it->want256[0] && !is_hex(it->want256, 64)) ||
-                    (it->want512[0] && !is_hex(it->want512, 128)))
-                        it->want256[0] = it->want512[0] = 0, it->has_size = false;
+                if (!want_hash(it->want256, 64, value_map_get(a, "sha256")) ||
+                    !want_hash(it->want512, 128, value_map_get(a, "sha512"))) {
+                        set_error(st, "%s: malformed checksum for '%s' (lowercase hex expected)",
+                                  mpath, it->file);
+                        r = -EBADMSG;
+                }
         }
         value_free(TAKE_PTR(man));
         source_free(src);
-        r = add_items(st, &m, items, n, o, ret, ret_n);
+        if (r >= 0)
+                r = add_items(st, &m, items, n, o, ret, ret_n);
         for (size_t i = 0; i < n; i++)
                 item_done(&items[i]);
         free(items);
