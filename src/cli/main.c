@@ -14,6 +14,7 @@ extern const struct verb verb_help, verb_version, verb_validate, verb_inspect, v
 
 extern const struct verb verb_check;
 extern const struct verb verb_images, verb_serve_images;
+extern const struct verb verb_publish;
 
 const struct verb *const cli_verbs[] = {
         &verb_validate,
@@ -26,6 +27,7 @@ const struct verb *const cli_verbs[] = {
         &verb_cidata,
         &verb_images,
         &verb_serve_images,
+        &verb_publish,
         &verb_help,
         &verb_version,
         NULL,

@@ -30,6 +30,7 @@
 #include <stdint.h>
 
 struct diag_list;
+struct strbuf;
 
 /* One local file to publish. Borrowed by the publisher for the call. */
 struct publish_artifact {
@@ -97,6 +98,10 @@ struct publisher {
          * ret->status = PUBLISH_FAILED and ret->error set. */
         int (*publish)(const struct publish_target *t, const struct publish_artifact *a,
                        const struct publish_ctx *ctx, struct publish_result *ret);
+        /* Set when the publisher never reads artifact.sha512: publish.c then
+         * does not hash a file whose manifest lacks a sha512 (sha512 is
+         * "" for such publishers). */
+        bool sha256_only;
 };
 
 /* The registered publishers, NULL-terminated. */
@@ -104,3 +109,77 @@ extern const struct publisher *const publishers[];
 
 /* The publisher for a type name, or NULL. */
 const struct publisher *publisher_find(const char *type);
+
+/* ---- publishing builds (publish.c) -------------------------------------- */
+
+struct spec;
+struct spec_build;
+
+/* Checks a build's publish: section — a map or a list of maps, each with a
+ * known `type:` and that publisher's keys — reporting every problem with
+ * file:line:column. Returns 0 or -EINVAL. */
+int publish_validate(const struct value *publish, struct diag_list *d);
+/* publish_validate for every needed build of s that writes its own
+ * publish: section (inherited sections are checked once, where written). */
+int publish_validate_spec(const struct spec *s, struct diag_list *d);
+
+/* The artifacts of one built image, read from OUTPUT/<name>/kiln-manifest.json
+ * (sizes and hashes from the manifest), or bare files (hashed here). Owns
+ * every string its artifacts point to. */
+struct publish_artifacts {
+        struct publish_artifact *v;
+        size_t n;
+        struct value *manifest;   /* the parsed manifest, or NULL; owned */
+        char **strings;           /* owned storage behind v's fields */
+        size_t nstrings, strings_cap;
+};
+/* Reads image_dir/kiln-manifest.json; every listed artifact must exist with
+ * its recorded size. need_sha512: hash files whose manifest has no sha512.
+ * Returns 0, -ENOENT (no manifest: not built), -EBADMSG (malformed), -ESTALE
+ * (a file's size differs from the manifest) or -errno, with a message. */
+int publish_artifacts_load(const char *image_dir, bool need_sha512, struct publish_artifacts *ret,
+                           struct strbuf *err);
+/* Adds a bare file (hashed here: sha256, and sha512 when need_sha512).
+ * Its format is taken from the extension (qcow2, raw, img, vmdk, vhd, ...). */
+int publish_artifacts_add_file(struct publish_artifacts *set, const char *path, bool need_sha512,
+                               struct strbuf *err);
+void publish_artifacts_done(struct publish_artifacts *set);
+
+/* The targets of a publish: section (map or list), in order. Names are
+ * `name:` or "<type> #N" (1-based). Borrows from publish; free targets[i].name
+ * and the array with publish_targets_free. */
+int publish_targets_from_value(const struct value *publish, struct publish_target **ret,
+                               size_t *ret_n);
+void publish_targets_free(struct publish_target *t, size_t n);
+
+/* The artifact a target publishes: the one whose format is the target's
+ * `format:` (or, without it, `disk_format:`), else the first. NULL when a
+ * format is asked for and no artifact has it. */
+const struct publish_artifact *publish_pick_artifact(const struct publish_target *t,
+                                                    const struct publish_artifact *v, size_t n);
+
+/* One line of a publish run. */
+struct publish_outcome {
+        char *target;              /* target name; owned */
+        char *type;                /* publisher type; owned */
+        char *file;                /* artifact file name; owned (NULL when none matched) */
+        struct publish_result result;
+};
+void publish_outcomes_free(struct publish_outcome *o, size_t n);
+
+/* Publishes one artifact to one target (finding the publisher, filling
+ * outcome). Returns 0 when published or skipped, -errno when it failed. */
+int publish_one(const struct publish_target *t, const struct publish_artifact *a,
+                const struct publish_ctx *ctx, struct publish_outcome *ret);
+
+/* For `kiln build`: publishes build b's artifacts in output_dir/<b->name>/
+ * to every target of b->publish, in order, going on after a failure.
+ * *ret (owned; free with publish_outcomes_free) gets one outcome per
+ * target. Returns 0 when every target succeeded or was skipped, -EIO when
+ * any failed, -ENOENT when the image was not built, 0 with *ret_n = 0
+ * when b has no publish: section. */
+int publish_build(const struct spec *s, const struct spec_build *b, const char *output_dir,
+                  const struct publish_ctx *ctx, struct publish_outcome **ret, size_t *ret_n);
+
+/* "uploaded", "skipped-identical", "failed". */
+const char *publish_status_name(enum publish_status s);

@@ -1,0 +1,610 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* kiln publish: send built images (or bare files) to the targets of their
+ * publish: sections or to targets named on the command line. */
+#include "cli/cli.h"
+
+#include "base/json.h"
+#include "publish/publish.h"
+#include "spec/yaml.h"
+
+#include <fnmatch.h>
+#include <pthread.h>
+#include <time.h>
+
+static int publish_run(struct cli *cli, int argc, char **argv);
+
+const struct verb verb_publish = {
+        .name = "publish",
+        .summary = "Upload built images to S3-compatible storage or OpenStack Glance",
+        .usage = "kiln publish [options] [SPEC] [ARTIFACT-FILE...]",
+        .help = "Publishes each selected build's artifacts (OUTPUT/<name>/, as recorded in its\n"
+                "kiln-manifest.json) to the targets of its publish: section, or bare files to\n"
+                "targets given with --to. Before sending, each target is asked whether the\n"
+                "same content (by SHA-256 / SHA-512) is already there; then nothing is sent\n"
+                "and the result is skipped-identical. One line per target and artifact:\n"
+                "  uploaded | skipped-identical | failed  TARGET  FILE  BYTES  TIME\n"
+                "\n"
+                "SPEC is a file ending in .yaml, .yml or .json (default kiln.yaml when no\n"
+                "ARTIFACT-FILE is given); other arguments are files to publish as they are.\n"
+                "\n"
+                "Options:\n"
+                "  --only GLOB[,GLOB]  publish only matching builds\n"
+                "  --to TARGET         only the publish: targets with this name: (or\n"
+                "                      \"TYPE #N\"); or s3://BUCKET/KEY for a target given here\n"
+                "                      (KEY ending in / or empty: the file name is appended).\n"
+                "                      Repeatable\n"
+                "  --set KEY=VALUE     a setting of the s3:// targets given with --to, e.g.\n"
+                "                      --set endpoint=https://storage.googleapis.com,\n"
+                "                      --set region=eu-west-1, --set part_size=64MiB\n"
+                "  --output-dir DIR    where the builds' images are (default: output)\n"
+                "  --parallel N        concurrent part uploads per target (default 4)\n"
+                "  --var NAME=VALUE    set a spec variable (repeatable)\n"
+                "  --var-file FILE     read spec variables from a YAML or JSON file\n"
+                "  --json              print the results as JSON on stdout\n"
+                "  -h, --help          this help\n"
+                "With -v (before the verb), every HTTP request and response is logged to\n"
+                "stderr, credentials masked.\n"
+                "\n"
+                "Credentials: S3 reads AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY\n"
+                "(/ AWS_SESSION_TOKEN), or AWS_PROFILE and ~/.aws/credentials, or the target's\n"
+                "credentials_file:; the endpoint also from AWS_ENDPOINT_URL(_S3). Glance reads\n"
+                "the OS_* variables of an OpenStack RC file. See docs/publish.md.\n"
+                "\n"
+                "Exit status: 0 all published or skipped, 1 any failed, 2 usage error or\n"
+                "invalid spec.\n",
+        .run = publish_run,
+};
+
+enum {
+        P_HELP = 1,
+        P_ONLY,
+        P_TO,
+        P_SET,
+        P_OUTPUT_DIR,
+        P_PARALLEL,
+        P_VAR,
+        P_VAR_FILE,
+        P_JSON,
+};
+
+static const struct cli_option publish_opts[] = {
+        {"help", 'h', false, P_HELP},
+        {"only", 0, true, P_ONLY},
+        {"to", 0, true, P_TO},
+        {"set", 0, true, P_SET},
+        {"output-dir", 0, true, P_OUTPUT_DIR},
+        {"parallel", 0, true, P_PARALLEL},
+        {"var", 0, true, P_VAR},
+        {"var-file", 0, true, P_VAR_FILE},
+        {"json", 0, false, P_JSON},
+        {NULL, 0, false, 0},
+};
+
+/* Everything the progress and secret callbacks need. */
+struct view {
+        bool tty;
+        const char *label;
+        uint64_t last_ms;
+        pthread_mutex_t lock;
+        char **secrets;
+        size_t nsecrets, secrets_cap;
+};
+
+static uint64_t now_ms(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void add_secret(void *userdata, const char *secret) {
+        struct view *v = userdata;
+        if (!secret || strlen(secret) < 4)
+                return;
+        pthread_mutex_lock(&v->lock);
+        GROW(v->secrets, v->nsecrets, v->secrets_cap);
+        v->secrets[v->nsecrets++] = xstrdup(secret);
+        pthread_mutex_unlock(&v->lock);
+}
+
+/* A second line of defence: publishers never put secrets in messages, but
+ * a server's error text could echo one back. */
+static char *masked(struct view *v, const char *s) {
+        struct strbuf sb = STRBUF_INIT;
+        strbuf_adds(&sb, s ? s : "");
+        for (size_t i = 0; i < v->nsecrets; i++) {
+                char *p;
+                while ((p = strstr(sb.buf, v->secrets[i]))) {
+                        struct strbuf o = STRBUF_INIT;
+                        strbuf_add(&o, sb.buf, p - sb.buf);
+                        strbuf_adds(&o, "<sensitive>");
+                        strbuf_adds(&o, p + strlen(v->secrets[i]));
+                        strbuf_free(&sb);
+                        sb = o;
+                }
+        }
+        return strbuf_detach(&sb);
+}
+
+static void progress(void *userdata, uint64_t done, uint64_t total) {
+        struct view *v = userdata;
+        if (!v->tty)
+                return;
+        uint64_t t = now_ms();
+        pthread_mutex_lock(&v->lock);
+        if (t - v->last_ms >= 200 || done == total) {
+                v->last_ms = t;
+                char a[32], b[32];
+                format_bytes(done, a, sizeof(a));
+                format_bytes(total, b, sizeof(b));
+                fprintf(stderr, "\r\033[K  %s: %s / %s (%u%%)", v->label, a, b,
+                        total ? (unsigned)(done * 100 / total) : 100);
+                fflush(stderr);
+        }
+        pthread_mutex_unlock(&v->lock);
+}
+
+static void progress_clear(struct view *v) {
+        if (v->tty) {
+                fputs("\r\033[K", stderr);
+                fflush(stderr);
+        }
+}
+
+/* One unit of work: a target and the artifacts it gets. */
+struct job {
+        const char *build;                 /* NULL for bare files */
+        struct publish_target target;      /* borrowed */
+        const struct publish_artifacts *set;
+        bool all;                          /* every artifact (bare files), not a pick */
+};
+
+struct out {
+        char *build;
+        struct publish_outcome o;
+};
+
+static void print_line(const struct out *r, struct view *v) {
+        const struct publish_result *res = &r->o.result;
+        char bytes[32];
+        format_bytes(res->bytes_sent, bytes, sizeof(bytes));
+        double secs = res->elapsed_ms / 1000.0;
+        printf("%-17s %s%s%s  %s", publish_status_name(res->status), r->build ? r->build : "",
+               r->build ? " -> " : "", r->o.target, r->o.file ? r->o.file : "-");
+        if (res->status == PUBLISH_FAILED) {
+                _cleanup_free_ char *e = masked(v, res->error ? res->error : "failed");
+                printf(": %s\n", e);
+                return;
+        }
+        printf("  %s  %s sent in %.1fs", res->location ? res->location : "", bytes, secs);
+        if (res->status == PUBLISH_UPLOADED && res->elapsed_ms > 0)
+                printf(" (%.1f MiB/s)", res->bytes_sent / 1048576.0 / secs);
+        printf("\n");
+        fflush(stdout);
+}
+
+/* Builds the value of an s3://BUCKET/KEY target with --set settings. */
+static int url_target(const char *url, struct value *const *sets, size_t nsets, struct source *src,
+                      struct value **ret) {
+        const char *rest = startswith(url, "s3://");
+        if (!rest)
+                return -EINVAL;
+        const char *slash = strchr(rest, '/');
+        size_t blen = slash ? (size_t)(slash - rest) : strlen(rest);
+        if (!blen)
+                return -EINVAL;
+        struct mark m = {.src = src, .line = 0, .col = 0};
+        struct value *map = value_new(V_MAP, &m);
+        value_map_set(map, "type", value_new_string("s3", &m));
+        value_map_set(map, "name", value_new_string(url, &m));
+        value_map_set(map, "bucket", value_new_stringn(rest, blen, &m));
+        if (slash && slash[1])
+                value_map_set(map, "key", value_new_string(slash + 1, &m));
+        for (size_t i = 0; i < nsets; i++) {
+                /* sets[i] is a one-entry map parsed from KEY: VALUE */
+                value_map_set(map, sets[i]->keys[0]->str, value_clone(sets[i]->items[0]));
+        }
+        *ret = map;
+        return 0;
+}
+
+static bool is_spec_path(const char *p) {
+        return endswith(p, ".yaml") || endswith(p, ".yml") || endswith(p, ".json");
+}
+
+static bool glob_any(char *const *globs, size_t n, const char *name) {
+        for (size_t i = 0; i < n; i++)
+                if (fnmatch(globs[i], name, 0) == 0)
+                        return true;
+        return false;
+}
+
+static int publish_run(struct cli *cli, int argc, char **argv) {
+        struct cli_parser p = {.opts = publish_opts, .argc = argc, .argv = argv, .i = 1,
+                               .verb = "publish"};
+        struct spec_args a = {0};
+        const char **files = NULL, **tos = NULL, **sets = NULL;
+        size_t nfiles = 0, ntos = 0, nsets = 0;
+        const char *output_dir = "output";
+        unsigned parallel = 0;
+        int rc = EXIT_USAGE;
+        const char *arg;
+        int id;
+        struct diag_list d = {0};
+        struct spec *s = NULL;
+        struct source *cmdline = source_new("command line", NULL, 0);
+        struct value **set_vals = NULL;
+        struct value **url_vals = NULL;
+        size_t nurl = 0;
+        struct publish_artifacts *sets_art = NULL;
+        size_t nsets_art = 0;
+        struct job *jobs = NULL;
+        size_t njobs = 0;
+        struct out *outs = NULL;
+        size_t nouts = 0;
+        struct view view = {.tty = isatty(STDERR_FILENO), .lock = PTHREAD_MUTEX_INITIALIZER};
+        bool *to_used = NULL;
+        struct publish_target **spec_targets = NULL;
+        size_t *spec_ntargets = NULL;
+        struct strbuf err = STRBUF_INIT;
+
+        while ((id = cli_next(&p, &arg)) != -1) {
+                switch (id) {
+                case -2:
+                        goto out;
+                case 0:
+                        if (is_spec_path(arg)) {
+                                if (a.path) {
+                                        cli_usage_error("publish", "one spec at a time (got '%s' and '%s')",
+                                                        a.path, arg);
+                                        goto out;
+                                }
+                                a.path = arg;
+                        } else {
+                                files = xreallocarray(files, nfiles + 1, sizeof(*files));
+                                files[nfiles++] = arg;
+                        }
+                        break;
+                case P_HELP:
+                        cli_print_verb_help(&verb_publish, stdout);
+                        rc = EXIT_OK;
+                        goto out;
+                case P_ONLY: {
+                        const char *q = arg;
+                        for (;;) {
+                                const char *c = strchrnul(q, ',');
+                                if (c > q) {
+                                        a.only = xreallocarray(a.only, a.nonly + 1, sizeof(char *));
+                                        a.only[a.nonly++] = xstrndup(q, c - q);
+                                }
+                                if (!*c)
+                                        break;
+                                q = c + 1;
+                        }
+                        break;
+                }
+                case P_TO:
+                        tos = xreallocarray(tos, ntos + 1, sizeof(*tos));
+                        tos[ntos++] = arg;
+                        break;
+                case P_SET:
+                        if (!strchr(arg, '=') || arg[0] == '=') {
+                                cli_usage_error("publish", "--set needs KEY=VALUE, not '%s'", arg);
+                                goto out;
+                        }
+                        sets = xreallocarray(sets, nsets + 1, sizeof(*sets));
+                        sets[nsets++] = arg;
+                        break;
+                case P_OUTPUT_DIR:
+                        output_dir = arg;
+                        break;
+                case P_PARALLEL: {
+                        char *end;
+                        unsigned long n = strtoul(arg, &end, 10);
+                        if (*end || n < 1 || n > 32) {
+                                cli_usage_error("publish", "--parallel needs a number from 1 to 32, not '%s'",
+                                                arg);
+                                goto out;
+                        }
+                        parallel = n;
+                        break;
+                }
+                case P_VAR:
+                        a.vars = xreallocarray(a.vars, a.nvars + 1, sizeof(char *));
+                        a.vars[a.nvars++] = arg;
+                        break;
+                case P_VAR_FILE:
+                        a.var_files = xreallocarray(a.var_files, a.nvar_files + 1, sizeof(char *));
+                        a.var_files[a.nvar_files++] = arg;
+                        break;
+                case P_JSON:
+                        a.json = true;
+                        break;
+                default:
+                        cli_usage_error("publish", "option not supported here");
+                        goto out;
+                }
+        }
+
+        /* --set KEY=VALUE: the value typed as YAML would type it. */
+        set_vals = xcalloc(nsets + 1, sizeof(*set_vals));
+        for (size_t i = 0; i < nsets; i++) {
+                const char *eq = strchr(sets[i], '=');
+                _cleanup_free_ char *text = xasprintf("%.*s: %s\n", (int)(eq - sets[i]), sets[i], eq + 1);
+                struct source *src = source_new("--set", text, strlen(text));
+                diag_adopt_source(&d, src);
+                if (yaml_load(src, &d, &set_vals[i]) < 0 || !set_vals[i] ||
+                    set_vals[i]->kind != V_MAP || set_vals[i]->n != 1) {
+                        cli_print_diags(cli, &d);
+                        cli_usage_error("publish", "--set '%s' is not KEY=VALUE", sets[i]);
+                        goto out;
+                }
+        }
+        /* --to: s3:// URLs become targets; anything else names spec targets. */
+        url_vals = xcalloc(ntos + 1, sizeof(*url_vals));
+        to_used = xcalloc(ntos + 1, sizeof(*to_used));
+        size_t nnames = 0;
+        for (size_t i = 0; i < ntos; i++) {
+                if (strstr(tos[i], "://")) {
+                        if (url_target(tos[i], set_vals, nsets, cmdline, &url_vals[nurl]) < 0) {
+                                cli_usage_error("publish", "--to '%s': expected s3://BUCKET/KEY", tos[i]);
+                                goto out;
+                        }
+                        to_used[i] = true;
+                        if (publish_validate(url_vals[nurl], &d) < 0) {
+                                cli_print_diags(cli, &d);
+                                goto out;
+                        }
+                        nurl++;
+                } else
+                        nnames++;
+        }
+        if (nsets && !nurl) {
+                cli_usage_error("publish", "--set applies to s3:// targets given with --to");
+                goto out;
+        }
+        if (nfiles && a.path) {
+                cli_usage_error("publish", "publish a spec's builds or files, not both");
+                goto out;
+        }
+        if (nfiles && (!nurl || nnames)) {
+                cli_usage_error("publish", "files need their targets as --to s3://BUCKET/KEY");
+                goto out;
+        }
+
+        struct publish_ctx ctx = {
+                .environ = environ,
+                .add_secret = add_secret,
+                .progress = progress,
+                .userdata = &view,
+                .parallel = parallel,
+                .verbose = cli->verbose > 0,
+                .log_fd = cli->verbose > 0 ? STDERR_FILENO : -1,
+        };
+        if (nfiles) {
+                bool need512 = false;
+                for (size_t i = 0; i < nurl; i++) {
+                        const struct publisher *pb = publisher_find(value_map_get(url_vals[i], "type")->str);
+                        need512 |= pb && !pb->sha256_only;
+                }
+                sets_art = xcalloc(1, sizeof(*sets_art));
+                nsets_art = 1;
+                for (size_t i = 0; i < nfiles; i++)
+                        if (publish_artifacts_add_file(sets_art, files[i], need512, &err) < 0) {
+                                fprintf(stderr, "kiln publish: %s\n", strbuf_str(&err));
+                                rc = EXIT_FAILED;
+                                goto out;
+                        }
+                jobs = xcalloc(nurl, sizeof(*jobs));
+                for (size_t i = 0; i < nurl; i++)
+                        jobs[njobs++] = (struct job){
+                                .target = {.name = value_map_get(url_vals[i], "name")->str,
+                                           .type = "s3", .settings = url_vals[i]},
+                                .set = sets_art, .all = true,
+                        };
+        } else {
+                if (!a.path)
+                        a.path = "kiln.yaml";
+                /* --only selects builds to publish; every build is loaded
+                 * (parents must be there for from:). */
+                struct spec_args la = a;
+                la.only = NULL;
+                la.nonly = 0;
+                if (cli_load_spec(cli, &la, &d, &s) < 0)
+                        goto out_diags;
+                if (publish_validate_spec(s, &d) < 0) {
+                        if (!a.json)
+                                cli_print_diags(cli, &d);
+                        goto out_diags;
+                }
+                sets_art = xcalloc(s->nbuilds, sizeof(*sets_art));
+                spec_targets = xcalloc(s->nbuilds, sizeof(*spec_targets));
+                spec_ntargets = xcalloc(s->nbuilds, sizeof(*spec_ntargets));
+                nsets_art = s->nbuilds;
+                size_t cap = 0;
+                for (size_t i = 0; i < s->nbuilds; i++) {
+                        const struct spec_build *b = s->builds[i];
+                        if (a.nonly && !glob_any(a.only, a.nonly, b->name) &&
+                            !glob_any(a.only, a.nonly, b->id))
+                                continue;
+                        if (!a.nonly && !b->publish && !nurl)
+                                continue;
+                        publish_targets_from_value(b->publish, &spec_targets[i], &spec_ntargets[i]);
+                        size_t want = 0;
+                        for (size_t k = 0; k < spec_ntargets[i]; k++) {
+                                bool sel = !nnames;
+                                for (size_t t = 0; t < ntos; t++)
+                                        if (!strstr(tos[t], "://") &&
+                                            streq(tos[t], spec_targets[i][k].name)) {
+                                                sel = true;
+                                                to_used[t] = true;
+                                        }
+                                if (sel && (!nurl || nnames))
+                                        want++;
+                        }
+                        if (!want && !nurl)
+                                continue;
+                        _cleanup_free_ char *dir = xasprintf("%s/%s", output_dir, b->name);
+                        bool need512 = false;
+                        for (size_t k = 0; k < spec_ntargets[i]; k++) {
+                                const struct publisher *pb = publisher_find(spec_targets[i][k].type);
+                                need512 |= pb && !pb->sha256_only;
+                        }
+                        strbuf_reset(&err);
+                        if (publish_artifacts_load(dir, need512, &sets_art[i], &err) < 0) {
+                                fprintf(stderr, "kiln publish: %s: %s\n", b->name, strbuf_str(&err));
+                                rc = EXIT_FAILED;
+                                goto out;
+                        }
+                        for (size_t k = 0; k < spec_ntargets[i]; k++) {
+                                bool sel = !nnames && !nurl;
+                                for (size_t t = 0; t < ntos; t++)
+                                        sel |= !strstr(tos[t], "://") && streq(tos[t], spec_targets[i][k].name);
+                                if (!sel)
+                                        continue;
+                                GROW(jobs, njobs, cap);
+                                jobs[njobs++] = (struct job){.build = b->name, .target = spec_targets[i][k],
+                                                             .set = &sets_art[i]};
+                        }
+                        for (size_t u = 0; u < nurl; u++) {
+                                GROW(jobs, njobs, cap);
+                                jobs[njobs++] = (struct job){
+                                        .build = b->name,
+                                        .target = {.name = value_map_get(url_vals[u], "name")->str,
+                                                   .type = "s3", .settings = url_vals[u]},
+                                        .set = &sets_art[i],
+                                };
+                        }
+                }
+                for (size_t t = 0; t < ntos; t++)
+                        if (!to_used[t]) {
+                                cli_usage_error("publish", "--to '%s': no selected build has a publish: "
+                                                "target of that name", tos[t]);
+                                goto out;
+                        }
+                if (!njobs) {
+                        fprintf(stderr, "kiln publish: nothing to publish: no selected build has a "
+                                        "publish: section (or give --to s3://BUCKET/KEY)\n");
+                        rc = EXIT_FAILED;
+                        goto out;
+                }
+        }
+
+        /* Publish, one line per target and artifact. */
+        size_t failed = 0, cap_out = 0;
+        for (size_t j = 0; j < njobs; j++) {
+                const struct job *jb = &jobs[j];
+                size_t n = jb->all ? jb->set->n : 1;
+                for (size_t k = 0; k < n; k++) {
+                        const struct publish_artifact *art =
+                                jb->all ? &jb->set->v[k]
+                                        : publish_pick_artifact(&jb->target, jb->set->v, jb->set->n);
+                        GROW(outs, nouts, cap_out);
+                        struct out *o = &outs[nouts++];
+                        o->build = xstrdup_null(jb->build);
+                        _cleanup_free_ char *label = xasprintf("%s %s", jb->target.name,
+                                                               art ? art->file_name : "");
+                        view.label = label;
+                        view.last_ms = 0;
+                        if (publish_one(&jb->target, art, &ctx, &o->o) < 0)
+                                failed++;
+                        progress_clear(&view);
+                        view.label = NULL;
+                        if (!a.json)
+                                print_line(o, &view);
+                }
+        }
+        if (a.json) {
+                _cleanup_strbuf_ struct strbuf js = STRBUF_INIT;
+                struct json_writer w;
+                json_init(&w, &js, true);
+                json_begin_object(&w);
+                json_key(&w, "schema_version");
+                json_int(&w, 1);
+                json_key(&w, "results");
+                json_begin_array(&w);
+                for (size_t i = 0; i < nouts; i++) {
+                        const struct publish_result *res = &outs[i].o.result;
+                        json_begin_object(&w);
+                        json_key(&w, "build");
+                        json_string(&w, outs[i].build);
+                        json_key(&w, "target");
+                        json_string(&w, outs[i].o.target);
+                        json_key(&w, "type");
+                        json_string(&w, outs[i].o.type);
+                        json_key(&w, "file");
+                        json_string(&w, outs[i].o.file);
+                        json_key(&w, "status");
+                        json_string(&w, publish_status_name(res->status));
+                        json_key(&w, "location");
+                        json_string(&w, res->location);
+                        json_key(&w, "bytes_sent");
+                        json_int(&w, (int64_t)res->bytes_sent);
+                        json_key(&w, "elapsed_ms");
+                        json_int(&w, (int64_t)res->elapsed_ms);
+                        json_key(&w, "error");
+                        _cleanup_free_ char *e = res->error ? masked(&view, res->error) : NULL;
+                        json_string(&w, e);
+                        json_end_object(&w);
+                }
+                json_end_array(&w);
+                json_key(&w, "failed");
+                json_int(&w, (int64_t)failed);
+                json_end_object(&w);
+                printf("%s\n", strbuf_str(&js));
+        }
+        rc = failed ? EXIT_FAILED : EXIT_OK;
+        goto out;
+
+out_diags:
+        rc = EXIT_USAGE;
+        if (a.json) {
+                _cleanup_strbuf_ struct strbuf js = STRBUF_INIT;
+                diag_sort(&d);
+                diag_render_json(&d, &js);
+                printf("{\"schema_version\": 1, \"diagnostics\": %s}\n", strbuf_str(&js));
+        }
+out:
+        for (size_t i = 0; i < nouts; i++) {
+                free(outs[i].build);
+                free(outs[i].o.target);
+                free(outs[i].o.type);
+                free(outs[i].o.file);
+                publish_result_done(&outs[i].o.result);
+        }
+        free(outs);
+        free(jobs);
+        for (size_t i = 0; i < nsets_art; i++)
+                publish_artifacts_done(&sets_art[i]);
+        free(sets_art);
+        if (spec_targets) {
+                for (size_t i = 0; i < s->nbuilds; i++)
+                        publish_targets_free(spec_targets[i], spec_ntargets[i]);
+                free(spec_targets);
+                free(spec_ntargets);
+        }
+        for (size_t i = 0; set_vals && i < nsets; i++)
+                value_free(set_vals[i]);
+        free(set_vals);
+        for (size_t i = 0; i < nurl; i++)
+                value_free(url_vals[i]);
+        free(url_vals);
+        free(to_used);
+        for (size_t i = 0; i < view.nsecrets; i++) {
+                explicit_bzero(view.secrets[i], strlen(view.secrets[i]));
+                free(view.secrets[i]);
+        }
+        free(view.secrets);
+        spec_free(s);
+        diag_list_done(&d);
+        source_free(cmdline);
+        free(files);
+        free(tos);
+        free(sets);
+        free(a.vars);
+        free(a.var_files);
+        for (size_t i = 0; i < a.nonly; i++)
+                free(a.only[i]);
+        free(a.only);
+        strbuf_free(&err);
+        return rc;
+}

@@ -1,0 +1,477 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * publish.c — the publisher table and what every publisher shares: checking
+ * publish: sections, reading a build's artifacts from its kiln-manifest.json
+ * (or hashing bare files), choosing the artifact of each target, and
+ * publish_build for the build engine. The publishers themselves (s3.c,
+ * glance.c) only see one target and one artifact at a time.
+ */
+#include "publish/publish.h"
+
+#include "base/hash.h"
+#include "base/strbuf.h"
+#include "base/util.h"
+#include "spec/spec.h"
+#include "spec/yaml.h"
+
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <sys/stat.h>
+
+extern const struct publisher publisher_s3, publisher_glance;
+
+const struct publisher *const publishers[] = {
+        &publisher_s3,
+        &publisher_glance,
+        NULL,
+};
+
+const struct publisher *publisher_find(const char *type) {
+        for (const struct publisher *const *p = publishers; *p; p++)
+                if (streq((*p)->type, type))
+                        return *p;
+        return NULL;
+}
+
+void publish_result_done(struct publish_result *r) {
+        free(r->location);
+        free(r->error);
+        *r = (struct publish_result){0};
+}
+
+const char *publish_status_name(enum publish_status s) {
+        switch (s) {
+        case PUBLISH_UPLOADED:
+                return "uploaded";
+        case PUBLISH_SKIPPED_IDENTICAL:
+                return "skipped-identical";
+        default:
+                return "failed";
+        }
+}
+
+/* ---- validation ------------------------------------------------------------ */
+
+static void type_list(struct strbuf *out) {
+        for (const struct publisher *const *p = publishers; *p; p++)
+                strbuf_addf(out, "%s%s", p == publishers ? "" : ", ", (*p)->type);
+}
+
+static int validate_target(const struct value *t, struct diag_list *d) {
+        if (t->invalid)
+                return 0;
+        if (t->kind != V_MAP) {
+                struct diag *dg = diag_error(d, &t->mark, 1, "publish: expected a map, got a %s",
+                                             value_kind_name(t->kind));
+                diag_hint(dg, "e.g. - {type: s3, bucket: images, key: ci/${build.name}.qcow2}");
+                return -EINVAL;
+        }
+        const struct value *type = value_map_get(t, "type");
+        _cleanup_strbuf_ struct strbuf types = STRBUF_INIT;
+        type_list(&types);
+        if (!type) {
+                struct diag *dg = diag_error(d, &t->mark, 1, "publish: missing type:");
+                diag_hint(dg, "one of: %s", strbuf_str(&types));
+                return -EINVAL;
+        }
+        if (type->invalid)
+                return 0;
+        const struct publisher *p = type->kind == V_STRING ? publisher_find(type->str) : NULL;
+        if (!p) {
+                struct diag *dg = diag_error(d, &type->mark, value_span(type),
+                                             "publish: unknown type '%s'",
+                                             type->str ? value_shown(type) : "");
+                diag_hint(dg, "one of: %s", strbuf_str(&types));
+                return -EINVAL;
+        }
+        return p->validate ? p->validate(t, d) : 0;
+}
+
+int publish_validate(const struct value *publish, struct diag_list *d) {
+        if (!publish || publish->invalid)
+                return 0;
+        if (publish->kind == V_MAP)
+                return validate_target(publish, d);
+        if (publish->kind != V_LIST) {
+                diag_error(d, &publish->mark, 1, "publish: expected a list of targets, got a %s",
+                           value_kind_name(publish->kind));
+                return -EINVAL;
+        }
+        int ret = 0;
+        for (size_t i = 0; i < publish->n; i++)
+                if (validate_target(publish->items[i], d) < 0)
+                        ret = -EINVAL;
+        return ret;
+}
+
+int publish_validate_spec(const struct spec *s, struct diag_list *d) {
+        int ret = 0;
+        for (size_t i = 0; i < s->nbuilds; i++) {
+                const struct spec_build *b = s->builds[i];
+                /* Inherited sections are the parent's values: checked there. */
+                if (!b->needed || !b->publish || b->publish_from)
+                        continue;
+                if (publish_validate(b->publish, d) < 0)
+                        ret = -EINVAL;
+        }
+        return ret;
+}
+
+/* ---- targets ------------------------------------------------------------- */
+
+int publish_targets_from_value(const struct value *publish, struct publish_target **ret,
+                               size_t *ret_n) {
+        *ret = NULL;
+        *ret_n = 0;
+        if (!publish)
+                return 0;
+        const struct value *const *items;
+        size_t n;
+        const struct value *one[1] = {publish};
+        if (publish->kind == V_MAP) {
+                items = one;
+                n = 1;
+        } else if (publish->kind == V_LIST) {
+                items = (const struct value *const *)publish->items;
+                n = publish->n;
+        } else
+                return -EINVAL;
+        struct publish_target *t = xcalloc(n ? n : 1, sizeof(*t));
+        for (size_t i = 0; i < n; i++) {
+                const struct value *type = value_map_get(items[i], "type");
+                const struct value *name = value_map_get(items[i], "name");
+                if (items[i]->kind != V_MAP || !type || type->kind != V_STRING) {
+                        publish_targets_free(t, i);
+                        return -EINVAL;
+                }
+                t[i].type = type->str;
+                t[i].settings = items[i];
+                t[i].name = name && name->kind == V_STRING ? xstrdup(name->str)
+                                                           : xasprintf("%s #%zu", type->str, i + 1);
+        }
+        *ret = t;
+        *ret_n = n;
+        return 0;
+}
+
+void publish_targets_free(struct publish_target *t, size_t n) {
+        for (size_t i = 0; t && i < n; i++)
+                free((char *)t[i].name);
+        free(t);
+}
+
+const struct publish_artifact *publish_pick_artifact(const struct publish_target *t,
+                                                    const struct publish_artifact *v, size_t n) {
+        const struct value *f = value_map_get(t->settings, "format");
+        if (!f)
+                f = value_map_get(t->settings, "disk_format");
+        if (f && f->kind == V_STRING) {
+                for (size_t i = 0; i < n; i++)
+                        if (v[i].format && streq(v[i].format, f->str))
+                                return &v[i];
+                return NULL;
+        }
+        return n ? &v[0] : NULL;
+}
+
+/* ---- artifacts ------------------------------------------------------------- */
+
+static const char *keep(struct publish_artifacts *set, char *s) {
+        GROW(set->strings, set->nstrings, set->strings_cap);
+        set->strings[set->nstrings++] = s;
+        return s;
+}
+
+static struct publish_artifact *new_artifact(struct publish_artifacts *set) {
+        set->v = xreallocarray(set->v, set->n + 1, sizeof(*set->v));
+        struct publish_artifact *a = &set->v[set->n++];
+        *a = (struct publish_artifact){0};
+        return a;
+}
+
+void publish_artifacts_done(struct publish_artifacts *set) {
+        for (size_t i = 0; i < set->nstrings; i++)
+                free(set->strings[i]);
+        free(set->strings);
+        free(set->v);
+        value_free(set->manifest);
+        *set = (struct publish_artifacts){0};
+}
+
+/* SHA-256 and (optionally) SHA-512 of a file in one pass. */
+static int hash_file(const char *path, char sha256[65], char *sha512, uint64_t *ret_size) {
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        EVP_MD_CTX *c256 = EVP_MD_CTX_new(), *c512 = sha512 ? EVP_MD_CTX_new() : NULL;
+        size_t bufsize = 1 << 20;
+        _cleanup_free_ unsigned char *buf = xmalloc(bufsize);
+        int r = 0;
+        if (!c256 || (sha512 && !c512) || !EVP_DigestInit_ex(c256, EVP_sha256(), NULL) ||
+            (c512 && !EVP_DigestInit_ex(c512, EVP_sha512(), NULL))) {
+                r = -EIO;
+                goto out;
+        }
+        uint64_t total = 0;
+        for (;;) {
+                ssize_t k = read(fd, buf, bufsize);
+                if (k < 0 && errno == EINTR)
+                        continue;
+                if (k < 0) {
+                        r = -errno;
+                        goto out;
+                }
+                if (k == 0)
+                        break;
+                EVP_DigestUpdate(c256, buf, k);
+                if (c512)
+                        EVP_DigestUpdate(c512, buf, k);
+                total += k;
+        }
+        unsigned char md[64];
+        unsigned len;
+        if (!EVP_DigestFinal_ex(c256, md, &len)) {
+                r = -EIO;
+                goto out;
+        }
+        hex_encode(md, 32, sha256);
+        if (c512) {
+                if (!EVP_DigestFinal_ex(c512, md, &len)) {
+                        r = -EIO;
+                        goto out;
+                }
+                hex_encode(md, 64, sha512);
+        }
+        *ret_size = total;
+out:
+        EVP_MD_CTX_free(c256);
+        EVP_MD_CTX_free(c512);
+        return r;
+}
+
+static const char *format_from_name(const char *name) {
+        static const char *const exts[] = {"qcow2", "raw", "img", "vmdk", "vhd", "vhdx", "vdi",
+                                           "iso", "ova", "tar", "zst", "xz", "gz"};
+        const char *dot = strrchr(name, '.');
+        if (dot)
+                for (size_t i = 0; i < ARRAY_SIZE(exts); i++)
+                        if (streq(dot + 1, exts[i]))
+                                return streq(exts[i], "img") ? "raw" : exts[i];
+        return "raw";
+}
+
+int publish_artifacts_add_file(struct publish_artifacts *set, const char *path, bool need_sha512,
+                               struct strbuf *err) {
+        struct stat st;
+        if (stat(path, &st) < 0 || !S_ISREG(st.st_mode)) {
+                int r = errno ? -errno : -EINVAL;
+                strbuf_addf(err, "%s: %s", path, S_ISDIR(st.st_mode) ? "is a directory" : strerror(-r));
+                return r;
+        }
+        char sha256[65], sha512[129] = "";
+        uint64_t size;
+        int r = hash_file(path, sha256, need_sha512 ? sha512 : NULL, &size);
+        if (r < 0) {
+                strbuf_addf(err, "hashing %s: %s", path, strerror(-r));
+                return r;
+        }
+        struct publish_artifact *a = new_artifact(set);
+        a->path = keep(set, xstrdup(path));
+        const char *slash = strrchr(path, '/');
+        a->file_name = slash ? slash + 1 : a->path;
+        a->format = format_from_name(a->file_name);
+        a->size = size;
+        a->sha256 = keep(set, xstrdup(sha256));
+        a->sha512 = keep(set, xstrdup(sha512));
+        return 0;
+}
+
+static const char *mstr(const struct value *m, const char *key) {
+        const struct value *v = value_map_get(m, key);
+        return v && v->kind == V_STRING ? v->str : NULL;
+}
+
+static bool is_hex(const char *s, size_t n) {
+        if (!s || strlen(s) != n)
+                return false;
+        for (size_t i = 0; i < n; i++)
+                if (!strchr("0123456789abcdef", s[i]))
+                        return false;
+        return true;
+}
+
+int publish_artifacts_load(const char *image_dir, bool need_sha512, struct publish_artifacts *ret,
+                           struct strbuf *err) {
+        _cleanup_free_ char *mpath = xasprintf("%s/kiln-manifest.json", image_dir);
+        struct source *src = NULL;
+        int r = yaml_read_source(mpath, &src);
+        if (r < 0) {
+                if (r == -ENOENT)
+                        strbuf_addf(err, "%s: not found (build the image first: kiln build)", mpath);
+                else
+                        strbuf_addf(err, "%s: %s", mpath, strerror(-r));
+                return r;
+        }
+        struct diag_list d = {0};
+        struct value *doc = NULL;
+        r = yaml_load(src, &d, &doc);
+        diag_list_done(&d);
+        source_free(src);
+        if (r < 0 || !doc || doc->kind != V_MAP) {
+                value_free(doc);
+                strbuf_addf(err, "%s: not a kiln manifest", mpath);
+                return -EBADMSG;
+        }
+        ret->manifest = doc;
+        const struct value *arts = value_map_get(doc, "artifacts");
+        if (!arts || arts->kind != V_LIST) {
+                strbuf_addf(err, "%s: no artifacts list", mpath);
+                return -EBADMSG;
+        }
+        const char *name = mstr(doc, "name"), *id = mstr(doc, "id"), *arch = mstr(doc, "arch"),
+                   *role = mstr(doc, "role");
+        const struct value *labels = value_map_get(doc, "labels");
+        for (size_t i = 0; i < arts->n; i++) {
+                const struct value *m = arts->items[i];
+                const char *file = mstr(m, "file"), *fmt = mstr(m, "format"),
+                           *sha256 = mstr(m, "sha256"), *sha512 = mstr(m, "sha512");
+                const struct value *size = value_map_get(m, "size");
+                if (!file || strchr(file, '/') || !streq(file, file) || file[0] == '.' ||
+                    !is_hex(sha256, 64) || !size || size->kind != V_NUMBER || !size->is_int ||
+                    size->num < 0) {
+                        strbuf_addf(err, "%s: artifact %zu is malformed", mpath, i + 1);
+                        return -EBADMSG;
+                }
+                struct publish_artifact *a = new_artifact(ret);
+                a->path = keep(ret, xasprintf("%s/%s", image_dir, file));
+                a->file_name = file;
+                a->format = fmt ? fmt : format_from_name(file);
+                a->size = strtoull(size->str, NULL, 10);
+                a->sha256 = sha256;
+                a->image_name = name;
+                a->build_id = id;
+                a->arch = arch;
+                a->role = role;
+                a->labels = labels && labels->kind == V_MAP ? labels : NULL;
+                struct stat st;
+                if (stat(a->path, &st) < 0) {
+                        r = -errno;
+                        strbuf_addf(err, "%s: %s", a->path, strerror(errno));
+                        return r;
+                }
+                if ((uint64_t)st.st_size != a->size) {
+                        strbuf_addf(err, "%s: %llu bytes, but the manifest says %llu (rebuild it)",
+                                    a->path, (unsigned long long)st.st_size,
+                                    (unsigned long long)a->size);
+                        return -ESTALE;
+                }
+                if (is_hex(sha512, 128))
+                        a->sha512 = sha512;
+                else if (need_sha512) {
+                        char s256[65], s512[129];
+                        uint64_t sz;
+                        r = hash_file(a->path, s256, s512, &sz);
+                        if (r < 0) {
+                                strbuf_addf(err, "hashing %s: %s", a->path, strerror(-r));
+                                return r;
+                        }
+                        if (!streq(s256, a->sha256) || sz != a->size) {
+                                strbuf_addf(err, "%s does not match its manifest (changed since "
+                                            "the build?)", a->path);
+                                return -ESTALE;
+                        }
+                        a->sha512 = keep(ret, xstrdup(s512));
+                } else
+                        a->sha512 = "";
+        }
+        return 0;
+}
+
+/* ---- publishing ------------------------------------------------------------- */
+
+void publish_outcomes_free(struct publish_outcome *o, size_t n) {
+        for (size_t i = 0; o && i < n; i++) {
+                free(o[i].target);
+                free(o[i].type);
+                free(o[i].file);
+                publish_result_done(&o[i].result);
+        }
+        free(o);
+}
+
+int publish_one(const struct publish_target *t, const struct publish_artifact *a,
+                const struct publish_ctx *ctx, struct publish_outcome *ret) {
+        *ret = (struct publish_outcome){
+                .target = xstrdup(t->name),
+                .type = xstrdup(t->type),
+                .file = a ? xstrdup(a->file_name) : NULL,
+                .result = {.status = PUBLISH_FAILED},
+        };
+        const struct publisher *p = publisher_find(t->type);
+        if (!p) {
+                ret->result.error = xasprintf("unknown publisher type '%s'", t->type);
+                return -EINVAL;
+        }
+        if (!a) {
+                const struct value *f = value_map_get(t->settings, "format");
+                if (!f)
+                        f = value_map_get(t->settings, "disk_format");
+                ret->result.error = xasprintf("no artifact%s%s to publish",
+                                              f && f->str ? " of format " : "", f && f->str ? f->str : "");
+                return -ENOENT;
+        }
+        int r = p->publish(t, a, ctx, &ret->result);
+        if (r < 0 && ret->result.status != PUBLISH_FAILED)
+                ret->result.status = PUBLISH_FAILED;
+        if (r < 0 && !ret->result.error)
+                ret->result.error = xasprintf("%s", strerror(-r));
+        return r;
+}
+
+/* Whether any target's publisher reads sha512. */
+static bool targets_need_sha512(const struct publish_target *t, size_t n) {
+        for (size_t i = 0; i < n; i++) {
+                const struct publisher *p = publisher_find(t[i].type);
+                if (p && !p->sha256_only)
+                        return true;
+        }
+        return false;
+}
+
+int publish_build(const struct spec *s, const struct spec_build *b, const char *output_dir,
+                  const struct publish_ctx *ctx, struct publish_outcome **ret, size_t *ret_n) {
+        *ret = NULL;
+        *ret_n = 0;
+        struct publish_target *t = NULL;
+        size_t nt = 0;
+        if (!b->publish)
+                return 0;
+        int r = publish_targets_from_value(b->publish, &t, &nt);
+        if (r < 0)
+                return r;
+        _cleanup_free_ char *dir = xasprintf("%s/%s", output_dir, b->name);
+        struct publish_artifacts set = {0};
+        _cleanup_strbuf_ struct strbuf err = STRBUF_INIT;
+        struct publish_outcome *o = xcalloc(nt ? nt : 1, sizeof(*o));
+        r = publish_artifacts_load(dir, targets_need_sha512(t, nt), &set, &err);
+        int ret_r = 0;
+        for (size_t i = 0; i < nt; i++) {
+                if (r < 0) {
+                        o[i] = (struct publish_outcome){
+                                .target = xstrdup(t[i].name), .type = xstrdup(t[i].type),
+                                .result = {.status = PUBLISH_FAILED, .error = xstrdup(strbuf_str(&err))},
+                        };
+                        ret_r = r == -ENOENT ? -ENOENT : -EIO;
+                        continue;
+                }
+                const struct publish_artifact *a = publish_pick_artifact(&t[i], set.v, set.n);
+                if (publish_one(&t[i], a, ctx, &o[i]) < 0 && ret_r == 0)
+                        ret_r = -EIO;
+        }
+        (void)s;
+        publish_artifacts_done(&set);
+        publish_targets_free(t, nt);
+        *ret = o;
+        *ret_n = nt;
+        return ret_r;
+}

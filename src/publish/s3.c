@@ -1,0 +1,1325 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * s3.c — the S3 publisher: one implementation for AWS S3, the GCS XML API,
+ * Ceph RGW, OpenStack Swift's s3api and MinIO.
+ *
+ * One publish is a small state machine, and each state is safe to interrupt:
+ *
+ *   1. SKIP CHECK   GET <key>.sha256; when it names the artifact's sha256 and
+ *                   HEAD <key> has the right size, nothing is sent. Without a
+ *                   sidecar, an object whose x-amz-meta-sha256 and size match
+ *                   only gets its sidecar (0 payload bytes).
+ *   2. UPLOAD       small files: one PUT from memory with Content-MD5 and the
+ *                   real x-amz-content-sha256, so the server checks both.
+ *                   Large files: multipart. An unfinished upload of the same
+ *                   key is resumed (ListMultipartUploads, ListParts; a part
+ *                   whose ETag is the MD5 of the local part is not sent
+ *                   again); otherwise a new one is started. Parts go out in
+ *                   parallel, each with Content-MD5, and are retried on
+ *                   network errors and 5xx; an interrupted run leaves the
+ *                   upload open for the next one to resume.
+ *   3. VERIFY       HEAD: the size, the ETag (single PUT: the MD5; multipart:
+ *                   MD5 of the parts' binary MD5s, "-N") and x-amz-meta-sha256.
+ *   4. SIDECAR      PUT <key>.sha256 ("<hex>  <file name>\n") — last, so its
+ *                   presence means the object is complete and verified.
+ *
+ * Every request is signed with sigv4.c. Credentials come from the
+ * environment or an AWS credentials file and are registered with
+ * ctx->add_secret and the HTTP client's redaction before first use.
+ */
+#include "publish/publish.h"
+
+#include "base/hash.h"
+#include "base/strbuf.h"
+#include "base/util.h"
+#include "publish/http.h"
+#include "publish/sigv4.h"
+#include "spec/schema.h"
+
+#include <ctype.h>
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#define S3_MIN_PART (5ull << 20)            /* S3's minimum part size */
+#define S3_MAX_PART (5ull << 30)            /* and maximum */
+#define S3_MAX_PARTS 10000u
+#define S3_DEFAULT_PART (16ull << 20)
+#define S3_DEFAULT_THRESHOLD (64ull << 20)
+#define S3_MAX_SINGLE (512ull << 20)        /* a single PUT is read into memory */
+#define S3_MAX_PARALLEL 32u
+#define S3_DEFAULT_RETRIES 3u
+#define S3_MAX_RETRIES 10u
+#define S3_LIST_BODY_MAX (8u << 20)         /* ListParts/ListMultipartUploads pages */
+#define S3_CRED_FILE_MAX (1u << 20)
+
+static const char *const addressing_values[] = {"path", "virtual", NULL};
+static const char *const checksum_values[] = {"sha256", NULL};
+
+static const struct field s3_fields[] = {
+        {"type", FT_STRING, F_REQUIRED, NULL, NULL, "s3"},
+        {"name", FT_STRING, 0, NULL, NULL, "name shown in result lines"},
+        {"format", FT_STRING, 0, NULL, NULL, "which artifact (outputs: entry) to publish"},
+        {"bucket", FT_STRING, F_REQUIRED, NULL, NULL, "bucket name"},
+        {"key", FT_STRING, 0, NULL, NULL, "object key; default: the artifact's file name"},
+        {"endpoint", FT_STRING, 0, NULL, NULL, "http(s)://host[:port]; default AWS for the region"},
+        {"region", FT_STRING, 0, NULL, NULL, "signing region; default $AWS_REGION or us-east-1"},
+        {"addressing", FT_STRING, 0, NULL, addressing_values, "path or virtual (bucket in host name)"},
+        {"profile", FT_STRING, 0, NULL, NULL, "profile in the credentials file"},
+        {"credentials_file", FT_STRING, 0, NULL, NULL, "AWS credentials file"},
+        {"multipart_threshold", FT_SIZE, 0, NULL, NULL, "files larger than this use multipart"},
+        {"part_size", FT_SIZE, 0, NULL, NULL, "multipart part size (>= 5 MiB)"},
+        {"checksum", FT_STRING, 0, NULL, checksum_values, "sidecar checksum written last"},
+        {"unsigned_payload", FT_BOOL, 0, NULL, NULL, "do not hash parts for the signature"},
+        {"tls_verify", FT_BOOL, 0, NULL, NULL, "verify the server's certificate (default true)"},
+        {"ca_file", FT_STRING, 0, NULL, NULL, "extra CA bundle"},
+        {"retries", FT_INT, 0, NULL, NULL, "attempts per request after a network error or 5xx"},
+        {"timeout", FT_DURATION, 0, NULL, NULL, "abort a request that moves no data this long"},
+        {NULL, 0, 0, NULL, NULL, NULL},
+};
+
+/* ---- settings ------------------------------------------------------------ */
+
+struct s3 {
+        /* settings */
+        char *scheme;            /* "http" / "https" */
+        char *host;              /* endpoint host[:port] */
+        char *bucket;
+        char *key;               /* decoded object key */
+        char *region;
+        bool virtual_host;
+        uint64_t threshold, part_size;
+        bool unsigned_payload;
+        bool insecure;
+        char *ca_file;
+        unsigned retries;
+        unsigned timeout_s;
+        /* credentials */
+        char *access_key, *secret_key, *session_token;
+        /* run */
+        const struct publish_ctx *ctx;
+        const struct publish_artifact *a;
+        atomic_uint_fast64_t progress_done;
+        atomic_uint_fast64_t bytes_sent;
+};
+
+static const char *setting(const struct value *settings, const char *key) {
+        const struct value *v = value_map_get(settings, key);
+        return v && value_is_scalar(v) && v->kind != V_NULL ? v->str : NULL;
+}
+
+static void s3_free(struct s3 *s) {
+        free(s->scheme);
+        free(s->host);
+        free(s->bucket);
+        free(s->key);
+        free(s->region);
+        free(s->ca_file);
+        if (s->secret_key)
+                explicit_bzero(s->secret_key, strlen(s->secret_key));
+        free(s->access_key);
+        free(s->secret_key);
+        free(s->session_token);
+}
+
+static const char *env_get(char *const *env, const char *name) {
+        size_t n = strlen(name);
+        for (char *const *e = env; e && *e; e++)
+                if (strncmp(*e, name, n) == 0 && (*e)[n] == '=')
+                        return *e + n + 1;
+        return NULL;
+}
+
+/* Checks "http(s)://host[:port]" with nothing after but an optional '/'. */
+static int parse_endpoint(const char *ep, char **ret_scheme, char **ret_host) {
+        const char *rest;
+        const char *scheme;
+        if ((rest = startswith(ep, "https://")))
+                scheme = "https";
+        else if ((rest = startswith(ep, "http://")))
+                scheme = "http";
+        else
+                return -EINVAL;
+        size_t n = strcspn(rest, "/?#");
+        if (n == 0 || (rest[n] && !(rest[n] == '/' && rest[n + 1] == 0)))
+                return -EINVAL;
+        for (size_t i = 0; i < n; i++)
+                if (!(isalnum((unsigned char)rest[i]) || strchr(".-:[]", rest[i])))
+                        return -EINVAL;
+        *ret_scheme = xstrdup(scheme);
+        *ret_host = xstrndup(rest, n);
+        return 0;
+}
+
+static bool bucket_name_ok(const char *b) {
+        size_t n = strlen(b);
+        if (n < 3 || n > 63)
+                return false;
+        for (const char *p = b; *p; p++)
+                if (!(islower((unsigned char)*p) || isdigit((unsigned char)*p) || *p == '-' ||
+                      *p == '.' || *p == '_'))
+                        return false;
+        return true;
+}
+
+/* Reads the settings; on error writes a message into err. */
+static int s3_configure(struct s3 *s, const struct value *settings, const struct publish_artifact *a,
+                        char *const *env, struct strbuf *err) {
+        const char *v;
+        v = setting(settings, "bucket");
+        if (!v || !bucket_name_ok(v)) {
+                strbuf_addf(err, "bucket: %s", v ? "not a valid bucket name" : "missing");
+                return -EINVAL;
+        }
+        s->bucket = xstrdup(v);
+        v = setting(settings, "key");
+        if (!v || !*v)
+                s->key = xstrdup(a->file_name);
+        else if (endswith(v, "/"))
+                s->key = xasprintf("%s%s", v, a->file_name);
+        else
+                s->key = xstrdup(v);
+        while (s->key[0] == '/')
+                memmove(s->key, s->key + 1, strlen(s->key));
+        if (!*s->key || strlen(s->key) > 1024 - 7) {
+                strbuf_adds(err, "key: empty or longer than S3's 1024 bytes");
+                return -EINVAL;
+        }
+        v = setting(settings, "region");
+        if (!v)
+                v = env_get(env, "AWS_REGION");
+        if (!v)
+                v = env_get(env, "AWS_DEFAULT_REGION");
+        s->region = xstrdup(v && *v ? v : "us-east-1");
+        v = setting(settings, "endpoint");
+        if (!v)
+                v = env_get(env, "AWS_ENDPOINT_URL_S3");
+        if (!v)
+                v = env_get(env, "AWS_ENDPOINT_URL");
+        if (v && !*v)
+                v = NULL;
+        bool custom = v != NULL;
+        if (!v) {
+                s->scheme = xstrdup("https");
+                s->host = xasprintf("s3.%s.amazonaws.com", s->region);
+        } else if (parse_endpoint(v, &s->scheme, &s->host) < 0) {
+                strbuf_addf(err, "endpoint: '%s' is not http(s)://host[:port]", v);
+                return -EINVAL;
+        }
+        v = setting(settings, "addressing");
+        if (v && !streq(v, "path") && !streq(v, "virtual")) {
+                strbuf_addf(err, "addressing: '%s' is not path or virtual", v);
+                return -EINVAL;
+        }
+        s->virtual_host = v ? streq(v, "virtual") : !custom;
+        if (s->virtual_host && strchr(s->bucket, '.') && streq(s->scheme, "https")) {
+                /* a dotted bucket breaks the wildcard certificate */
+                s->virtual_host = v != NULL;
+        }
+        s->threshold = S3_DEFAULT_THRESHOLD;
+        s->part_size = S3_DEFAULT_PART;
+        if ((v = setting(settings, "multipart_threshold")) && parse_size(v, &s->threshold) < 0) {
+                strbuf_addf(err, "multipart_threshold: '%s' is not a size", v);
+                return -EINVAL;
+        }
+        if ((v = setting(settings, "part_size")) && parse_size(v, &s->part_size) < 0) {
+                strbuf_addf(err, "part_size: '%s' is not a size", v);
+                return -EINVAL;
+        }
+        if (s->part_size < S3_MIN_PART || s->part_size > S3_MAX_PART) {
+                strbuf_adds(err, "part_size: must be between 5 MiB and 5 GiB");
+                return -EINVAL;
+        }
+        if (s->threshold > S3_MAX_SINGLE)
+                s->threshold = S3_MAX_SINGLE;
+        const struct value *b;
+        if ((b = value_map_get(settings, "unsigned_payload")) && b->kind == V_BOOL)
+                s->unsigned_payload = b->b;
+        if ((b = value_map_get(settings, "tls_verify")) && b->kind == V_BOOL)
+                s->insecure = !b->b;
+        s->ca_file = xstrdup_null(setting(settings, "ca_file"));
+        s->retries = S3_DEFAULT_RETRIES;
+        if ((v = setting(settings, "retries"))) {
+                char *end;
+                unsigned long n = strtoul(v, &end, 10);
+                if (*end || n > S3_MAX_RETRIES) {
+                        strbuf_addf(err, "retries: expected 0 to %u", S3_MAX_RETRIES);
+                        return -EINVAL;
+                }
+                s->retries = n;
+        }
+        s->timeout_s = 60;
+        if ((v = setting(settings, "timeout"))) {
+                uint64_t t;
+                if (parse_duration(v, &t) < 0 || t == 0 || t > 3600) {
+                        strbuf_addf(err, "timeout: '%s' is not a duration up to 1h", v);
+                        return -EINVAL;
+                }
+                s->timeout_s = t;
+        }
+        return 0;
+}
+
+/* ---- credentials --------------------------------------------------------- */
+
+/* Reads [profile] from an AWS credentials file (INI). */
+static int read_credentials_file(struct s3 *s, const char *path, const char *profile,
+                                 struct strbuf *err) {
+        _cleanup_free_ char *text = NULL;
+        size_t len;
+        int r = read_file(path, S3_CRED_FILE_MAX, &text, &len);
+        if (r < 0) {
+                strbuf_addf(err, "cannot read credentials file %s: %s", path, strerror(-r));
+                return r;
+        }
+        bool in = false, found = false;
+        char *save = NULL;
+        for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+                while (*line == ' ' || *line == '\t')
+                        line++;
+                size_t n = strlen(line);
+                while (n && (line[n - 1] == '\r' || line[n - 1] == ' ' || line[n - 1] == '\t'))
+                        line[--n] = 0;
+                if (!n || line[0] == '#' || line[0] == ';')
+                        continue;
+                if (line[0] == '[') {
+                        char *name = line + 1;
+                        char *close = strchr(name, ']');
+                        if (close)
+                                *close = 0;
+                        if (startswith(name, "profile "))
+                                name += 8;
+                        in = streq(name, profile);
+                        found |= in;
+                        continue;
+                }
+                if (!in)
+                        continue;
+                char *eq = strchr(line, '=');
+                if (!eq)
+                        continue;
+                char *k = line, *v = eq + 1;
+                char *ke = eq;
+                while (ke > k && (ke[-1] == ' ' || ke[-1] == '\t'))
+                        ke--;
+                *ke = 0;
+                while (*v == ' ' || *v == '\t')
+                        v++;
+                if (streq(k, "aws_access_key_id") && !s->access_key)
+                        s->access_key = xstrdup(v);
+                else if (streq(k, "aws_secret_access_key") && !s->secret_key)
+                        s->secret_key = xstrdup(v);
+                else if (streq(k, "aws_session_token") && !s->session_token)
+                        s->session_token = xstrdup(v);
+        }
+        explicit_bzero(text, len);
+        if (!found) {
+                strbuf_addf(err, "credentials file %s has no profile [%s]", path, profile);
+                return -ENOENT;
+        }
+        if (!s->access_key || !s->secret_key) {
+                strbuf_addf(err, "profile [%s] in %s lacks aws_access_key_id or aws_secret_access_key",
+                            profile, path);
+                return -ENOENT;
+        }
+        return 0;
+}
+
+static int s3_credentials(struct s3 *s, const struct value *settings, char *const *env,
+                          struct strbuf *err) {
+        const char *file = setting(settings, "credentials_file");
+        const char *profile = setting(settings, "profile");
+        const char *id = env_get(env, "AWS_ACCESS_KEY_ID");
+        const char *secret = env_get(env, "AWS_SECRET_ACCESS_KEY");
+        int r;
+        if (!file && !profile && id && *id && secret && *secret) {
+                s->access_key = xstrdup(id);
+                s->secret_key = xstrdup(secret);
+                const char *tok = env_get(env, "AWS_SESSION_TOKEN");
+                if (tok && *tok)
+                        s->session_token = xstrdup(tok);
+        } else {
+                if (!profile)
+                        profile = env_get(env, "AWS_PROFILE");
+                if (!profile || !*profile)
+                        profile = "default";
+                _cleanup_free_ char *path = NULL;
+                if (!file)
+                        file = env_get(env, "AWS_SHARED_CREDENTIALS_FILE");
+                if (!file) {
+                        const char *home = env_get(env, "HOME");
+                        if (!home) {
+                                strbuf_adds(err, "no credentials: set AWS_ACCESS_KEY_ID and "
+                                                 "AWS_SECRET_ACCESS_KEY, or credentials_file:");
+                                return -ENOENT;
+                        }
+                        path = xasprintf("%s/.aws/credentials", home);
+                        if (access(path, R_OK) < 0) {
+                                strbuf_adds(err, "no credentials: set AWS_ACCESS_KEY_ID and "
+                                                 "AWS_SECRET_ACCESS_KEY, or AWS_PROFILE with "
+                                                 "~/.aws/credentials, or credentials_file:");
+                                return -ENOENT;
+                        }
+                        file = path;
+                }
+                r = read_credentials_file(s, file, profile, err);
+                if (r < 0)
+                        return r;
+        }
+        if (s->ctx->add_secret) {
+                s->ctx->add_secret(s->ctx->userdata, s->secret_key);
+                if (s->session_token)
+                        s->ctx->add_secret(s->ctx->userdata, s->session_token);
+        }
+        return 0;
+}
+
+/* ---- requests -------------------------------------------------------------- */
+
+static void http_log_cb(void *userdata, const char *line) {
+        const struct publish_ctx *ctx = userdata;
+        _cleanup_free_ char *l = xasprintf("s3: %s\n", line);
+        (void)write_all(ctx->log_fd, l, strlen(l));
+}
+
+static int s3_client(struct s3 *s, struct http_client **ret) {
+        struct http_options o = {
+                .stall_timeout_s = s->timeout_s,
+                .insecure = s->insecure,
+                .ca_file = s->ca_file,
+        };
+        if (s->ctx->verbose && s->ctx->log_fd >= 0) {
+                o.log = http_log_cb;
+                o.log_userdata = (void *)s->ctx;
+        }
+        int r = http_client_new(&o, ret);
+        if (r < 0)
+                return r;
+        http_client_add_secret(*ret, s->secret_key);
+        if (s->session_token)
+                http_client_add_secret(*ret, s->session_token);
+        return 0;
+}
+
+struct s3_req {
+        const char *method;
+        const char *key;                  /* decoded; NULL: the bucket */
+        const struct sigv4_param *query;
+        size_t nquery;
+        const struct sigv4_param *headers; /* extra headers, signed too */
+        size_t nheaders;
+        const void *body;
+        size_t body_len;
+        const char *payload_hash;         /* NULL: sha256 of body computed here */
+        size_t max_body;
+        void (*on_sent)(void *userdata, uint64_t n);
+        void *userdata;
+};
+
+static int s3_do(struct s3 *s, struct http_client *c, const struct s3_req *q,
+                 struct http_response *resp) {
+        _cleanup_strbuf_ struct strbuf path = STRBUF_INIT, url = STRBUF_INIT, qs = STRBUF_INIT;
+        _cleanup_free_ char *host = s->virtual_host ? xasprintf("%s.%s", s->bucket, s->host)
+                                                    : xstrdup(s->host);
+        if (!s->virtual_host)
+                strbuf_addf(&path, "/%s", s->bucket);
+        strbuf_addc(&path, '/');
+        if (q->key)
+                strbuf_adds(&path, q->key);
+
+        char hash[SHA256_HEX_LEN + 1];
+        const char *payload = q->payload_hash;
+        if (!payload) {
+                int r = hash_sha256_hex(q->body ? q->body : "", q->body_len, hash);
+                if (r < 0)
+                        return r;
+                payload = hash;
+        }
+        char date[17];
+        sigv4_amz_date(time(NULL), date);
+
+        size_t nh = 0;
+        struct sigv4_param h[16];
+        h[nh++] = (struct sigv4_param){"host", host};
+        h[nh++] = (struct sigv4_param){"x-amz-date", date};
+        h[nh++] = (struct sigv4_param){"x-amz-content-sha256", payload};
+        if (s->session_token)
+                h[nh++] = (struct sigv4_param){"x-amz-security-token", s->session_token};
+        for (size_t i = 0; i < q->nheaders && nh < ARRAY_SIZE(h); i++)
+                h[nh++] = q->headers[i];
+
+        struct sigv4_request sr = {
+                .method = q->method, .path = strbuf_str(&path), .query = q->query,
+                .nquery = q->nquery, .headers = h, .nheaders = nh, .payload_hash = payload,
+        };
+        struct sigv4_key key = {
+                .access_key = s->access_key, .secret_key = s->secret_key,
+                .region = s->region, .service = "s3", .amz_date = date,
+        };
+        struct sigv4_signature sig = {0};
+        int r = sigv4_sign(&sr, &key, &sig);
+        if (r < 0)
+                return r;
+
+        strbuf_addf(&url, "%s://%s", s->scheme, host);
+        sigv4_encode_path(&url, strbuf_str(&path));
+        sigv4_canonical_query(&qs, q->query, q->nquery);
+        if (qs.len)
+                strbuf_addf(&url, "?%s", strbuf_str(&qs));
+
+        char *lines[20];
+        size_t nl = 0;
+        for (size_t i = 0; i < nh; i++)
+                lines[nl++] = xasprintf("%s: %s", h[i].name, h[i].value);
+        lines[nl++] = xasprintf("Authorization: %s", sig.authorization);
+        /* Content-Type for everything; "Expect:" is left to libcurl, whose
+         * 100-continue lets a server refuse (wrong key) before the body. */
+        lines[nl] = NULL;
+        sigv4_signature_done(&sig);
+
+        struct http_request req = HTTP_REQUEST_INIT;
+        req.method = q->method;
+        req.url = strbuf_str(&url);
+        req.headers = (const char *const *)lines;
+        req.body = q->body;
+        req.body_len = q->body_len;
+        if (!q->body && (streq(q->method, "PUT") || streq(q->method, "POST")))
+                req.body = "";
+        req.max_body = q->max_body;
+        req.on_sent = q->on_sent;
+        req.userdata = q->userdata;
+        r = http_request(c, &req, resp);
+        for (size_t i = 0; i < nl; i++) {
+                explicit_bzero(lines[i], strlen(lines[i]));
+                free(lines[i]);
+        }
+        return r;
+}
+
+/* ---- XML (the few elements S3 responses need) --------------------------- */
+
+/* The decoded text of the first <tag>...</tag> in [p, end), or NULL; *ret_next
+ * points after the closing tag. */
+static char *xml_get(const char *p, const char *end, const char *tag, const char **ret_next) {
+        _cleanup_free_ char *open = xasprintf("<%s>", tag), *close = xasprintf("</%s>", tag);
+        const char *a = memmem(p, end - p, open, strlen(open));
+        if (!a)
+                return NULL;
+        a += strlen(open);
+        const char *b = memmem(a, end - a, close, strlen(close));
+        if (!b)
+                return NULL;
+        if (ret_next)
+                *ret_next = b + strlen(close);
+        struct strbuf sb = STRBUF_INIT;
+        strbuf_adds(&sb, "");
+        static const struct { const char *ent; char c; } ents[] = {
+                {"&amp;", '&'}, {"&lt;", '<'}, {"&gt;", '>'}, {"&quot;", '"'}, {"&apos;", '\''},
+                {"&#34;", '"'}, {"&#39;", '\''},
+        };
+        for (const char *x = a; x < b; x++) {
+                bool done = false;
+                if (*x == '&')
+                        for (size_t i = 0; i < ARRAY_SIZE(ents) && !done; i++) {
+                                size_t l = strlen(ents[i].ent);
+                                if ((size_t)(b - x) >= l && strncmp(x, ents[i].ent, l) == 0) {
+                                        strbuf_addc(&sb, ents[i].c);
+                                        x += l - 1;
+                                        done = true;
+                                }
+                        }
+                if (!done)
+                        strbuf_addc(&sb, *x);
+        }
+        return strbuf_detach(&sb);
+}
+
+static char *xml_body_get(const struct http_response *r, const char *tag) {
+        if (!r->body)
+                return NULL;
+        return xml_get(r->body, r->body + r->body_len, tag, NULL);
+}
+
+/* A message for a failed request: the network error, or S3's error code
+ * and message translated into what the user should check. Never contains
+ * a header value. */
+static void describe_failure(struct s3 *s, struct strbuf *out, const char *what, int r,
+                             const struct http_response *resp) {
+        strbuf_addf(out, "%s: ", what);
+        if (r < 0) {
+                if (r == -ETIMEDOUT)
+                        strbuf_addf(out, "timed out (%s)", resp->error);
+                else if (r == -ECONNREFUSED)
+                        strbuf_addf(out, "cannot connect to %s://%s (%s)", s->scheme, s->host,
+                                    resp->error);
+                else
+                        strbuf_adds(out, resp->error[0] ? resp->error : strerror(-r));
+                return;
+        }
+        _cleanup_free_ char *code = xml_body_get(resp, "Code");
+        _cleanup_free_ char *msg = xml_body_get(resp, "Message");
+        const char *hint = NULL;
+        if (code) {
+                if (streq(code, "SignatureDoesNotMatch"))
+                        hint = "the secret key is wrong";
+                else if (streq(code, "InvalidAccessKeyId"))
+                        hint = "the access key is not known to the server";
+                else if (streq(code, "NoSuchBucket"))
+                        hint = "the bucket does not exist";
+                else if (streq(code, "AccessDenied"))
+                        hint = "access denied: the credentials may not write to this bucket";
+                else if (streq(code, "BadDigest") || streq(code, "XAmzContentSHA256Mismatch") ||
+                         streq(code, "InvalidDigest"))
+                        hint = "the data arrived corrupted (its checksum does not match)";
+                else if (streq(code, "RequestTimeTooSkewed"))
+                        hint = "this machine's clock is too far from the server's";
+                else if (streq(code, "AuthorizationHeaderMalformed") ||
+                         streq(code, "IllegalLocationConstraintException"))
+                        hint = "the region is wrong for this bucket";
+                else if (streq(code, "EntityTooSmall"))
+                        hint = "a part is smaller than the server's minimum part size";
+        } else if (resp->status == 403)
+                hint = "access denied (wrong key, or no permission)";
+        else if (resp->status == 404)
+                hint = "not found (does the bucket exist?)";
+        if (hint)
+                strbuf_addf(out, "%s (", hint);
+        strbuf_addf(out, "HTTP %ld", resp->status);
+        if (code)
+                strbuf_addf(out, " %s", code);
+        if (msg && *msg)
+                strbuf_addf(out, ": %s", msg);
+        if (hint)
+                strbuf_addc(out, ')');
+}
+
+static bool retryable(int r, const struct http_response *resp) {
+        if (r < 0)
+                return r == -ETIMEDOUT || r == -ECONNRESET || r == -ECONNREFUSED || r == -EIO;
+        return resp->status >= 500 || resp->status == 408 || resp->status == 429;
+}
+
+/* Waits before attempt n (1-based retry count): 0.5 s, 1 s, 2 s, ... capped. */
+static void backoff(unsigned n) {
+        unsigned ms = 500u << (n > 5 ? 5 : n - 1);
+        struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+        nanosleep(&ts, NULL);
+}
+
+/* s3_do with retries on network errors and 5xx. */
+static int s3_do_retry(struct s3 *s, struct http_client *c, const struct s3_req *q,
+                       struct http_response *resp) {
+        int r;
+        for (unsigned attempt = 0;; attempt++) {
+                r = s3_do(s, c, q, resp);
+                if (!retryable(r, resp) || attempt >= s->retries)
+                        return r;
+                backoff(attempt + 1);
+        }
+}
+
+static void strip_quotes(char *etag) {
+        size_t n = strlen(etag);
+        if (n >= 2 && etag[0] == '"' && etag[n - 1] == '"') {
+                memmove(etag, etag + 1, n - 2);
+                etag[n - 2] = 0;
+        }
+}
+
+/* ---- hashing ------------------------------------------------------------- */
+
+static int md5_bin(const void *data, size_t n, unsigned char out[16]) {
+        unsigned int len = 0;
+        return EVP_Digest(data, n, out, &len, EVP_md5(), NULL) && len == 16 ? 0 : -EIO;
+}
+
+static void base64(const unsigned char *in, size_t n, char *out) {
+        EVP_EncodeBlock((unsigned char *)out, in, (int)n);
+}
+
+/* ---- steps ---------------------------------------------------------------- */
+
+static char *sidecar_key(const struct s3 *s) { return xasprintf("%s.sha256", s->key); }
+
+/* HEAD the object: size, ETag (unquoted) and x-amz-meta-sha256. Returns 1
+ * when it exists, 0 when not, -errno with a message in err otherwise. */
+static int head_object(struct s3 *s, struct http_client *c, uint64_t *ret_size, char **ret_etag,
+                       char **ret_sha, struct strbuf *err) {
+        struct http_response resp = {0};
+        struct s3_req q = {.method = "HEAD", .key = s->key};
+        int r = s3_do_retry(s, c, &q, &resp);
+        if (r >= 0 && resp.status == 404) {
+                http_response_done(&resp);
+                return 0;
+        }
+        if (r < 0 || resp.status != 200) {
+                describe_failure(s, err, "checking the object", r, &resp);
+                http_response_done(&resp);
+                return r < 0 ? r : -EIO;
+        }
+        const char *len = http_response_header(&resp, "Content-Length");
+        const char *etag = http_response_header(&resp, "ETag");
+        const char *sha = http_response_header(&resp, "x-amz-meta-sha256");
+        *ret_size = len ? strtoull(len, NULL, 10) : 0;
+        if (ret_etag) {
+                *ret_etag = xstrdup(etag ? etag : "");
+                strip_quotes(*ret_etag);
+        }
+        if (ret_sha)
+                *ret_sha = xstrdup_null(sha);
+        http_response_done(&resp);
+        return 1;
+}
+
+static int put_sidecar(struct s3 *s, struct http_client *c, struct strbuf *err) {
+        _cleanup_free_ char *k = sidecar_key(s);
+        _cleanup_free_ char *body = xasprintf("%s  %s\n", s->a->sha256, s->a->file_name);
+        const struct sigv4_param h[] = {{"Content-Type", "text/plain"}};
+        struct s3_req q = {.method = "PUT", .key = k, .body = body, .body_len = strlen(body),
+                           .headers = h, .nheaders = 1};
+        struct http_response resp = {0};
+        int r = s3_do_retry(s, c, &q, &resp);
+        if (r < 0 || resp.status / 100 != 2) {
+                describe_failure(s, err, "writing the .sha256 sidecar", r, &resp);
+                r = r < 0 ? r : -EIO;
+        } else
+                r = 0;
+        http_response_done(&resp);
+        return r;
+}
+
+/* Step 1. Returns 1 when the artifact is already there (result filled),
+ * 0 to upload, -errno on a hard error (bucket missing, wrong key). */
+static int skip_check(struct s3 *s, struct http_client *c, struct strbuf *err) {
+        _cleanup_free_ char *k = sidecar_key(s);
+        struct http_response resp = {0};
+        struct s3_req q = {.method = "GET", .key = k, .max_body = 4096};
+        int r = s3_do_retry(s, c, &q, &resp);
+        bool sidecar_match = false;
+        if (r >= 0 && resp.status == 200)
+                sidecar_match = resp.body && resp.body_len >= SHA256_HEX_LEN &&
+                                strncasecmp(resp.body, s->a->sha256, SHA256_HEX_LEN) == 0;
+        else if (r < 0 || resp.status != 404 ||
+                 (resp.body && strstr(resp.body, "<Code>NoSuchBucket</Code>"))) {
+                describe_failure(s, err, "checking for an existing upload", r, &resp);
+                http_response_done(&resp);
+                return r < 0 ? r : -EIO;
+        }
+        http_response_done(&resp);
+
+        uint64_t size = 0;
+        _cleanup_free_ char *sha = NULL;
+        r = head_object(s, c, &size, NULL, &sha, err);
+        if (r <= 0)
+                return r;
+        if (size != s->a->size)
+                return 0;
+        if (sidecar_match)
+                return 1;
+        if (sha && strcasecmp(sha, s->a->sha256) == 0) {
+                /* complete and recorded, but the sidecar was never written */
+                r = put_sidecar(s, c, err);
+                return r < 0 ? r : 1;
+        }
+        return 0;
+}
+
+static void on_sent(void *userdata, uint64_t n) {
+        struct s3 *s = userdata;
+        uint64_t done = atomic_fetch_add(&s->progress_done, n) + n;
+        if (s->ctx->progress)
+                s->ctx->progress(s->ctx->userdata, done > s->a->size ? s->a->size : done, s->a->size);
+}
+
+/* Step 2, small files: one PUT from memory. */
+static int put_single(struct s3 *s, struct http_client *c, struct strbuf *err) {
+        _cleanup_free_ char *buf = NULL;
+        size_t len = 0;
+        int r = read_file(s->a->path, S3_MAX_SINGLE, &buf, &len);
+        if (r < 0) {
+                strbuf_addf(err, "reading %s: %s", s->a->path, strerror(-r));
+                return r;
+        }
+        char sha[SHA256_HEX_LEN + 1];
+        unsigned char md5[16];
+        if (hash_sha256_hex(buf, len, sha) < 0 || md5_bin(buf, len, md5) < 0) {
+                strbuf_adds(err, "hashing failed");
+                return -EIO;
+        }
+        if (len != s->a->size || !streq(sha, s->a->sha256)) {
+                strbuf_addf(err, "%s changed since it was hashed (sha256 now %s)", s->a->path, sha);
+                return -ESTALE;
+        }
+        char md5b64[32], md5hex[33];
+        base64(md5, 16, md5b64);
+        hex_encode(md5, 16, md5hex);
+        const struct sigv4_param h[] = {
+                {"Content-MD5", md5b64},
+                {"Content-Type", "application/octet-stream"},
+                {"x-amz-meta-sha256", s->a->sha256},
+        };
+        struct s3_req q = {.method = "PUT", .key = s->key, .body = buf, .body_len = len,
+                           .payload_hash = s->unsigned_payload ? SIGV4_UNSIGNED_PAYLOAD : sha,
+                           .headers = h, .nheaders = ARRAY_SIZE(h),
+                           .on_sent = on_sent, .userdata = s};
+        struct http_response resp = {0};
+        for (unsigned attempt = 0;; attempt++) {
+                r = s3_do(s, c, &q, &resp);
+                atomic_fetch_add(&s->bytes_sent, resp.bytes_sent);
+                if (!retryable(r, &resp) || attempt >= s->retries)
+                        break;
+                backoff(attempt + 1);
+        }
+        if (r < 0 || resp.status != 200) {
+                describe_failure(s, err, "uploading", r, &resp);
+                http_response_done(&resp);
+                return r < 0 ? r : -EIO;
+        }
+        _cleanup_free_ char *etag = xstrdup_null(http_response_header(&resp, "ETag"));
+        http_response_done(&resp);
+        if (etag) {
+                strip_quotes(etag);
+                if (strcasecmp(etag, md5hex) != 0) {
+                        strbuf_addf(err, "the server stored different bytes (ETag %s, local MD5 %s)",
+                                    etag, md5hex);
+                        return -EIO;
+                }
+        }
+        return 0;
+}
+
+/* ---- multipart -------------------------------------------------------------- */
+
+struct part {
+        uint64_t offset, size;
+        unsigned char md5[16];
+        bool done;
+        char remote_etag[33];    /* from ListParts when resuming, "" otherwise */
+        uint64_t remote_size;
+};
+
+struct mp {
+        struct s3 *s;
+        int fd;
+        char *upload_id;
+        struct part *parts;
+        unsigned nparts;
+        uint64_t part_size;
+        unsigned resumed;        /* parts found already uploaded */
+        pthread_mutex_t lock;
+        unsigned next;
+        int error;
+        struct strbuf err;
+};
+
+static int mp_initiate(struct mp *m, struct http_client *c, struct strbuf *err) {
+        const struct sigv4_param qp[] = {{"uploads", NULL}};
+        const struct sigv4_param h[] = {
+                {"Content-Type", "application/octet-stream"},
+                {"x-amz-meta-sha256", m->s->a->sha256},
+        };
+        struct s3_req q = {.method = "POST", .key = m->s->key, .query = qp, .nquery = 1,
+                           .headers = h, .nheaders = ARRAY_SIZE(h)};
+        struct http_response resp = {0};
+        int r = s3_do_retry(m->s, c, &q, &resp);
+        if (r >= 0 && resp.status == 200)
+                m->upload_id = xml_body_get(&resp, "UploadId");
+        if (r < 0 || resp.status != 200 || !m->upload_id || !*m->upload_id) {
+                describe_failure(m->s, err, "starting the multipart upload", r, &resp);
+                http_response_done(&resp);
+                return r < 0 ? r : -EIO;
+        }
+        http_response_done(&resp);
+        return 0;
+}
+
+static int mp_abort(struct mp *m, struct http_client *c, const char *upload_id) {
+        const struct sigv4_param qp[] = {{"uploadId", upload_id}};
+        struct s3_req q = {.method = "DELETE", .key = m->s->key, .query = qp, .nquery = 1};
+        struct http_response resp = {0};
+        int r = s3_do_retry(m->s, c, &q, &resp);
+        http_response_done(&resp);
+        return r;
+}
+
+/* Finds an unfinished upload of this key (the newest) and the parts it
+ * already has. Returns 1 when one is resumed, 0 when there is none, -errno
+ * on errors. An upload whose parts do not fit the local layout is aborted. */
+static int mp_find(struct mp *m, struct http_client *c, struct strbuf *err) {
+        struct s3 *s = m->s;
+        const struct sigv4_param qp[] = {{"uploads", NULL}, {"prefix", s->key}};
+        struct s3_req q = {.method = "GET", .query = qp, .nquery = 2, .max_body = S3_LIST_BODY_MAX};
+        struct http_response resp = {0};
+        int r = s3_do_retry(s, c, &q, &resp);
+        if (r < 0 || resp.status != 200) {
+                describe_failure(s, err, "listing unfinished uploads", r, &resp);
+                http_response_done(&resp);
+                return r < 0 ? r : -EIO;
+        }
+        _cleanup_free_ char *best_id = NULL, *best_time = NULL;
+        const char *p = resp.body ? resp.body : "", *end = p + resp.body_len, *next;
+        char *up;
+        while ((up = xml_get(p, end, "Upload", &next))) {
+                _cleanup_free_ char *k = xml_get(up, up + strlen(up), "Key", NULL);
+                _cleanup_free_ char *id = xml_get(up, up + strlen(up), "UploadId", NULL);
+                _cleanup_free_ char *t = xml_get(up, up + strlen(up), "Initiated", NULL);
+                if (k && id && *id && streq(k, s->key) &&
+                    (!best_id || strcmp(t ? t : "", best_time ? best_time : "") > 0)) {
+                        free(best_id);
+                        free(best_time);
+                        best_id = TAKE_PTR(id);
+                        best_time = xstrdup(t ? t : "");
+                }
+                free(up);
+                p = next;
+        }
+        http_response_done(&resp);
+        if (!best_id)
+                return 0;
+
+        /* ListParts, page by page. */
+        unsigned marker = 0;
+        bool fits = true;
+        for (unsigned page = 0; page < 20; page++) {
+                char mk[16];
+                snprintf(mk, sizeof(mk), "%u", marker);
+                const struct sigv4_param lp[] = {{"uploadId", best_id}, {"part-number-marker", mk}};
+                struct s3_req lq = {.method = "GET", .key = s->key, .query = lp, .nquery = 2,
+                                    .max_body = S3_LIST_BODY_MAX};
+                r = s3_do_retry(s, c, &lq, &resp);
+                if (r >= 0 && resp.status == 404) {
+                        http_response_done(&resp);
+                        return 0; /* completed or aborted meanwhile */
+                }
+                if (r < 0 || resp.status != 200) {
+                        describe_failure(s, err, "listing the parts of an unfinished upload", r, &resp);
+                        http_response_done(&resp);
+                        return r < 0 ? r : -EIO;
+                }
+                p = resp.body ? resp.body : "";
+                end = p + resp.body_len;
+                char *pt;
+                while ((pt = xml_get(p, end, "Part", &next))) {
+                        _cleanup_free_ char *num = xml_get(pt, pt + strlen(pt), "PartNumber", NULL);
+                        _cleanup_free_ char *etag = xml_get(pt, pt + strlen(pt), "ETag", NULL);
+                        _cleanup_free_ char *size = xml_get(pt, pt + strlen(pt), "Size", NULL);
+                        unsigned long n = num ? strtoul(num, NULL, 10) : 0;
+                        if (n >= 1 && n <= m->nparts && etag && size) {
+                                strip_quotes(etag);
+                                struct part *x = &m->parts[n - 1];
+                                x->remote_size = strtoull(size, NULL, 10);
+                                snprintf(x->remote_etag, sizeof(x->remote_etag), "%s", etag);
+                                if (x->remote_size != x->size)
+                                        fits = false;
+                        } else if (n > m->nparts)
+                                fits = false;
+                        free(pt);
+                        p = next;
+                }
+                _cleanup_free_ char *trunc = xml_body_get(&resp, "IsTruncated");
+                _cleanup_free_ char *nm = xml_body_get(&resp, "NextPartNumberMarker");
+                http_response_done(&resp);
+                if (!trunc || !streq(trunc, "true") || !nm)
+                        break;
+                unsigned long nmv = strtoul(nm, NULL, 10);
+                if (nmv <= marker)
+                        break;
+                marker = nmv;
+        }
+        if (!fits) {
+                /* Another part size: nothing reusable. */
+                (void)mp_abort(m, c, best_id);
+                for (unsigned i = 0; i < m->nparts; i++)
+                        m->parts[i].remote_etag[0] = 0;
+                return 0;
+        }
+        m->upload_id = TAKE_PTR(best_id);
+        return 1;
+}
+
+static void mp_fail(struct mp *m, int r, const char *msg) {
+        pthread_mutex_lock(&m->lock);
+        if (!m->error) {
+                m->error = r;
+                strbuf_adds(&m->err, msg);
+        }
+        pthread_mutex_unlock(&m->lock);
+}
+
+static int mp_upload_part(struct mp *m, struct http_client *c, unsigned i, unsigned char *buf) {
+        struct s3 *s = m->s;
+        struct part *p = &m->parts[i];
+        _cleanup_strbuf_ struct strbuf err = STRBUF_INIT;
+        size_t got = 0;
+        while (got < p->size) {
+                ssize_t k = pread(m->fd, buf + got, p->size - got, p->offset + got);
+                if (k < 0 && errno == EINTR)
+                        continue;
+                if (k <= 0) {
+                        int e = k < 0 ? -errno : -EIO;
+                        strbuf_addf(&err, "reading %s: %s", s->a->path,
+                                    k < 0 ? strerror(errno) : "file shrank");
+                        mp_fail(m, e, strbuf_str(&err));
+                        return e;
+                }
+                got += k;
+        }
+        if (md5_bin(buf, p->size, p->md5) < 0) {
+                mp_fail(m, -EIO, "hashing failed");
+                return -EIO;
+        }
+        char md5hex[33], md5b64[32];
+        hex_encode(p->md5, 16, md5hex);
+        if (p->remote_etag[0] && p->remote_size == p->size && strcasecmp(p->remote_etag, md5hex) == 0) {
+                p->done = true; /* already on the server */
+                on_sent(s, p->size);
+                return 0;
+        }
+        char sha[SHA256_HEX_LEN + 1];
+        if (!s->unsigned_payload && hash_sha256_hex(buf, p->size, sha) < 0) {
+                mp_fail(m, -EIO, "hashing failed");
+                return -EIO;
+        }
+        base64(p->md5, 16, md5b64);
+        char num[16];
+        snprintf(num, sizeof(num), "%u", i + 1);
+        const struct sigv4_param qp[] = {{"partNumber", num}, {"uploadId", m->upload_id}};
+        const struct sigv4_param h[] = {{"Content-MD5", md5b64}};
+        struct s3_req q = {.method = "PUT", .key = s->key, .query = qp, .nquery = 2,
+                           .headers = h, .nheaders = 1, .body = buf, .body_len = p->size,
+                           .payload_hash = s->unsigned_payload ? SIGV4_UNSIGNED_PAYLOAD : sha,
+                           .on_sent = on_sent, .userdata = s};
+        struct http_response resp = {0};
+        int r;
+        for (unsigned attempt = 0;; attempt++) {
+                r = s3_do(s, c, &q, &resp);
+                atomic_fetch_add(&s->bytes_sent, resp.bytes_sent);
+                if (!retryable(r, &resp) || attempt >= s->retries)
+                        break;
+                backoff(attempt + 1);
+        }
+        if (r < 0 || resp.status != 200) {
+                _cleanup_free_ char *what = xasprintf("uploading part %u of %u", i + 1, m->nparts);
+                describe_failure(s, &err, what, r, &resp);
+                http_response_done(&resp);
+                r = r < 0 ? r : -EIO;
+                mp_fail(m, r, strbuf_str(&err));
+                return r;
+        }
+        _cleanup_free_ char *etag = xstrdup_null(http_response_header(&resp, "ETag"));
+        http_response_done(&resp);
+        if (etag) {
+                strip_quotes(etag);
+                if (strcasecmp(etag, md5hex) != 0) {
+                        strbuf_addf(&err, "part %u: the server stored different bytes (ETag %s, local MD5 %s)",
+                                    i + 1, etag, md5hex);
+                        mp_fail(m, -EIO, strbuf_str(&err));
+                        return -EIO;
+                }
+        }
+        p->done = true;
+        return 0;
+}
+
+static void *mp_worker(void *arg) {
+        struct mp *m = arg;
+        struct http_client *c = NULL;
+        int r = s3_client(m->s, &c);
+        if (r < 0) {
+                mp_fail(m, r, "cannot create an HTTP client");
+                return NULL;
+        }
+        unsigned char *buf = xmalloc(m->part_size);
+        for (;;) {
+                pthread_mutex_lock(&m->lock);
+                unsigned i = m->next;
+                bool stop = m->error || i >= m->nparts;
+                if (!stop)
+                        m->next++;
+                pthread_mutex_unlock(&m->lock);
+                if (stop)
+                        break;
+                if (mp_upload_part(m, c, i, buf) < 0)
+                        break;
+        }
+        free(buf);
+        http_client_free(c);
+        return NULL;
+}
+
+static int mp_complete(struct mp *m, struct http_client *c, struct strbuf *err) {
+        _cleanup_strbuf_ struct strbuf body = STRBUF_INIT;
+        strbuf_adds(&body, "<CompleteMultipartUpload>");
+        for (unsigned i = 0; i < m->nparts; i++) {
+                char hex[33];
+                hex_encode(m->parts[i].md5, 16, hex);
+                strbuf_addf(&body, "<Part><PartNumber>%u</PartNumber><ETag>\"%s\"</ETag></Part>", i + 1,
+                            hex);
+        }
+        strbuf_adds(&body, "</CompleteMultipartUpload>");
+        const struct sigv4_param qp[] = {{"uploadId", m->upload_id}};
+        const struct sigv4_param h[] = {{"Content-Type", "application/xml"}};
+        struct s3_req q = {.method = "POST", .key = m->s->key, .query = qp, .nquery = 1,
+                           .headers = h, .nheaders = 1, .body = body.buf, .body_len = body.len,
+                           .max_body = S3_LIST_BODY_MAX};
+        struct http_response resp = {0};
+        int r = s3_do_retry(m->s, c, &q, &resp);
+        /* S3 may answer 200 and put an <Error> in the body. */
+        bool ok = r >= 0 && resp.status == 200 && !(resp.body && strstr(resp.body, "<Error>"));
+        if (!ok) {
+                describe_failure(m->s, err, "completing the multipart upload", r, &resp);
+                http_response_done(&resp);
+                return r < 0 ? r : -EIO;
+        }
+        http_response_done(&resp);
+        return 0;
+}
+
+/* The ETag S3 gives a multipart object: md5 of the parts' binary md5s, "-N". */
+static void mp_etag(const struct mp *m, char out[48]) {
+        unsigned char *all = xmalloc(16 * (size_t)m->nparts), md[16];
+        for (unsigned i = 0; i < m->nparts; i++)
+                memcpy(all + 16 * (size_t)i, m->parts[i].md5, 16);
+        char hex[33];
+        if (md5_bin(all, 16 * (size_t)m->nparts, md) < 0)
+                memset(md, 0, sizeof(md));
+        hex_encode(md, 16, hex);
+        snprintf(out, 48, "%s-%u", hex, m->nparts);
+        free(all);
+}
+
+static int put_multipart(struct s3 *s, struct http_client *c, char etag_out[48], bool *ret_resumed,
+                         struct strbuf *err) {
+        struct mp m = {.s = s, .fd = -1, .lock = PTHREAD_MUTEX_INITIALIZER};
+        int r;
+        /* Part size: the configured one, grown (in MiB steps) to stay within
+         * S3's 10 000 parts. */
+        uint64_t ps = s->part_size;
+        if ((s->a->size + ps - 1) / ps > S3_MAX_PARTS) {
+                ps = (s->a->size + S3_MAX_PARTS - 1) / S3_MAX_PARTS;
+                ps = (ps + (1u << 20) - 1) & ~((uint64_t)(1u << 20) - 1);
+        }
+        if (ps > S3_MAX_PART) {
+                strbuf_adds(err, "the file is larger than S3's maximum object size");
+                return -E2BIG;
+        }
+        m.part_size = ps;
+        m.nparts = s->a->size ? (unsigned)((s->a->size + ps - 1) / ps) : 1;
+        m.parts = xcalloc(m.nparts, sizeof(*m.parts));
+        for (unsigned i = 0; i < m.nparts; i++) {
+                m.parts[i].offset = (uint64_t)i * ps;
+                m.parts[i].size = i + 1 < m.nparts ? ps : s->a->size - (uint64_t)i * ps;
+        }
+        m.fd = open(s->a->path, O_RDONLY | O_CLOEXEC);
+        if (m.fd < 0) {
+                r = -errno;
+                strbuf_addf(err, "opening %s: %s", s->a->path, strerror(errno));
+                goto out;
+        }
+        r = mp_find(&m, c, err);
+        if (r < 0)
+                goto out;
+        *ret_resumed = r > 0;
+        if (r == 0) {
+                r = mp_initiate(&m, c, err);
+                if (r < 0)
+                        goto out;
+        }
+        for (unsigned i = 0; i < m.nparts; i++)
+                if (m.parts[i].remote_etag[0])
+                        m.resumed++;
+
+        unsigned n = s->ctx->parallel ? s->ctx->parallel : 4;
+        if (n > S3_MAX_PARALLEL)
+                n = S3_MAX_PARALLEL;
+        if (n > m.nparts)
+                n = m.nparts;
+        pthread_t th[S3_MAX_PARALLEL];
+        unsigned started = 0;
+        for (; started < n; started++)
+                if (pthread_create(&th[started], NULL, mp_worker, &m) != 0)
+                        break;
+        if (!started)
+                mp_worker(&m);
+        for (unsigned i = 0; i < started; i++)
+                pthread_join(th[i], NULL);
+        if (m.error) {
+                /* The upload stays open: the next run resumes it. */
+                strbuf_adds(err, strbuf_str(&m.err));
+                r = m.error;
+                goto out;
+        }
+        r = mp_complete(&m, c, err);
+        if (r < 0)
+                goto out;
+        mp_etag(&m, etag_out);
+        r = 0;
+out:
+        if (m.fd >= 0)
+                close(m.fd);
+        free(m.parts);
+        free(m.upload_id);
+        strbuf_free(&m.err);
+        pthread_mutex_destroy(&m.lock);
+        return r;
+}
+
+/* ---- the publisher ---------------------------------------------------------- */
+
+static uint64_t now_ms(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int s3_publish(const struct publish_target *t, const struct publish_artifact *a,
+                      const struct publish_ctx *ctx, struct publish_result *ret) {
+        uint64_t t0 = now_ms();
+        struct s3 s = {.ctx = ctx, .a = a};
+        _cleanup_strbuf_ struct strbuf err = STRBUF_INIT;
+        struct http_client *c = NULL;
+        _cleanup_free_ char *etag = NULL, *sha = NULL;
+        char want_etag[48] = "";
+        bool multipart = false, resumed = false;
+        uint64_t size = 0;
+        int r;
+        *ret = (struct publish_result){.status = PUBLISH_FAILED};
+
+        r = s3_configure(&s, t->settings, a, ctx->environ, &err);
+        if (r < 0)
+                goto out;
+        ret->location = xasprintf("s3://%s/%s", s.bucket, s.key);
+        r = s3_credentials(&s, t->settings, ctx->environ, &err);
+        if (r < 0)
+                goto out;
+        r = s3_client(&s, &c);
+        if (r < 0) {
+                strbuf_adds(&err, "cannot create an HTTP client");
+                goto out;
+        }
+
+        r = skip_check(&s, c, &err);
+        if (r < 0)
+                goto out;
+        if (r > 0) {
+                ret->status = PUBLISH_SKIPPED_IDENTICAL;
+                r = 0;
+                goto out;
+        }
+
+        multipart = a->size > s.threshold;
+        if (multipart)
+                r = put_multipart(&s, c, want_etag, &resumed, &err);
+        else
+                r = put_single(&s, c, &err);
+        if (r < 0)
+                goto out;
+
+        /* Verify what the server holds before declaring it complete. */
+        r = head_object(&s, c, &size, &etag, &sha, &err);
+        if (r == 0) {
+                strbuf_adds(&err, "verifying: the object is missing after the upload");
+                r = -EIO;
+        }
+        if (r < 0)
+                goto out;
+        if (size != a->size) {
+                strbuf_addf(&err, "verifying: the server holds %llu bytes, expected %llu",
+                            (unsigned long long)size, (unsigned long long)a->size);
+                r = -EIO;
+                goto out;
+        }
+        if (multipart && etag && *etag && strcasecmp(etag, want_etag) != 0) {
+                strbuf_addf(&err, "verifying: the server's ETag %s is not the local %s", etag,
+                            want_etag);
+                r = -EIO;
+                goto out;
+        }
+        if (sha && strcasecmp(sha, a->sha256) != 0) {
+                /* A resumed upload started for other content (same first
+                 * parts): its recorded sha256 is stale. Remove the object so
+                 * nothing claims to be what it is not; the next run starts
+                 * fresh. */
+                struct s3_req q = {.method = "DELETE", .key = s.key};
+                struct http_response resp = {0};
+                (void)s3_do(&s, c, &q, &resp);
+                http_response_done(&resp);
+                strbuf_adds(&err, "verifying: the resumed upload was started for different "
+                                  "content; the object was removed, run again");
+                r = -ESTALE;
+                goto out;
+        }
+        r = put_sidecar(&s, c, &err);
+        if (r < 0)
+                goto out;
+        ret->status = PUBLISH_UPLOADED;
+        r = 0;
+out:
+        ret->bytes_sent = atomic_load(&s.bytes_sent);
+        ret->elapsed_ms = now_ms() - t0;
+        if (r < 0) {
+                ret->status = PUBLISH_FAILED;
+                ret->error = strbuf_detach(&err);
+        }
+        http_client_free(c);
+        s3_free(&s);
+        return r;
+}
+
+static int s3_validate(const struct value *settings, struct diag_list *d) {
+        unsigned errs = schema_check(settings, s3_fields, "publish target 's3'", d);
+        if (errs)
+                return -EINVAL;
+        const struct value *v;
+        if ((v = value_map_get(settings, "bucket")) && v->kind == V_STRING && !v->invalid &&
+            !bucket_name_ok(v->str)) {
+                diag_error(d, &v->mark, value_span(v),
+                           "publish target 's3': bucket: '%s' is not a valid bucket name "
+                           "(3 to 63 lowercase letters, digits, '-', '.')", value_shown(v));
+                errs++;
+        }
+        if ((v = value_map_get(settings, "endpoint")) && v->kind == V_STRING && !v->invalid) {
+                char *sc = NULL, *h = NULL;
+                if (parse_endpoint(v->str, &sc, &h) < 0) {
+                        struct diag *dg = diag_error(d, &v->mark, value_span(v),
+                                                     "publish target 's3': endpoint: '%s' is not "
+                                                     "http(s)://host[:port]", value_shown(v));
+                        diag_hint(dg, "e.g. endpoint: https://storage.googleapis.com");
+                        errs++;
+                }
+                free(sc);
+                free(h);
+        }
+        if ((v = value_map_get(settings, "part_size")) && value_is_scalar(v) && !v->invalid) {
+                uint64_t n;
+                if (parse_size(v->str, &n) == 0 && (n < S3_MIN_PART || n > S3_MAX_PART)) {
+                        diag_error(d, &v->mark, value_span(v),
+                                   "publish target 's3': part_size: must be between 5MiB and 5GiB");
+                        errs++;
+                }
+        }
+        if ((v = value_map_get(settings, "retries")) && value_is_scalar(v) && !v->invalid &&
+            strtoul(v->str, NULL, 10) > S3_MAX_RETRIES) {
+                diag_error(d, &v->mark, value_span(v), "publish target 's3': retries: at most %u",
+                           S3_MAX_RETRIES);
+                errs++;
+        }
+        if ((v = value_map_get(settings, "key")) && v->kind == V_STRING && !v->invalid &&
+            strlen(v->str) > 1000) {
+                diag_error(d, &v->mark, 1, "publish target 's3': key: longer than 1000 bytes");
+                errs++;
+        }
+        return errs ? -EINVAL : 0;
+}
+
+const struct publisher publisher_s3 = {
+        .type = "s3",
+        .summary = "S3-compatible object storage (AWS S3, GCS XML API, Ceph, Swift s3api, MinIO)",
+        .validate = s3_validate,
+        .publish = s3_publish,
+        .sha256_only = true,
+};
