@@ -124,6 +124,7 @@ void check_exec_guest(struct check_exec *x, struct vm *vm);
 struct check_boot_options {
         const char *image;           /* raw or qcow2; never written (QEMU -snapshot) */
         bool uefi;                   /* OVMF instead of SeaBIOS */
+        const char *accel;           /* "auto" (NULL), "kvm" or "tcg" */
         const char *console_log;     /* keep the serial console here; NULL: not kept */
         const char *tmp_parent;      /* the VM's temp dir goes here; NULL: $TMPDIR */
         unsigned timeout_s;          /* readiness deadline; 0: the vm module's default */
@@ -133,7 +134,7 @@ struct check_boot_options {
 /* Boots an image, waits until the guest is ready, runs the checks of l in
  * it and stops it again (always). Returns 0 with *ret filled, or -errno
  * with an explanation in *ret_error (owned; includes the end of the serial
- * console when the guest did not come up). */
+ * console when the guest did not come up; -EINVAL for an unknown accel). */
 int check_run_booted(const struct check_list *l, const struct check_boot_options *o,
                      const char *build, struct check_report *ret, char **ret_error);
 

@@ -49,6 +49,10 @@ int check_run_booted(const struct check_list *l, const struct check_boot_options
                 .tag = "kiln-check",
                 .cancel = o->cancel,
         };
+        if (o->accel && vm_accel_from_string(o->accel, &vo.accel) < 0) {
+                *ret_error = xasprintf("unknown accelerator '%s' (auto, kvm or tcg)", o->accel);
+                return -EINVAL;
+        }
         _cleanup_vm_ struct vm *vm = NULL;
         const char *stage = "prepare the VM";
         int r = vm_new(&vo, &vm);

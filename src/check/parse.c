@@ -86,10 +86,9 @@ static bool add_option(struct value *params, const struct value *key, const stru
 /* Takes the options map (owned) of one check and appends the check to l
  * when it is valid. kind_key locates "missing key" errors; target, when not
  * NULL, is the short form's value (or goss's map key). */
-static void finish(struct check_list *l, const struct check_kind *kind, const struct value *kind_key,
-                   const struct value *target, struct value *params, const struct value *name,
-                   const struct value *boot_only, struct diag_list *d) {
-        unsigned index = (unsigned)l->n + 1;
+static void finish(struct check_list *l, unsigned index, const struct check_kind *kind,
+                   const struct value *kind_key, const struct value *target, struct value *params,
+                   const struct value *name, const struct value *boot_only, struct diag_list *d) {
         _cleanup_free_ char *what = xasprintf("check %u (%s)", index, kind->name);
         _cleanup_value_ struct value *p = params;
         size_t errs = d->nerrors;
@@ -157,8 +156,15 @@ static void finish(struct check_list *l, const struct check_kind *kind, const st
 }
 
 /* A list item: {KIND: target-or-options, name:, boot_only:, options...}. */
-static void parse_item(struct check_list *l, const struct value *item, struct diag_list *d) {
-        unsigned index = (unsigned)l->n + 1;
+static bool kind_has_field(const struct check_kind *k, const char *key) {
+        for (const struct field *f = k->fields; f->key; f++)
+                if (streq(f->key, key))
+                        return true;
+        return false;
+}
+
+static void parse_item(struct check_list *l, unsigned index, const struct value *item,
+                       struct diag_list *d) {
         if (item->invalid)
                 return;
         if (item->kind != V_MAP) {
@@ -179,6 +185,10 @@ static void parse_item(struct check_list *l, const struct value *item, struct di
         for (size_t i = 0; i < item->n; i++) {
                 const struct check_kind *k = check_kind_find(item->keys[i]->str);
                 if (!k)
+                        continue;
+                /* The first kind key is the kind; a later key that is also
+                 * one of its options (a file's group:) is that option. */
+                if (kind && kind_has_field(kind, item->keys[i]->str))
                         continue;
                 if (kind) {
                         struct diag *dg = diag_error(d, &item->keys[i]->mark, value_span(item->keys[i]),
@@ -219,7 +229,8 @@ static void parse_item(struct check_list *l, const struct value *item, struct di
         if (kind_val->kind == V_MAP) {
                 params = value_new(V_MAP, &kind_key->mark);
                 for (size_t i = 0; i < kind_val->n; i++) {
-                        if (is_common(kind_val->keys[i]->str)) {
+                        if (is_common(kind_val->keys[i]->str) &&
+                            !kind_has_field(kind, kind_val->keys[i]->str)) {
                                 struct diag *dg = diag_error(
                                         d, &kind_val->keys[i]->mark, value_span(kind_val->keys[i]),
                                         "%s: '%s' belongs to the check, not to '%s:'", what,
@@ -239,28 +250,29 @@ static void parse_item(struct check_list *l, const struct value *item, struct di
         for (size_t i = 0; i < item->n; i++) {
                 const struct value *k = item->keys[i];
                 if (k == kind_key || is_common(k->str))
-                        continue;
+                        continue; /* name: beside the kind key is the check's label */
                 add_option(params, k, item->items[i], what, d);
         }
-        finish(l, kind, kind_key, target, params, value_map_get(item, "name"),
+        finish(l, index, kind, kind_key, target, params, value_map_get(item, "name"),
                value_map_get(item, "boot_only"), d);
 }
 
 /* goss's layout: {KIND: {TARGET: options-or-null, ...} or [TARGET, ...]}. */
 static void parse_goss(struct check_list *l, const struct value *v, struct diag_list *d) {
+        unsigned index = 0;
         for (size_t i = 0; i < v->n; i++) {
                 const struct value *key = v->keys[i], *val = v->items[i];
                 const struct check_kind *kind = check_kind_find(key->str);
                 if (!kind) {
-                        unknown_kind(key, (unsigned)l->n + 1, d);
+                        unknown_kind(key, ++index, d);
                         continue;
                 }
                 if (val->invalid)
                         continue;
                 if (val->kind == V_LIST) {
                         for (size_t k = 0; k < val->n; k++)
-                                finish(l, kind, key, val->items[k], value_new(V_MAP, &key->mark), NULL,
-                                       NULL, d);
+                                finish(l, ++index, kind, key, val->items[k], value_new(V_MAP, &key->mark),
+                                       NULL, NULL, d);
                         continue;
                 }
                 if (val->kind != V_MAP) {
@@ -272,7 +284,7 @@ static void parse_goss(struct check_list *l, const struct value *v, struct diag_
                 }
                 for (size_t k = 0; k < val->n; k++) {
                         const struct value *t = val->keys[k], *opts = val->items[k];
-                        unsigned index = (unsigned)l->n + 1;
+                        index++;
                         _cleanup_free_ char *what = xasprintf("check %u (%s)", index, kind->name);
                         if (opts->invalid)
                                 continue;
@@ -287,7 +299,7 @@ static void parse_goss(struct check_list *l, const struct value *v, struct diag_
                         for (size_t j = 0; opts->kind == V_MAP && j < opts->n; j++)
                                 if (!is_common(opts->keys[j]->str))
                                         add_option(params, opts->keys[j], opts->items[j], what, d);
-                        finish(l, kind, t, t, params, value_map_get(opts, "name"),
+                        finish(l, index, kind, t, t, params, value_map_get(opts, "name"),
                                value_map_get(opts, "boot_only"), d);
                 }
         }
@@ -296,7 +308,7 @@ static void parse_goss(struct check_list *l, const struct value *v, struct diag_
 static void parse_doc(struct check_list *l, const struct value *v, struct diag_list *d) {
         if (v->kind == V_LIST) {
                 for (size_t i = 0; i < v->n; i++)
-                        parse_item(l, v->items[i], d);
+                        parse_item(l, (unsigned)i + 1, v->items[i], d);
         } else if (v->kind == V_MAP) {
                 parse_goss(l, v, d);
         } else if (v->kind != V_NULL && !v->invalid) {

@@ -39,7 +39,8 @@ const struct verb verb_build = {
                 "  --trees-only         build the root trees, no disk images\n"
                 "  --no-checks          do not run the builds' checks: on their trees\n"
                 "  --boot-check         also boot each image in QEMU and run the checks\n"
-                "                       inside the guest (boot-only checks included)\n"
+                "                       inside the guest (boot-only checks included;\n"
+                "                       KILN_ACCEL=tcg|kvm overrides the KVM probe)\n"
                 "  -j, --parallel N     build up to N independent builds at once (default 1)\n"
                 "  --debug              show every step's output (also KILN_LOG=debug)\n"
                 "  --cache-dir DIR      the step cache (default $KILN_CACHE_DIR or ~/.cache/kiln)\n"
@@ -235,7 +236,8 @@ static unsigned boot_checks(struct checks_view *cv, const struct spec_args *a,
                 diag_list_done(&d);
                 _cleanup_free_ char *dir = build_dir(bo, b);
                 _cleanup_free_ char *console = xasprintf("%s/logs/boot-check-console.log", dir);
-                struct check_boot_options o = {.image = image, .console_log = console, .cancel = &never};
+                struct check_boot_options o = {.image = image, .console_log = console,
+                                               .accel = getenv("KILN_ACCEL"), .cancel = &never};
                 struct check_report rep = {0};
                 _cleanup_free_ char *why = NULL;
                 if (r >= 0) {

@@ -35,7 +35,11 @@ const struct verb verb_check = {
                 "  --json              print the reports as JSON on stdout\n"
                 "  --junit FILE        also write the reports as JUnit XML to FILE\n"
                 "  --work-dir DIR      where kiln build left the trees (default .kiln/build)\n"
+                "                      (also KILN_WORK_DIR)\n"
                 "  --var, --var-file, --except   as for kiln validate\n"
+                "\n"
+                "QEMU uses KVM when a probe shows it works, else TCG; KILN_ACCEL=tcg (or\n"
+                "kvm) in the environment decides instead.\n"
                 "\n"
                 "The check kinds and their options: docs/spec.md (checks) and\n"
                 "docs/validate.md.\n"
@@ -104,7 +108,8 @@ static int run_tree(struct target *t, const char *work) {
 }
 
 static int run_image(struct target *t, const char *image) {
-        struct check_boot_options bo = {.image = image, .cancel = &cancelled};
+        struct check_boot_options bo = {.image = image, .accel = getenv("KILN_ACCEL"),
+                                        .cancel = &cancelled};
         _cleanup_free_ char *why = NULL;
         fprintf(stderr, "kiln: check: booting %s (this takes a minute or two without KVM)...\n", image);
         int r = check_run_booted(&t->list, &bo, t->build->name, &t->report, &why);
