@@ -74,7 +74,7 @@ struct check_list {
 };
 
 /* Parses a `checks:` value (list, map or file name). Relative file names
- * resolve against base_dir (the spec's directory). Every problem goes to d
+ * resolve against base_dir (check_base_dir; NULL: the current directory). Every problem goes to d
  * with its position; returns 0, or -EINVAL when an error was reported
  * (*ret is still filled with the checks that parsed), or -errno when a
  * checks file could not be read (also reported). The sources that marks
@@ -82,12 +82,17 @@ struct check_list {
  * adopted by d when there are diagnostics in it). */
 int check_list_parse(const struct value *v, const char *base_dir, struct diag_list *d,
                      struct check_list *ret);
+/* The directory checks files of s are relative to, spelt the way the user
+ * named the spec (so messages say "examples/x/checks.yaml", not an
+ * absolute path); NULL when that is the current directory. Owned. */
+char *check_base_dir(const struct spec *s);
 /* Reads a checks file named on the command line (path as given). */
 int check_list_load(const char *path, struct diag_list *d, struct check_list *ret);
 void check_list_done(struct check_list *l);
 
 /* One-line description of what a check looks at: "/etc/ssh/sshd_config",
- * "openssh-server >= 1:9" — its name: when set. Owned by the caller. */
+ * "openssh-server >= 1:9", followed by " (NAME)" when it has a name:.
+ * Owned by the caller. */
 char *check_describe(const struct check *c);
 
 /* ---- running ------------------------------------------------------------------------------- */

@@ -319,12 +319,14 @@ static void parse_doc(struct check_list *l, const struct value *v, struct diag_l
         }
 }
 
-static int load_file(const char *path, const struct mark *at, struct diag_list *d,
+/* at: the `checks:` value naming the file, or NULL (the command line). */
+static int load_file(const char *path, const struct value *at, struct diag_list *d,
                      struct check_list *l) {
         struct source *src = NULL;
         int r = yaml_read_source(path, &src);
         if (r < 0) {
-                struct diag *dg = diag_error(d, at, 1, "checks: cannot read '%s': %s", path, strerror(-r));
+                struct diag *dg = diag_error(d, at ? &at->mark : NULL, at ? value_span(at) : 1,
+                                             "checks: cannot read '%s': %s", path, strerror(-r));
                 if (at)
                         diag_hint(dg, "a checks file name is relative to the spec's directory");
                 return r;
@@ -355,11 +357,18 @@ int check_list_parse(const struct value *v, const char *base_dir, struct diag_li
                 _cleanup_free_ char *path = v->str[0] == '/' || !base_dir
                                                     ? xstrdup(v->str)
                                                     : xasprintf("%s/%s", base_dir, v->str);
-                return load_file(path, &v->mark, d, ret);
+                return load_file(path, v, d, ret);
         }
         size_t errs = d->nerrors;
         parse_doc(ret, v, d);
         return d->nerrors > errs ? -EINVAL : 0;
+}
+
+char *check_base_dir(const struct spec *s) {
+        const char *slash = strrchr(s->path, '/');
+        if (!slash)
+                return NULL;
+        return slash == s->path ? xstrdup("/") : xstrndup(s->path, (size_t)(slash - s->path));
 }
 
 int check_list_load(const char *path, struct diag_list *d, struct check_list *ret) {
@@ -379,9 +388,18 @@ void check_list_done(struct check_list *l) {
         *l = (struct check_list){0};
 }
 
+static char *describe_target(const struct check *c);
+
 char *check_describe(const struct check *c) {
-        if (c->name)
-                return xstrdup(c->name);
+        char *t = describe_target(c);
+        if (!c->name)
+                return t;
+        char *r = xasprintf("%s (%s)", t, c->name);
+        free(t);
+        return r;
+}
+
+static char *describe_target(const struct check *c) {
         const struct value *ver = value_map_get(c->params, "version");
         if (streq(c->kind->name, "package") && ver) {
                 struct strbuf sb = STRBUF_INIT;

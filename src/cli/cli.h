@@ -141,7 +141,9 @@ void spec_args_done(struct spec_args *a);
 
 /* Loads the spec described by a, printing diagnostics (text, or nothing when
  * json is set: then *ret_diags keeps them for the caller). Returns 0 or
- * -errno. */
+ * -errno. The builds' checks: are parsed too (check.h); when only they are
+ * wrong, -EINVAL comes with *ret set (the diagnostics point into it): the
+ * caller frees it as usual, after the diagnostics. */
 int cli_load_spec(struct cli *cli, const struct spec_args *a, struct diag_list *diags,
                   struct spec **ret);
 

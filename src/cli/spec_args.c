@@ -250,6 +250,7 @@ void cli_print_diags(struct cli *cli, struct diag_list *d) {
  * is a spec error for validate as much as for build. */
 static int cli_check_checks(const struct spec *s, struct diag_list *d) {
         int ret = 0;
+        _cleanup_free_ char *base = check_base_dir(s);
         for (size_t i = 0; i < s->nbuilds; i++) {
                 const struct spec_build *b = s->builds[i];
                 if (!b->needed || !b->checks)
@@ -265,7 +266,7 @@ static int cli_check_checks(const struct spec *s, struct diag_list *d) {
                 if (seen)
                         continue;
                 struct check_list l;
-                if (check_list_parse(b->checks, s->dir, d, &l) < 0)
+                if (check_list_parse(b->checks, base, d, &l) < 0)
                         ret = -EINVAL;
                 check_list_done(&l);
         }
@@ -288,10 +289,9 @@ int cli_load_spec(struct cli *cli, const struct spec_args *a, struct diag_list *
                 .now = spec_now(),
         };
         int r = spec_load(&o, diags, ret);
-        if (r >= 0 && cli_check_checks(*ret, diags) < 0) {
-                *ret = spec_free(*ret);
+        /* The spec stays: the diagnostics point into its sources. */
+        if (r >= 0 && cli_check_checks(*ret, diags) < 0)
                 r = -EINVAL;
-        }
         if (!a->json)
                 cli_print_diags(cli, diags);
         return r;

@@ -123,6 +123,7 @@ static void print_output(void *userdata, const struct spec_build *b, const char 
 
 struct checks_view {
         const struct spec *spec;
+        char *base_dir;             /* checks files are relative to it (check_base_dir) */
         struct view *view;
         pthread_mutex_t lock;       /* builds verify in parallel */
         char **failures;            /* "BUILD\tFILE:LINE:COL: kind what: why", for the summary */
@@ -169,7 +170,7 @@ static int verify_tree(void *userdata, const struct spec_build *b, const char *c
         struct check_list l;
         /* Parsed (and reported) when the spec was loaded: only a checks file
          * that vanished since can fail here. */
-        int r = check_list_parse(b->checks, cv->spec->dir, &d, &l);
+        int r = check_list_parse(b->checks, cv->base_dir, &d, &l);
         diag_list_done(&d);
         if (r < 0) {
                 check_list_done(&l);
@@ -232,7 +233,7 @@ static unsigned boot_checks(struct checks_view *cv, const struct spec_args *a,
                 }
                 struct diag_list d = {0};
                 struct check_list l;
-                int r = check_list_parse(b->checks, cv->spec->dir, &d, &l);
+                int r = check_list_parse(b->checks, cv->base_dir, &d, &l);
                 diag_list_done(&d);
                 _cleanup_free_ char *dir = build_dir(bo, b);
                 _cleanup_free_ char *console = xasprintf("%s/logs/boot-check-console.log", dir);
@@ -435,7 +436,7 @@ static int build_verb_run(struct cli *cli, int argc, char **argv) {
                 if (!ask)
                         fprintf(stderr, "kiln: warning: --on-error=ask without a terminal: cleaning up instead\n");
         }
-        struct checks_view cv = {.spec = s, .view = &view};
+        struct checks_view cv = {.spec = s, .base_dir = check_base_dir(s), .view = &view};
         pthread_mutex_init(&cv.lock, NULL);
         struct build_verifier verifier = {.userdata = &cv, .verify = verify_tree};
         struct build_options bo = {
@@ -519,6 +520,7 @@ static int build_verb_run(struct cli *cli, int argc, char **argv) {
         for (size_t i = 0; i < cv.nfailures; i++)
                 free(cv.failures[i]);
         free(cv.failures);
+        free(cv.base_dir);
         pthread_mutex_destroy(&cv.lock);
 out:
         cache_close(cache);

@@ -68,7 +68,8 @@ static int load_checks(const struct spec_args *a, const struct spec *s, const st
                        struct diag_list *d, struct check_list *l) {
         if (a->checks_file)
                 return check_list_load(a->checks_file, d, l);
-        return check_list_parse(b->checks, s->dir, d, l);
+        _cleanup_free_ char *base = check_base_dir(s);
+        return check_list_parse(b->checks, base, d, l);
 }
 
 static int run_tree(struct target *t, const char *work) {
