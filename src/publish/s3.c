@@ -1271,9 +1271,9 @@ out:
 }
 
 static int s3_validate(const struct value *settings, struct diag_list *d) {
+        /* The checks below look at kinds themselves: all run, so that one
+         * pass reports every mistake. */
         unsigned errs = schema_check(settings, s3_fields, "publish target 's3'", d);
-        if (errs)
-                return -EINVAL;
         const struct value *v;
         if ((v = value_map_get(settings, "bucket")) && v->kind == V_STRING && !v->invalid &&
             !bucket_name_ok(v->str)) {

@@ -1,0 +1,237 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+#
+# The S3 publisher against a real OpenStack Swift with s3api on 127.0.0.1
+# (tests/servers/swift.sh), with faults injected by tests/servers/faultproxy.py.
+# Objects are read back with s3cmd, an independent S3 client.
+. "$(dirname "$0")/lib.sh"
+
+SWIFT_DIR=$(mktemp -d /var/tmp/kiln-e2e-swift.XXXXXX) || exit 1
+# One EXIT trap: stop Swift (its own pids only), then lib.sh's cleanups.
+trap 'tests/servers/swift.sh stop "$SWIFT_DIR/s" >/dev/null 2>&1; rm -rf "$SWIFT_DIR" "${E2E_CLEANUP[@]}"' EXIT
+if ! tests/servers/swift.sh start "$SWIFT_DIR/s" >"$SWIFT_DIR/start.log" 2>&1; then
+        cat "$SWIFT_DIR/start.log"
+        echo "FAIL swift_server"
+        echo "0 passed, 1 failed"
+        exit 1
+fi
+eval "$(tests/servers/swift.sh env "$SWIFT_DIR/s")"
+BUCKET=kiln-e2e
+s3cmd -c "$KILN_S3CMD_CONFIG" mb "s3://$BUCKET" >/dev/null || exit 1
+
+# A file large enough for multipart with 5 MiB parts: 5 parts, the last short.
+BIG=$SWIFT_DIR/big.raw
+head -c $((23 * 1024 * 1024 + 12345)) /dev/urandom >"$BIG"
+BIG_SHA=$(sha256sum "$BIG" | cut -d' ' -f1)
+MP=(--set part_size=5MiB --set multipart_threshold=8MiB)
+
+# kiln_s3 [kiln args...] — kiln publish with the server's credentials.
+kiln_s3() {
+        env -u AWS_PROFILE -u AWS_SESSION_TOKEN AWS_ACCESS_KEY_ID="$KILN_S3_ACCESS_KEY" \
+                AWS_SECRET_ACCESS_KEY="$KILN_S3_SECRET_KEY" AWS_ENDPOINT_URL="$KILN_S3_ENDPOINT" "$@"
+}
+
+# remote_sha KEY — sha256 of the object as s3cmd reads it back.
+remote_sha() {
+        s3cmd -c "$KILN_S3CMD_CONFIG" get --force "s3://$BUCKET/$1" "$T_TMP/back" >/dev/null 2>&1 ||
+                { echo "s3cmd get $1 failed"; return 1; }
+        sha256sum "$T_TMP/back" | cut -d' ' -f1
+        rm -f "$T_TMP/back"
+}
+
+# exists KEY — whether the object exists.
+exists() {
+        s3cmd -c "$KILN_S3CMD_CONFIG" ls "s3://$BUCKET/$1" 2>/dev/null | grep -q "s3://$BUCKET/$1\$"
+}
+
+json_field() { # FILE FIELD — first value of "FIELD" in kiln's JSON
+        python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["results"][0][sys.argv[2]])' "$1" "$2"
+}
+
+# start_proxy ARGS... — faultproxy in front of Swift; sets PROXY_EP,
+# PROXY_PID, PROXY_PORT_FILE. Waits for its port file (with a deadline).
+start_proxy() {
+        PROXY_PORT_FILE=$T_TMP/proxy.port
+        python3 tests/servers/faultproxy.py --target "${KILN_S3_ENDPOINT#http://}" \
+                --port-file "$PROXY_PORT_FILE" "$@" &
+        PROXY_PID=$!
+        local deadline=$((SECONDS + 20))
+        until [ -s "$PROXY_PORT_FILE" ]; do
+                kill -0 "$PROXY_PID" 2>/dev/null || { echo "faultproxy died"; return 1; }
+                [ $SECONDS -lt $deadline ] || { echo "faultproxy not ready"; return 1; }
+                sleep 0.05
+        done
+        PROXY_EP=http://127.0.0.1:$(cat "$PROXY_PORT_FILE")
+}
+stop_proxy() { kill "$PROXY_PID" 2>/dev/null; wait "$PROXY_PID" 2>/dev/null; }
+
+t_image_publish_and_skip() {
+        e2e_minimal_build || return 1
+        local spec=$T_TMP/kiln.yaml
+        cp examples/minimal/kiln.yaml "$spec"
+        cat >>"$spec" <<EOF
+    publish:
+      - type: s3
+        name: local-swift
+        bucket: $BUCKET
+        key: ci/\${var.suite}/\${build.name}.qcow2
+        format: qcow2
+EOF
+        local qcow=$E2E_MIN_OUT/minimal/minimal.qcow2 want
+        want=$(python3 -c 'import json,sys; m=json.load(open(sys.argv[1])); print([a["sha256"] for a in m["artifacts"] if a["format"]=="qcow2"][0])' \
+                "$E2E_MIN_OUT/minimal/kiln-manifest.json")
+        assert_exit 0 kiln_s3 "$KILN" publish "$spec" --output-dir "$E2E_MIN_OUT" || return 1
+        assert_contains "$(<"$T_OUT")" "uploaded" || return 1
+        assert_contains "$(<"$T_OUT")" "s3://$BUCKET/ci/bookworm/minimal.qcow2" || return 1
+        assert_eq "$want" "$(remote_sha ci/bookworm/minimal.qcow2)" "read back = manifest sha256" || return 1
+        assert_eq "$(sha256sum "$qcow" | cut -d' ' -f1)" "$want" "local file = manifest" || return 1
+        s3cmd -c "$KILN_S3CMD_CONFIG" get --force "s3://$BUCKET/ci/bookworm/minimal.qcow2.sha256" \
+                "$T_TMP/sidecar" >/dev/null 2>&1 || return 1
+        assert_eq "$want  minimal.qcow2" "$(<"$T_TMP/sidecar")" "sidecar in sha256sum format" || return 1
+        (cd "$E2E_MIN_OUT/minimal" && sha256sum -c "$T_TMP/sidecar" >/dev/null) ||
+                t_fail "sha256sum -c rejects the sidecar" || return 1
+        # Again: nothing is sent.
+        assert_exit 0 kiln_s3 "$KILN" publish "$spec" --output-dir "$E2E_MIN_OUT" --json || return 1
+        assert_eq "skipped-identical" "$(json_field "$T_OUT" status)" || return 1
+        assert_eq "0" "$(json_field "$T_OUT" bytes_sent)" "bytes sent on the second run" || return 1
+        # --to selects targets by name; an unknown name is a usage error.
+        assert_exit 0 kiln_s3 "$KILN" publish "$spec" --output-dir "$E2E_MIN_OUT" --to local-swift || return 1
+        assert_contains "$(<"$T_OUT")" "skipped-identical" || return 1
+        assert_exit 2 kiln_s3 "$KILN" publish "$spec" --output-dir "$E2E_MIN_OUT" --to nowhere || return 1
+        assert_contains "$(<"$T_ERR")" "nowhere" || return 1
+}
+
+t_multipart_readback() {
+        assert_exit 0 kiln_s3 "$KILN_SAN" publish "${MP[@]}" --to "s3://$BUCKET/mp/" "$BIG" || return 1
+        assert_contains "$(<"$T_OUT")" "uploaded" || return 1
+        assert_eq "$BIG_SHA" "$(remote_sha mp/big.raw)" || return 1
+        # A multipart object: its ETag is md5-of-md5s with the part count.
+        s3cmd -c "$KILN_S3CMD_CONFIG" info "s3://$BUCKET/mp/big.raw" >"$T_TMP/info" 2>&1
+        assert_contains "$(<"$T_TMP/info")" "-5" || return 1
+        exists mp/big.raw.sha256 || t_fail "no sidecar" || return 1
+        assert_exit 0 kiln_s3 "$KILN" publish --json "${MP[@]}" --to "s3://$BUCKET/mp/" "$BIG" || return 1
+        assert_eq "skipped-identical" "$(json_field "$T_OUT" status)" || return 1
+        assert_eq "0" "$(json_field "$T_OUT" bytes_sent)" || return 1
+}
+
+t_wrong_secret() {
+        local secret=not-the-secret-key-4711
+        assert_exit 1 env AWS_ACCESS_KEY_ID="$KILN_S3_ACCESS_KEY" AWS_SECRET_ACCESS_KEY=$secret \
+                AWS_ENDPOINT_URL="$KILN_S3_ENDPOINT" "$KILN" -v publish --to "s3://$BUCKET/ws/" "$BIG" ||
+                return 1
+        assert_contains "$(<"$T_OUT")" "failed" || return 1
+        assert_contains "$(<"$T_OUT")" "the secret key is wrong" || return 1
+        assert_contains "$(<"$T_OUT")" "SignatureDoesNotMatch" || return 1
+        # -v logged the requests, but neither the secret nor the signature.
+        assert_contains "$(<"$T_ERR")" "Authorization: <sensitive>" || return 1
+        assert_not_contains "$(<"$T_OUT")$(<"$T_ERR")" "$secret" || return 1
+        assert_not_contains "$(<"$T_ERR")" "Signature=" || return 1
+        ! exists ws/big.raw.sha256 || t_fail "a sidecar was written" || return 1
+        ! exists ws/big.raw || t_fail "an object was written" || return 1
+}
+
+t_credentials_file() {
+        mkdir -p "$T_TMP/home/.aws"
+        printf '[default]\naws_access_key_id = nobody\naws_secret_access_key = nothing1\n\n[swift]\naws_access_key_id = %s\naws_secret_access_key = %s\n' \
+                "$KILN_S3_ACCESS_KEY" "$KILN_S3_SECRET_KEY" >"$T_TMP/home/.aws/credentials"
+        head -c 100000 /dev/urandom >"$T_TMP/small.img"
+        assert_exit 0 env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY HOME="$T_TMP/home" \
+                AWS_PROFILE=swift AWS_ENDPOINT_URL="$KILN_S3_ENDPOINT" \
+                "$KILN" publish --to "s3://$BUCKET/cf/x.img" "$T_TMP/small.img" || return 1
+        assert_eq "$(sha256sum "$T_TMP/small.img" | cut -d' ' -f1)" "$(remote_sha cf/x.img)" || return 1
+        # No credentials at all: a clear message, nothing sent.
+        assert_exit 1 env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY -u AWS_PROFILE \
+                HOME="$T_TMP/nohome" AWS_ENDPOINT_URL="$KILN_S3_ENDPOINT" \
+                "$KILN" publish --to "s3://$BUCKET/cf/y.img" "$T_TMP/small.img" || return 1
+        assert_contains "$(<"$T_OUT")" "no credentials" || return 1
+}
+
+t_cut_then_resume() {
+        # The connection dies about half-way; with retries: 0 the run fails
+        # and leaves the multipart upload open ...
+        start_proxy --cut-after $((12 * 1024 * 1024)) || return 1
+        assert_exit 1 kiln_s3 "$KILN_SAN" publish "${MP[@]}" --set retries=0 --set endpoint="$PROXY_EP" \
+                --to "s3://$BUCKET/resume/" "$BIG" || { stop_proxy; return 1; }
+        [ -e "$PROXY_PORT_FILE.fired" ] || { stop_proxy; t_fail "the fault never fired"; return 1; }
+        assert_contains "$(<"$T_OUT")" "uploading part" || { stop_proxy; return 1; }
+        ! exists resume/big.raw.sha256 || { stop_proxy; t_fail "sidecar after a failed upload"; return 1; }
+        # ... which the next run resumes: it sends less than the file.
+        assert_exit 0 kiln_s3 "$KILN_SAN" publish --json "${MP[@]}" --set endpoint="$PROXY_EP" \
+                --to "s3://$BUCKET/resume/" "$BIG" || { stop_proxy; return 1; }
+        stop_proxy
+        assert_eq "uploaded" "$(json_field "$T_OUT" status)" || return 1
+        local sent size
+        sent=$(json_field "$T_OUT" bytes_sent)
+        size=$(stat -c %s "$BIG")
+        [ "$sent" -gt 0 ] && [ "$sent" -lt "$size" ] ||
+                t_fail "resume sent $sent bytes of $size (expected some but not all)" || return 1
+        assert_eq "$BIG_SHA" "$(remote_sha resume/big.raw)" || return 1
+        exists resume/big.raw.sha256 || t_fail "no sidecar" || return 1
+}
+
+t_cut_retried_in_run() {
+        start_proxy --cut-after $((9 * 1024 * 1024)) || return 1
+        assert_exit 0 kiln_s3 "$KILN" publish "${MP[@]}" --set endpoint="$PROXY_EP" \
+                --to "s3://$BUCKET/retry/" "$BIG" || { stop_proxy; return 1; }
+        stop_proxy
+        [ -e "$PROXY_PORT_FILE.fired" ] || t_fail "the fault never fired" || return 1
+        assert_eq "$BIG_SHA" "$(remote_sha retry/big.raw)" || return 1
+}
+
+t_flipped_byte_detected() {
+        start_proxy --flip-at $((9 * 1024 * 1024)) || return 1
+        assert_exit 1 kiln_s3 "$KILN" publish "${MP[@]}" --set endpoint="$PROXY_EP" \
+                --to "s3://$BUCKET/flip/" "$BIG" || { stop_proxy; return 1; }
+        stop_proxy
+        [ -e "$PROXY_PORT_FILE.fired" ] || t_fail "the fault never fired" || return 1
+        assert_contains "$(<"$T_OUT")" "corrupted" || return 1
+        ! exists flip/big.raw.sha256 || t_fail "sidecar after corruption" || return 1
+        # Single PUT: the same.
+        start_proxy --flip-at 3000 || return 1
+        head -c 200000 /dev/urandom >"$T_TMP/small.raw"
+        assert_exit 1 kiln_s3 "$KILN" publish --set endpoint="$PROXY_EP" \
+                --to "s3://$BUCKET/flip1/" "$T_TMP/small.raw" || { stop_proxy; return 1; }
+        stop_proxy
+        ! exists flip1/small.raw.sha256 || t_fail "sidecar after corruption" || return 1
+}
+
+t_invalid_publish_section() {
+        cat >"$T_TMP/bad.yaml" <<'EOF'
+builds:
+  x:
+    source: {type: debian, suite: bookworm}
+    publish:
+      - type: s3
+        bucket: Not_A_Bucket
+        part_size: 1MiB
+        adressing: path
+      - type: ftp
+EOF
+        assert_exit 2 "$KILN" publish "$T_TMP/bad.yaml" || return 1
+        local e
+        e=$(<"$T_ERR")
+        assert_contains "$e" "bad.yaml:6:17: error:" || return 1
+        assert_contains "$e" "not a valid bucket name" || return 1
+        assert_contains "$e" "bad.yaml:7:20: error:" || return 1
+        assert_contains "$e" "adressing" || return 1
+        assert_contains "$e" "addressing" || return 1
+        assert_contains "$e" "bad.yaml:9:15: error: publish: unknown type 'ftp'" || return 1
+}
+
+t_help() {
+        assert_exit 0 "$KILN" publish --help || return 1
+        assert_contains "$(<"$T_OUT")" "skipped-identical" || return 1
+        assert_exit 2 "$KILN" publish --to ftp://x/y "$BIG" || return 1
+}
+
+run_test s3_help t_help
+run_test s3_invalid_publish_section t_invalid_publish_section
+run_test s3_wrong_secret t_wrong_secret
+run_test s3_credentials_file t_credentials_file
+run_test s3_multipart_readback t_multipart_readback
+run_test s3_cut_then_resume t_cut_then_resume
+run_test s3_cut_retried_in_run t_cut_retried_in_run
+run_test s3_flipped_byte_detected t_flipped_byte_detected
+run_test s3_image_publish_and_skip t_image_publish_and_skip
+
+e2e_summary
