@@ -623,15 +623,24 @@ static int emit(struct out *w, const void *data, size_t len) {
         return 0;
 }
 
-static const uint8_t zeros[ISO9660_SECTOR];
+static const uint8_t zeros[64 * 1024];
+
+static int emit_zeros(struct out *w, uint64_t n) {
+        while (n > 0) {
+                size_t k = n < sizeof(zeros) ? (size_t)n : sizeof(zeros);
+                int r = emit(w, zeros, k);
+                if (r < 0)
+                        return r;
+                n -= k;
+        }
+        return 0;
+}
 
 /* Pads with zeros to the next sector boundary. */
 static int emit_pad(struct out *w) {
         size_t rem = w->pos % ISO9660_SECTOR;
-        return rem ? emit(w, zeros, ISO9660_SECTOR - rem) : 0;
+        return rem ? emit_zeros(w, ISO9660_SECTOR - rem) : 0;
 }
-
-static int emit_pad_sector(struct out *w) { return emit(w, zeros, ISO9660_SECTOR); }
 
 /* A fixed-size identifier field: ASCII padded with spaces, or (Joliet) the
  * same characters as UCS-2 big-endian padded with UCS-2 spaces. */
@@ -768,9 +777,8 @@ static int write_image(struct iso *iso, int fd) {
                         return r;
         }
         iso->bad = SIZE_MAX;
-        for (int i = 0; i < ISO9660_PAD_SECTORS; i++)
-                if ((r = emit_pad_sector(&w)) < 0)
-                        return r;
+        if ((r = emit_zeros(&w, (uint64_t)ISO9660_PAD_SECTORS * ISO9660_SECTOR)) < 0)
+                return r;
         if (w.pos != (uint64_t)iso->total * ISO9660_SECTOR)
                 return -EIO;
         return 0;
