@@ -1,0 +1,195 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* publish.c: validation of publish: sections, targets, artifact selection,
+ * reading kiln-manifest.json and hashing bare files. The network side is
+ * tested against a real server in tests/e2e/test_s3.sh. */
+#include "harness.h"
+
+#include "base/diag.h"
+#include "base/strbuf.h"
+#include "publish/publish.h"
+#include "spec/yaml.h"
+
+#include <sys/stat.h>
+
+static struct value *parse(const char *text, struct source **ret_src) {
+        struct source *src = source_new("t.yaml", text, strlen(text));
+        struct diag_list d = {0};
+        struct value *v = NULL;
+        CHECK_INT(yaml_load(src, &d, &v), ==, 0);
+        diag_list_done(&d);
+        *ret_src = src;
+        return v;
+}
+
+/* Renders d's diagnostics as one string (owned). */
+static char *render(struct diag_list *d) {
+        struct strbuf sb = STRBUF_INIT;
+        diag_sort(d);
+        diag_render(d, &sb, false);
+        return strbuf_detach(&sb);
+}
+
+TEST(publish_validate_accepts_good_targets) {
+        struct source *src;
+        struct value *v = parse("- {type: s3, bucket: capi-images, key: ci/x.qcow2, format: qcow2,\n"
+                                "   part_size: 8MiB, addressing: virtual, retries: 2}\n"
+                                "- {type: s3, name: gcs, bucket: b.example, endpoint: 'https://storage.googleapis.com'}\n",
+                                &src);
+        struct diag_list d = {0};
+        CHECK_INT(publish_validate(v, &d), ==, 0);
+        CHECK_INT(d.nerrors, ==, 0);
+        diag_list_done(&d);
+        value_free(v);
+        source_free(src);
+}
+
+TEST(publish_validate_reports_every_mistake_with_position) {
+        struct source *src;
+        struct value *v = parse("- type: s3\n"
+                                "  bucket: Bad_Bucket\n"
+                                "  endpoint: ftp://x\n"
+                                "  part_size: 1MiB\n"
+                                "  adressing: path\n"
+                                "- type: dropbox\n"
+                                "- {bucket: x}\n"
+                                "- just-a-string\n",
+                                &src);
+        struct diag_list d = {0};
+        CHECK_INT(publish_validate(v, &d), ==, -EINVAL);
+        _cleanup_free_ char *out = render(&d);
+        CHECK(strstr(out, "t.yaml:2:11: error: publish target 's3': bucket: 'Bad_Bucket'"));
+        CHECK(strstr(out, "t.yaml:3:13: error: publish target 's3': endpoint: 'ftp://x'"));
+        CHECK(strstr(out, "t.yaml:4:14: error: publish target 's3': part_size"));
+        CHECK(strstr(out, "t.yaml:5:3: error: unknown key 'adressing'"));
+        CHECK(strstr(out, "did you mean 'addressing'"));
+        CHECK(strstr(out, "t.yaml:6:9: error: publish: unknown type 'dropbox'"));
+        CHECK(strstr(out, "one of: s3, glance"));
+        CHECK(strstr(out, "t.yaml:7:3: error: publish: missing type:"));
+        CHECK(strstr(out, "t.yaml:8:3: error: publish: expected a map, got a string"));
+        diag_list_done(&d);
+        value_free(v);
+        source_free(src);
+}
+
+TEST(publish_targets_and_artifact_choice) {
+        struct source *src;
+        struct value *v = parse("- {type: s3, bucket: abc, format: qcow2}\n"
+                                "- {type: s3, name: raw-copy, bucket: abc, format: raw}\n"
+                                "- {type: s3, bucket: abc}\n"
+                                "- {type: s3, bucket: abc, format: vmdk}\n",
+                                &src);
+        struct publish_target *t = NULL;
+        size_t n = 0;
+        CHECK_INT(publish_targets_from_value(v, &t, &n), ==, 0);
+        CHECK_INT(n, ==, 4);
+        CHECK_STREQ(t[0].name, "s3 #1");
+        CHECK_STREQ(t[1].name, "raw-copy");
+        struct publish_artifact arts[2] = {
+                {.file_name = "m.raw", .format = "raw"},
+                {.file_name = "m.qcow2", .format = "qcow2"},
+        };
+        CHECK(publish_pick_artifact(&t[0], arts, 2) == &arts[1]);
+        CHECK(publish_pick_artifact(&t[1], arts, 2) == &arts[0]);
+        CHECK(publish_pick_artifact(&t[2], arts, 2) == &arts[0]);
+        CHECK(publish_pick_artifact(&t[3], arts, 2) == NULL);
+        CHECK(publisher_find("s3") != NULL);
+        CHECK(publisher_find("s3")->sha256_only);
+        CHECK(publisher_find("nope") == NULL);
+        publish_targets_free(t, n);
+        value_free(v);
+        source_free(src);
+}
+
+static char *tmpdir(void) {
+        char tpl[] = "/tmp/kiln-test-publish.XXXXXX";
+        CHECK(mkdtemp(tpl) != NULL);
+        return xstrdup(tpl);
+}
+
+static void rm_dir(const char *dir) {
+        _cleanup_free_ char *cmd = xasprintf("rm -rf '%s'", dir);
+        CHECK_INT(system(cmd), ==, 0);
+}
+
+TEST(publish_artifacts_from_manifest) {
+        _cleanup_free_ char *dir = tmpdir();
+        _cleanup_free_ char *img = xasprintf("%s/m.qcow2", dir);
+        CHECK_INT(write_file(img, "abc", 3, 0644, 0), ==, 0);
+        const char *sha = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
+        _cleanup_free_ char *manifest = xasprintf(
+                "{\"name\": \"m\", \"id\": \"m-x86_64\", \"arch\": \"x86_64\", \"role\": null,"
+                " \"labels\": {\"os\": \"debian\"},"
+                " \"artifacts\": [{\"file\": \"m.qcow2\", \"format\": \"qcow2\", \"size\": 3,"
+                " \"sha256\": \"%s\", \"sha512\": null}]}", sha);
+        _cleanup_free_ char *mpath = xasprintf("%s/kiln-manifest.json", dir);
+        CHECK_INT(write_file(mpath, manifest, strlen(manifest), 0644, 0), ==, 0);
+
+        struct publish_artifacts set = {0};
+        struct strbuf err = STRBUF_INIT;
+        CHECK_INT(publish_artifacts_load(dir, false, &set, &err), ==, 0);
+        CHECK_INT(set.n, ==, 1);
+        CHECK_STREQ(set.v[0].file_name, "m.qcow2");
+        CHECK_STREQ(set.v[0].format, "qcow2");
+        CHECK_STREQ(set.v[0].sha256, sha);
+        CHECK_STREQ(set.v[0].sha512, "");
+        CHECK_STREQ(set.v[0].build_id, "m-x86_64");
+        CHECK(set.v[0].role == NULL);
+        CHECK(set.v[0].labels != NULL);
+        publish_artifacts_done(&set);
+
+        /* sha512 wanted and missing: computed, after checking the sha256 */
+        CHECK_INT(publish_artifacts_load(dir, true, &set, &err), ==, 0);
+        CHECK_STREQ(set.v[0].sha512,
+                    "ddaf35a193617abacc417349ae20413112e6fa4e89a97ea20a9eeee64b55d39a"
+                    "2192992a274fc1a836ba3c23a3feebbd454d4423643ce80e2a9ac94fa54ca49f");
+        publish_artifacts_done(&set);
+
+        /* The file changed size since the build: refused. */
+        CHECK_INT(write_file(img, "abcd", 4, 0644, 0), ==, 0);
+        strbuf_reset(&err);
+        CHECK_INT(publish_artifacts_load(dir, false, &set, &err), ==, -ESTALE);
+        CHECK(strstr(strbuf_str(&err), "rebuild"));
+        publish_artifacts_done(&set);
+
+        /* No manifest: not built. */
+        unlink(mpath);
+        strbuf_reset(&err);
+        CHECK_INT(publish_artifacts_load(dir, false, &set, &err), ==, -ENOENT);
+        CHECK(strstr(strbuf_str(&err), "kiln build"));
+        publish_artifacts_done(&set);
+
+        /* A bare file is hashed. */
+        CHECK_INT(publish_artifacts_add_file(&set, img, true, &err), ==, 0);
+        CHECK_INT(set.v[0].size, ==, 4);
+        CHECK_STREQ(set.v[0].sha256, "88d4266fd4e6338d13b845fcf289579d209c897823b9217da3e161936f031589");
+        CHECK_INT(strlen(set.v[0].sha512), ==, 128);
+        CHECK_STREQ(set.v[0].format, "qcow2");
+        publish_artifacts_done(&set);
+        strbuf_free(&err);
+        rm_dir(dir);
+}
+
+TEST(s3_publish_fails_cleanly_without_credentials_or_server) {
+        struct source *src;
+        struct value *v = parse("{type: s3, bucket: abc, endpoint: 'http://127.0.0.1:1'}\n", &src);
+        struct publish_target t = {.name = "x", .type = "s3", .settings = v};
+        struct publish_artifact a = {.path = "/nonexistent", .file_name = "f.raw", .format = "raw",
+                                     .size = 1, .sha256 = "00", .sha512 = ""};
+        char *no_env[] = {"HOME=/nonexistent", NULL};
+        struct publish_ctx ctx = {.environ = no_env, .log_fd = -1};
+        struct publish_result r = {0};
+        CHECK(publisher_find("s3")->publish(&t, &a, &ctx, &r) < 0);
+        CHECK_INT(r.status, ==, PUBLISH_FAILED);
+        CHECK(r.error && strstr(r.error, "no credentials"));
+        publish_result_done(&r);
+
+        /* Credentials, but nothing listens on port 1: a connect error. */
+        char *env[] = {"AWS_ACCESS_KEY_ID=AKIDEXAMPLE", "AWS_SECRET_ACCESS_KEY=secret-value-123", NULL};
+        ctx.environ = env;
+        CHECK(publisher_find("s3")->publish(&t, &a, &ctx, &r) < 0);
+        CHECK(r.error && strstr(r.error, "cannot connect"));
+        CHECK(!strstr(r.error, "secret-value-123"));
+        publish_result_done(&r);
+        value_free(v);
+        source_free(src);
+}
