@@ -1,0 +1,275 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+#
+# The local image store end to end: kiln images add/list/show/rm/prune on a
+# real build of examples/minimal and on small output folders made here, and
+# kiln serve-images on a free 127.0.0.1 port, fetched with curl.
+. "$(dirname "$0")/lib.sh"
+
+# fake_output DIR NAME SEED [MiB] — an output folder as kiln writes it:
+# NAME.raw (sparse) and NAME.qcow2 with a kiln-manifest.json (schema 1).
+fake_output() {
+        local dir=$1 name=$2 seed=$3 mib=${4:-3} raw qc
+        mkdir -p "$dir"
+        raw=$dir/$name.raw qc=$dir/$name.qcow2
+        # deterministic bytes from the seed, a hole in the middle
+        python3 - "$raw" "$qc" "$seed" "$mib" <<'EOF'
+import hashlib, sys
+raw, qc, seed, mib = sys.argv[1], sys.argv[2], sys.argv[3].encode(), int(sys.argv[4])
+def stream(tag, n):
+    out, i = bytearray(), 0
+    while len(out) < n:
+        out += hashlib.sha256(seed + tag + str(i).encode()).digest() * 64
+        i += 1
+    return bytes(out[:n])
+with open(raw, "wb") as f:
+    f.write(stream(b"r", 1 << 20))
+    f.seek((mib - 1) << 20)
+    f.write(stream(b"t", 1 << 20))
+with open(qc, "wb") as f:
+    f.write(stream(b"q", 300000))
+EOF
+        local s1 s2 z1 z2
+        s1=$(sha256sum "$raw" | cut -d' ' -f1) s2=$(sha256sum "$qc" | cut -d' ' -f1)
+        z1=$(stat -c %s "$raw") z2=$(stat -c %s "$qc")
+        cat >"$dir/kiln-manifest.json" <<EOF
+{
+  "schema_version": 1,
+  "name": "$name",
+  "id": "$name",
+  "arch": "x86_64",
+  "role": null,
+  "labels": {"os": "debian", "seed": "$seed"},
+  "artifacts": [
+    {"file": "$name.raw", "format": "raw", "size": $z1, "sha256": "$s1", "sha512": null},
+    {"file": "$name.qcow2", "format": "qcow2", "size": $z2, "sha256": "$s2", "sha512": null}
+  ]
+}
+EOF
+}
+
+# json_get FILE EXPR — evaluates a Python expression on the JSON document j.
+json_get() {
+        python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$1" "$2"
+}
+
+# wait_for DEADLINE_S CMD... — polls CMD until it succeeds or time runs out.
+wait_for() {
+        local end=$((SECONDS + $1))
+        shift
+        until "$@"; do
+                [ "$SECONDS" -lt "$end" ] || return 1
+                sleep 0.05
+        done
+}
+
+t_real_build() {
+        e2e_minimal_build || return 1
+        local out=$E2E_MIN_OUT/minimal st=$T_TMP/store
+        assert_exit 0 "$KILN" images add --store "$st" --label channel=ci "$out" || return 1
+        assert_contains "$(<"$T_OUT")" "stored " || return 1
+        assert_exit 0 "$KILN" images list --store "$st" --json || return 1
+        cp "$T_OUT" "$T_TMP/list.json"
+        assert_eq 2 "$(json_get "$T_TMP/list.json" 'len(j["images"])')" "two files" || return 1
+        assert_eq "minimal minimal" "$(json_get "$T_TMP/list.json" '" ".join(e["name"] for e in j["images"])')" || return 1
+        assert_eq "ci" "$(json_get "$T_TMP/list.json" 'j["images"][0]["labels"]["channel"]')" || return 1
+        assert_eq "debian" "$(json_get "$T_TMP/list.json" 'j["images"][0]["labels"]["os"]')" || return 1
+        # The catalogued checksums are the files' (SHA256SUMS written by the build)
+        local f sum
+        for f in minimal.raw minimal.qcow2; do
+                sum=$(awk -v f="$f" '$2 == f || $2 == "*"f { print $1 }' "$out/SHA256SUMS")
+                [ -n "$sum" ] || return 1
+                assert_eq "$sum" "$(json_get "$T_TMP/list.json" "[e['sha256'] for e in j['images'] if e['file'] == '$f'][0]")" "$f" || return 1
+                cmp -s "$out/$f" "$st/blobs/sha256/${sum:0:2}/$sum" || t_fail "blob of $f differs" || return 1
+        done
+        # Adding the same build again changes nothing.
+        assert_exit 0 "$KILN" images add --store "$st" --label channel=ci "$out" || return 1
+        assert_contains "$(<"$T_OUT")" "present" || return 1
+        assert_not_contains "$(<"$T_OUT")" "stored " || return 1
+        assert_exit 0 "$KILN" images list --store "$st" --json || return 1
+        assert_eq 2 "$(json_get "$T_OUT" 'len(j["images"])')" || return 1
+        assert_eq 2 "$(find "$st/blobs" -type f | wc -l)" || return 1
+        # The real qcow2 over HTTP, byte for byte.
+        serve_start "$st" || return 1
+        local ver
+        ver=$(json_get "$T_TMP/list.json" 'j["images"][0]["version"]')
+        curl -fsS -o "$T_TMP/dl.qcow2" "$URL/images/minimal/$ver/minimal.qcow2" || return 1
+        assert_eq "$(awk '$2 ~ /minimal.qcow2$/ { print $1 }' "$out/SHA256SUMS")" \
+                "$(sha256sum <"$T_TMP/dl.qcow2" | cut -d' ' -f1)" "downloaded qcow2" || return 1
+        serve_stop || return 1
+}
+
+# serve_start STORE — starts kiln serve-images on a free port; sets URL, SRV.
+serve_start() {
+        "$KILN" serve-images --store "$1" --listen 127.0.0.1:0 >"$T_TMP/srv.out" 2>"$T_TMP/srv.err" &
+        SRV=$!
+        wait_for 20 grep -q 'http://127.0.0.1:[0-9]' "$T_TMP/srv.out" ||
+                { cat "$T_TMP/srv.err"; t_fail "serve-images printed no URL"; return 1; }
+        URL=$(grep -o 'http://127.0.0.1:[0-9]*' "$T_TMP/srv.out")
+        wait_for 20 curl -fsS -o /dev/null "$URL/images" || t_fail "server does not answer" || return 1
+}
+
+# serve_stop — SIGTERM, then waits for a clean exit (status 0, "stopped").
+serve_stop() {
+        kill -TERM "$SRV"
+        local rc=0
+        wait "$SRV" || rc=$?
+        assert_eq 0 "$rc" "serve-images exit status" || return 1
+        assert_contains "$(<"$T_TMP/srv.err")" "stopped" || return 1
+}
+
+t_serve() {
+        local st=$T_TMP/store out=$T_TMP/out/demo
+        fake_output "$out" demo s1 5
+        assert_exit 0 "$KILN" images add --store "$st" --version 1.0 "$out" || return 1
+        serve_start "$st" || return 1
+        local sha size
+        sha=$(sha256sum "$out/demo.raw" | cut -d' ' -f1) size=$(stat -c %s "$out/demo.raw")
+        # The listing is the catalog.
+        curl -fsS -o "$T_TMP/images.json" "$URL/images" || return 1
+        assert_eq "1.0 1.0" "$(json_get "$T_TMP/images.json" '" ".join(e["version"] for e in j["images"])')" || return 1
+        # Whole file by name, by "latest", by digest: identical bytes.
+        curl -fsS -D "$T_TMP/h1" -o "$T_TMP/a" "$URL/images/demo/1.0/demo.raw" || return 1
+        curl -fsS -o "$T_TMP/b" "$URL/images/demo/latest/demo.raw" || return 1
+        curl -fsS -o "$T_TMP/c" "$URL/blobs/sha256/$sha" || return 1
+        for f in a b c; do
+                assert_eq "$sha" "$(sha256sum <"$T_TMP/$f" | cut -d' ' -f1)" "download $f" || return 1
+        done
+        local h
+        h=$(tr -d '\r' <"$T_TMP/h1")
+        assert_contains "$h" "ETag: \"$sha\"" || return 1
+        assert_contains "$h" "Content-Length: $size" || return 1
+        assert_contains "$h" "X-Checksum-Sha256: $sha" || return 1
+        local b64
+        b64=$(printf '%s' "$sha" | xxd -r -p | base64)
+        assert_contains "$h" "Digest: sha-256=$b64" || return 1
+        # Range: the right slice, 206, Content-Range.
+        curl -sS -D "$T_TMP/h2" -o "$T_TMP/slice" -r 1048000-1048999 "$URL/images/demo/1.0/demo.raw" || return 1
+        assert_contains "$(tr -d '\r' <"$T_TMP/h2")" "HTTP/1.1 206" || return 1
+        assert_contains "$(tr -d '\r' <"$T_TMP/h2")" "Content-Range: bytes 1048000-1048999/$size" || return 1
+        tail -c +1048001 "$out/demo.raw" | head -c 1000 >"$T_TMP/want"
+        assert_file_eq "$T_TMP/want" "$T_TMP/slice" || return 1
+        # Suffix range: the last 10 bytes.
+        curl -sS -o "$T_TMP/tail" -r -10 "$URL/blobs/sha256/$sha" || return 1
+        tail -c 10 "$out/demo.raw" >"$T_TMP/want"
+        assert_file_eq "$T_TMP/want" "$T_TMP/tail" || return 1
+        # Unsatisfiable and malformed ranges: 416.
+        assert_eq 416 "$(curl -s -o /dev/null -w '%{http_code}' -r "$size-" "$URL/images/demo/1.0/demo.raw")" || return 1
+        assert_eq 416 "$(curl -s -o /dev/null -w '%{http_code}' -H 'Range: bytes=9-3' "$URL/images/demo/1.0/demo.raw")" || return 1
+        # ETag / If-None-Match: 304 without a body; another tag: 200.
+        assert_eq 304 "$(curl -s -o /dev/null -w '%{http_code}' -H "If-None-Match: \"$sha\"" "$URL/images/demo/1.0/demo.raw")" || return 1
+        assert_eq 200 "$(curl -s -o /dev/null -w '%{http_code}' -H 'If-None-Match: "other"' "$URL/images/demo/1.0/demo.raw")" || return 1
+        # HEAD: headers only.
+        curl -fsS -I -o "$T_TMP/h3" "$URL/images/demo/1.0/demo.qcow2" || return 1
+        assert_contains "$(tr -d '\r' <"$T_TMP/h3")" "Content-Length: $(stat -c %s "$out/demo.qcow2")" || return 1
+        # Nothing outside the catalog: escapes are 400, unknown names 404.
+        local p code
+        for p in "/images/../catalog.db" "/images/demo/1.0/../../../catalog.db" \
+                "/images/demo/%2e%2e/%2e%2e" "/images/demo/1.0/..%2f..%2fcatalog.db" \
+                "/blobs/sha256/../../catalog.db" "/blobs/sha256/%2e%2e%2fcatalog.db" \
+                "/blobs/sha256/${sha^^}" "/images/demo/1.0/demo.raw/x"; do
+                code=$(curl -s --path-as-is -o "$T_TMP/body" -w '%{http_code}' "$URL$p")
+                case "$code" in 400 | 404) ;; *) t_fail "$p: HTTP $code"; return 1 ;; esac
+                assert_not_contains "$(<"$T_TMP/body")" "SQLite" || return 1
+        done
+        assert_eq 404 "$(curl -s -o /dev/null -w '%{http_code}' "$URL/images/demo/2.0/demo.raw")" || return 1
+        assert_eq 404 "$(curl -s -o /dev/null -w '%{http_code}' "$URL/images/demo/1.0/nothere.raw")" || return 1
+        assert_eq 404 "$(curl -s -o /dev/null -w '%{http_code}' "$URL/blobs/sha256/$(printf '%064d' 0)")" || return 1
+        assert_eq 404 "$(curl -s -o /dev/null -w '%{http_code}' "$URL/catalog.db")" || return 1
+        assert_eq 405 "$(curl -s -o /dev/null -w '%{http_code}' -X DELETE "$URL/images/demo/1.0/demo.raw")" || return 1
+        serve_stop || return 1
+        assert_contains "$(<"$T_TMP/srv.err")" "GET /images/demo/1.0/demo.raw 206 1000" || return 1
+}
+
+t_prune() {
+        local st=$T_TMP/store i
+        for i in 1 2 3; do
+                fake_output "$T_TMP/out$i/app" app "v$i" 2
+                assert_exit 0 "$KILN" images add --store "$st" "$T_TMP/out$i/app" || return 1
+        done
+        fake_output "$T_TMP/outb/base" base b1 2
+        assert_exit 0 "$KILN" images add --store "$st" "$T_TMP/outb/base" || return 1
+        assert_exit 0 "$KILN" images list --store "$st" --json || return 1
+        assert_eq 8 "$(json_get "$T_OUT" 'len(j["images"])')" || return 1
+        local newest
+        newest=$(json_get "$T_OUT" '[e["version"] for e in j["images"] if e["name"] == "app"][0]')
+        assert_exit 0 "$KILN" images prune --store "$st" --keep 1 --dry-run || return 1
+        assert_contains "$(<"$T_OUT")" "dry run: 4 entries" || return 1
+        assert_exit 0 "$KILN" images list --store "$st" --json || return 1
+        assert_eq 8 "$(json_get "$T_OUT" 'len(j["images"])')" "dry run changed nothing" || return 1
+        assert_exit 0 "$KILN" images prune --store "$st" --keep 1 --json || return 1
+        assert_eq 4 "$(json_get "$T_OUT" 'len(j["removed"])')" || return 1
+        assert_exit 0 "$KILN" images list --store "$st" --json || return 1
+        assert_eq "$newest $newest" "$(json_get "$T_OUT" '" ".join(e["version"] for e in j["images"] if e["name"] == "app")')" || return 1
+        assert_eq 2 "$(json_get "$T_OUT" 'len([e for e in j["images"] if e["name"] == "base"])')" || return 1
+        assert_eq 4 "$(find "$st/blobs" -type f | wc -l)" "blobs left" || return 1
+}
+
+t_rm_show_filters() {
+        local st=$T_TMP/store
+        fake_output "$T_TMP/o1/k8s" k8s a 2
+        fake_output "$T_TMP/o2/k8s" k8s b 2
+        assert_exit 0 "$KILN" images add --store "$st" --label channel=release --label kubernetes_version=1.30.2 "$T_TMP/o1/k8s" || return 1
+        assert_exit 0 "$KILN" images add --store "$st" --label channel=ci --copy "$T_TMP/o2/k8s" || return 1
+        assert_exit 0 "$KILN" images list --store "$st" --label channel=release --format qcow2 --json || return 1
+        assert_eq 1 "$(json_get "$T_OUT" 'len(j["images"])')" || return 1
+        assert_eq "1.30.2" "$(json_get "$T_OUT" 'j["images"][0]["labels"]["kubernetes_version"]')" || return 1
+        local id ver
+        id=$(json_get "$T_OUT" 'j["images"][0]["id"]') ver=$(json_get "$T_OUT" 'j["images"][0]["version"]')
+        assert_exit 0 "$KILN" images show --store "$st" "$id" || return 1
+        assert_contains "$(<"$T_OUT")" "image:    k8s:$ver" || return 1
+        assert_exit 0 "$KILN" images show --store "$st" --json k8s || return 1
+        assert_eq 2 "$(json_get "$T_OUT" 'len(j["entries"])')" "newest version: two files" || return 1
+        assert_eq ci "$(json_get "$T_OUT" 'j["entries"][0]["labels"]["channel"]')" || return 1
+        # A human table with a header.
+        assert_exit 0 "$KILN" images list --store "$st" --arch x86_64 || return 1
+        assert_contains "$(head -1 "$T_OUT")" "NAME" || return 1
+        assert_eq 5 "$(wc -l <"$T_OUT")" || return 1
+        # rm a whole version; its blobs go (the other version has other content).
+        assert_exit 0 "$KILN" images rm --store "$st" "k8s:$ver" || return 1
+        assert_contains "$(<"$T_OUT")" "removed 2 entries; 2 blobs freed" || return 1
+        assert_eq 2 "$(find "$st/blobs" -type f | wc -l)" || return 1
+        # Bare files need a name; the format comes from the extension.
+        assert_exit 2 "$KILN" images add --store "$st" "$T_TMP/o1/k8s/k8s.qcow2" || return 1
+        assert_contains "$(<"$T_ERR")" "--name" || return 1
+        assert_exit 0 "$KILN" images add --store "$st" --name single --version 7 "$T_TMP/o1/k8s/k8s.qcow2" || return 1
+        assert_exit 0 "$KILN" images list --store "$st" --name single --json || return 1
+        assert_eq "qcow2 7" "$(json_get "$T_OUT" 'j["images"][0]["format"] + " " + j["images"][0]["version"]')" || return 1
+}
+
+t_errors() {
+        local st=$T_TMP/store
+        fake_output "$T_TMP/o/demo" demo e 2
+        assert_exit 2 "$KILN" images --store "$st" || return 1
+        assert_exit 2 "$KILN" images add --store "$st" || return 1
+        assert_exit 2 "$KILN" images add --store "$st" "$T_TMP" || return 1
+        assert_contains "$(<"$T_ERR")" "kiln-manifest.json" || return 1
+        # A corrupted artifact is refused and nothing is catalogued.
+        printf 'X' | dd of="$T_TMP/o/demo/demo.qcow2" bs=1 seek=100 conv=notrunc status=none
+        assert_exit 1 "$KILN" images add --store "$st" "$T_TMP/o/demo" || return 1
+        assert_contains "$(<"$T_ERR")" "sha256 is" || return 1
+        assert_exit 0 "$KILN" images list --store "$st" --json || return 1
+        assert_eq 0 "$(json_get "$T_OUT" 'len(j["images"])')" || return 1
+        assert_eq 0 "$(find "$st/blobs" -type f | wc -l)" || return 1
+        assert_exit 2 "$KILN" images show --store "$st" nothing || return 1
+        assert_exit 2 "$KILN" images rm --store "$st" demo || return 1
+        assert_exit 2 "$KILN" images rm --store "$st" 42 || return 1
+        assert_exit 2 "$KILN" images prune --store "$st" || return 1
+        assert_exit 2 "$KILN" images prune --store "$st" --keep -1 || return 1
+        assert_exit 2 "$KILN" images list --store "$st" --keep 3 || return 1
+        assert_exit 2 "$KILN" images add --store "$st" --label novalue "$T_TMP/o/demo" || return 1
+        assert_exit 2 "$KILN" serve-images --store "$st" --listen nonsense:port || return 1
+        assert_exit 0 "$KILN" images --help || return 1
+        assert_contains "$(<"$T_OUT")" "prune --keep N" || return 1
+        # The default store directory comes from KILN_STORE_DIR.
+        assert_exit 0 env KILN_STORE_DIR="$T_TMP/envstore" "$KILN" images list || return 1
+        [ -f "$T_TMP/envstore/catalog.db" ] || t_fail "KILN_STORE_DIR not used" || return 1
+}
+
+run_test store_real_build t_real_build
+run_test store_serve t_serve
+run_test store_prune t_prune
+run_test store_rm_show_filters t_rm_show_filters
+run_test store_errors t_errors
+
+e2e_summary
