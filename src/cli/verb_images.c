@@ -509,8 +509,8 @@ static int do_prune(struct store *st, struct images_args *a) {
                                v[i].file, v[i].id);
                 char h[32];
                 format_bytes(freed, h, sizeof(h));
-                printf("%s%zu entr%s, %s freed\n", a->dry_run ? "dry run: " : "", n,
-                       n == 1 ? "y" : "ies", h);
+                printf("%s%zu entr%s, %s %s\n", a->dry_run ? "dry run: " : "", n,
+                       n == 1 ? "y" : "ies", h, a->dry_run ? "would be freed" : "freed");
         }
         store_entries_free(v, n);
         return EXIT_OK;
