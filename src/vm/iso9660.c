@@ -274,7 +274,10 @@ static int cmp_primary(const void *pa, const void *pb) {
         if (r)
                 return r;
         const char *ea = a->iso + la + (a->iso[la] == '.'), *eb = b->iso + lb + (b->iso[lb] == '.');
-        return cmp_padded(ea, strcspn(ea, ";"), eb, strcspn(eb, ";"));
+        r = cmp_padded(ea, strcspn(ea, ";"), eb, strcspn(eb, ";"));
+        /* A directory "X" and a file "X.;1" tie above: any fixed order will
+         * do, this one keeps qsort's result independent of input order. */
+        return r ? r : strcmp(a->iso, b->iso);
 }
 
 /* Joliet identifiers: UCS-2 code units, shorter ones padded with 0. */

@@ -632,3 +632,21 @@ TEST(cidata_generated_documents) {
         free(s);
         CHECK_INT(cidata_user_data_new("Bad", NULL, 0, &s), ==, -EINVAL);
 }
+
+TEST(order_of_entries_does_not_matter_without_data) {
+        /* A directory ABC and a file ABC.;1 compare equal under ECMA-119's
+         * name/extension rule; the writer still orders them one fixed way. */
+        struct iso9660_entry a[] = {{.path = "abc", .directory = true}, {.path = "abc."}, {.path = "b/c"}};
+        struct iso9660_entry b[] = {{.path = "b/c"}, {.path = "abc."}, {.path = "abc", .directory = true}};
+        struct img x, y;
+        CHECK(build(a, 3, "v", 0, &x, NULL) > 0);
+        CHECK(build(b, 3, "v", 0, &y, NULL) > 0);
+        CHECK(x.len == y.len && memcmp(x.p, y.p, x.len) == 0);
+        struct rec r;
+        for (int t = PRIMARY; t <= JOLIET; t++) {
+                CHECK(lookup(&x, t, "abc", &r) && r.dir);
+                CHECK(lookup(&x, t, "abc.", &r) && !r.dir);
+        }
+        img_free(&x);
+        img_free(&y);
+}
