@@ -1390,7 +1390,7 @@ static const char xfs_list_script[] =
         "cd \"$1\"\n"
         "find . -printf '%y %m %U %G %n %i %P\\0%l\\0' > \"$2/list\"\n"
         "find . \\( -type b -o -type c \\) -exec stat --printf '%t %T %n\\0' {} + > \"$2/devs\"\n"
-        "getfattr -R -P -m - . > \"$2/xattrs\" 2>\"$2/xattrs.err\" || { cat \"$2/xattrs.err\" >&2; exit 1; }\n";
+        "getfattr -R -P -h -m - . > \"$2/xattrs\" 2>\"$2/xattrs.err\" || { cat \"$2/xattrs.err\" >&2; exit 1; }\n";
 
 struct xent {
         char type;              /* find's %y: f d l b c p s */
@@ -1418,6 +1418,14 @@ static int ull_cmp(const void *x, const void *y) {
         unsigned long long a = *(const unsigned long long *)x, b = *(const unsigned long long *)y;
         return a < b ? -1 : a > b;
 }
+
+/* ucf's cache of the pristine versions of config files it manages; it
+ * names them after their path with ':' for '/', which a protofile cannot
+ * name. Without them ucf treats the next upgrade of such a file as one
+ * without a known previous version (it keeps the local file and asks, or
+ * follows its --keep/--replace settings): nothing is lost that the system
+ * needs, so they are left out with a note. */
+#define UCF_CACHE "var/lib/ucf/cache/"
 
 /* A token mkfs.xfs's protofile parser reads back as written: no blanks or
  * newlines (they separate tokens), no leading ':' (a comment), not "$". */
@@ -1450,20 +1458,38 @@ static int xfs_proto(struct ctx *c, const char *dir, const char *src, struct str
             (r = read_file(dpath, SIZE_MAX / 2, &devs, &dlen)) < 0 ||
             (r = read_file(xpath, SIZE_MAX / 2, &xattrs, &xlen)) < 0)
                 return fail(c, r, "xfs: cannot read the tree's listing in %s: %s", dir, strerror(-r));
-        if (xlen > 0) {
-                /* getfattr prints "# file: PATH" before each file's names */
-                size_t shown = 0;
-                for (char *l = strstr(xattrs, "# file: "); l && shown < 5;
-                     l = strstr(l + 1, "\n# file: "), shown++) {
-                        l += l[0] == '\n';
-                        strbuf_addf(&bad, "\n  %.*s", (int)strcspn(l + 8, "\n"), l + 8);
+        /* getfattr's dump: "# file: PATH" then one attribute name a line,
+         * then a blank line. POSIX ACLs are dropped with a note (systemd
+         * sets the only ones a Debian tree has, on /var/log/journal, again
+         * at boot with tmpfiles); anything else, file capabilities above
+         * all, cannot be left out silently. */
+        _cleanup_strbuf_ struct strbuf acl = STRBUF_INIT;
+        size_t nacl = 0;
+        for (char *l = xattrs, *file = NULL, *nl; l && l < xattrs + xlen; l = nl ? nl + 1 : NULL) {
+                nl = strchr(l, '\n');
+                if (nl)
+                        *nl = 0;
+                if (startswith(l, "# file: ")) {
+                        file = l + 8;
+                        continue;
                 }
-                return fail(c, -EINVAL,
-                            "xfs: the tree has extended attributes (file capabilities, ACLs or "
-                            "others) which mkfs.xfs -p cannot copy; use ext4 for this partition, "
-                            "or remove them (setcap -r, setfacl -b). Files with them:%s",
-                            strbuf_str(&bad));
+                if (!l[0] || !file)
+                        continue;
+                bool is_acl = startswith(l, "system.posix_acl_");
+                struct strbuf *to = is_acl ? &acl : &bad;
+                size_t *count = is_acl ? &nacl : &nbad;
+                if ((*count)++ < 5)
+                        strbuf_addf(to, "\n  /%s%s%s (%s)", src, src[0] ? "/" : "", file, l);
         }
+        if (nbad)
+                return fail(c, -EINVAL,
+                            "xfs: %zu extended attributes in the tree (file capabilities or others) "
+                            "which mkfs.xfs -p cannot copy; use ext4 for this partition, or remove "
+                            "them in a step (e.g. setcap -r FILE):%s",
+                            nbad, strbuf_str(&bad));
+        if (nacl)
+                say(c, "xfs: %zu POSIX ACLs left out (mkfs.xfs -p cannot copy them):%s", nacl,
+                    strbuf_str(&acl));
         for (size_t off = 0; off < llen;) {
                 struct xent x = {0};
                 char *rec = list + off;
@@ -1496,6 +1522,13 @@ static int xfs_proto(struct ctx *c, const char *dir, const char *src, struct str
                 const char *name = slash ? slash + 1 : x->path;
                 size_t plen = slash ? (size_t)(slash - x->path) : 0;
                 bool ok = proto_token_ok(name) && (x->type != 'l' || proto_token_ok(x->target));
+                _cleanup_free_ char *full = xasprintf("%s%s%s", src, src[0] ? "/" : "", x->path);
+                if (!ok && startswith(full, UCF_CACHE) && !strchr(x->path + plen, '\n')) {
+                        /* ucf names its cache ":etc:ssh:sshd_config" */
+                        say(c, "xfs: /%s left out (a protofile cannot name it; it is ucf's copy of "
+                               "a pristine config file, and ucf does without it)", full);
+                        continue;
+                }
                 if (!ok) {
                         if (nbad++ < 5)
                                 strbuf_addf(&bad, "\n  /%s%s%s%s", src, src[0] ? "/" : "", x->path,
