@@ -284,6 +284,14 @@ static char *manifest_json(const struct spec *s, const struct spec_build *b, con
                 json_int(&w, (int64_t)L->parts[i].first_lba);
                 json_key(&w, "last_lba");
                 json_int(&w, (int64_t)L->parts[i].last_lba);
+                if (L->parts[i].fs) {
+                        json_key(&w, "filesystem");
+                        json_string(&w, L->parts[i].fs);
+                        json_key(&w, "fs_uuid");
+                        json_string(&w, L->parts[i].fs_uuid);
+                        json_key(&w, "mount");
+                        json_string(&w, L->parts[i].mount);
+                }
                 json_end_object(&w);
         }
         json_end_array(&w);
