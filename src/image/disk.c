@@ -2102,3 +2102,31 @@ int disk_assemble(const struct disk_options *o, const struct disk_layout *l, int
         say(&c, "disk assembled in %.1f s", (double)(mono_ms() - t0) / 1000);
         return 0;
 }
+
+int disk_make_filesystem(const struct disk_options *o, const char *fs, const char *label,
+                         const char *uuid, const char *dir, uint64_t offset, uint64_t size,
+                         int out_fd) {
+        _cleanup_(ctx_free) struct ctx c = {.log_fd = o ? o->log_fd : -1};
+        struct disk_layout l = {.bios = -1, .esp = -1, .root = -1, .nparts = 1};
+        struct disk_partition *p = &l.parts[0];
+        uint8_t u[16];
+        int r;
+
+        if (!o || !fs || !label || !uuid || !o->seed || !o->scratch_dir || !o->layers ||
+            o->nlayers == 0 || o->nlayers >= SANDBOX_MAX_LAYERS || out_fd < 0 ||
+            (!streq(fs, "ext4") && !streq(fs, "xfs")) || !label_ok(label, fs) ||
+            uuid_parse(uuid, u) < 0 || offset % DISK_SECTOR || size % DISK_ALIGN || size == 0 ||
+            size > DISK_MAX_SIZE || offset > DISK_MAX_SIZE ||
+            (dir && (dir[0] == '/' || strstr(dir, ".."))))
+                return -EINVAL;
+        *p = (struct disk_partition){.name = label, .type = DISK_PT_LINUX, .fs = fs,
+                                     .first_lba = offset / DISK_SECTOR,
+                                     .last_lba = (offset + size) / DISK_SECTOR - 1};
+        snprintf(p->fs_uuid, sizeof p->fs_uuid, "%s", uuid);
+        snprintf(p->purpose, sizeof p->purpose, "fs:%s", label);
+        r = ctx_init(&c, o, &l);
+        if (r < 0)
+                return r;
+        return streq(fs, "xfs") ? make_xfs(&c, out_fd, 0, dir ? dir : "", dir != NULL)
+                                : make_ext4(&c, out_fd, 0, dir ? dir : "", dir != NULL);
+}

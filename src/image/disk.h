@@ -191,6 +191,18 @@ int disk_options_from_spec(const struct value *disk, struct disk_options *o,
  * every command line and its output, go to opts->log_fd. */
 int disk_assemble(const struct disk_options *opts, const struct disk_layout *layout, int out_fd);
 
+/* Writes one filesystem, as disk_assemble writes a data partition: fs
+ * ("ext4" or "xfs"), labelled label, with UUID uuid (text form), size bytes
+ * (a multiple of 1 MiB) at byte offset (a multiple of 512) of the regular
+ * file out_fd, populated from the directory dir of the tree (relative, no
+ * leading '/'; "" for the whole tree, NULL for an empty filesystem). Uses
+ * opts' layers, scratch_dir, seed, source_date_epoch and log_fd. Needs root.
+ * Returns 0, -EINVAL (bad arguments, or a tree xfs cannot carry: the log
+ * says what), -EIO (a tool failed) or -errno. */
+int disk_make_filesystem(const struct disk_options *opts, const char *fs, const char *label,
+                         const char *uuid, const char *dir, uint64_t offset, uint64_t size,
+                         int out_fd);
+
 /* Writes the protective MBR (bytes 440..511 of sector 0 only: the boot code
  * area 0..439 is left as it is) and both GPT copies for layout into fd,
  * which must be at least layout->size long or extendable. Returns 0, -EINVAL

@@ -223,6 +223,188 @@ TEST(disk_plan_rejects_bad_sizes_and_arches) {
         CHECK_INT(disk_plan(NULL, &l), ==, -EINVAL);
 }
 
+/* ---- disk_plan with a partition list -------------------------------------- */
+
+static const struct disk_part_req custom_parts[] = {
+        {.type = DISK_PT_BIOS, .size = MIB},
+        {.type = DISK_PT_ESP, .size = 256 * MIB},
+        {.type = DISK_PT_ROOT, .filesystem = "xfs"}, /* the rest, in the middle */
+        {.type = DISK_PT_LINUX, .mount = "/var/lib/containers", .size = 1024 * MIB - 1,
+         .filesystem = "xfs"},
+        {.type = DISK_PT_LINUX, .mount = "/srv/data", .size = 100 * MIB, .label = "data"},
+};
+
+TEST(disk_plan_custom_layout) {
+        struct disk_options o = opts_sized(4096 * MIB);
+        o.parts = custom_parts;
+        o.nparts = ARRAY_SIZE(custom_parts);
+        struct disk_layout l, d;
+        CHECK_INT(disk_plan(&o, &l), ==, 0);
+        CHECK_INT(l.nparts, ==, 5);
+        CHECK_INT(l.bios, ==, 0);
+        CHECK_INT(l.esp, ==, 1);
+        CHECK_INT(l.root, ==, 2);
+        CHECK_STREQ(l.root_fs, "xfs");
+        CHECK_STREQ(l.parts[0].name, "bios");
+        CHECK_STREQ(l.parts[1].name, "esp");
+        CHECK_STREQ(l.parts[2].name, "root");
+        CHECK_STREQ(l.parts[3].name, "containers"); /* the mount's last component */
+        CHECK_STREQ(l.parts[4].name, "data");
+        CHECK_STREQ(l.parts[3].mount, "/var/lib/containers");
+        CHECK_STREQ(l.parts[1].mount, "/boot/efi");
+        CHECK_STREQ(l.parts[2].mount, "/");
+        CHECK(l.parts[0].fs == NULL && l.parts[0].mount == NULL);
+        CHECK_STREQ(l.parts[3].fs, "xfs");
+        CHECK_STREQ(l.parts[4].fs, "ext4");
+        /* 1 MiB aligned, back to back, sizes rounded up to MiB */
+        CHECK_INT(l.parts[0].first_lba, ==, 2048);
+        CHECK_INT(l.parts[1].first_lba, ==, 4096);
+        CHECK_INT(l.parts[2].first_lba, ==, 4096 + 256 * 2048);
+        for (unsigned i = 0; i + 1 < l.nparts; i++)
+                CHECK_INT(l.parts[i + 1].first_lba, ==, l.parts[i].last_lba + 1);
+        for (unsigned i = 0; i < l.nparts; i++)
+                CHECK_INT(l.parts[i].first_lba % 2048, ==, 0);
+        CHECK_INT(l.parts[3].last_lba - l.parts[3].first_lba + 1, ==, 1024 * 2048);
+        CHECK_INT(l.parts[4].last_lba - l.parts[4].first_lba + 1, ==, 100 * 2048);
+        /* the rest: every whole MiB the others leave, ending the disk's last
+         * whole MiB before the backup GPT */
+        uint64_t sectors = l.size / 512;
+        CHECK_INT(l.parts[4].last_lba, ==, (sectors - 34 + 1) / 2048 * 2048 - 1);
+        CHECK_INT(l.parts[2].last_lba - l.parts[2].first_lba + 1, ==,
+                  (4096 - 1 - 1 - 1 - 256 - 1024 - 100) * 2048);
+        /* type GUIDs */
+        char t[37];
+        uuid_format(l.parts[3].type_guid, t);
+        CHECK_STREQ(t, "0fc63daf-8483-4772-8e79-3d69d8477de4");
+        uuid_format(l.parts[2].type_guid, t);
+        CHECK_STREQ(t, "4f68bce3-e8cd-4db1-96e7-fbcaf984b709");
+        /* identifiers follow the role, not the position: the default layout
+         * with the same seed has the same root and ESP UUIDs */
+        struct disk_options od = opts_sized(4096 * MIB);
+        CHECK_INT(disk_plan(&od, &d), ==, 0);
+        CHECK_STREQ(d.root_fs_uuid, l.root_fs_uuid);
+        CHECK_STREQ(d.esp_fs_id, l.esp_fs_id);
+        CHECK(memcmp(d.parts[2].part_guid, l.parts[2].part_guid, 16) == 0);
+        CHECK(memcmp(d.disk_guid, l.disk_guid, 16) == 0);
+        /* distinct everywhere else */
+        for (unsigned i = 0; i < l.nparts; i++)
+                for (unsigned j = 0; j < i; j++) {
+                        CHECK(memcmp(l.parts[i].part_guid, l.parts[j].part_guid, 16) != 0);
+                        CHECK(strcmp(l.parts[i].fs_uuid, l.parts[j].fs_uuid) != 0 ||
+                              !l.parts[i].fs_uuid[0]);
+                }
+        /* a copy keeps a derived name when re-pointed; the same inputs give
+         * the same layout */
+        struct disk_layout l2;
+        CHECK_INT(disk_plan(&o, &l2), ==, 0);
+        CHECK_STREQ(l2.parts[3].name, "containers");
+        CHECK(l2.parts[3].name == l2.parts[3].name_buf);
+        CHECK_STREQ(l2.parts[3].fs_uuid, l.parts[3].fs_uuid);
+        /* the default layout with root xfs */
+        od.root_fs = "xfs";
+        CHECK_INT(disk_plan(&od, &d), ==, 0);
+        CHECK_STREQ(d.root_fs, "xfs");
+        CHECK_INT(d.nparts, ==, 3);
+        od.root_fs = "btrfs";
+        CHECK_INT(disk_plan(&od, &d), ==, -EINVAL);
+        /* UEFI only: no BIOS boot partition; the root last (it grows) */
+        const struct disk_part_req uefi[] = {{.type = DISK_PT_ESP}, {.type = DISK_PT_ROOT}};
+        o.parts = uefi;
+        o.nparts = 2;
+        CHECK_INT(disk_plan(&o, &l), ==, 0);
+        CHECK_INT(l.bios, ==, -1);
+        CHECK_INT(l.esp, ==, 0);
+        CHECK_INT(l.parts[0].last_lba - l.parts[0].first_lba + 1, ==, 64 * 2048); /* default */
+        CHECK_INT((l.parts[1].last_lba - l.parts[1].first_lba + 1) % 8, ==, 0);
+        CHECK(l.parts[1].last_lba > sectors - 34 - 8 && l.parts[1].last_lba <= sectors - 34);
+}
+
+/* Plans a 2 GiB disk from one broken list; returns disk_plan's result. */
+static int plan_parts(const struct disk_part_req *p, size_t n) {
+        struct disk_options o = opts_sized(2048 * MIB);
+        struct disk_layout l;
+        o.parts = p;
+        o.nparts = n;
+        return disk_plan(&o, &l);
+}
+
+#define PLAN(...)                                                                               \
+        ({                                                                                      \
+                const struct disk_part_req _p[] = {__VA_ARGS__};                                \
+                plan_parts(_p, ARRAY_SIZE(_p));                                                 \
+        })
+#define BIOS {.type = DISK_PT_BIOS}
+#define ESP {.type = DISK_PT_ESP}
+#define ROOT {.type = DISK_PT_ROOT}
+
+TEST(disk_plan_rejects_bad_layouts) {
+        CHECK_INT(PLAN(BIOS, ESP, ROOT), ==, 0);
+        CHECK_INT(PLAN(BIOS, ESP, ROOT, ROOT), ==, -EINVAL);           /* two roots */
+        CHECK_INT(PLAN(BIOS, ESP), ==, -EINVAL);                       /* no root */
+        CHECK_INT(PLAN(ROOT), ==, -EINVAL);                            /* cannot boot */
+        CHECK_INT(PLAN(BIOS, BIOS, ROOT), ==, -EINVAL);
+        CHECK_INT(PLAN(ESP, ESP, ROOT), ==, -EINVAL);
+        /* two partitions take the rest */
+        CHECK_INT(PLAN(BIOS, ROOT, {.type = DISK_PT_LINUX, .mount = "/srv"}), ==, -EINVAL);
+        CHECK_INT(PLAN(BIOS, ROOT, {.type = DISK_PT_LINUX, .mount = "/srv", .size = 64 * MIB}), ==, 0);
+        /* too small: ESP (FAT32), xfs, ext4; the rest too small */
+        CHECK_INT(PLAN(BIOS, {.type = DISK_PT_ESP, .size = 32 * MIB}, ROOT), ==, -EINVAL);
+        CHECK_INT(PLAN(BIOS, {.type = DISK_PT_ESP, .size = 33 * MIB}, ROOT), ==, 0);
+        CHECK_INT(PLAN(BIOS, {.type = DISK_PT_ROOT, .size = 299 * MIB, .filesystem = "xfs"}), ==, -EINVAL);
+        CHECK_INT(PLAN(BIOS, {.type = DISK_PT_ROOT, .size = 300 * MIB, .filesystem = "xfs"}), ==, 0);
+        CHECK_INT(PLAN(BIOS, {.type = DISK_PT_ROOT, .size = 31 * MIB}), ==, -EINVAL);
+        CHECK_INT(PLAN(BIOS, ROOT, {.type = DISK_PT_LINUX, .mount = "/srv", .size = 2020 * MIB}), ==, -EINVAL);
+        CHECK_INT(PLAN(BIOS, ROOT, {.type = DISK_PT_LINUX, .mount = "/srv", .size = 2013 * MIB}), ==, 0);
+        /* does not fit */
+        CHECK_INT(PLAN(BIOS, {.type = DISK_PT_ROOT, .size = 2046 * MIB}), ==, -EINVAL);
+        CHECK_INT(PLAN(BIOS, {.type = DISK_PT_ROOT, .size = 2045 * MIB}), ==, 0); /* 2048 - 1 - 1 - 1 */
+        /* filesystems and mounts by type */
+        CHECK_INT(PLAN(BIOS, {.type = DISK_PT_ESP, .filesystem = "ext4"}, ROOT), ==, -EINVAL);
+        CHECK_INT(PLAN(BIOS, {.type = DISK_PT_ROOT, .filesystem = "btrfs"}), ==, -EINVAL);
+        CHECK_INT(PLAN(BIOS, {.type = DISK_PT_ROOT, .mount = "/x"}), ==, -EINVAL);
+        CHECK_INT(PLAN(BIOS, ROOT, {.type = DISK_PT_LINUX, .size = 64 * MIB}), ==, -EINVAL);
+        static const char *const bad_mounts[] = {"/", "srv", "/srv/", "/srv//x", "/srv/../etc",
+                                                 "/etc", "/usr/local", "/boot/x", "/a b", "/a:b",
+                                                 "/lib64", "/run/x", "/srv/."};
+        for (size_t i = 0; i < ARRAY_SIZE(bad_mounts); i++) {
+                int r = PLAN(BIOS, ROOT, {.type = DISK_PT_LINUX, .mount = bad_mounts[i], .size = 64 * MIB});
+                if (r != -EINVAL)
+                        printf("    mount %s accepted\n", bad_mounts[i]);
+                CHECK_INT(r, ==, -EINVAL);
+        }
+        CHECK_INT(PLAN(BIOS, ROOT, {.type = DISK_PT_LINUX, .mount = "/etcetera", .size = 64 * MIB}), ==, 0);
+        /* the same mount twice, nested mounts */
+        CHECK_INT(PLAN(BIOS, ROOT, {.type = DISK_PT_LINUX, .mount = "/srv", .size = 64 * MIB},
+                       {.type = DISK_PT_LINUX, .mount = "/srv", .size = 64 * MIB}), ==, -EINVAL);
+        CHECK_INT(PLAN(BIOS, ROOT, {.type = DISK_PT_LINUX, .mount = "/srv", .size = 64 * MIB},
+                       {.type = DISK_PT_LINUX, .mount = "/srv/a", .size = 64 * MIB}), ==, -EINVAL);
+        CHECK_INT(PLAN(BIOS, ROOT, {.type = DISK_PT_LINUX, .mount = "/srv/a", .size = 64 * MIB},
+                       {.type = DISK_PT_LINUX, .mount = "/srv", .size = 64 * MIB}), ==, -EINVAL);
+        CHECK_INT(PLAN(BIOS, ROOT, {.type = DISK_PT_LINUX, .mount = "/srv", .size = 64 * MIB},
+                       {.type = DISK_PT_LINUX, .mount = "/srv2", .size = 64 * MIB}), ==, 0);
+        /* labels: charset and per-filesystem length */
+        CHECK_INT(PLAN(BIOS, {.type = DISK_PT_ROOT, .label = "sixteen-chars-ok"}), ==, 0);
+        CHECK_INT(PLAN(BIOS, {.type = DISK_PT_ROOT, .label = "seventeen-chars-x"}), ==, -EINVAL);
+        CHECK_INT(PLAN(BIOS, {.type = DISK_PT_ROOT, .label = "thirteen-char", .filesystem = "xfs"}), ==, -EINVAL);
+        CHECK_INT(PLAN(BIOS, {.type = DISK_PT_ESP, .label = "TWELVE-CHARS"}, ROOT), ==, -EINVAL);
+        CHECK_INT(PLAN(BIOS, {.type = DISK_PT_ROOT, .label = "a b"}), ==, -EINVAL);
+        CHECK_INT(PLAN(BIOS, {.type = DISK_PT_ROOT, .label = ""}), ==, -EINVAL);
+        /* counts */
+        struct disk_part_req many[DISK_MAX_PARTS + 1];
+        char mounts[DISK_MAX_PARTS + 1][16];
+        many[0] = (struct disk_part_req)BIOS;
+        many[1] = (struct disk_part_req){.type = DISK_PT_ROOT, .size = 64 * MIB};
+        for (unsigned i = 2; i < DISK_MAX_PARTS + 1; i++) {
+                snprintf(mounts[i], sizeof mounts[i], "/d%u", i);
+                many[i] = (struct disk_part_req){.type = DISK_PT_LINUX, .mount = mounts[i], .size = 32 * MIB};
+        }
+        CHECK_INT(plan_parts(many, DISK_MAX_PARTS), ==, 0);
+        CHECK_INT(plan_parts(many, DISK_MAX_PARTS + 1), ==, -EINVAL);
+        CHECK_INT(plan_parts(many, 0), ==, -EINVAL);
+        many[0].type = (enum disk_part_type)DISK_PT_COUNT;
+        CHECK_INT(plan_parts(many, 2), ==, -EINVAL);
+}
+
 /* ---- gpt_write ------------------------------------------------------------ */
 
 static const char *const type_text[] = {"21686148-6449-6e6f-744e-656564454649",
@@ -374,6 +556,61 @@ TEST(gpt_write_structure) {
         } else
                 printf("    sfdisk not installed (package fdisk): skipping its checks\n");
         close(fd);
+        free(path);
+        rm_dir(dir);
+        free(dir);
+}
+
+/* sfdisk reads a custom layout back: every partition's start, size, type
+ * GUID, partition GUID and name. */
+TEST(gpt_write_custom_layout_parses_with_sfdisk) {
+        if (!have_tool("sfdisk")) {
+                printf("    skipped: sfdisk not installed (package fdisk)\n");
+                return;
+        }
+        struct disk_options o = opts_sized(4096 * MIB);
+        o.parts = custom_parts;
+        o.nparts = ARRAY_SIZE(custom_parts);
+        struct disk_layout l;
+        CHECK_INT(disk_plan(&o, &l), ==, 0);
+        char *dir = test_dir("gpt-custom");
+        char *path = xasprintf("%s/disk.raw", dir);
+        int fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        CHECK(fd >= 0);
+        CHECK_INT(ftruncate(fd, (off_t)l.size), ==, 0);
+        CHECK_INT(gpt_write(fd, &l), ==, 0);
+        close(fd);
+        char *json = capture("sfdisk --json '%s'", path);
+        squeeze(json);
+        unsigned found = 0;
+        for (unsigned i = 0; i < l.nparts; i++) {
+                char t[37], g[37], want[256];
+                uuid_format(l.parts[i].type_guid, t);
+                uuid_format(l.parts[i].part_guid, g);
+                for (char *p = t; *p; p++)
+                        *p = (char)toupper(*p);
+                for (char *p = g; *p; p++)
+                        *p = (char)toupper(*p);
+                snprintf(want, sizeof want,
+                         "\"start\":%llu,\"size\":%llu,\"type\":\"%s\",\"uuid\":\"%s\",\"name\":\"%s\"",
+                         (unsigned long long)l.parts[i].first_lba,
+                         (unsigned long long)(l.parts[i].last_lba - l.parts[i].first_lba + 1), t, g,
+                         l.parts[i].name);
+                if (strstr(json, want))
+                        found++;
+                else
+                        printf("    missing in sfdisk --json: %s\n", want);
+        }
+        CHECK_INT(found, ==, 5);
+        /* exactly five partitions */
+        size_t n = 0;
+        for (const char *p = json; (p = strstr(p, "\"node\":")); p++)
+                n++;
+        CHECK_INT(n, ==, 5);
+        free(json);
+        char *verify = capture("sfdisk --verify '%s' 2>&1", path);
+        CHECK(strstr(verify, "No errors detected") != NULL);
+        free(verify);
         free(path);
         rm_dir(dir);
         free(dir);
@@ -536,6 +773,187 @@ TEST(disk_assemble_needs_kernel_initramfs_and_grub) {
                   ==, -EINVAL);
         CHECK(log && strstr(log, "the tree's /etc is not a directory"));
         free(log);
+}
+
+/* ---- one filesystem from a tree (disk_make_filesystem) -------------------- */
+
+static char *xfs_cat(const char *img, const char *path);
+
+/* A layer with what a root tree holds: files, a symlink, hard links, a
+ * FIFO, a device, setuid, a sticky directory, ucf's ':'-named cache. */
+static const char fs_tree[] =
+        "mkdir -p etc var/lib/ucf/cache tmp srv/data/sub usr/bin && "
+        "printf 'hello xfs\\n' > etc/hello && chmod 0640 etc/hello && chown 1000:100 etc/hello && "
+        "ln -s /etc/hello etc/link && "
+        "printf 'linked\\n' > usr/bin/a && ln usr/bin/a usr/bin/b && "
+        "printf 'suid\\n' > usr/bin/su && chmod 4755 usr/bin/su && "
+        "chmod 1777 tmp && mkfifo srv/fifo && mknod srv/null c 1 3 && "
+        "printf 'pristine\\n' > 'var/lib/ucf/cache/:etc:ssh:sshd_config' && "
+        "printf 'data file\\n' > srv/data/sub/f && : > srv/data/empty";
+
+/* Makes fs from dir of a layer made by setup at 1 MiB into a file; returns
+ * disk_make_filesystem's result, the file and the log (owned). */
+static int make_fs_from(const char *setup, const char *fs, const char *dir, char **ret_img,
+                        char **ret_log, char **ret_dir) {
+        char *d = test_dir("mkfs");
+        char *layer = xasprintf("%s/layer", d), *scratch = xasprintf("%s/scratch", d),
+             *log = xasprintf("%s/log", d), *img = xasprintf("%s/disk.img", d);
+        char *cmd = xasprintf("mkdir -p %s %s && cd %s && %s", layer, scratch, layer, setup);
+        CHECK(system(cmd) == 0);
+        free(cmd);
+        const char *layers[] = {layer};
+        int log_fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        int fd = open(img, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        struct disk_options o = opts_sized(DISK_MIN_SIZE);
+        o.layers = layers;
+        o.nlayers = 1;
+        o.scratch_dir = scratch;
+        o.log_fd = log_fd;
+        o.source_date_epoch = 1700000000;
+        int r = disk_make_filesystem(&o, fs, "data", "6b1c1a4e-3f4a-4b8e-9d2a-0c1f2e3d4c5b", dir, MIB,
+                                     300 * MIB, fd);
+        close(fd);
+        close(log_fd);
+        size_t len;
+        *ret_log = NULL;
+        CHECK_INT(read_file(log, 1 << 22, ret_log, &len), ==, 0);
+        /* the partition alone, for the checkers */
+        cmd = xasprintf("dd if='%s' of='%s.part' bs=1M skip=1 count=300 conv=sparse status=none", img, img);
+        CHECK(r < 0 || system(cmd) == 0);
+        free(cmd);
+        *ret_img = xasprintf("%s.part", img);
+        *ret_dir = d;
+        free(layer), free(scratch), free(log), free(img);
+        return r;
+}
+
+static char *xfs_print(const char *img, const char *path, const char *field) {
+        return capture("xfs_db -r -c 'path %s' -c 'print %s' '%s' 2>&1", path, field, img);
+}
+
+TEST(make_filesystem_xfs_from_a_tree) {
+        if (geteuid() != 0 || !have_tool("mkfs.xfs") || !have_tool("getfattr")) {
+                printf("    skipped: needs root, mkfs.xfs (xfsprogs) and getfattr (attr)\n");
+                return;
+        }
+        char *img, *log, *dir, *out;
+        int r = make_fs_from(fs_tree, "xfs", "", &img, &log, &dir);
+        CHECK_INT(r, ==, 0);
+        if (r < 0) {
+                printf("%s", log);
+                goto done;
+        }
+        out = capture("xfs_repair -n '%s' >/dev/null 2>&1 && echo REPAIR-CLEAN; blkid -o export '%s'", img, img);
+        CHECK(strstr(out, "REPAIR-CLEAN") != NULL);
+        CHECK(strstr(out, "UUID=6b1c1a4e-3f4a-4b8e-9d2a-0c1f2e3d4c5b\n") != NULL);
+        CHECK(strstr(out, "LABEL=data\n") != NULL);
+        CHECK(strstr(out, "TYPE=xfs\n") != NULL);
+        free(out);
+        /* contents, owner and mode */
+        out = xfs_cat(img, "/etc/hello");
+        CHECK_STREQ(out, "hello xfs\n");
+        free(out);
+        out = xfs_print(img, "/etc/hello", "core.mode core.uid core.gid");
+        CHECK(strstr(out, "core.mode = 0100640") && strstr(out, "core.uid = 1000") &&
+              strstr(out, "core.gid = 100"));
+        free(out);
+        /* the sticky bit (set afterwards with xfs_db), setuid, symlink,
+         * FIFO, device (xfs's old encoding: major << 18 | minor) */
+        out = xfs_print(img, "/tmp", "core.mode");
+        CHECK(strstr(out, "core.mode = 041777") != NULL);
+        free(out);
+        out = xfs_print(img, "/usr/bin/su", "core.mode");
+        CHECK(strstr(out, "core.mode = 0104755") != NULL);
+        free(out);
+        out = xfs_print(img, "/etc/link", "core.mode u3");
+        CHECK(strstr(out, "core.mode = 0120777") && strstr(out, "u3.symlink = \"/etc/hello\""));
+        free(out);
+        out = xfs_print(img, "/srv/fifo", "core.mode");
+        CHECK(strstr(out, "core.mode = 010644") != NULL);
+        free(out);
+        out = xfs_print(img, "/srv/null", "core.mode u3");
+        CHECK(strstr(out, "core.mode = 020644") && strstr(out, "u3.dev = 0x40003"));
+        free(out);
+        /* hard links: two files with the same content */
+        out = xfs_cat(img, "/usr/bin/b");
+        CHECK_STREQ(out, "linked\n");
+        free(out);
+        out = xfs_cat(img, "/srv/data/sub/f");
+        CHECK_STREQ(out, "data file\n");
+        free(out);
+        /* ucf's cache entry is left out, with a note */
+        out = capture("xfs_db -r -c 'path /var/lib/ucf/cache' -c 'ls' '%s' 2>&1", img);
+        CHECK(strstr(out, "sshd_config") == NULL && strstr(out, " .. ") != NULL);
+        free(out);
+        CHECK(strstr(log, "left out (a protofile cannot name it") != NULL);
+        CHECK(strstr(log, "1 hard links become separate copies") != NULL);
+done:
+        free(img), free(log);
+        rm_dir(dir);
+        free(dir);
+
+        /* a data partition: one directory of the tree */
+        r = make_fs_from(fs_tree, "xfs", "srv/data", &img, &log, &dir);
+        CHECK_INT(r, ==, 0);
+        out = capture("xfs_db -r -c 'ls /' '%s' 2>&1", img);
+        CHECK(strstr(out, " sub (good)") && strstr(out, " empty (good)") && !strstr(out, " etc "));
+        free(out);
+        out = xfs_cat(img, "/sub/f");
+        CHECK_STREQ(out, "data file\n");
+        free(out);
+        free(img), free(log);
+        rm_dir(dir);
+        free(dir);
+}
+
+TEST(make_filesystem_xfs_refuses_what_it_cannot_carry) {
+        if (geteuid() != 0 || !have_tool("mkfs.xfs") || !have_tool("getfattr")) {
+                printf("    skipped: needs root, mkfs.xfs (xfsprogs) and getfattr (attr)\n");
+                return;
+        }
+        char *img, *log, *dir;
+        /* an extended attribute (file capabilities are one) */
+        int r = make_fs_from("mkdir etc && : > etc/x && : > etc/y && setfattr -n user.kiln -v 1 etc/x",
+                             "xfs", "", &img, &log, &dir);
+        CHECK_INT(r, ==, -EINVAL);
+        CHECK(strstr(log, "kiln: error: xfs: 1 extended attributes in the tree") != NULL);
+        CHECK(strstr(log, "/etc/x (user.kiln)") != NULL);
+        free(img), free(log);
+        rm_dir(dir);
+        free(dir);
+        /* names a protofile cannot hold */
+        r = make_fs_from("mkdir etc && : > 'etc/a b' && ln -s 'x y' etc/l && : > 'etc/:c'", "xfs", "",
+                         &img, &log, &dir);
+        CHECK_INT(r, ==, -EINVAL);
+        CHECK(strstr(log, "kiln: error: xfs: 3 names or symlink targets") != NULL);
+        CHECK(strstr(log, "/etc/a b") && strstr(log, "/etc/l (or its link target)") &&
+              strstr(log, "/etc/:c"));
+        free(img), free(log);
+        rm_dir(dir);
+        free(dir);
+        /* bad arguments */
+        struct disk_options o = opts_sized(DISK_MIN_SIZE);
+        CHECK_INT(disk_make_filesystem(&o, "xfs", "data", "x", "", 0, MIB, 1), ==, -EINVAL);
+        CHECK_INT(disk_make_filesystem(NULL, "xfs", "data", "x", "", 0, MIB, 1), ==, -EINVAL);
+}
+
+TEST(make_filesystem_ext4_from_a_directory) {
+        if (geteuid() != 0) {
+                printf("    skipped: not root\n");
+                return;
+        }
+        char *img, *log, *dir;
+        int r = make_fs_from(fs_tree, "ext4", "srv/data", &img, &log, &dir);
+        CHECK_INT(r, ==, 0);
+        char *out = capture("e2fsck -fn '%s' >/dev/null 2>&1 && echo FSCK-CLEAN; "
+                            "debugfs -R 'cat /sub/f' '%s' 2>/dev/null; debugfs -R 'ls /' '%s' 2>/dev/null",
+                            img, img, img);
+        CHECK(strstr(out, "FSCK-CLEAN\ndata file\n") != NULL);
+        CHECK(strstr(out, "empty") && !strstr(out, "etc"));
+        free(out);
+        free(img), free(log);
+        rm_dir(dir);
+        free(dir);
 }
 
 /* ---- the full assembly, on request ---------------------------------------- */
