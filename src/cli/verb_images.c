@@ -318,6 +318,12 @@ static int do_add(struct store *st, struct images_args *a) {
                 cli_usage_error("images", "add takes output folders or files, not both");
                 return EXIT_USAGE;
         }
+        if (ndirs && a->format) {
+                free(files);
+                cli_usage_error("images", "--format is for bare files (a manifest names each "
+                                          "file's format)");
+                return EXIT_USAGE;
+        }
         if (ndirs > 1 && (a->name || a->version)) {
                 free(files);
                 cli_usage_error("images", "--name/--version apply to one build: add one folder");

@@ -104,7 +104,7 @@ enum {
 };
 
 /* What to add. For store_add_output_dir every field is optional and
- * overrides the manifest; for store_add_files name and format are required
+ * overrides the manifest (format: every artifact's); for store_add_files name and format are required
  * (format may be left NULL to take the file's extension). Borrowed. */
 struct store_add_options {
         const char *name;
