@@ -1031,6 +1031,26 @@ static int find_same(struct store *st, const struct meta *m, const struct item *
         return rc == SQLITE_DONE ? 0 : sql_fail(st, rc);
 }
 
+/* Sets m's labels on every entry of m->name:version (adding or replacing
+ * values; other labels stay). */
+static int set_labels(struct store *st, const struct meta *m, const char *version) {
+        _cleanup_stmt_ sqlite3_stmt *s = NULL;
+        int r = prepare(st, "INSERT INTO labels(entry_id, key, value) "
+                            "SELECT id, ?, ? FROM entries WHERE name=? AND version=? "
+                            "ON CONFLICT(entry_id, key) DO UPDATE SET value=excluded.value", &s);
+        for (size_t i = 0; r >= 0 && i < m->nlabels; i++) {
+                sqlite3_reset(s);
+                bind_text(s, 1, m->labels[i].key);
+                bind_text(s, 2, m->labels[i].value);
+                bind_text(s, 3, m->name);
+                bind_text(s, 4, version);
+                int rc = sqlite3_step(s);
+                if (rc != SQLITE_DONE)
+                        r = sql_fail(st, rc);
+        }
+        return r;
+}
+
 /* YYYYMMDD.N for m->name on the UTC day of `created`. */
 static int next_version(struct store *st, const struct meta *m, char **ret) {
         time_t t = (time_t)m->created;
@@ -1130,8 +1150,14 @@ static int add_items(struct store *st, struct meta *m, struct item *items, size_
                 free(version);
                 version = NULL;
                 r = find_same(st, m, items, n, &version);
-                if (r > 0) { /* this build is catalogued already */
-                        rollback(st);
+                if (r > 0) { /* this build is catalogued already: refresh its labels */
+                        r = set_labels(st, m, version);
+                        if (r >= 0)
+                                r = commit(st);
+                        if (r < 0) {
+                                rollback(st);
+                                return r;
+                        }
                         for (size_t i = 0; i < n; i++)
                                 items[i].in_place = true;
                         break;

@@ -127,7 +127,8 @@ struct store_add_options {
  * labels, and each artifact's file, format, size and checksums). Every
  * artifact gets the same version. When the store already has this build
  * (same name, and every artifact's format and SHA-256 under one version),
- * nothing is added and that version's entries are returned. On success
+ * nothing is added, the labels (manifest's and o's) are set on that
+ * version's entries, and those are returned. On success
  * *ret / *ret_n are the entries (owned by the caller). */
 int store_add_output_dir(struct store *st, const char *dir, const struct store_add_options *o,
                          struct store_entry **ret, size_t *ret_n);

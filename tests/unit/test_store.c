@@ -147,6 +147,17 @@ TEST(store_add_twice_stored_once) {
         CHECK_INT(count_entries(st, NULL), ==, 2);
         CHECK_INT(count_blobs(sdir), ==, 2);
         store_entries_free(w, m);
+        /* Again with a label (promotion to a channel): labels change, nothing else. */
+        struct store_label rel[] = {{(char *)"channel", (char *)"release"}};
+        struct store_add_options ol = {.labels = rel, .nlabels = 1};
+        CHECK_INT(store_add_output_dir(st, out, &ol, &w, &m), ==, 0);
+        CHECK_INT(m, ==, 2);
+        CHECK_INT(w[0].id, ==, v[0].id);
+        CHECK_INT(w[0].nlabels, ==, 3);
+        store_entries_free(w, m);
+        struct store_filter fr = {.labels = rel, .nlabels = 1};
+        CHECK_INT(count_entries(st, &fr), ==, 2);
+        CHECK_INT(count_entries(st, NULL), ==, 2);
         /* As another version, copied: more entries, still two blobs. */
         struct store_add_options o = {.version = "1.0", .flags = STORE_ADD_COPY};
         CHECK_INT(store_add_output_dir(st, out, &o, &w, &m), ==, 0);
