@@ -101,14 +101,23 @@ static void check_disk(const struct value *disk, const char *what, struct diag_l
         if (!disk || disk->invalid || disk->kind != V_MAP)
                 return;
         const struct value *list = value_map_get(disk, "partitions");
-        if (!list || list->invalid || list->kind != V_LIST)
-                return;
         const struct value *dsize = value_map_get(disk, "size");
+        const struct value *root_fs = value_map_get(disk, "filesystem");
         uint64_t disk_size = DISK_DEFAULT_SIZE;
         if (dsize && dsize->str && parse_size(dsize->str, &disk_size) < 0)
                 return; /* reported */
         disk_size = mib_up(disk_size);
-        const struct value *root_fs = value_map_get(disk, "filesystem");
+        if (!list && dsize && dsize->str) {
+                /* the default layout: bios 1M, esp 64M, the root */
+                bool xfs = root_fs && root_fs->str && streq(root_fs->str, "xfs");
+                uint64_t need = DISK_GPT_OVERHEAD + 65 * MIB + (xfs ? 300 : 32) * MIB;
+                if (disk_size < need)
+                        disk_err(d, dsize, NULL, what,
+                                 "size: %s is too small: the BIOS boot partition, the ESP and %s root need %llu MiB",
+                                 dsize->str, xfs ? "an xfs" : "the smallest", (unsigned long long)(need / MIB));
+        }
+        if (!list || list->invalid || list->kind != V_LIST)
+                return;
         const struct value *first[4] = {NULL}, *rest = NULL, *mounts[PART_MAX] = {NULL},
                            *labels[PART_MAX] = {NULL};
         size_t nmounts = 0, nlabels = 0;
