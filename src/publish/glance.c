@@ -69,6 +69,7 @@ static const char *const methods[] = {"direct", "glance-direct", NULL};
 static const struct field glance_fields[] = {
         {"type", FT_STRING, F_REQUIRED, NULL, NULL, "glance"},
         {"name", FT_STRING, 0, NULL, NULL, "name of this target in messages"},
+        {"format", FT_STRING, 0, NULL, NULL, "which artifact (outputs: entry) to publish"},
         {"endpoint", FT_STRING, 0, NULL, NULL,
          "image service URL (default: $OS_IMAGE_URL, else Keystone's catalog)"},
         {"auth", FT_STRING, 0, NULL, auth_kinds,

@@ -51,6 +51,7 @@ TEST(glance_validate_accepts_full_settings) {
         vt_run(&t, "type: glance\n"
                    "endpoint: https://cloud.example:9292/v2/\n"
                    "image_name: minimal\n"
+                   "format: qcow2\n"
                    "disk_format: qcow2\n"
                    "container_format: bare\n"
                    "visibility: private\n"
