@@ -18,6 +18,12 @@
  *     until it is renamed away or unlinked; store_open removes those it can
  *     lock, i.e. leftovers of dead processes. For a linked blob the lock is
  *     on the source file's inode, which is the same inode.
+ *     Known gap: blobs being deleted sit unlocked in tmp/gc-* between
+ *     their rename and the COMMIT; if that COMMIT fails (disk full, I/O
+ *     error) and another process's store_open swept them meanwhile, the
+ *     rows survive without their blob (served as 404, re-stored by the
+ *     next add of that content). Locking them would deadlock against an
+ *     add holding the lock of the same (hard-linked) inode.
  *   - Entry ids come from AUTOINCREMENT and are never reused; YYYYMMDD.N
  *     counters live in their own table, so a removed version's number is
  *     not handed out again either.

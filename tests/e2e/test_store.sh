@@ -102,6 +102,12 @@ t_real_build() {
         assert_exit 0 "$KILN" images list --store "$st" --json || return 1
         assert_eq 2 "$(json_get "$T_OUT" 'len(j["images"])')" || return 1
         assert_eq 2 "$(find "$st/blobs" -type f | wc -l)" || return 1
+        # Promotion: the same build with another label only relabels it.
+        assert_exit 0 "$KILN" images add --store "$st" --label channel=release "$out" || return 1
+        assert_exit 0 "$KILN" images list --store "$st" --label channel=release --json || return 1
+        assert_eq 2 "$(json_get "$T_OUT" 'len(j["images"])')" || return 1
+        assert_exit 0 "$KILN" images list --store "$st" --label channel=ci --json || return 1
+        assert_eq 0 "$(json_get "$T_OUT" 'len(j["images"])')" || return 1
         # The real qcow2 over HTTP, byte for byte.
         serve_start "$st" || return 1
         local ver
