@@ -69,7 +69,7 @@ static const char main_footer[] =
 static void print_main_help(FILE *f) {
         fputs(main_usage, f);
         for (const struct verb *const *v = cli_verbs; *v; v++)
-                fprintf(f, "  %-10s %s\n", (*v)->name, (*v)->summary);
+                fprintf(f, "  %-13s %s\n", (*v)->name, (*v)->summary);
         fputs(main_footer, f);
 }
 
