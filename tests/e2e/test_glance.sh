@@ -123,12 +123,16 @@ t_republish_skips() {
 }
 run_test republish-skips-identical t_republish_skips
 
+# The headers go in the target's headers: map here (not KILN_GLANCE_HEADERS).
 t_glance_direct() {
+        local h="headers: {" x IFS=';'
+        for x in $KILN_GLANCE_HEADERS; do h+="\"${x%%:*}\": \"${x#*: }\", "; done
+        unset IFS
         write_spec "$T_TMP/kiln.yaml" kiln-e2e-import "method: glance-direct" "import_timeout: 5m" \
-                "tags: [imported]"
+                "tags: [imported]" "${h%, }}"
         local t0 t1
         t0=$(date +%s%N)
-        assert_exit 0 kpub "$T_TMP/kiln.yaml" || return 1
+        assert_exit 0 env -u KILN_GLANCE_HEADERS "$KILN" publish --output-dir "$E2E_MIN_OUT" "$T_TMP/kiln.yaml" || return 1
         t1=$(date +%s%N)
         echo "glance-direct (stage + import + wait) of $(stat -c %s "$QCOW2") bytes: $(((t1 - t0) / 1000000)) ms" >&2
         assert_contains "$(cat "$T_OUT")" "uploaded" || return 1
@@ -140,7 +144,7 @@ t_glance_direct() {
         assert_eq 1 "$(requests "POST /v2/images/$id/import")" "imported once" || return 1
         assert_eq 0 "$(requests "PUT /v2/images/$id/file")" "no direct upload" || return 1
         # and again: nothing is sent
-        assert_exit 0 kpub "$T_TMP/kiln.yaml" || return 1
+        assert_exit 0 env -u KILN_GLANCE_HEADERS "$KILN" publish --output-dir "$E2E_MIN_OUT" "$T_TMP/kiln.yaml" || return 1
         assert_contains "$(cat "$T_OUT")" "skipped-identical" || return 1
         assert_eq 1 "$(requests "PUT /v2/images/$id/stage")" "not staged again" || return 1
 }
@@ -206,6 +210,18 @@ t_wrong_token() {
         assert_contains "$(cat "$T_ERR")" "X-Auth-Token: <sensitive>" || return 1
 }
 run_test wrong-token-401-not-shown t_wrong_token
+
+# Keystone cannot run here; what can be tested is that an auth URL that is
+# not Keystone v3 gives a clear error and the password never shows.
+t_not_keystone() {
+        write_spec "$T_TMP/kiln.yaml" kiln-e2e-keystone
+        assert_exit 1 env -u KILN_GLANCE_HEADERS OS_AUTH_URL="$GLANCE_ENDPOINT/v3" OS_USERNAME=kiln \
+                OS_PASSWORD=e2e-password-never-shown OS_PROJECT_NAME=p "$KILN" -v publish \
+                --output-dir "$E2E_MIN_OUT" "$T_TMP/kiln.yaml" || return 1
+        assert_contains "$(cat "$T_OUT")" "Keystone: $GLANCE_ENDPOINT/v3 does not answer like Keystone v3" || return 1
+        assert_not_contains "$(cat "$T_OUT" "$T_ERR")" "e2e-password-never-shown" || return 1
+}
+run_test auth-url-not-keystone t_not_keystone
 
 t_no_credentials() {
         write_spec "$T_TMP/kiln.yaml" kiln-e2e-nocreds
