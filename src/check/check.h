@@ -117,7 +117,7 @@ struct check_tree {
         const char *const *layers;
         size_t nlayers;
         const char *scratch_dir;
-        const char *hostname;
+        const char *hostname;        /* NULL: the sandbox default ("kiln") */
 };
 void check_exec_tree(struct check_exec *x, const struct check_tree *t);
 

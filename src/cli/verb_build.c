@@ -179,8 +179,7 @@ static int verify_tree(void *userdata, const struct spec_build *b, const char *c
                 return r;
         }
         _cleanup_free_ char *scratch = xasprintf("%s/run", dir);
-        struct check_tree tree = {.layers = layers, .nlayers = nlayers, .scratch_dir = scratch,
-                                  .hostname = b->name};
+        struct check_tree tree = {.layers = layers, .nlayers = nlayers, .scratch_dir = scratch};
         struct check_exec x;
         check_exec_tree(&x, &tree);
         struct check_report rep = {0};

@@ -94,7 +94,7 @@ static int run_tree(struct target *t, const char *work) {
                 _cleanup_free_ char *dir = build_dir(&bo, t->build);
                 _cleanup_free_ char *scratch = xasprintf("%s/run", dir);
                 struct check_tree tree = {.layers = (const char *const *)layers, .nlayers = n,
-                                          .scratch_dir = scratch, .hostname = t->build->name};
+                                          .scratch_dir = scratch};
                 struct check_exec x;
                 check_exec_tree(&x, &tree);
                 r = check_run(&t->list, &x, t->build->name, &t->report);

@@ -177,7 +177,7 @@ EOF
         # in the guest: everything ran; only the deliberate failure failed
         assert_contains "$so" "boot-check 6 passed, 1 failed, 0 skipped" || return 1
         assert_contains "$se" "kiln: minimal: 1 check failed in the booted image:" || return 1
-        assert_contains "$se" "checks.yaml:8:3: port tcp:2222 (nothing listens here): nothing listens on tcp port 2222" || return 1
+        assert_contains "$se" "checks.yaml:10:3: port tcp:2222 (nothing listens here): nothing listens on tcp port 2222" || return 1
         xml_ok "$work/minimal/boot-checks.xml" || return 1
         grep -q 'name="kiln checks: minimal (guest)"' "$work/minimal/boot-checks.xml" || return 1
 }
