@@ -23,6 +23,12 @@
 #                 of the raw image, against kiln's raw writer with and
 #                 without sha256 (the checksum computed in the stream)
 #
+# First, the race that decides the compressed target, interleaved so that
+# other load hits both alike: ROUNDS (default 5) rounds of kiln's default
+# zstd qcow2 then qemu-img -c zstd -W -m 16, each round's ratios (wall and
+# user+sys CPU time, qemu-img / kiln) and their medians. RACE_ONLY=1 stops
+# after it.
+#
 # "x time" and "x size" compare each row with the fastest qemu-img setting of
 # its kind. Targets: compressed ≥ 2x faster than the fastest compressed
 # qemu-img at ≤ 1.05x its size; uncompressed at least as fast as qemu-img;
@@ -121,6 +127,39 @@ verify() {
 }
 
 Q=$WORK/out.qcow2
+
+# ---- the interleaved race ----
+race() {
+        local rounds=${ROUNDS:-5} i e u s m tk ck tq cq walls=() cpus=() KQ=$WORK/race-kiln.qcow2
+        echo "race: kiln zstd (default) vs qemu-img -c zstd -W -m 16, $rounds rounds interleaved"
+        for ((i = 1; i <= rounds; i++)); do
+                rm -f "$KQ" "$Q"
+                sync
+                /usr/bin/time -f "%e %U %S %M" -o "$WORK/time" "$DRIVER" "$RAW" "$KQ" qcow2 zstd none \
+                        "$THREADS" none >/dev/null || die "kiln failed"
+                read -r tk u s m <"$WORK/time"
+                ck=$(awk -v u="$u" -v s="$s" 'BEGIN { print u + s }')
+                sync
+                /usr/bin/time -f "%e %U %S %M" -o "$WORK/time" qemu-img convert -c -o compression_type=zstd \
+                        -W -m 16 -O qcow2 "$RAW" "$Q" || die "qemu-img failed"
+                read -r tq u s m <"$WORK/time"
+                cq=$(awk -v u="$u" -v s="$s" 'BEGIN { print u + s }')
+                walls+=("$(awk -v a="$tq" -v b="$tk" 'BEGIN { printf "%.3f", a / b }')")
+                cpus+=("$(awk -v a="$cq" -v b="$ck" 'BEGIN { printf "%.3f", a / b }')")
+                printf '  round %d: kiln %.2f s (cpu %.2f)  qemu-img %.2f s (cpu %.2f)  x wall %s  x cpu %s  load %s\n' \
+                        "$i" "$tk" "$ck" "$tq" "$cq" "${walls[-1]}" "${cpus[-1]}" "$(cut -d' ' -f1 /proc/loadavg)"
+        done
+        verify "$KQ"
+        local mw mc
+        mw=$(printf '%s\n' "${walls[@]}" | sort -g | sed -n "$(((rounds + 1) / 2))p")
+        mc=$(printf '%s\n' "${cpus[@]}" | sort -g | sed -n "$(((rounds + 1) / 2))p")
+        echo "race: median qemu-img/kiln wall $mw, cpu $mc; size kiln/qemu-img" \
+                "$(awk -v a="$(stat -c %s "$KQ")" -v b="$(stat -c %s "$Q")" 'BEGIN { printf "%.4f", a / b }')"
+        echo
+}
+race
+[ "${RACE_ONLY:-0}" = 1 ] && exit 0
+
 measure "qemu-img" "$Q" qemu-img convert -O qcow2 "$RAW" "$Q"
 row uncompressed "qemu-img convert -O qcow2"
 measure "kiln" "$Q" "$DRIVER" "$RAW" "$Q" qcow2 none none "$THREADS" none
