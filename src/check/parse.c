@@ -392,6 +392,12 @@ static char *describe_target(const struct check *c);
 
 char *check_describe(const struct check *c) {
         char *t = describe_target(c);
+        /* one line, at most 80 characters (a command may be a script) */
+        for (char *p = t; *p; p++)
+                if (*p == '\n' || *p == '\r' || *p == '\t')
+                        *p = ' ';
+        if (strlen(t) > 80)
+                strcpy(t + 77, "...");
         if (!c->name)
                 return t;
         char *r = xasprintf("%s (%s)", t, c->name);

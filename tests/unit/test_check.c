@@ -108,6 +108,12 @@ TEST(check_map_form_and_sibling_options_are_the_same) {
         CHECK_STREQ(p.l.v[1].name, "the x file");
         _cleanup_free_ char *what = check_describe(&p.l.v[1]);
         CHECK_STREQ(what, "/etc/x (the x file)");
+        /* a multi-line command is described on one line */
+        struct parsed m = parse("- command: |\n    set -e\n    test -x /usr/sbin/sshd\n");
+        CHECK_INT(m.l.n, ==, 1);
+        _cleanup_free_ char *cmd = check_describe(&m.l.v[0]);
+        CHECK_STREQ(cmd, "set -e test -x /usr/sbin/sshd ");
+        unparse(&m);
         /* name: inside a package map is the package */
         CHECK_STREQ(p.l.v[2].target, "vim");
         CHECK(p.l.v[2].name == NULL);
