@@ -1392,6 +1392,9 @@ static const char xfs_list_script[] =
         "find . \\( -type b -o -type c \\) -exec stat --printf '%t %T %n\\0' {} + > \"$2/devs\"\n"
         "getfattr -R -P -h -m - . > \"$2/xattrs\" 2>\"$2/xattrs.err\" || { cat \"$2/xattrs.err\" >&2; exit 1; }\n";
 
+/* The listing of a tree: about 150 bytes a file, so room for millions. */
+#define XFS_LIST_MAX (1u << 30)
+
 struct xent {
         char type;              /* find's %y: f d l b c p s */
         unsigned mode, uid, gid;
@@ -1454,9 +1457,9 @@ static int xfs_proto(struct ctx *c, const char *dir, const char *src, struct str
         size_t llen, dlen, xlen, n = 0, cap = 0, nbad = 0, ninos = 0, inocap = 0, nsock = 0;
         int r;
 
-        if ((r = read_file(lpath, SIZE_MAX / 2, &list, &llen)) < 0 ||
-            (r = read_file(dpath, SIZE_MAX / 2, &devs, &dlen)) < 0 ||
-            (r = read_file(xpath, SIZE_MAX / 2, &xattrs, &xlen)) < 0)
+        if ((r = read_file(lpath, XFS_LIST_MAX, &list, &llen)) < 0 ||
+            (r = read_file(dpath, XFS_LIST_MAX, &devs, &dlen)) < 0 ||
+            (r = read_file(xpath, XFS_LIST_MAX, &xattrs, &xlen)) < 0)
                 return fail(c, r, "xfs: cannot read the tree's listing in %s: %s", dir, strerror(-r));
         /* getfattr's dump: "# file: PATH" then one attribute name a line,
          * then a blank line. POSIX ACLs are dropped with a note (systemd

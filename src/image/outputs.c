@@ -332,6 +332,12 @@ static char *manifest_json(const struct spec *s, const struct spec_build *b, con
         json_string(&w, "the tree itself when it is rebuilt instead of taken from the cache: mmdebstrap "
                         "and package scripts record install times, logs and generated keys");
         json_string(&w, "the packages, when the mirror has newer versions than the cached tree had");
+        for (unsigned i = 0; i < L->nparts; i++)
+                if (L->parts[i].fs && streq(L->parts[i].fs, "xfs")) {
+                        json_string(&w, "xfs partitions: mkfs.xfs -p gives every inode the time "
+                                        "of the assembly");
+                        break;
+                }
         json_end_array(&w);
         json_end_object(&w);
         json_end_object(&w);
