@@ -72,12 +72,13 @@
  * Since then (perf: 62% of the samples in zstd, 10% copying the input into
  * the slots with pread, the rest mostly the spool's copies): workers read
  * the input in place through mappings (windows_get) and the default zstd
- * setting has hashLog 12. Measured with bench/qcow2.sh's interleaved race
- * on a machine shared with other work (load 6-10 on 2 cores, so wall times
- * mean little): 1.43-1.46 CPU s per run against 1.53-1.84 before, qemu-img
- * 2.6-3.2; the median CPU ratio qemu-img/kiln went from 1.78 to 1.97, the
- * size from 1.009x to 1.017x qemu-img's. Left alone: the spool's copy back
- * (0.07 s, serial, in phase 2) and writev into it (main thread).
+ * setting has hashLog 12 and minMatch 6. Measured interleaved with
+ * qemu-img on a machine shared with other work (load 6-10 on 2 cores, so
+ * wall times mean little): 1.34-1.59 CPU s per run against 1.53-2.2 before,
+ * qemu-img 2.4-3.2; the CPU ratio qemu-img/kiln went from 1.5-1.9 to
+ * 1.6-2.1, the size from 1.009x to 1.033x qemu-img's. Left alone: the
+ * spool's copy back (0.07 s, serial, in phase 2) and writev into it (main
+ * thread).
  *
  * Refcounts: metadata and stored clusters have refcount 1 (their L1/L2
  * entries carry QCOW_OFLAG_COPIED); a host cluster in the compressed area
@@ -127,13 +128,14 @@
  * with minMatch 5 is 26% faster than level 3 for 1.7% more bytes; an
  * explicit level is used as it is. */
 #define ZSTD_DEFAULT_LEVEL 1
-#define ZSTD_DEFAULT_MINMATCH 5
-/* And a 4096-entry hash table (zstd picks 8192 for level 1 and a 64 KiB
- * input): measured on the first 4000 data clusters of the same image (CPU
- * time, one thread, best of 5): 0.60 s / 101.73 MB with zstd's table,
- * 0.56 s / 102.43 MB with hashLog 12 (7% faster, 0.7% larger); hashLog 11
- * 0.53 s / 103.71 MB, minMatch 6 with hashLog 12 0.53 s / 103.78 MB;
- * qemu's level 3: 0.83 s / 100.34 MB. */
+#define ZSTD_DEFAULT_MINMATCH 6
+/* Later, on the first 4000 data clusters of the same image (CPU time, one
+ * thread, best of 5, alternating): zstd's own table for level 1 and 64 KiB
+ * inputs with minMatch 5 0.60 s / 101.73 MB; hashLog 12 0.57 s / 102.43 MB;
+ * hashLog 12 with minMatch 6 0.54 s / 103.78 MB (10% faster than the first
+ * for 2% more bytes); hashLog 11 with minMatch 5 0.53 s / 103.71 MB, with
+ * targetLength 2 0.52 s / 117.0 MB; qemu's level 3: 0.83 s / 100.34 MB. On
+ * the whole image that is 1.03x qemu-img's size, inside the 1.05x budget. */
 #define ZSTD_DEFAULT_HASHLOG 12
 
 #define SCAN_WINDOW (16u << 20)        /* uncompressed scan: mapped at a time */
