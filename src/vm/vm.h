@@ -46,7 +46,9 @@
  * calls vm_free. Handlers must be installed without SA_RESTART.
  *
  * Not thread-safe per VM; several VMs may run at once (each has its own
- * port, temp dir and QEMU).
+ * port, temp dir and QEMU). PR_SET_PDEATHSIG is tied to the *thread* that
+ * forked: call vm_start (and vm_exec) from a thread that outlives the VM,
+ * or QEMU is killed when that thread exits.
  */
 #pragma once
 
@@ -129,7 +131,8 @@ int vm_start(struct vm *vm);
  * SSH login. 0 when ready. */
 int vm_wait_ready(struct vm *vm);
 
-/* Runs `command` with /bin/sh -c as root in the guest over SSH.
+/* Runs `command` as root in the guest over SSH: sshd hands the string to
+ * root's login shell with -c (bash on Debian), so it is a shell script.
  *   stdin_data/len   fed to the command's stdin (NULL: empty stdin)
  *   out              NULL: the command's stdout/stderr go to kiln's own;
  *                    else both are appended to out (interleaved as written),
