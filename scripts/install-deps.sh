@@ -81,6 +81,11 @@ PACKAGES=(
         swift-container
         swift-account
         glance-api
+        # Keystone (the library and its WSGI app, without the packaged
+        # service) and the token middleware Glance validates its tokens with,
+        # for the Glance publisher's Keystone v3 tests
+        python3-keystone
+        python3-keystonemiddleware
         s3cmd
         rclone
         curl

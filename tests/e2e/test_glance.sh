@@ -25,6 +25,8 @@ GSRV=$(mktemp -d /var/tmp/kiln-e2e-glance.XXXXXX)
 # cleanups. Nothing below calls e2e_cleanup_add, which would replace it.
 glance_cleanup() {
         bash tests/servers/glance.sh stop "$GSRV/srv" >/dev/null 2>&1
+        bash tests/servers/glance.sh stop "$GSRV/ksglance" >/dev/null 2>&1
+        bash tests/servers/keystone.sh stop "$GSRV/keystone" >/dev/null 2>&1
         rm -rf "$GSRV" "${E2E_CLEANUP[@]}"
 }
 trap glance_cleanup EXIT
@@ -242,5 +244,109 @@ t_bad_settings() {
         assert_eq "" "$(images_named kiln-e2e-bad)" "nothing published" || return 1
 }
 run_test bad-settings-located t_bad_settings
+
+# ---- Keystone: a real Keystone and a second Glance that validates its
+# tokens with it (authtoken), reached through Keystone's catalog.
+
+if bash tests/servers/keystone.sh start "$GSRV/keystone" &&
+        bash tests/servers/glance.sh start "$GSRV/ksglance" "$GSRV/keystone"; then
+        KS_ENV=$(bash tests/servers/keystone.sh env "$GSRV/keystone")
+        KS_GLANCE=$(eval "$(bash tests/servers/glance.sh env "$GSRV/ksglance")"; echo "$GLANCE_ENDPOINT")
+else
+        KS_ENV=""
+fi
+
+# ks ARGS... — run ARGS with the Keystone admin's OpenStack RC variables
+# and without the test server's trusted headers.
+ks() { (set -a; eval "$KS_ENV"; set +a; exec env -u KILN_GLANCE_HEADERS "$@"); }
+
+# ks_token — a project-scoped token for the admin user (X-Subject-Token).
+ks_token() {
+        (eval "$KS_ENV"
+         curl -fsS -D - -o /dev/null -H 'Content-Type: application/json' -d @- "$OS_AUTH_URL/auth/tokens" <<EOF |
+{"auth": {"identity": {"methods": ["password"], "password": {"user": {"name": "$OS_USERNAME",
+ "domain": {"name": "Default"}, "password": "$OS_PASSWORD"}}},
+ "scope": {"project": {"name": "$OS_PROJECT_NAME", "domain": {"name": "Default"}}}}}
+EOF
+                 awk -F': ' 'tolower($1) == "x-subject-token" { sub(/\r$/, "", $2); print $2 }')
+}
+
+# ks_image NAME — "ID STATUS OS_HASH_VALUE OWNER" of the images of that name.
+ks_image() {
+        curl -fsS -H "X-Auth-Token: $(ks_token)" "$KS_GLANCE/v2/images?name=$1" |
+                python3 -c 'import json,sys; [print(i["id"], i["status"], i["os_hash_value"], i["owner"]) for i in json.load(sys.stdin)["images"]]'
+}
+
+t_keystone_password() {
+        [ -n "$KS_ENV" ] || { echo "Keystone or its Glance did not start"; return 1; }
+        write_spec "$T_TMP/kiln.yaml" kiln-e2e-keystone
+        sed -i '/endpoint:/d' "$T_TMP/kiln.yaml" # from the catalog
+        assert_exit 0 ks "$KILN" publish --output-dir "$E2E_MIN_OUT" "$T_TMP/kiln.yaml" || return 1
+        assert_contains "$(cat "$T_OUT")" "uploaded" || return 1
+        assert_contains "$(cat "$T_OUT")" "$KS_GLANCE/v2/images/" || return 1
+        local id status hash owner project
+        read -r id status hash owner <<<"$(ks_image kiln-e2e-keystone)"
+        assert_eq "active $SHA512" "$status $hash" || return 1
+        project=$(ks sh -c 'curl -fsS -H "X-Auth-Token: $1" "$OS_AUTH_URL/auth/projects"' _ "$(ks_token)" |
+                python3 -c 'import json,sys; print([p["id"] for p in json.load(sys.stdin)["projects"] if p["name"] == "admin"][0])')
+        assert_eq "$project" "$owner" "the image belongs to the token's project" || return 1
+        assert_exit 0 ks "$KILN" publish --output-dir "$E2E_MIN_OUT" "$T_TMP/kiln.yaml" || return 1
+        assert_contains "$(cat "$T_OUT")" "skipped-identical" || return 1
+}
+run_test keystone-password-catalog t_keystone_password
+
+t_keystone_application_credential() {
+        [ -n "$KS_ENV" ] || { echo "Keystone or its Glance did not start"; return 1; }
+        local token user ac acid acsecret
+        token=$(ks_token)
+        user=$(ks sh -c 'curl -fsS -H "X-Auth-Token: $1" -H "X-Subject-Token: $1" "$OS_AUTH_URL/auth/tokens"' _ "$token" |
+                python3 -c 'import json,sys; print(json.load(sys.stdin)["token"]["user"]["id"])') || return 1
+        ac=$(ks sh -c 'curl -fsS -H "X-Auth-Token: $1" -H "Content-Type: application/json" \
+                -d "{\"application_credential\": {\"name\": \"kiln-e2e-$$\"}}" "$OS_AUTH_URL/users/$2/application_credentials"' _ "$token" "$user") || return 1
+        acid=$(echo "$ac" | python3 -c 'import json,sys; print(json.load(sys.stdin)["application_credential"]["id"])')
+        acsecret=$(echo "$ac" | python3 -c 'import json,sys; print(json.load(sys.stdin)["application_credential"]["secret"])')
+        write_spec "$T_TMP/kiln.yaml" kiln-e2e-appcred "method: glance-direct"
+        sed -i '/endpoint:/d' "$T_TMP/kiln.yaml"
+        assert_exit 0 ks env -u OS_USERNAME -u OS_PASSWORD OS_APPLICATION_CREDENTIAL_ID="$acid" \
+                OS_APPLICATION_CREDENTIAL_SECRET="$acsecret" "$KILN" -v publish \
+                --output-dir "$E2E_MIN_OUT" "$T_TMP/kiln.yaml" || return 1
+        assert_contains "$(cat "$T_OUT")" "uploaded" || return 1
+        assert_not_contains "$(cat "$T_OUT" "$T_ERR")" "$acsecret" || return 1
+        local id status hash owner
+        read -r id status hash owner <<<"$(ks_image kiln-e2e-appcred)"
+        assert_eq "active $SHA512" "$status $hash" || return 1
+        # a wrong secret: Keystone's 401, clearly, and the secret not shown
+        assert_exit 1 ks env -u OS_USERNAME -u OS_PASSWORD OS_APPLICATION_CREDENTIAL_ID="$acid" \
+                OS_APPLICATION_CREDENTIAL_SECRET=e2e-wrong-app-secret "$KILN" publish \
+                --output-dir "$E2E_MIN_OUT" "$T_TMP/kiln.yaml" || return 1
+        assert_contains "$(cat "$T_OUT")" "Keystone: getting a token: HTTP 401 Unauthorized" || return 1
+        assert_not_contains "$(cat "$T_OUT" "$T_ERR")" "e2e-wrong-app-secret" || return 1
+}
+run_test keystone-application-credential t_keystone_application_credential
+
+t_keystone_static_token() {
+        [ -n "$KS_ENV" ] || { echo "Keystone or its Glance did not start"; return 1; }
+        local token
+        token=$(ks_token)
+        write_spec "$T_TMP/kiln.yaml" kiln-e2e-keystone
+        sed -i "s#endpoint: .*#endpoint: $KS_GLANCE#" "$T_TMP/kiln.yaml"
+        assert_exit 0 env -u KILN_GLANCE_HEADERS OS_TOKEN="$token" "$KILN" -v publish \
+                --output-dir "$E2E_MIN_OUT" "$T_TMP/kiln.yaml" || return 1
+        assert_contains "$(cat "$T_OUT")" "skipped-identical" || return 1
+        assert_not_contains "$(cat "$T_OUT" "$T_ERR")" "$token" || return 1
+}
+run_test keystone-static-token t_keystone_static_token
+
+t_keystone_wrong_password() {
+        [ -n "$KS_ENV" ] || { echo "Keystone or its Glance did not start"; return 1; }
+        write_spec "$T_TMP/kiln.yaml" kiln-e2e-keystone-bad
+        sed -i '/endpoint:/d' "$T_TMP/kiln.yaml"
+        assert_exit 1 ks env OS_PASSWORD=e2e-wrong-password "$KILN" -v publish \
+                --output-dir "$E2E_MIN_OUT" "$T_TMP/kiln.yaml" || return 1
+        assert_contains "$(cat "$T_OUT")" "Keystone: getting a token: HTTP 401 Unauthorized: The request you have made requires authentication. (check the credentials)" || return 1
+        assert_not_contains "$(cat "$T_OUT" "$T_ERR")" "e2e-wrong-password" || return 1
+        assert_eq "" "$(ks_image kiln-e2e-keystone-bad)" "no image" || return 1
+}
+run_test keystone-wrong-password t_keystone_wrong_password
 
 e2e_summary
