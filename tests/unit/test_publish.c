@@ -7,6 +7,7 @@
 #include "base/diag.h"
 #include "base/strbuf.h"
 #include "publish/publish.h"
+#include "spec/spec.h"
 #include "spec/yaml.h"
 
 #include <sys/stat.h>
@@ -192,4 +193,53 @@ TEST(s3_publish_fails_cleanly_without_credentials_or_server) {
         publish_result_done(&r);
         value_free(v);
         source_free(src);
+}
+
+TEST(publish_build_reads_the_output_folder_and_reports_per_target) {
+        static const char spec_text[] =
+                "builds:\n"
+                "  m:\n"
+                "    source: {type: debian, suite: bookworm}\n"
+                "    publish:\n"
+                "      - {type: s3, name: nowhere, bucket: abc, endpoint: 'http://127.0.0.1:1', retries: 0}\n"
+                "      - {type: s3, bucket: abc, format: vmdk}\n";
+        struct spec_options o = {.path = "t.yaml", .text = spec_text, .text_len = strlen(spec_text)};
+        struct diag_list d = {0};
+        struct spec *s = NULL;
+        CHECK_INT(spec_load(&o, &d, &s), ==, 0);
+        CHECK_INT(publish_validate_spec(s, &d), ==, 0);
+        const struct spec_build *b = spec_find_build(s, "m");
+        CHECK(b != NULL);
+
+        _cleanup_free_ char *out = tmpdir();
+        char *env[] = {"AWS_ACCESS_KEY_ID=AKIDEXAMPLE", "AWS_SECRET_ACCESS_KEY=secret-value-123", NULL};
+        struct publish_ctx ctx = {.environ = env, .log_fd = -1};
+        struct publish_outcome *res = NULL;
+        size_t n = 0;
+        /* Not built yet: every target fails, saying so. */
+        CHECK_INT(publish_build(s, b, out, &ctx, &res, &n), ==, -ENOENT);
+        CHECK_INT(n, ==, 2);
+        CHECK(res[0].result.status == PUBLISH_FAILED && strstr(res[0].result.error, "kiln build"));
+        publish_outcomes_free(res, n);
+
+        _cleanup_free_ char *dir = xasprintf("%s/m", out);
+        CHECK_INT(mkdir(dir, 0755), ==, 0);
+        _cleanup_free_ char *img = xasprintf("%s/m.raw", dir);
+        CHECK_INT(write_file(img, "abc", 3, 0644, 0), ==, 0);
+        const char *manifest =
+                "{\"name\": \"m\", \"id\": \"m\", \"artifacts\": [{\"file\": \"m.raw\", \"format\": \"raw\","
+                " \"size\": 3, \"sha256\": \"ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad\"}]}";
+        _cleanup_free_ char *mpath = xasprintf("%s/kiln-manifest.json", dir);
+        CHECK_INT(write_file(mpath, manifest, strlen(manifest), 0644, 0), ==, 0);
+        CHECK_INT(publish_build(s, b, out, &ctx, &res, &n), ==, -EIO);
+        CHECK_INT(n, ==, 2);
+        CHECK_STREQ(res[0].target, "nowhere");
+        CHECK_STREQ(res[0].file, "m.raw");
+        CHECK(res[0].result.status == PUBLISH_FAILED && strstr(res[0].result.error, "cannot connect"));
+        CHECK_STREQ(res[1].target, "s3 #2");
+        CHECK(res[1].file == NULL && strstr(res[1].result.error, "no artifact of format vmdk"));
+        publish_outcomes_free(res, n);
+        rm_dir(out);
+        spec_free(s);
+        diag_list_done(&d);
 }
