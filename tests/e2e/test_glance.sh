@@ -5,8 +5,11 @@
 # minimal example's qcow2 published with both upload methods, checked by
 # asking Glance (status, os_hash_value, bytes, tags, properties), a second
 # publish that sends nothing, a deadline that deletes an unfinished image,
-# and the errors for a wrong endpoint and missing or wrong credentials.
-# Needs root (the minimal build).
+# and the errors for a wrong endpoint and missing or wrong credentials;
+# then a real Keystone (tests/servers/keystone.sh) with a second Glance that
+# checks its tokens: password auth through the catalog, an application
+# credential, a static token, a wrong password. Needs root (the minimal
+# build).
 . "$(dirname "$0")/lib.sh"
 
 if [ "$(id -u)" != 0 ]; then
