@@ -8,6 +8,7 @@
 #include "cli/cli.h"
 
 #include "check/check.h"
+#include "publish/publish.h"
 
 #include <unistd.h>
 
@@ -289,8 +290,13 @@ int cli_load_spec(struct cli *cli, const struct spec_args *a, struct diag_list *
                 .now = spec_now(),
         };
         int r = spec_load(&o, diags, ret);
+        bool loaded = r >= 0;
         /* The spec stays: the diagnostics point into its sources. */
         if (r >= 0 && cli_check_checks(*ret, diags) < 0)
+                r = -EINVAL;
+        /* publish: targets are checked by their publisher (same reasoning:
+         * the spec layer does not know the publishers). */
+        if (loaded && publish_validate_spec(*ret, diags) < 0)
                 r = -EINVAL;
         if (!a->json)
                 cli_print_diags(cli, diags);
