@@ -85,14 +85,15 @@ mkosi_boot() {
         QPID=""
 }
 
-ANALYZE='systemd-analyze; echo; systemd-analyze blame | head -15; echo; systemd-analyze critical-chain | sed -n 3,40p'
+ANALYZE='systemd-analyze; echo; systemd-analyze blame | head -15; echo; systemd-analyze critical-chain | sed -n 3,40p;
+echo; echo "cloud-init, slowest modules:"; cloud-init analyze blame 2>/dev/null | sed -n 1,15p'
 kiln_times=() mkosi_times=()
 for i in $(seq "$RUNS"); do
         echo "run $i/$RUNS: kiln boot..." >&2
         "$KILN" boot --firmware uefi --accel tcg --json "$KILN_IMAGE" --run "$ANALYZE" \
                 >"$T/kiln-boot.out" 2>"$T/kiln-boot.err" || { cat "$T/kiln-boot.err" >&2; exit 1; }
         # stdout: the analysis, then the JSON summary (from the line "{" on)
-        kiln_times+=("$(sed -n '/^{$/,$p' "$T/kiln-boot.out" | python3 -c 'import json,sys; print(f"{json.load(sys.stdin)[\"ready_seconds\"]:.1f}")')")
+        kiln_times+=("$(sed -n '/^{$/,$p' "$T/kiln-boot.out" | python3 -c 'import json, sys; print("%.1f" % json.load(sys.stdin)["ready_seconds"])')")
         echo "run $i/$RUNS: mkosi image..." >&2
         mkosi_times+=("$(mkosi_boot)")
 done
