@@ -713,12 +713,15 @@ static int keystone_auth(struct glance *g, const struct settings *s) {
                         return fail(g, -EBADMSG, "Keystone: the token response is not JSON");
                 }
                 _cleanup_free_ char *ep = NULL;
-                const char *interface = s->interface ? s->interface : env_get(g, "OS_INTERFACE");
-                if (interface && startswith(interface, "public"))
-                        interface = "public"; /* OS_INTERFACE=publicURL, as clients accept */
+                const char *iface = s->interface ? s->interface : env_get(g, "OS_INTERFACE");
+                /* OS_INTERFACE=publicURL (Keystone v2 style) means public, as
+                 * the OpenStack clients accept it. */
+                _cleanup_free_ char *interface = xstrdup(iface ? iface : "public");
+                if (endswith(interface, "URL"))
+                        interface[strlen(interface) - 3] = 0;
                 r = catalog_image_url(g, value_map_get(j.root, "token"),
                                       s->region ? s->region : env_get(g, "OS_REGION_NAME"),
-                                      interface ? interface : "public", &ep);
+                                      interface, &ep);
                 jdoc_done(&j);
                 if (r >= 0)
                         g->endpoint = normalize_endpoint(ep);
@@ -1118,8 +1121,9 @@ static void delete_image(struct glance *g, const char *id) {
         http_response_done(&resp);
 }
 
-static void log_progress_note(struct glance *g, const char *fmt, ...) _printf_(2, 3);
-static void log_progress_note(struct glance *g, const char *fmt, ...) {
+/* A line for the verbose log (-v), beside the HTTP client's. */
+static void log_note(struct glance *g, const char *fmt, ...) _printf_(2, 3);
+static void log_note(struct glance *g, const char *fmt, ...) {
         if (!g->ctx->verbose || g->ctx->log_fd < 0)
                 return;
         va_list ap;
@@ -1200,7 +1204,7 @@ static int do_publish(struct glance *g, const struct publish_target *t,
         r = create_image(g, &s, name, a, &id);
         if (r < 0)
                 return r;
-        log_progress_note(g, "created image %s (%s)", id, name);
+        log_note(g, "created image %s (%s)", id, name);
         r = put_data(g, id, staged ? "stage" : "file", a, &ret->bytes_sent);
         if (r >= 0 && staged)
                 r = import_and_wait(g, id, s.import_timeout_s);

@@ -293,8 +293,11 @@ t_keystone_password() {
         project=$(ks sh -c 'curl -fsS -H "X-Auth-Token: $1" "$OS_AUTH_URL/auth/projects"' _ "$(ks_token)" |
                 python3 -c 'import json,sys; print([p["id"] for p in json.load(sys.stdin)["projects"] if p["name"] == "admin"][0])')
         assert_eq "$project" "$owner" "the image belongs to the token's project" || return 1
-        assert_exit 0 ks "$KILN" publish --output-dir "$E2E_MIN_OUT" "$T_TMP/kiln.yaml" || return 1
+        # v2-style interface names are accepted; the catalog has no internal endpoint
+        assert_exit 0 ks env OS_INTERFACE=publicURL "$KILN" publish --output-dir "$E2E_MIN_OUT" "$T_TMP/kiln.yaml" || return 1
         assert_contains "$(cat "$T_OUT")" "skipped-identical" || return 1
+        assert_exit 1 ks env OS_INTERFACE=internal "$KILN" publish --output-dir "$E2E_MIN_OUT" "$T_TMP/kiln.yaml" || return 1
+        assert_contains "$(cat "$T_OUT")" "Keystone: no internal image endpoint in region RegionOne in the catalog (set endpoint:)" || return 1
 }
 run_test keystone-password-catalog t_keystone_password
 
