@@ -68,3 +68,21 @@ void strbuf_addf(struct strbuf *sb, const char *fmt, ...) {
         strbuf_vaddf(sb, fmt, ap);
         va_end(ap);
 }
+
+void strbuf_add_masked(struct strbuf *sb, const char *text, size_t n, const char *const *secrets,
+                       size_t nsecrets) {
+        for (size_t i = 0; i < n;) {
+                size_t hit = 0;
+                for (size_t k = 0; k < nsecrets && !hit; k++) {
+                        size_t l = strlen(secrets[k]);
+                        if (l && l <= n - i && memcmp(text + i, secrets[k], l) == 0)
+                                hit = l;
+                }
+                if (hit) {
+                        strbuf_adds(sb, "<sensitive>");
+                        i += hit;
+                } else {
+                        strbuf_addc(sb, text[i++]);
+                }
+        }
+}

@@ -37,6 +37,11 @@ void strbuf_addf(struct strbuf *sb, const char *fmt, ...) _printf_(2, 3);
 void strbuf_vaddf(struct strbuf *sb, const char *fmt, va_list ap) _printf_(2, 0);
 /* Appends c n times. */
 void strbuf_addch_n(struct strbuf *sb, char c, size_t n);
+/* Appends text[0..n) with every occurrence of one of secrets[0..nsecrets)
+ * replaced by "<sensitive>" (empty secrets are ignored; at each position the
+ * first secret that matches wins). O(n * nsecrets). */
+void strbuf_add_masked(struct strbuf *sb, const char *text, size_t n, const char *const *secrets,
+                       size_t nsecrets);
 
 static inline void strbuf_freep(struct strbuf *sb) { strbuf_free(sb); }
 #define _cleanup_strbuf_ _cleanup_(strbuf_freep)

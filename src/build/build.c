@@ -314,20 +314,10 @@ struct engine {
 static void write_masked(struct engine *e, int fd, const char *line, size_t len,
                          const struct spec_build *b) {
         struct strbuf out = STRBUF_INIT;
-        for (size_t i = 0; i < len;) {
-                size_t hit = 0;
-                for (const char **s = e->secrets; *s && !hit; s++) {
-                        size_t l = strlen(*s);
-                        if (l && l <= len - i && memcmp(line + i, *s, l) == 0)
-                                hit = l;
-                }
-                if (hit) {
-                        strbuf_adds(&out, SENSITIVE_PLACEHOLDER);
-                        i += hit;
-                } else {
-                        strbuf_addc(&out, line[i++]);
-                }
-        }
+        size_t ns = 0;
+        while (e->secrets[ns])
+                ns++;
+        strbuf_add_masked(&out, line, len, e->secrets, ns);
         if (out.len && write(fd, out.buf, out.len) < 0) {
                 /* a full disk shows up when the step result is stored */
         }

@@ -89,6 +89,9 @@ enum {
         OPT_IMAGE,
         OPT_TREE,
         OPT_JUNIT,
+        OPT_STORE,
+        OPT_NO_STORE,
+        OPT_NO_PUBLISH,
         OPT_SPEC_LAST,
 };
 
@@ -117,6 +120,9 @@ struct spec_args {
         bool trees_only;
         bool no_checks;         /* build: skip the checks */
         bool boot_check;        /* build: boot the image and run the checks in it */
+        const char *store_dir;  /* build: --store DIR (default: store_default_dir()) */
+        bool no_store;          /* build: do not add images to the store */
+        bool no_publish;        /* build: do not publish */
         bool check_opts;        /* set by kiln check: accept the options below */
         const char *checks_file;  /* --checks FILE */
         const char *image;      /* --image IMAGE */

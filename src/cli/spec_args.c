@@ -38,6 +38,9 @@ const struct cli_option spec_cli_options[] = {
         {"image", 0, true, OPT_IMAGE},
         {"tree", 0, false, OPT_TREE},
         {"junit", 0, true, OPT_JUNIT},
+        {"store", 0, true, OPT_STORE},
+        {"no-store", 0, false, OPT_NO_STORE},
+        {"no-publish", 0, false, OPT_NO_PUBLISH},
         {NULL, 0, false, 0},
 };
 
@@ -125,6 +128,21 @@ int spec_args_parse(struct spec_args *a, const struct verb *v, int argc, char **
                                 a->no_checks = true;
                         else
                                 a->boot_check = true;
+                        break;
+                case OPT_STORE:
+                case OPT_NO_STORE:
+                case OPT_NO_PUBLISH:
+                        if (!a->build_opts || a->check_opts)
+                                return cli_usage_error(v->name, "option '--%s' is for kiln build",
+                                                       id == OPT_STORE      ? "store"
+                                                       : id == OPT_NO_STORE ? "no-store"
+                                                                            : "no-publish");
+                        if (id == OPT_STORE)
+                                a->store_dir = arg;
+                        else if (id == OPT_NO_STORE)
+                                a->no_store = true;
+                        else
+                                a->no_publish = true;
                         break;
                 case OPT_CHECKS:
                 case OPT_IMAGE:

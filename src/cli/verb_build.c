@@ -7,6 +7,8 @@
 #include "build/sandbox.h"
 #include "check/check.h"
 #include "image/outputs.h"
+#include "publish/publish.h"
+#include "store/store.h"
 
 #include <fcntl.h>
 #include <pthread.h>
@@ -14,6 +16,8 @@
 #include <time.h>
 
 #include <signal.h>
+
+extern char **environ;
 #include <unistd.h>
 
 static int build_verb_run(struct cli *cli, int argc, char **argv);
@@ -41,6 +45,10 @@ const struct verb verb_build = {
                 "  --boot-check         also boot each image in QEMU and run the checks\n"
                 "                       inside the guest (boot-only checks included;\n"
                 "                       KILN_ACCEL=tcg|kvm overrides the KVM probe)\n"
+                "  --store DIR          the local image store finished images are added to\n"
+                "                       (default $KILN_STORE_DIR or ~/.local/share/kiln/store)\n"
+                "  --no-store           do not add images to the store\n"
+                "  --no-publish         do not publish to the builds' publish: targets\n"
                 "  -j, --parallel N     build up to N independent builds at once (default 1)\n"
                 "  --debug              show every step's output (also KILN_LOG=debug)\n"
                 "  --cache-dir DIR      the step cache (default $KILN_CACHE_DIR or ~/.cache/kiln)\n"
@@ -55,6 +63,12 @@ const struct verb verb_build = {
                 "no network, nothing written) before its image is made; a failed check\n"
                 "fails the build and no image is written. Results go into record.json\n"
                 "and DIR/<build>/checks.xml (JUnit). See kiln check.\n"
+                "\n"
+                "Delivery: an image that passed its checks (and its boot check, with\n"
+                "--boot-check) is added to the local image store (kiln images) and sent\n"
+                "to each target of its publish: section (kiln publish; an upload is\n"
+                "skipped when the same content is already there). A failed publish\n"
+                "fails the build (exit 1); the images stay in OUTPUT.\n"
                 "\n"
                 "Per build, DIR/<build>/ holds record.json (cache keys, durations,\n"
                 "installed packages), logs/NN-kind.log (secrets masked) and `layers`\n"
@@ -208,7 +222,8 @@ static int verify_tree(void *userdata, const struct spec_build *b, const char *c
 /* --boot-check: each image with checks booted in QEMU, the checks run in
  * the guest. Returns the number of builds whose boot check did not pass. */
 static unsigned boot_checks(struct checks_view *cv, const struct spec_args *a,
-                            const struct build_options *bo, const struct build_result *res, size_t n) {
+                            const struct build_options *bo, const struct build_result *res, size_t n,
+                            bool *failed) {
         static volatile sig_atomic_t never;
         unsigned bad = 0;
         const char *outdir = a->output_dir ? a->output_dir : "output";
@@ -227,6 +242,7 @@ static unsigned boot_checks(struct checks_view *cv, const struct spec_args *a,
                 }
                 if (!image) {
                         fprintf(stderr, "kiln: %s: --boot-check needs a raw or qcow2 image among its outputs\n", b->name);
+                        failed[i] = true;
                         bad++;
                         continue;
                 }
@@ -248,6 +264,7 @@ static unsigned boot_checks(struct checks_view *cv, const struct spec_args *a,
                 }
                 if (r < 0) {
                         fprintf(stderr, "kiln: %s: boot check: %s\n", b->name, why ? why : strerror(-r));
+                        failed[i] = true;
                         bad++;
                 } else {
                         show_report(cv, b, "boot-check", &rep);
@@ -262,6 +279,7 @@ static unsigned boot_checks(struct checks_view *cv, const struct spec_args *a,
                                                 _cleanup_free_ char *line = failure_line(&rep.v[k]);
                                                 fprintf(stderr, "kiln:   %s\n", line);
                                         }
+                                failed[i] = true;
                                 bad++;
                         }
                 }
@@ -388,6 +406,113 @@ static int make_images(struct cli *cli, const struct spec_args *a, const struct 
         return ret;
 }
 
+/* Secrets a publisher will use, so a server's error text that echoes one
+ * is masked before it is printed (publishers themselves never print them). */
+struct secrets {
+        char **v;
+        size_t n, cap;
+        pthread_mutex_t lock;
+};
+
+static void add_secret(void *userdata, const char *secret) {
+        struct secrets *sc = userdata;
+        if (!secret || strlen(secret) < 4)
+                return;
+        pthread_mutex_lock(&sc->lock);
+        GROW(sc->v, sc->n, sc->cap);
+        sc->v[sc->n++] = xstrdup(secret);
+        pthread_mutex_unlock(&sc->lock);
+}
+
+static void print_masked(const struct secrets *sc, const char *s) {
+        struct strbuf sb = STRBUF_INIT;
+        strbuf_add_masked(&sb, s, strlen(s), (const char *const *)sc->v, sc->n);
+        fputs(strbuf_str(&sb), stderr);
+        strbuf_free(&sb);
+}
+
+/* The delivery stage, for every build whose image was made and passed its
+ * checks: its artifacts go into the local image store (unless --no-store)
+ * and to the targets of its publish: section (unless --no-publish).
+ * Returns 0, or -EIO when anything failed (each failure reported). */
+static int deliver(const struct spec_args *a, const struct spec *s, const struct build_result *res,
+                   size_t n, const bool *boot_failed) {
+        const char *outdir = a->output_dir ? a->output_dir : "output";
+        struct store *st = NULL;
+        _cleanup_free_ char *sdir = NULL;
+        struct secrets sc = {0};
+        pthread_mutex_init(&sc.lock, NULL);
+        struct publish_ctx ctx = {.environ = environ, .add_secret = add_secret, .userdata = &sc,
+                                  .log_fd = -1};
+        int ret = 0;
+        for (size_t i = 0; i < n; i++) {
+                const struct spec_build *b = res[i].build;
+                if (!res[i].ok || !b->selected || !b->outputs || !b->outputs->n)
+                        continue;
+                if (boot_failed[i]) {
+                        fprintf(stderr, "kiln: %s: not stored%s: the boot check failed\n", b->name,
+                                b->publish && !a->no_publish ? " or published" : "");
+                        continue;
+                }
+                _cleanup_free_ char *dir = xasprintf("%s/%s", outdir, b->name);
+                if (!a->no_store) {
+                        int r = 0;
+                        if (!st) {
+                                sdir = a->store_dir ? xstrdup(a->store_dir) : store_default_dir();
+                                r = store_open(sdir, &st);
+                        }
+                        struct store_entry *v = NULL;
+                        size_t nv = 0;
+                        if (r >= 0)
+                                r = store_add_output_dir(st, dir, NULL, &v, &nv);
+                        if (r < 0) {
+                                fprintf(stderr, "kiln: %s: cannot add to the image store %s: %s\n", b->name,
+                                        sdir, st && *store_error(st) ? store_error(st) : strerror(-r));
+                                ret = -EIO;
+                        } else if (nv)
+                                printf("%s  store      %s:%s in %s (%zu file%s)\n", b->name, v[0].name,
+                                       v[0].version, sdir, nv, nv == 1 ? "" : "s");
+                        store_entries_free(v, nv);
+                }
+                if (!b->publish || a->no_publish)
+                        continue;
+                struct publish_outcome *o = NULL;
+                size_t no = 0;
+                int r = publish_build(s, b, outdir, &ctx, &o, &no);
+                for (size_t k = 0; k < no; k++) {
+                        const struct publish_result *pr = &o[k].result;
+                        char bytes[32];
+                        format_bytes(pr->bytes_sent, bytes, sizeof(bytes));
+                        printf("%s  publish    %s %s -> %s", b->name, publish_status_name(pr->status),
+                               o[k].file ? o[k].file : "-", o[k].target);
+                        if (pr->status == PUBLISH_UPLOADED)
+                                printf(" (%s in %.1fs)", bytes, pr->elapsed_ms / 1000.0);
+                        if (pr->location)
+                                printf("  %s", pr->location);
+                        putchar('\n');
+                        if (pr->status == PUBLISH_FAILED) {
+                                fflush(stdout);
+                                _cleanup_free_ char *line = xasprintf("kiln: %s: publishing to %s failed: %s\n",
+                                                                      b->name, o[k].target,
+                                                                      pr->error ? pr->error : "?");
+                                print_masked(&sc, line);
+                        }
+                }
+                if (r < 0) {
+                        if (r != -EIO)
+                                fprintf(stderr, "kiln: %s: cannot publish: %s\n", b->name, strerror(-r));
+                        ret = -EIO;
+                }
+                publish_outcomes_free(o, no);
+        }
+        store_close(st);
+        for (size_t i = 0; i < sc.n; i++)
+                free(sc.v[i]);
+        free(sc.v);
+        pthread_mutex_destroy(&sc.lock);
+        return ret;
+}
+
 static int build_verb_run(struct cli *cli, int argc, char **argv) {
         struct spec_args a = {.build_opts = true};
         int r = spec_args_parse(&a, &verb_build, argc, argv);
@@ -507,9 +632,13 @@ static int build_verb_run(struct cli *cli, int argc, char **argv) {
                                 printf("  %s: %s (%.1fs)\n", res[i].build->name, res[i].record_path,
                                        (double)res[i].elapsed_ms / 1000.0);
                 ret = failed || skipped ? EXIT_FAILED : EXIT_OK;
+                _cleanup_free_ bool *boot_failed = xcalloc(n + 1, sizeof(bool));
                 if (!a.trees_only && make_images(cli, &a, s, &bo, res, n) < 0)
                         ret = EXIT_FAILED;
-                else if (!a.trees_only && a.boot_check && boot_checks(&cv, &a, &bo, res, n) > 0)
+                else if (!a.trees_only && a.boot_check && boot_checks(&cv, &a, &bo, res, n, boot_failed) > 0)
+                        ret = EXIT_FAILED;
+                /* Only images that passed every check are kept and published. */
+                if (!a.trees_only && deliver(&a, s, res, n, boot_failed) < 0)
                         ret = EXIT_FAILED;
                 if (a.boot_check && a.trees_only)
                         fprintf(stderr, "kiln: warning: --boot-check needs images; nothing booted with --trees-only\n");

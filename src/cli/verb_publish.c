@@ -110,18 +110,8 @@ static void add_secret(void *userdata, const char *secret) {
  * a server's error text could echo one back. */
 static char *masked(struct view *v, const char *s) {
         struct strbuf sb = STRBUF_INIT;
-        strbuf_adds(&sb, s ? s : "");
-        for (size_t i = 0; i < v->nsecrets; i++) {
-                char *p;
-                while ((p = strstr(sb.buf, v->secrets[i]))) {
-                        struct strbuf o = STRBUF_INIT;
-                        strbuf_add(&o, sb.buf, p - sb.buf);
-                        strbuf_adds(&o, "<sensitive>");
-                        strbuf_adds(&o, p + strlen(v->secrets[i]));
-                        strbuf_free(&sb);
-                        sb = o;
-                }
-        }
+        s = s ? s : "";
+        strbuf_add_masked(&sb, s, strlen(s), (const char *const *)v->secrets, v->nsecrets);
         return strbuf_detach(&sb);
 }
 

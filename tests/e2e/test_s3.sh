@@ -234,4 +234,50 @@ run_test s3_cut_retried_in_run t_cut_retried_in_run
 run_test s3_flipped_byte_detected t_flipped_byte_detected
 run_test s3_image_publish_and_skip t_image_publish_and_skip
 
+# images_count STORE — how many entries `kiln images list` shows.
+images_count() {
+        "$KILN" images list --store "$1" --json | python3 -c '
+import json,sys; v=json.load(sys.stdin); v=v if isinstance(v, list) else v["images"]; print(len(v))'
+}
+
+# kiln build delivers: a build whose checks pass lands in the image store and
+# is published; one whose check fails is neither stored nor published.
+t_build_stores_and_publishes() {
+        e2e_minimal_build || return 1
+        local spec=$T_TMP/kiln.yaml store=$T_TMP/store want
+        cp examples/minimal/kiln.yaml "$spec"
+        printf '%s\n' "    publish:" "      - type: s3" "        bucket: $BUCKET" \
+                "        key: build/\${build.name}.qcow2" "        format: qcow2" >>"$spec"
+        kb() {
+                KILN_CACHE_DIR=$E2E_MIN_CACHE kiln_s3 "$KILN" build --work-dir "$E2E_MIN_WORK" \
+                        --output-dir "$E2E_MIN_OUT" --store "$store" "$@"
+        }
+        assert_exit 0 kb "$spec" || return 1
+        assert_contains "$(<"$T_OUT")" "store      minimal:" || return 1
+        assert_contains "$(<"$T_OUT")" "publish    uploaded minimal.qcow2" || return 1
+        want=$(sha256sum "$E2E_MIN_OUT/minimal/minimal.qcow2" | cut -d' ' -f1)
+        assert_eq "$want" "$(remote_sha build/minimal.qcow2)" "published bytes" || return 1
+        exists build/minimal.qcow2.sha256 || t_fail "no sidecar" || return 1
+        assert_eq "2" "$(images_count "$store")" "store entries (raw, qcow2)" || return 1
+        # Nothing changed: stored once, nothing sent.
+        assert_exit 0 kb "$spec" || return 1
+        assert_contains "$(<"$T_OUT")" "publish    skipped-identical minimal.qcow2" || return 1
+        assert_eq "2" "$(images_count "$store")" "store entries after a rebuild" || return 1
+        # A failing check: exit 1, nothing stored or published under the new key.
+        sed -i 's|key: build/|key: failed/|; s|^      - service: ssh$|&\n      - file: /etc/kiln-no-such-file|' "$spec"
+        rm -rf "$store"
+        assert_exit 1 kb "$spec" || return 1
+        assert_contains "$(<"$T_ERR")" "/etc/kiln-no-such-file" || return 1
+        ! exists failed/minimal.qcow2 || t_fail "a build that failed its checks was published" || return 1
+        [ ! -e "$store/catalog.db" ] || assert_eq "0" "$(images_count "$store")" "stored after a failed check" ||
+                return 1
+        # --no-publish, --no-store: neither happens.
+        sed -i '/kiln-no-such-file/d' "$spec"
+        assert_exit 0 kb --no-publish --no-store "$spec" || return 1
+        assert_not_contains "$(<"$T_OUT")" "publish " || return 1
+        assert_not_contains "$(<"$T_OUT")" "store " || return 1
+        ! exists failed/minimal.qcow2 || t_fail "published despite --no-publish" || return 1
+}
+run_test s3_build_stores_and_publishes t_build_stores_and_publishes
+
 e2e_summary
