@@ -58,6 +58,7 @@ RAN=0 # binaries/scripts run
 # One build of examples/minimal shared by every e2e script that needs an
 # image (lib.sh: e2e_minimal_build); removed at the end of the run.
 export KILN_E2E_SHARED=${KILN_E2E_SHARED:-$(mktemp -d /var/tmp/kiln-e2e-shared.XXXXXX)}
+export KILN_STORE_DIR=${KILN_STORE_DIR:-$KILN_E2E_SHARED/store}
 START=$(date +%s%N)
 OUT=$(mktemp "${TMPDIR:-/tmp}/kiln-run-all.XXXXXX") || exit 1
 CHILD=""

@@ -100,13 +100,22 @@ assert_file_eq() {
         return 1
 }
 
-# e2e_cleanup_add PATH... — remove PATHs (rm -rf) when the script exits. One
-# EXIT trap for all, so helpers and scripts do not overwrite each other's.
+# e2e_cleanup_add PATH... — remove PATHs (rm -rf) when the script exits (one
+# EXIT trap, set here, for every helper and script).
+# A script that sets its own EXIT trap must remove "${E2E_CLEANUP[@]}" in it.
 E2E_CLEANUP=()
 e2e_cleanup_add() {
         E2E_CLEANUP+=("$@")
-        trap 'rm -rf "${E2E_CLEANUP[@]}"' EXIT
 }
+trap 'rm -rf "${E2E_CLEANUP[@]}"' EXIT
+
+# Images built by the tests go into a throwaway image store, never into the
+# user's (kiln build adds finished images to $KILN_STORE_DIR).
+if [ -z "${KILN_STORE_DIR:-}" ]; then
+        KILN_STORE_DIR=$(mktemp -d /var/tmp/kiln-e2e-store.XXXXXX) || exit 1
+        export KILN_STORE_DIR
+        e2e_cleanup_add "$KILN_STORE_DIR"
+fi
 
 # e2e_minimal_build — build examples/minimal (tree and images) once per test
 # run and share it: every e2e script that needs a real image calls this and

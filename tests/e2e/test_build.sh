@@ -14,7 +14,7 @@ fi
 
 SHARED=$(mktemp -d /var/tmp/kiln-e2e-build.XXXXXX)
 export KILN_CACHE_DIR=$SHARED/cache
-trap 'rm -rf "$SHARED"' EXIT
+e2e_cleanup_add "$SHARED"
 
 # The spec every test builds (each test writes its own copy and edits it).
 write_spec() {

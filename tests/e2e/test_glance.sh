@@ -25,7 +25,7 @@ SHA512=$(sha512sum "$QCOW2" | cut -d' ' -f1)
 
 GSRV=$(mktemp -d /var/tmp/kiln-e2e-glance.XXXXXX)
 # One EXIT trap: stop the server (which removes its dir), then lib.sh's
-# cleanups. Nothing below calls e2e_cleanup_add, which would replace it.
+# cleanups (paths given to e2e_cleanup_add).
 glance_cleanup() {
         bash tests/servers/glance.sh stop "$GSRV/srv" >/dev/null 2>&1
         bash tests/servers/glance.sh stop "$GSRV/ksglance" >/dev/null 2>&1
