@@ -26,7 +26,10 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#define KEY_FORMAT "kiln-layer-v1"
+/* Part of every cache key. Bumped when a step kind does something different
+ * with the same parameters (v2: debian sources leave out documentation by
+ * default), so no tree made by the old behaviour is reused. */
+#define KEY_FORMAT "kiln-layer-v2"
 #define INPUT_MAX_ENTRIES 100000
 #define LOG_LINE_MAX (64u << 10)
 

@@ -784,6 +784,22 @@ static int run_debian(const struct step_ctx *ctx, struct sandbox_result *res) {
         strv_add_joined(&argv, "--components=", &comps);
         for (size_t i = 0; i < pkgs.n; i++)
                 strv_addf(&argv, "--include=%s", pkgs.v[i]);
+        /* Without docs: true, dpkg never unpacks manual pages, documentation
+         * (copyright files stay: licences must ship) or translations — as
+         * mkosi and Debian's cloud images do. mmdebstrap keeps these options
+         * in the tree's /etc/dpkg/dpkg.cfg.d/, so later package steps honour
+         * them too. */
+        const struct value *docs = value_map_get(src, "docs");
+        if (!docs || docs->kind != V_BOOL || !docs->b) {
+                static const char *const dpkg_nodocs[] = {
+                        "path-exclude=/usr/share/man/*",     "path-exclude=/usr/share/doc/*",
+                        "path-include=/usr/share/doc/*/copyright", "path-exclude=/usr/share/info/*",
+                        "path-exclude=/usr/share/locale/*",  "path-include=/usr/share/locale/locale.alias",
+                        "path-exclude=/usr/share/groff/*",   "path-exclude=/usr/share/lintian/*",
+                };
+                for (size_t i = 0; i < ARRAY_SIZE(dpkg_nodocs); i++)
+                        strv_addf(&argv, "--dpkgopt=%s", dpkg_nodocs[i]);
+        }
         strv_add(&argv, "--mode=root");
         strv_add(&argv, value_map_get(src, "suite")->str);
         strv_add(&argv, ctx->upper);

@@ -214,6 +214,8 @@ static const struct field debian_fields[] = {
         {"components", FT_STRING_LIST, 0, NULL, NULL, "archive components (default [main])"},
         {"packages", FT_STRINGS, 0, NULL, NULL, "packages installed with the base system"},
         {"mirror", FT_STRING, 0, NULL, NULL, "mirror URL (default: the host's apt sources)"},
+        {"docs", FT_BOOL, 0, NULL, NULL,
+         "keep manual pages, documentation and translations (default false)"},
         {NULL, 0, 0, NULL, NULL, NULL},
 };
 
