@@ -130,11 +130,11 @@ run_test republish-skips-identical t_republish_skips
 
 # The headers go in the target's headers: map here (not KILN_GLANCE_HEADERS).
 t_glance_direct() {
-        local h="headers: {" x IFS=';'
-        for x in $KILN_GLANCE_HEADERS; do h+="\"${x%%:*}\": \"${x#*: }\", "; done
+        local map="headers: {" x IFS=';'
+        for x in $KILN_GLANCE_HEADERS; do map+="\"${x%%:*}\": \"${x#*: }\", "; done
         unset IFS
         write_spec "$T_TMP/kiln.yaml" kiln-e2e-import "method: glance-direct" "import_timeout: 5m" \
-                "tags: [imported]" "${h%, }}"
+                "tags: [imported]" "${map%, }}"
         local t0 t1
         t0=$(date +%s%N)
         assert_exit 0 env -u KILN_GLANCE_HEADERS "$KILN" publish --output-dir "$E2E_MIN_OUT" "$T_TMP/kiln.yaml" || return 1
