@@ -1092,6 +1092,18 @@ static void listed_free(struct listed *v, size_t n) {
         free(v);
 }
 
+int cache_entry_created(struct cache *c, const char *key, time_t *ret) {
+        if (strlen(key) != CACHE_KEY_LEN)
+                return -EINVAL;
+        struct listed e = {0};
+        memcpy(e.info.key, key, CACHE_KEY_LEN + 1);
+        int r = entry_info(c, &e);
+        if (r >= 0)
+                *ret = e.info.created;
+        free(e.info.label);
+        return r < 0 ? r : 0;
+}
+
 int cache_list(struct cache *c, struct cache_entry_info **ret, size_t *ret_n) {
         struct listed *v = NULL;
         size_t n = 0;

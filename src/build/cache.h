@@ -86,6 +86,9 @@ struct cache_entry_info {
 
 /* Lists entries, most recently used first. */
 int cache_list(struct cache *c, struct cache_entry_info **ret, size_t *ret_n);
+/* When the entry for key was made (from its metadata; fixed for its life).
+ * Returns 0, or -ENOENT when there is no such entry. */
+int cache_entry_created(struct cache *c, const char *key, time_t *ret);
 void cache_entry_info_free(struct cache_entry_info *v, size_t n);
 
 /* Removes one entry (for --force rebuilds); 0 also when it did not exist.

@@ -313,16 +313,16 @@ static bool ask_retry(const struct build_result *r, size_t n) {
         return false;
 }
 
-/* SOURCE_DATE_EPOCH, or the time the tree's top layer was made (stable for
- * as long as the tree is cached, so an unchanged tree is not re-assembled). */
+/* SOURCE_DATE_EPOCH, or when the tree's top layer entered the cache (from
+ * the entry's metadata: fixed for as long as the tree is cached, so the
+ * same tree always gives the same image and is not re-assembled). */
 static uint64_t image_epoch(const struct build_options *bo, const char *key) {
         const char *e = getenv("SOURCE_DATE_EPOCH");
         if (e && *e)
                 return strtoull(e, NULL, 10);
-        _cleanup_free_ char *t = cache_entry_tree(bo->cache, key);
-        struct stat st;
-        if (t && stat(t, &st) == 0)
-                return (uint64_t)st.st_mtime;
+        time_t t;
+        if (cache_entry_created(bo->cache, key, &t) == 0)
+                return (uint64_t)t;
         return (uint64_t)time(NULL);
 }
 
@@ -358,6 +358,7 @@ static int make_images(struct cli *cli, const struct spec_args *a, const struct 
                         .source_date_epoch = image_epoch(bo, res[i].final_key),
                         .log_fd = log_fd >= 0 ? log_fd : STDERR_FILENO,
                         .force = a->force,
+                        .sha512 = !a->no_publish && publish_needs_sha512(b->publish),
                 };
                 if (r == 0) {
                         printf("%s  image      assembling %s...\n", b->name, outdir);

@@ -50,8 +50,8 @@ static void out_specs_free(struct out_spec *v, size_t n) {
         free(v);
 }
 
-static int parse_outputs(const struct spec_build *b, unsigned threads, struct out_spec **ret,
-                         size_t *ret_n, int log_fd) {
+static int parse_outputs(const struct spec_build *b, unsigned threads, bool sha512,
+                         struct out_spec **ret, size_t *ret_n, int log_fd) {
         const struct value *outs = b->outputs;
         size_t n = outs && outs->kind == V_LIST ? outs->n : 0;
         struct out_spec *v = xcalloc(n + 1, sizeof(*v));
@@ -84,6 +84,7 @@ static int parse_outputs(const struct spec_build *b, unsigned threads, struct ou
                                         v[i].fo.sha512 = true;
                         }
                 }
+                v[i].fo.sha512 |= sha512;
                 v[i].file = xasprintf("%s.%s%s", b->name, v[i].writer->extension,
                                       compress_suffix(v[i].fo.file_compression));
                 for (size_t k = 0; k < i; k++)
@@ -364,7 +365,7 @@ int outputs_build(const struct spec *s, const struct spec_build *b, const char *
                 return 0;
         struct out_spec *outs = NULL;
         size_t nouts = 0;
-        int r = parse_outputs(b, o->threads, &outs, &nouts, o->log_fd);
+        int r = parse_outputs(b, o->threads, o->sha512, &outs, &nouts, o->log_fd);
         if (r < 0)
                 return r;
         char key[65];

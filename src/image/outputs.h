@@ -34,6 +34,7 @@ struct output_options {
         unsigned threads;            /* for compression; 0 = online CPUs */
         int log_fd;                  /* tool output */
         bool force;                  /* rebuild even when up to date */
+        bool sha512;                 /* SHA-512 of every artifact too (a publisher needs it) */
 };
 
 struct output_artifact {

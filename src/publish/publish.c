@@ -438,6 +438,16 @@ static bool targets_need_sha512(const struct publish_target *t, size_t n) {
         return false;
 }
 
+bool publish_needs_sha512(const struct value *publish) {
+        struct publish_target *t = NULL;
+        size_t n = 0;
+        if (!publish || publish_targets_from_value(publish, &t, &n) < 0)
+                return false;
+        bool need = targets_need_sha512(t, n);
+        publish_targets_free(t, n);
+        return need;
+}
+
 int publish_build(const struct spec *s, const struct spec_build *b, const char *output_dir,
                   const struct publish_ctx *ctx, struct publish_outcome **ret, size_t *ret_n) {
         *ret = NULL;

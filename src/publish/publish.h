@@ -181,5 +181,10 @@ int publish_one(const struct publish_target *t, const struct publish_artifact *a
 int publish_build(const struct spec *s, const struct spec_build *b, const char *output_dir,
                   const struct publish_ctx *ctx, struct publish_outcome **ret, size_t *ret_n);
 
+/* Whether a publish: section has a target whose publisher reads sha512
+ * (Glance): the image stage then computes it while writing, instead of
+ * publish re-reading the file. */
+bool publish_needs_sha512(const struct value *publish);
+
 /* "uploaded", "skipped-identical", "failed". */
 const char *publish_status_name(enum publish_status s);

@@ -164,8 +164,20 @@ static void round_trip(struct cache *c, struct cache_txn *t, const char *key) {
                 CHECK(v[0].size >= 4096); /* at least the file's block */
                 CHECK(v[0].created > time(NULL) - 60 && v[0].created <= time(NULL));
                 CHECK(v[0].last_used >= v[0].created);
+                /* the creation time is the metadata's, not the tree's mtime
+                 * (images take their timestamps from it) */
+                time_t created = 0;
+                struct timespec old[2] = {{.tv_sec = 1000}, {.tv_sec = 1000}};
+                CHECK(utimensat(AT_FDCWD, tree, old, 0) == 0);
+                CHECK_INT(cache_entry_created(c, key, &created), ==, 0);
+                CHECK_INT(created, ==, v[0].created);
         }
         cache_entry_info_free(v, n);
+        time_t when = 0;
+        CHECK_INT(cache_entry_created(c, "0123", &when), ==, -EINVAL);
+        char other[CACHE_KEY_LEN + 1];
+        key_of(other, "not there");
+        CHECK_INT(cache_entry_created(c, other, &when), ==, -ENOENT);
 }
 
 TEST(cache_second_begin_finds_entry) {
