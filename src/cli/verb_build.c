@@ -44,7 +44,8 @@ const struct verb verb_build = {
                 "  --no-checks          do not run the builds' checks: on their trees\n"
                 "  --boot-check         also boot each image in QEMU and run the checks\n"
                 "                       inside the guest (boot-only checks included;\n"
-                "                       KILN_ACCEL=tcg|kvm overrides the KVM probe)\n"
+                "                       KILN_ACCEL=tcg|kvm overrides the KVM probe);\n"
+                "                       boot_check: true in the spec asks per build\n"
                 "  --store DIR          the local image store finished images are added to\n"
                 "                       (default $KILN_STORE_DIR or ~/.local/share/kiln/store)\n"
                 "  --no-store           do not add images to the store\n"
@@ -229,7 +230,7 @@ static unsigned boot_checks(struct checks_view *cv, const struct spec_args *a,
         const char *outdir = a->output_dir ? a->output_dir : "output";
         for (size_t i = 0; i < n; i++) {
                 const struct spec_build *b = res[i].build;
-                if (!res[i].ok || !b->selected || !b->checks)
+                if (!res[i].ok || !b->selected || !b->checks || !(a->boot_check || b->boot_check))
                         continue;
                 _cleanup_free_ char *image = NULL;
                 static const char *const exts[] = {"qcow2", "raw"};
@@ -287,6 +288,14 @@ static unsigned boot_checks(struct checks_view *cv, const struct spec_args *a,
                 check_list_done(&l);
         }
         return bad;
+}
+
+/* Whether a selected build asks for a boot check in the spec. */
+static bool spec_boot_checks(const struct spec *s) {
+        for (size_t i = 0; i < s->nbuilds; i++)
+                if (s->builds[i]->selected && s->builds[i]->boot_check)
+                        return true;
+        return false;
 }
 
 static bool ask_retry(const struct build_result *r, size_t n) {
@@ -636,7 +645,8 @@ static int build_verb_run(struct cli *cli, int argc, char **argv) {
                 _cleanup_free_ bool *boot_failed = xcalloc(n + 1, sizeof(bool));
                 if (!a.trees_only && make_images(cli, &a, s, &bo, res, n) < 0)
                         ret = EXIT_FAILED;
-                else if (!a.trees_only && a.boot_check && boot_checks(&cv, &a, &bo, res, n, boot_failed) > 0)
+                else if (!a.trees_only && (a.boot_check || (!a.no_checks && spec_boot_checks(s))) &&
+                         boot_checks(&cv, &a, &bo, res, n, boot_failed) > 0)
                         ret = EXIT_FAILED;
                 /* Only images that passed every check are kept and published. */
                 if (!a.trees_only && deliver(&a, s, res, n, boot_failed) < 0)

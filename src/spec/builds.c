@@ -294,6 +294,7 @@ static const struct field build_fields[] = {
         {"disk", FT_OBJECT, 0, disk_fields, NULL, "disk size, filesystem, UUID seed"},
         {"outputs", FT_LIST, 0, NULL, NULL, "image formats to write"},
         {"checks", FT_ANY, 0, NULL, NULL, "checks the image must pass"},
+        {"boot_check", FT_BOOL, 0, NULL, NULL, "also boot the image and run the checks in it"},
         {"publish", FT_ANY, 0, NULL, NULL, "where to publish the image"},
         {NULL, 0, 0, NULL, NULL, NULL},
 };
@@ -1007,6 +1008,10 @@ static void load_sections(const struct spec *s, struct spec_build *b, const stru
                 } else if (streq(key, "publish")) {
                         check_opaque(v, key, false, what, d);
                         b->publish = v;
+                } else if (streq(key, "boot_check")) {
+                        b->boot_check = v->kind == V_BOOL && v->b;
+                        b->boot_check_set = v->kind == V_BOOL;
+                        value_free(v);
                 } else if (streq(key, "labels")) {
                         b->labels = v;
                 } else {
@@ -1026,6 +1031,8 @@ static void load_sections(const struct spec *s, struct spec_build *b, const stru
                 INHERIT(checks)
                 INHERIT(publish)
 #undef INHERIT
+                if (!b->boot_check_set)
+                        b->boot_check = p->boot_check;
                 if (p->labels) {
                         struct value *merged = value_clone(p->labels);
                         for (size_t i = 0; b->labels && i < b->labels->n; i++)

@@ -75,6 +75,9 @@ struct spec_build {
          * section was inherited from (NULL when written here). */
         struct value *disk, *outputs, *checks, *publish, *labels;
         const char *disk_from, *outputs_from, *checks_from, *publish_from;
+        bool boot_check;         /* boot_check: true (or inherited): boot the image
+                                    and run the checks in the guest */
+        bool boot_check_set;     /* written here (not inherited) */
         char **files_read;       /* host files the spec read for this build (file()) */
         size_t nfiles_read;
         struct mark mark;
