@@ -58,8 +58,7 @@ run_test boot-raw-seabios t_boot_raw_bios
 t_boot_raw_uefi() { assert_exit 0 bash "$BOOT" "$OUT/minimal/minimal.raw" uefi || return 1; }
 run_test boot-raw-ovmf t_boot_raw_uefi
 
-t_boot_qcow2() { assert_exit 0 bash "$BOOT" "$OUT/minimal/minimal.qcow2" bios || return 1; }
-run_test boot-qcow2 t_boot_qcow2
+# The qcow2 boots with both firmwares in test_boot.sh (kiln boot).
 
 t_nothing_changed_nothing_assembled() {
         local before
