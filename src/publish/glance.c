@@ -786,20 +786,35 @@ static int authenticate(struct glance *g, const struct settings *s) {
 
 /* ---- the image API ----------------------------------------------------- */
 
-/* GETs one image into *ret. */
-static int get_image(struct glance *g, const char *id, struct jdoc *ret) {
-        _cleanup_free_ char *path = xasprintf("/v2/images/%s", id);
+/* Sends req (see send_request) and parses the JSON object the server
+ * answers with status `ok` into *ret. Any other outcome fails step `what`. */
+static int request_json(struct glance *g, struct http_request *req, const char *const *extra,
+                        long ok, const char *what, struct jdoc *ret) {
+        struct http_response resp = {0};
+        int r = send_request(g, req, extra, &resp);
+        if (r < 0 || resp.status != ok)
+                r = fail_http(g, what, r, &resp);
+        else if (parse_json(&resp, ret) < 0)
+                r = fail(g, -EBADMSG, "%s: the response is not a JSON object", what);
+        http_response_done(&resp);
+        return r;
+}
+
+/* GETs path (below the endpoint) as a JSON object into *ret; max_body as in
+ * struct http_request. */
+static int get_json(struct glance *g, const char *path, const char *what, size_t max_body,
+                    struct jdoc *ret) {
         _cleanup_free_ char *url = url_for(g, path);
         struct http_request req = HTTP_REQUEST_INIT;
         req.url = url;
-        struct http_response resp = {0};
-        int r = send_request(g, &req, NULL, &resp);
-        if (r < 0 || resp.status != 200)
-                r = fail_http(g, "reading the image", r, &resp);
-        else if (parse_json(&resp, ret) < 0)
-                r = fail(g, -EBADMSG, "reading the image: the response is not a JSON object");
-        http_response_done(&resp);
-        return r;
+        req.max_body = max_body;
+        return request_json(g, &req, NULL, 200, what, ret);
+}
+
+/* GETs one image into *ret. */
+static int get_image(struct glance *g, const char *id, struct jdoc *ret) {
+        _cleanup_free_ char *path = xasprintf("/v2/images/%s", id);
+        return get_json(g, path, "reading the image", 0, ret);
 }
 
 static bool image_matches(const struct value *img, const struct publish_artifact *a) {
@@ -817,22 +832,10 @@ static int find_identical(struct glance *g, const char *name, const struct publi
         http_uri_encode(&path, name, strlen(name), false);
         _cleanup_free_ char *next = strbuf_detach(&path);
         for (unsigned page = 0; next && page < GLANCE_LIST_PAGES; page++) {
-                _cleanup_free_ char *url = url_for(g, next);
-                struct http_request req = HTTP_REQUEST_INIT;
-                req.url = url;
-                req.max_body = GLANCE_LIST_BODY;
-                struct http_response resp = {0};
-                int r = send_request(g, &req, NULL, &resp);
-                if (r < 0 || resp.status != 200) {
-                        r = fail_http(g, "listing images", r, &resp);
-                        http_response_done(&resp);
-                        return r;
-                }
                 struct jdoc j = {0};
-                r = parse_json(&resp, &j);
-                http_response_done(&resp);
+                int r = get_json(g, next, "listing images", GLANCE_LIST_BODY, &j);
                 if (r < 0)
-                        return fail(g, r, "listing images: the response is not a JSON object");
+                        return r;
                 const struct value *imgs = value_map_get(j.root, "images");
                 for (size_t i = 0; imgs && imgs->kind == V_LIST && i < imgs->n; i++) {
                         const struct value *img = imgs->items[i];
@@ -927,18 +930,10 @@ static int create_image(struct glance *g, const struct settings *s, const char *
         req.body = body.buf;
         req.body_len = body.len;
         const char *extra[] = {"Content-Type: application/json", NULL};
-        struct http_response resp = {0};
-        int r = send_request(g, &req, extra, &resp);
-        if (r < 0 || resp.status != 201) {
-                r = fail_http(g, "creating the image", r, &resp);
-                http_response_done(&resp);
-                return r;
-        }
         struct jdoc j = {0};
-        r = parse_json(&resp, &j);
-        http_response_done(&resp);
+        int r = request_json(g, &req, extra, 201, "creating the image", &j);
         if (r < 0)
-                return fail(g, r, "creating the image: the response is not a JSON object");
+                return r;
         const char *id = jstr(j.root, "id");
         if (!valid_id(id)) {
                 jdoc_done(&j);
@@ -994,21 +989,10 @@ static uint64_t now_ms(void) {
 
 /* Is glance-direct among the server's import methods? */
 static int check_import_method(struct glance *g) {
-        _cleanup_free_ char *url = url_for(g, "/v2/info/import");
-        struct http_request req = HTTP_REQUEST_INIT;
-        req.url = url;
-        struct http_response resp = {0};
-        int r = send_request(g, &req, NULL, &resp);
-        if (r < 0 || resp.status != 200) {
-                r = fail_http(g, "asking for the import methods", r, &resp);
-                http_response_done(&resp);
-                return r;
-        }
         struct jdoc j = {0};
-        r = parse_json(&resp, &j);
-        http_response_done(&resp);
+        int r = get_json(g, "/v2/info/import", "asking for the import methods", 0, &j);
         if (r < 0)
-                return fail(g, r, "asking for the import methods: the response is not JSON");
+                return r;
         const struct value *m = value_map_get(j.root, "import-methods");
         const struct value *list = value_map_get(m, "value");
         bool found = false;
