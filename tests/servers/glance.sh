@@ -35,10 +35,8 @@
 # answers 200, or fails (showing the log) when the server exits or 60 s pass.
 set -euo pipefail
 
-die() {
-        echo "glance.sh: $*" >&2
-        exit 1
-}
+# shellcheck source=tests/servers/lib.sh
+. "$(dirname "$0")/lib.sh"
 
 cmd=${1:-}
 dir=${2:-${KILN_GLANCE_DIR:-}}
@@ -46,12 +44,6 @@ keystone_dir=${3:-}
 [ -n "$cmd" ] && [ -n "$dir" ] || die "usage: glance.sh start|env|stop DIR"
 
 HEADERS="X-Identity-Status: Confirmed;X-Project-Id: kiln-test;X-User-Id: kiln;X-Roles: admin,member,reader"
-
-# A free TCP port on 127.0.0.1 (the kernel picks it; the tiny window until
-# glance binds it is covered by start failing loudly).
-free_port() {
-        python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
 
 write_config() {
         local port=$1 flavor=trusted-headers
@@ -162,7 +154,7 @@ start() {
         [ ! -e "$dir/pid" ] || die "$dir: a server seems to run already (stop it first)"
         mkdir -p "$dir"
         dir=$(cd "$dir" && pwd)
-        local port pid deadline
+        local port pid
         if [ -n "$keystone_dir" ]; then
                 eval "$(bash "$(dirname "$0")/keystone.sh" env "$keystone_dir")"
                 echo keystone >"$dir/auth"
@@ -176,19 +168,7 @@ start() {
         pid=$!
         echo "$pid" >"$dir/pid"
         echo "$port" >"$dir/port"
-        deadline=$((SECONDS + 60))
-        until curl -fs -o /dev/null --max-time 2 "http://127.0.0.1:$port/versions"; do
-                if ! kill -0 "$pid" 2>/dev/null; then
-                        tail -n 30 "$dir/stdout.log" "$dir/glance.log" >&2 || true
-                        rm -f "$dir/pid"
-                        die "glance-api exited before it was ready"
-                fi
-                if [ "$SECONDS" -ge "$deadline" ]; then
-                        tail -n 30 "$dir/glance.log" >&2 || true
-                        die "glance-api not ready on port $port after 60 s"
-                fi
-                sleep 0.1 # poll interval
-        done
+        wait_ready glance-api "$pid" "$port" versions "$dir/glance.log"
         [ -z "$keystone_dir" ] || register_in_keystone "$port"
 }
 
@@ -202,29 +182,9 @@ print_env() {
         [ -f "$dir/auth" ] || printf 'KILN_GLANCE_HEADERS=%q\n' "$HEADERS"
 }
 
-stop() {
-        [ -d "$dir" ] || return 0
-        if [ -f "$dir/pid" ]; then
-                local pid deadline
-                pid=$(cat "$dir/pid")
-                # setsid made the server a process group leader: end the group
-                # (parent and worker), then wait for it to go.
-                kill -TERM -- "-$pid" 2>/dev/null || true
-                deadline=$((SECONDS + 20))
-                while kill -0 -- "-$pid" 2>/dev/null; do
-                        if [ "$SECONDS" -ge "$deadline" ]; then
-                                kill -KILL -- "-$pid" 2>/dev/null || true
-                                break
-                        fi
-                        sleep 0.1 # poll interval
-                done
-        fi
-        rm -rf "$dir"
-}
-
 case "$cmd" in
 start) start ;;
 env) print_env ;;
-stop) stop ;;
+stop) stop_server ;;
 *) die "unknown command '$cmd' (start|env|stop)" ;;
 esac

@@ -26,20 +26,14 @@
 # fails (showing the log) when the server exits or 60 s pass.
 set -euo pipefail
 
-die() {
-        echo "keystone.sh: $*" >&2
-        exit 1
-}
+# shellcheck source=tests/servers/lib.sh
+. "$(dirname "$0")/lib.sh"
 
 cmd=${1:-}
 dir=${2:-${KILN_KEYSTONE_DIR:-}}
 [ -n "$cmd" ] && [ -n "$dir" ] || die "usage: keystone.sh start|env|stop DIR"
 
 ADMIN_PASSWORD=kiln-test-admin-password
-
-free_port() {
-        python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
 
 # manage ARGS... — keystone-manage with this DIR's config; output to the
 # setup log, shown on failure.
@@ -54,7 +48,7 @@ start() {
         [ ! -e "$dir/pid" ] || die "$dir: a server seems to run already (stop it first)"
         mkdir -p "$dir"
         dir=$(cd "$dir" && pwd)
-        local port pid deadline
+        local port pid
         port=$(free_port)
         mkdir -p "$dir/fernet-keys" "$dir/credential-keys"
         cat >"$dir/keystone.conf" <<EOF
@@ -91,19 +85,7 @@ EOF
         pid=$!
         echo "$pid" >"$dir/pid"
         echo "$port" >"$dir/port"
-        deadline=$((SECONDS + 60))
-        until curl -fs -o /dev/null --max-time 2 "http://127.0.0.1:$port/v3"; do
-                if ! kill -0 "$pid" 2>/dev/null; then
-                        tail -n 30 "$dir/stdout.log" "$dir/keystone.log" >&2 || true
-                        rm -f "$dir/pid"
-                        die "keystone exited before it was ready"
-                fi
-                if [ "$SECONDS" -ge "$deadline" ]; then
-                        tail -n 30 "$dir/keystone.log" >&2 || true
-                        die "keystone not ready on port $port after 60 s"
-                fi
-                sleep 0.1 # poll interval
-        done
+        wait_ready keystone "$pid" "$port" v3 "$dir/keystone.log"
 }
 
 print_env() {
@@ -122,27 +104,9 @@ print_env() {
         printf 'OS_IDENTITY_API_VERSION=3\n'
 }
 
-stop() {
-        [ -d "$dir" ] || return 0
-        if [ -f "$dir/pid" ]; then
-                local pid deadline
-                pid=$(cat "$dir/pid")
-                kill -TERM -- "-$pid" 2>/dev/null || true
-                deadline=$((SECONDS + 20))
-                while kill -0 -- "-$pid" 2>/dev/null; do
-                        if [ "$SECONDS" -ge "$deadline" ]; then
-                                kill -KILL -- "-$pid" 2>/dev/null || true
-                                break
-                        fi
-                        sleep 0.1 # poll interval
-                done
-        fi
-        rm -rf "$dir"
-}
-
 case "$cmd" in
 start) start ;;
 env) print_env ;;
-stop) stop ;;
+stop) stop_server ;;
 *) die "unknown command '$cmd' (start|env|stop)" ;;
 esac

@@ -29,20 +29,14 @@
 # an s3cmd configuration for the server (path-style addressing).
 set -euo pipefail
 
-die() {
-        echo "swift.sh: $*" >&2
-        exit 1
-}
+# shellcheck source=tests/servers/lib.sh
+. "$(dirname "$0")/lib.sh"
 
 cmd=${1:-}
 dir=${2:-${KILN_SWIFT_DIR:-}}
 [ -n "$cmd" ] && [ -n "$dir" ] || die "usage: swift.sh start|env|stop DIR"
 
 SERVERS=(account container object proxy)
-
-free_port() {
-        python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
 
 write_backend_conf() { # NAME PORT
         local name=$1 port=$2
