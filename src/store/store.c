@@ -337,6 +337,14 @@ struct store *store_close(struct store *st) {
 
 /* ---- entries ---------------------------------------------------------------- */
 
+static void labels_free(struct store_label *labels, size_t n) {
+        for (size_t i = 0; i < n; i++) {
+                free(labels[i].key);
+                free(labels[i].value);
+        }
+        free(labels);
+}
+
 void store_entry_done(struct store_entry *e) {
         free(e->name);
         free(e->version);
@@ -345,11 +353,7 @@ void store_entry_done(struct store_entry *e) {
         free(e->role);
         free(e->format);
         free(e->file);
-        for (size_t i = 0; i < e->nlabels; i++) {
-                free(e->labels[i].key);
-                free(e->labels[i].value);
-        }
-        free(e->labels);
+        labels_free(e->labels, e->nlabels);
         memset(e, 0, sizeof(*e));
 }
 
@@ -915,11 +919,7 @@ static void meta_done(struct meta *m) {
         free(m->arch);
         free(m->role);
         free(m->version);
-        for (size_t i = 0; i < m->nlabels; i++) {
-                free(m->labels[i].key);
-                free(m->labels[i].value);
-        }
-        free(m->labels);
+        labels_free(m->labels, m->nlabels);
 }
 
 static void meta_set_label(struct meta *m, const char *key, const char *value) {
