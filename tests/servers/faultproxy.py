@@ -37,6 +37,15 @@ def fire(port_file):
         f.write("1\n")
 
 
+def shutdown_both(*socks):
+    """Ends both directions of each socket, ignoring ones already gone."""
+    for s in socks:
+        try:
+            s.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+
 def pump_request(src, dst, args):
     """Client -> server, with the fault."""
     try:
@@ -75,11 +84,7 @@ def pump_request(src, dst, args):
     except OSError:
         pass
     finally:
-        for s in (src, dst):
-            try:
-                s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+        shutdown_both(src, dst)
 
 
 def pump_response(src, dst):
@@ -92,11 +97,7 @@ def pump_response(src, dst):
     except OSError:
         pass
     finally:
-        for s in (src, dst):
-            try:
-                s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+        shutdown_both(src, dst)
 
 
 def handle(client, target, args):
