@@ -427,6 +427,7 @@ struct s3_req {
         size_t max_body;
         void (*on_sent)(void *userdata, uint64_t n);
         void *userdata;
+        bool count_sent; /* s3_do_retry adds every attempt's bytes_sent to s->bytes_sent */
 };
 
 static int s3_do(struct s3 *s, struct http_client *c, const struct s3_req *q,
@@ -625,6 +626,8 @@ static int s3_do_retry(struct s3 *s, struct http_client *c, const struct s3_req 
         int r;
         for (unsigned attempt = 0;; attempt++) {
                 r = s3_do(s, c, q, resp);
+                if (q->count_sent)
+                        atomic_fetch_add(&s->bytes_sent, resp->bytes_sent);
                 if (!retryable(r, resp) || attempt >= s->retries)
                         return r;
                 backoff(attempt + 1);
@@ -774,15 +777,9 @@ static int put_single(struct s3 *s, struct http_client *c, struct strbuf *err) {
         struct s3_req q = {.method = "PUT", .key = s->key, .body = buf, .body_len = len,
                            .payload_hash = sha,
                            .headers = h, .nheaders = ARRAY_SIZE(h),
-                           .on_sent = on_sent, .userdata = s};
+                           .on_sent = on_sent, .userdata = s, .count_sent = true};
         struct http_response resp = {0};
-        for (unsigned attempt = 0;; attempt++) {
-                r = s3_do(s, c, &q, &resp);
-                atomic_fetch_add(&s->bytes_sent, resp.bytes_sent);
-                if (!retryable(r, &resp) || attempt >= s->retries)
-                        break;
-                backoff(attempt + 1);
-        }
+        r = s3_do_retry(s, c, &q, &resp);
         if (r < 0 || resp.status != 200) {
                 describe_failure(s, err, "uploading", r, &resp);
                 http_response_done(&resp);
@@ -1001,16 +998,9 @@ static int mp_upload_part(struct mp *m, struct http_client *c, unsigned i, unsig
         struct s3_req q = {.method = "PUT", .key = s->key, .query = qp, .nquery = 2,
                            .headers = h, .nheaders = 1, .body = buf, .body_len = p->size,
                            .payload_hash = s->unsigned_payload ? SIGV4_UNSIGNED_PAYLOAD : sha,
-                           .on_sent = on_sent, .userdata = s};
+                           .on_sent = on_sent, .userdata = s, .count_sent = true};
         struct http_response resp = {0};
-        int r;
-        for (unsigned attempt = 0;; attempt++) {
-                r = s3_do(s, c, &q, &resp);
-                atomic_fetch_add(&s->bytes_sent, resp.bytes_sent);
-                if (!retryable(r, &resp) || attempt >= s->retries)
-                        break;
-                backoff(attempt + 1);
-        }
+        int r = s3_do_retry(s, c, &q, &resp);
         if (r < 0 || resp.status != 200) {
                 _cleanup_free_ char *what = xasprintf("uploading part %u of %u", i + 1, m->nparts);
                 describe_failure(s, &err, what, r, &resp);
