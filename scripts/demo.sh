@@ -24,7 +24,7 @@ step() {
 phase_done() {
         local now=$EPOCHREALTIME
         [ -z "${PHASE:-}" ] ||
-                PHASES+=("$(awk -v a="$now" -v b="$LAST" -v p="${PHASE:0:72}" 'BEGIN { printf "%7.1f s  %s", a - b, p }')")
+                PHASES+=("$(awk -v a="$now" -v b="$LAST" -v p="${PHASE:0:90}" 'BEGIN { printf "%7.1f s  %s", a - b, p }')")
         LAST=$now
 }
 
@@ -41,7 +41,7 @@ for spec in examples/*/kiln.yaml; do
         "$KILN" validate "${args[@]}" "$spec"
 done
 
-step "Building $SPEC: root tree, then disk images (cached: a second run is instant)"
+step "Building $SPEC: root tree, then disk images"
 "$KILN" build "$SPEC"
 
 step "Building it again: every step is a cache hit, the image is up to date"
