@@ -450,6 +450,7 @@ static int deliver(const struct spec_args *a, const struct spec *s, const struct
         const char *outdir = a->output_dir ? a->output_dir : "output";
         struct store *st = NULL;
         _cleanup_free_ char *sdir = NULL;
+        int store_r = 0;
         struct secrets sc = {0};
         pthread_mutex_init(&sc.lock, NULL);
         struct publish_ctx ctx = {.environ = environ, .add_secret = add_secret, .userdata = &sc,
@@ -467,10 +468,11 @@ static int deliver(const struct spec_args *a, const struct spec *s, const struct
                 _cleanup_free_ char *dir = xasprintf("%s/%s", outdir, b->name);
                 if (!a->no_store) {
                         int r = 0;
-                        if (!st) {
+                        if (!sdir) { /* opened once, for the first image */
                                 sdir = a->store_dir ? xstrdup(a->store_dir) : store_default_dir();
-                                r = store_open(sdir, &st);
+                                store_r = store_open(sdir, &st);
                         }
+                        r = store_r;
                         struct store_entry *v = NULL;
                         size_t nv = 0;
                         if (r >= 0)
