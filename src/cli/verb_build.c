@@ -416,29 +416,8 @@ static int make_images(struct cli *cli, const struct spec_args *a, const struct 
         return ret;
 }
 
-/* Secrets a publisher will use, so a server's error text that echoes one
- * is masked before it is printed (publishers themselves never print them). */
-struct secrets {
-        char **v;
-        size_t n, cap;
-        pthread_mutex_t lock;
-};
-
 static void add_secret(void *userdata, const char *secret) {
-        struct secrets *sc = userdata;
-        if (!secret || strlen(secret) < 4)
-                return;
-        pthread_mutex_lock(&sc->lock);
-        GROW(sc->v, sc->n, sc->cap);
-        sc->v[sc->n++] = xstrdup(secret);
-        pthread_mutex_unlock(&sc->lock);
-}
-
-static void print_masked(const struct secrets *sc, const char *s) {
-        struct strbuf sb = STRBUF_INIT;
-        strbuf_add_masked(&sb, s, strlen(s), (const char *const *)sc->v, sc->n);
-        fputs(strbuf_str(&sb), stderr);
-        strbuf_free(&sb);
+        cli_secrets_add(userdata, secret);
 }
 
 /* The delivery stage, for every build whose image was made and passed its
@@ -451,8 +430,7 @@ static int deliver(const struct spec_args *a, const struct spec *s, const struct
         struct store *st = NULL;
         _cleanup_free_ char *sdir = NULL;
         int store_r = 0;
-        struct secrets sc = {0};
-        pthread_mutex_init(&sc.lock, NULL);
+        struct cli_secrets sc = CLI_SECRETS_INIT;
         struct publish_ctx ctx = {.environ = environ, .add_secret = add_secret, .userdata = &sc,
                                   .log_fd = -1};
         int ret = 0;
@@ -507,7 +485,8 @@ static int deliver(const struct spec_args *a, const struct spec *s, const struct
                                 _cleanup_free_ char *line = xasprintf("kiln: %s: publishing to %s failed: %s\n",
                                                                       b->name, o[k].target,
                                                                       pr->error ? pr->error : "?");
-                                print_masked(&sc, line);
+                                _cleanup_free_ char *m = cli_secrets_mask(&sc, line);
+                                fputs(m, stderr);
                         }
                 }
                 if (r < 0) {
@@ -518,10 +497,7 @@ static int deliver(const struct spec_args *a, const struct spec *s, const struct
                 publish_outcomes_free(o, no);
         }
         store_close(st);
-        for (size_t i = 0; i < sc.n; i++)
-                free(sc.v[i]);
-        free(sc.v);
-        pthread_mutex_destroy(&sc.lock);
+        cli_secrets_done(&sc);
         return ret;
 }
 

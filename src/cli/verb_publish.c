@@ -85,9 +85,8 @@ struct view {
         bool tty;
         const char *label;
         uint64_t last_ms;
-        pthread_mutex_t lock;
-        char **secrets;
-        size_t nsecrets, secrets_cap;
+        pthread_mutex_t lock;       /* progress output */
+        struct cli_secrets secrets;
 };
 
 static uint64_t now_ms(void) {
@@ -98,21 +97,7 @@ static uint64_t now_ms(void) {
 
 static void add_secret(void *userdata, const char *secret) {
         struct view *v = userdata;
-        if (!secret || strlen(secret) < 4)
-                return;
-        pthread_mutex_lock(&v->lock);
-        GROW(v->secrets, v->nsecrets, v->secrets_cap);
-        v->secrets[v->nsecrets++] = xstrdup(secret);
-        pthread_mutex_unlock(&v->lock);
-}
-
-/* A second line of defence: publishers never put secrets in messages, but
- * a server's error text could echo one back. */
-static char *masked(struct view *v, const char *s) {
-        struct strbuf sb = STRBUF_INIT;
-        s = s ? s : "";
-        strbuf_add_masked(&sb, s, strlen(s), (const char *const *)v->secrets, v->nsecrets);
-        return strbuf_detach(&sb);
+        cli_secrets_add(&v->secrets, secret);
 }
 
 static void progress(void *userdata, uint64_t done, uint64_t total) {
@@ -161,7 +146,7 @@ static void print_line(const struct out *r, struct view *v) {
         printf("%-17s %s%s%s  %s", publish_status_name(res->status), r->build ? r->build : "",
                r->build ? " -> " : "", r->o.target, r->o.file ? r->o.file : "-");
         if (res->status == PUBLISH_FAILED) {
-                _cleanup_free_ char *e = masked(v, res->error ? res->error : "failed");
+                _cleanup_free_ char *e = cli_secrets_mask(&v->secrets, res->error ? res->error : "failed");
                 printf(": %s\n", e);
                 return;
         }
@@ -231,7 +216,8 @@ static int publish_run(struct cli *cli, int argc, char **argv) {
         size_t njobs = 0;
         struct out *outs = NULL;
         size_t nouts = 0;
-        struct view view = {.tty = isatty(STDERR_FILENO), .lock = PTHREAD_MUTEX_INITIALIZER};
+        struct view view = {.tty = isatty(STDERR_FILENO), .lock = PTHREAD_MUTEX_INITIALIZER,
+                            .secrets = CLI_SECRETS_INIT};
         bool *to_used = NULL;
         struct publish_target **spec_targets = NULL;
         size_t *spec_ntargets = NULL;
@@ -532,7 +518,7 @@ static int publish_run(struct cli *cli, int argc, char **argv) {
                         json_key(&w, "elapsed_ms");
                         json_int(&w, (int64_t)res->elapsed_ms);
                         json_key(&w, "error");
-                        _cleanup_free_ char *e = res->error ? masked(&view, res->error) : NULL;
+                        _cleanup_free_ char *e = res->error ? cli_secrets_mask(&view.secrets, res->error) : NULL;
                         json_string(&w, e);
                         json_end_object(&w);
                 }
@@ -579,11 +565,7 @@ out:
                 value_free(url_vals[i]);
         free(url_vals);
         free(to_used);
-        for (size_t i = 0; i < view.nsecrets; i++) {
-                explicit_bzero(view.secrets[i], strlen(view.secrets[i]));
-                free(view.secrets[i]);
-        }
-        free(view.secrets);
+        cli_secrets_done(&view.secrets);
         spec_free(s);
         diag_list_done(&d);
         source_free(cmdline);

@@ -267,15 +267,11 @@ struct glance {
         uint64_t sent, total;
 };
 
+/* An environment variable of the publish context; set but empty counts as
+ * unset (OS_* variables are often exported empty by openrc files). */
 static const char *env_get(const struct glance *g, const char *name) {
-        char *const *env = g->ctx->environ;
-        if (!env)
-                return NULL;
-        size_t l = strlen(name);
-        for (; *env; env++)
-                if (strncmp(*env, name, l) == 0 && (*env)[l] == '=')
-                        return (*env)[l + 1] ? *env + l + 1 : NULL;
-        return NULL;
+        const char *v = publish_getenv(g->ctx->environ, name);
+        return v && *v ? v : NULL;
 }
 
 static void add_secret(struct glance *g, const char *s) {

@@ -26,6 +26,14 @@ const struct publisher *const publishers[] = {
         NULL,
 };
 
+const char *publish_getenv(char *const *env, const char *name) {
+        size_t n = strlen(name);
+        for (char *const *e = env; e && *e; e++)
+                if (strncmp(*e, name, n) == 0 && (*e)[n] == '=')
+                        return *e + n + 1;
+        return NULL;
+}
+
 const struct publisher *publisher_find(const char *type) {
         for (const struct publisher *const *p = publishers; *p; p++)
                 if (streq((*p)->type, type))

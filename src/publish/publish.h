@@ -104,6 +104,10 @@ struct publisher {
         bool sha256_only;
 };
 
+/* The value of NAME in a NULL-terminated environment array (as
+ * publish_ctx.environ), "" when set empty, NULL when unset or env is NULL. */
+const char *publish_getenv(char *const *env, const char *name);
+
 /* The registered publishers, NULL-terminated. */
 extern const struct publisher *const publishers[];
 

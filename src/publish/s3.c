@@ -127,14 +127,6 @@ static void s3_free(struct s3 *s) {
         free(s->session_token);
 }
 
-static const char *env_get(char *const *env, const char *name) {
-        size_t n = strlen(name);
-        for (char *const *e = env; e && *e; e++)
-                if (strncmp(*e, name, n) == 0 && (*e)[n] == '=')
-                        return *e + n + 1;
-        return NULL;
-}
-
 /* Checks "http(s)://host[:port]" with nothing after but an optional '/'. */
 static int parse_endpoint(const char *ep, char **ret_scheme, char **ret_host) {
         const char *rest;
@@ -192,15 +184,15 @@ static int s3_configure(struct s3 *s, const struct value *settings, const struct
         }
         v = setting(settings, "region");
         if (!v)
-                v = env_get(env, "AWS_REGION");
+                v = publish_getenv(env, "AWS_REGION");
         if (!v)
-                v = env_get(env, "AWS_DEFAULT_REGION");
+                v = publish_getenv(env, "AWS_DEFAULT_REGION");
         s->region = xstrdup(v && *v ? v : "us-east-1");
         v = setting(settings, "endpoint");
         if (!v)
-                v = env_get(env, "AWS_ENDPOINT_URL_S3");
+                v = publish_getenv(env, "AWS_ENDPOINT_URL_S3");
         if (!v)
-                v = env_get(env, "AWS_ENDPOINT_URL");
+                v = publish_getenv(env, "AWS_ENDPOINT_URL");
         if (v && !*v)
                 v = NULL;
         bool custom = v != NULL;
@@ -249,7 +241,7 @@ static int s3_configure(struct s3 *s, const struct value *settings, const struct
                 s->insecure = !b->b;
         v = setting(settings, "ca_file");
         if (!v)
-                v = env_get(env, "AWS_CA_BUNDLE"); /* as the AWS CLI and SDKs do */
+                v = publish_getenv(env, "AWS_CA_BUNDLE"); /* as the AWS CLI and SDKs do */
         s->ca_file = xstrdup_null(v && *v ? v : NULL);
         s->retries = S3_DEFAULT_RETRIES;
         if ((v = setting(settings, "retries"))) {
@@ -342,25 +334,25 @@ static int s3_credentials(struct s3 *s, const struct value *settings, char *cons
                           struct strbuf *err) {
         const char *file = setting(settings, "credentials_file");
         const char *profile = setting(settings, "profile");
-        const char *id = env_get(env, "AWS_ACCESS_KEY_ID");
-        const char *secret = env_get(env, "AWS_SECRET_ACCESS_KEY");
+        const char *id = publish_getenv(env, "AWS_ACCESS_KEY_ID");
+        const char *secret = publish_getenv(env, "AWS_SECRET_ACCESS_KEY");
         int r;
         if (!file && !profile && id && *id && secret && *secret) {
                 s->access_key = xstrdup(id);
                 s->secret_key = xstrdup(secret);
-                const char *tok = env_get(env, "AWS_SESSION_TOKEN");
+                const char *tok = publish_getenv(env, "AWS_SESSION_TOKEN");
                 if (tok && *tok)
                         s->session_token = xstrdup(tok);
         } else {
                 if (!profile)
-                        profile = env_get(env, "AWS_PROFILE");
+                        profile = publish_getenv(env, "AWS_PROFILE");
                 if (!profile || !*profile)
                         profile = "default";
                 _cleanup_free_ char *path = NULL;
                 if (!file)
-                        file = env_get(env, "AWS_SHARED_CREDENTIALS_FILE");
+                        file = publish_getenv(env, "AWS_SHARED_CREDENTIALS_FILE");
                 if (!file) {
-                        const char *home = env_get(env, "HOME");
+                        const char *home = publish_getenv(env, "HOME");
                         if (!home) {
                                 strbuf_adds(err, "no credentials: set AWS_ACCESS_KEY_ID and "
                                                  "AWS_SECRET_ACCESS_KEY, or credentials_file:");
