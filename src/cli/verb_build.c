@@ -220,11 +220,18 @@ static int verify_tree(void *userdata, const struct spec_build *b, const char *c
         return r;
 }
 
+/* Why a built tree's image is not delivered (stored, published). */
+enum held {
+        HELD_NOT = 0,
+        HELD_IMAGE_FAILED,  /* assembly failed (reported by make_images) */
+        HELD_BOOT_FAILED,   /* the boot check failed */
+};
+
 /* --boot-check: each image with checks booted in QEMU, the checks run in
  * the guest. Returns the number of builds whose boot check did not pass. */
 static unsigned boot_checks(struct checks_view *cv, const struct spec_args *a,
                             const struct build_options *bo, const struct build_result *res, size_t n,
-                            bool *failed) {
+                            enum held *held) {
         static volatile sig_atomic_t never;
         unsigned bad = 0;
         const char *outdir = a->output_dir ? a->output_dir : "output";
@@ -243,7 +250,7 @@ static unsigned boot_checks(struct checks_view *cv, const struct spec_args *a,
                 }
                 if (!image) {
                         fprintf(stderr, "kiln: %s: --boot-check needs a raw or qcow2 image among its outputs\n", b->name);
-                        failed[i] = true;
+                        held[i] = HELD_BOOT_FAILED;
                         bad++;
                         continue;
                 }
@@ -265,7 +272,7 @@ static unsigned boot_checks(struct checks_view *cv, const struct spec_args *a,
                 }
                 if (r < 0) {
                         fprintf(stderr, "kiln: %s: boot check: %s\n", b->name, why ? why : strerror(-r));
-                        failed[i] = true;
+                        held[i] = HELD_BOOT_FAILED;
                         bad++;
                 } else {
                         show_report(cv, b, "boot-check", &rep);
@@ -280,7 +287,7 @@ static unsigned boot_checks(struct checks_view *cv, const struct spec_args *a,
                                                 _cleanup_free_ char *line = failure_line(&rep.v[k]);
                                                 fprintf(stderr, "kiln:   %s\n", line);
                                         }
-                                failed[i] = true;
+                                held[i] = HELD_BOOT_FAILED;
                                 bad++;
                         }
                 }
@@ -337,7 +344,8 @@ static uint64_t image_epoch(const struct build_options *bo, const char *key) {
 
 /* The image stage: disk assembly and output formats for each built tree. */
 static int make_images(struct cli *cli, const struct spec_args *a, const struct spec *s,
-                       const struct build_options *bo, const struct build_result *res, size_t n) {
+                       const struct build_options *bo, const struct build_result *res, size_t n,
+                       enum held *held) {
         _cleanup_free_ char *outdir = xstrdup(a->output_dir ? a->output_dir : "output");
         char run_uuid[37];
         uuid_random(run_uuid);
@@ -381,6 +389,7 @@ static int make_images(struct cli *cli, const struct spec_args *a, const struct 
                 if (r < 0) {
                         fprintf(stderr, "kiln: %s: image assembly failed: %s\n", b->name, strerror(-r));
                         fprintf(stderr, "kiln:   log: %s\n", logp);
+                        held[i] = HELD_IMAGE_FAILED;
                         ret = r;
                         continue;
                 }
@@ -425,7 +434,7 @@ static void add_secret(void *userdata, const char *secret) {
  * and to the targets of its publish: section (unless --no-publish).
  * Returns 0, or -EIO when anything failed (each failure reported). */
 static int deliver(const struct spec_args *a, const struct spec *s, const struct build_result *res,
-                   size_t n, const bool *boot_failed) {
+                   size_t n, const enum held *held) {
         const char *outdir = a->output_dir ? a->output_dir : "output";
         struct store *st = NULL;
         _cleanup_free_ char *sdir = NULL;
@@ -438,11 +447,11 @@ static int deliver(const struct spec_args *a, const struct spec *s, const struct
                 const struct spec_build *b = res[i].build;
                 if (!res[i].ok || !b->selected || !b->outputs || !b->outputs->n)
                         continue;
-                if (boot_failed[i]) {
+                if (held[i] == HELD_BOOT_FAILED)
                         fprintf(stderr, "kiln: %s: not stored%s: the boot check failed\n", b->name,
                                 b->publish && !a->no_publish ? " or published" : "");
+                if (held[i] != HELD_NOT)
                         continue;
-                }
                 _cleanup_free_ char *dir = xasprintf("%s/%s", outdir, b->name);
                 if (!a->no_store) {
                         int r = 0;
@@ -620,14 +629,14 @@ static int build_verb_run(struct cli *cli, int argc, char **argv) {
                                 printf("  %s: %s (%.1fs)\n", res[i].build->name, res[i].record_path,
                                        (double)res[i].elapsed_ms / 1000.0);
                 ret = failed || skipped ? EXIT_FAILED : EXIT_OK;
-                _cleanup_free_ bool *boot_failed = xcalloc(n + 1, sizeof(bool));
-                if (!a.trees_only && make_images(cli, &a, s, &bo, res, n) < 0)
+                _cleanup_free_ enum held *held = xcalloc(n + 1, sizeof(*held));
+                if (!a.trees_only && make_images(cli, &a, s, &bo, res, n, held) < 0)
                         ret = EXIT_FAILED;
                 else if (!a.trees_only && (a.boot_check || (!a.no_checks && spec_boot_checks(s))) &&
-                         boot_checks(&cv, &a, &bo, res, n, boot_failed) > 0)
+                         boot_checks(&cv, &a, &bo, res, n, held) > 0)
                         ret = EXIT_FAILED;
                 /* Only images that passed every check are kept and published. */
-                if (!a.trees_only && deliver(&a, s, res, n, boot_failed) < 0)
+                if (!a.trees_only && deliver(&a, s, res, n, held) < 0)
                         ret = EXIT_FAILED;
                 if (a.boot_check && a.trees_only)
                         fprintf(stderr, "kiln: warning: --boot-check needs images; nothing booted with --trees-only\n");
