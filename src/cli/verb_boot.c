@@ -234,7 +234,7 @@ static int boot_run(struct cli *cli, int argc, char **argv) {
                         print_json(o.image, &o, vm, "not-ready", -1);
                 return EXIT_FAILED;
         }
-        fprintf(stderr, "kiln boot: ready after %.1f s (cloud-init took the seed after %.1f s)\n", secs(info->ssh_ms),
+        fprintf(stderr, "kiln boot: ready after %.1f s (cloud-init done after %.1f s)\n", secs(info->ssh_ms),
                 secs(info->ready_ms));
 
         int status = -1;

@@ -252,14 +252,10 @@ static int copy_file(const char *from, const char *to) {
 }
 
 /* The seed: meta-data names the instance and host; user-data authorises the
- * key for root and prints the readiness marker on the serial port from
- * bootcmd, early in cloud-init's init stage: it proves the guest runs
- * cloud-init with this seed. Readiness is then completed by an SSH login,
- * which works only once the init stage has set the hostname and installed
- * the key (cloud-init.service is ordered before sshd.service) — without
- * waiting for cloud-init's config and final stages, which a user's --run
- * can wait for (cloud-init status --wait). The marker is printed as two
- * halves so the complete string appears nowhere but in the guest's output. */
+ * key for root and prints the readiness marker on the serial port once
+ * cloud-init's final stage runs (after SSH is configured). The marker is
+ * printed as two halves so the complete string appears nowhere but in the
+ * guest's output. */
 static int write_seed(struct vm *vm, const char *nonce) {
         _cleanup_free_ char *pub_path = xasprintf("%s.pub", vm->key_path);
         _cleanup_free_ char *pub = NULL;
@@ -278,7 +274,7 @@ static int write_seed(struct vm *vm, const char *nonce) {
                 "ssh_pwauth: false\n"
                 "ssh_authorized_keys:\n"
                 "  - \"%s\"\n"
-                "bootcmd:\n"
+                "runcmd:\n"
                 "  - [sh, -c, \"printf 'kiln-ready-%%s%%s\\\\n' %.*s %s > /dev/ttyS0\"]\n",
                 vm->hostname, pub, (int)half, nonce, nonce + half);
         _cleanup_free_ char *meta_data = xasprintf("instance-id: kiln-%s\nlocal-hostname: %s\n", nonce,

@@ -19,11 +19,9 @@
  *                         it dies with kiln even on kill -9.
  *     vm_wait_ready(vm)   polls the serial log until the guest prints a
  *                         marker carrying a random nonce (written by
- *                         cloud-init's bootcmd from the seed's user-data: it
- *                         proves cloud-init runs with this seed), then
- *                         retries an SSH login until it succeeds (possible
- *                         once cloud-init's init stage has installed the
- *                         key and set the hostname). Fails
+ *                         cloud-init's runcmd from the seed's user-data: it
+ *                         proves the seed was applied and the boot finished),
+ *                         then retries an SSH login until it succeeds. Fails
  *                         fast when QEMU exits; bounded by opts.timeout_s.
  *     vm_exec(vm, ...)    runs a shell command as root in the guest
  *     vm_free(vm)         kills QEMU (SIGTERM, then SIGKILL after a short
