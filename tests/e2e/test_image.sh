@@ -83,7 +83,12 @@ t_killed_assembly_leaves_no_final_files() {
         wait "$pid" 2>/dev/null
         [ ! -e "$out2/minimal/minimal.raw" ] && [ ! -e "$out2/minimal/minimal.qcow2" ] && [ ! -e "$out2/minimal/kiln-manifest.json" ] \
                 || { echo "final names exist after kill:"; ls -la "$out2/minimal"; return 1; }
-        # and nothing stays mounted
+        # and nothing stays mounted: the sandbox's processes die by
+        # PDEATHSIG, asynchronously after kiln — wait for that, bounded
+        local gone=$((SECONDS + 20))
+        while grep -qh "$WORK" /proc/[0-9]*/mountinfo 2>/dev/null && [ $SECONDS -lt $gone ]; do
+                sleep 0.1
+        done
         assert_eq "" "$(grep -h "$WORK" /proc/[0-9]*/mountinfo 2>/dev/null | head -3)" || return 1
         # the next run cleans up and completes
         assert_exit 0 "$KILN" build --work-dir "$WORK" --output-dir "$out2" "$SPEC" || return 1
