@@ -151,8 +151,12 @@ static int load(struct spec *s, const struct spec_options *o, struct diag_list *
                 r = yaml_read_source(o->path, &raw);
         }
         if (r < 0) {
-                struct diag *dg = diag_error(d, NULL, 0, "cannot read spec '%s': %s", o->path,
-                                             strerror(-r));
+                struct diag *dg =
+                        r == -E2BIG ? diag_error(d, NULL, 0,
+                                                 "cannot read spec '%s': larger than %u MiB",
+                                                 o->path, YAML_MAX_BYTES >> 20)
+                                    : diag_error(d, NULL, 0, "cannot read spec '%s': %s",
+                                                 o->path, strerror(-r));
                 if (r == -E2BIG)
                         diag_hint(dg, "specs are limited to %u MiB", YAML_MAX_BYTES >> 20);
                 return r;

@@ -7,18 +7,32 @@
  * positions, one set of error messages for both.
  *
  * What is rejected, each reported to the diag_list at its position:
- * syntax errors (libyaml's message), duplicate keys, non-scalar keys, more
- * than one document, unsupported tags, merge keys (<<), nesting deeper than
- * YAML_MAX_DEPTH and trees larger than YAML_MAX_NODES after alias expansion
- * (the "billion laughs" guard). Files over YAML_MAX_BYTES are refused.
+ * syntax errors (libyaml's message), bytes that are not UTF-8 text (at the
+ * line and column of the first bad byte), UTF-16 and UTF-32 files (UTF-8
+ * with a byte order mark is fine), duplicate keys, non-scalar keys, more
+ * than one document, unsupported tags, merge keys (<<), and documents over
+ * a limit below. Nodes, nesting and text are counted after alias expansion
+ * (the "billion laughs" guard), and the error is at the alias that crosses
+ * the limit. Files over YAML_MAX_BYTES are refused.
+ *
+ * Cost: time and memory linear in the expanded document (anchors and keys
+ * are found through hash tables), so bounded by the limits.
  */
 #pragma once
 
 #include "spec/value.h"
 
+/* Size of one file. */
 #define YAML_MAX_BYTES (16u << 20)
+/* Levels of nesting (the document's top value is level 0). */
 #define YAML_MAX_DEPTH 64
+/* Values (scalars, lists, maps and keys) after aliases are expanded. */
 #define YAML_MAX_NODES 1000000
+/* Bytes of scalar text (keys and values) after aliases are expanded. */
+#define YAML_MAX_EXPANDED_BYTES (32u << 20)
+/* Directives (%YAML, %TAG: lines starting with '%'); kiln needs none, and
+ * libyaml's cost grows with the square of their number. */
+#define YAML_MAX_DIRECTIVES 64
 
 /* Parses src's text. Returns 0 and the document in *ret (V_NULL for an empty
  * document) — also after recoverable errors (duplicate keys, merge keys,
