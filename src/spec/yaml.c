@@ -349,11 +349,29 @@ static int reader_error(struct loader *l) {
                 diag_hint(dg, "YAML text cannot hold control characters other than tab and "
                               "line breaks; write them as escapes in a \"double-quoted\" string");
         } else if (strstr(problem, "UTF-8") || strstr(problem, "Unicode")) {
-                dg = value >= 0 && value <= 0xff && !strstr(problem, "Unicode")
-                             ? diag_error(l->d, &m, 1, "invalid UTF-8: %s (byte 0x%02x)", problem,
-                                          (unsigned)value)
-                             : diag_error(l->d, &m, 1, "invalid UTF-8: %s", problem);
-                diag_hint(dg, "kiln reads UTF-8 text; convert the file, e.g. with iconv");
+                /* libyaml points at the bad continuation byte of a
+                 * sequence; the character begins at its lead byte. */
+                const unsigned char *t = (const unsigned char *)l->src->text;
+                size_t off = l->parser.problem_offset;
+                if (off > l->src->len)
+                        off = l->src->len;
+                if (strstr(problem, "trailing"))
+                        for (size_t k = 1; k <= 3 && k <= off; k++)
+                                if (t[off - k] >= 0xc0) {
+                                        off -= k;
+                                        m = mark_at_offset(l, off);
+                                        break;
+                                }
+                unsigned byte = off < l->src->len ? t[off] : 0;
+                dg = strstr(problem, "incomplete")
+                             ? diag_error(l->d, &m, 1,
+                                          "invalid UTF-8: the text ends inside a character "
+                                          "(byte 0x%02x)", byte)
+                             : diag_error(l->d, &m, 1,
+                                          "invalid UTF-8: byte 0x%02x does not begin a valid "
+                                          "character", byte);
+                diag_hint(dg, "kiln reads UTF-8 text; convert the file (is it Latin-1? "
+                              "iconv -f LATIN1 -t UTF-8)");
         } else {
                 diag_error(l->d, &m, 1, "%s", problem);
         }

@@ -226,10 +226,11 @@ TEST(yaml_bad_bytes_are_located) {
         } cases[] = {
 #define C(t, w, l, c) {t, sizeof(t) - 1, w, l, c}
                 C("a: 1\nb:\n  desc\xff: x\n", "byte 0xff", 3, 7),
-                C("a: 1\r\nb: \xc3\x28\r\n", "byte 0x28", 2, 5),
+                C("a: 1\r\nb: \xc3\x28\r\n", "byte 0xc3", 2, 4),
+                C("a: 1\nb: x\xf0\x9f\x98z\n", "byte 0xf0", 2, 5),
                 C("a: 1\rb: 2\rc: \x80\r", "byte 0x80", 3, 4),
                 C("a: \xe2\x82\xac\xe2\x82\xac \xc0\xaf\n", "UTF-8", 1, 7),
-                C("a: 1\nb: x\xe2\x82", "incomplete", 2, 5),
+                C("a: 1\nb: x\xe2\x82", "ends inside a character (byte 0xe2)", 2, 5),
                 C("a: 1\nb: \"\xed\xa0\x80\"\n", "UTF-8", 2, 5),
                 C("a: 1\nbb: x\0y\n", "NUL", 2, 6),
                 C("a: \xc2\x85" "b: \x1b[31m\n", "U+001B", 2, 4),
