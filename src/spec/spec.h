@@ -16,6 +16,7 @@
  */
 #pragma once
 
+#include "spec/interp.h"
 #include "spec/value.h"
 
 #include <time.h>
@@ -96,6 +97,8 @@ struct spec {
         struct spec_build **builds; /* parents before children; declaration order otherwise */
         size_t nbuilds;
         size_t sources_cap, vars_cap, builds_cap; /* private */
+        struct interp_budget budget; /* private: what loading may spend on
+                                        interpolation and copies (interp.h) */
 };
 
 struct spec_options {
