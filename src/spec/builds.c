@@ -59,7 +59,28 @@ static const struct field disk_fields[] = {
 #define PART_MAX 16
 #define MOUNT_MAX 255
 
+/* Rounds up to whole MiB; v <= SPEC_MAX_DISK_SIZE, so this cannot wrap. */
 static uint64_t mib_up(uint64_t v) { return (v + MIB - 1) / MIB * MIB; }
+
+/* Parses a disk or partition size; false (reported, or left to the schema
+ * check that reports it) when it is not a size or larger than a disk can
+ * be — the arithmetic below then never sees more than SPEC_MAX_DISK_SIZE. */
+static bool disk_size_ok(const struct value *v, const char *what, const char *key,
+                         struct diag_list *d, uint64_t *ret) {
+        uint64_t n;
+        if (parse_size(v->str, &n) < 0)
+                return false; /* reported by schema_check */
+        if (n > SPEC_MAX_DISK_SIZE) {
+                struct diag *dg = diag_error(d, &v->mark, value_span(v),
+                                             "%s: disk: %s: %s is larger than a disk can be "
+                                             "(256 TiB, limit SPEC_MAX_DISK_SIZE)",
+                                             what, key, value_shown(v));
+                diag_hint(dg, "sizes are bytes with an optional unit: 512M, 4G, 2T");
+                return false;
+        }
+        *ret = n;
+        return true;
+}
 
 static void disk_err(struct diag_list *d, const struct value *at, const char *hint,
                      const char *what, const char *fmt, ...) _printf_(5, 6);
@@ -105,7 +126,7 @@ static void check_disk(const struct value *disk, const char *what, struct diag_l
         const struct value *dsize = value_map_get(disk, "size");
         const struct value *root_fs = value_map_get(disk, "filesystem");
         uint64_t disk_size = DISK_DEFAULT_SIZE;
-        if (dsize && dsize->str && parse_size(dsize->str, &disk_size) < 0)
+        if (dsize && dsize->str && !disk_size_ok(dsize, what, "size", d, &disk_size))
                 return; /* reported */
         disk_size = mib_up(disk_size);
         if (!list && dsize && dsize->str) {
@@ -226,8 +247,10 @@ static void check_disk(const struct value *disk, const char *what, struct diag_l
                 /* sizes */
                 uint64_t min = t == 0 ? MIB : t == 1 ? 33 * MIB : xfs ? 300 * MIB : 32 * MIB;
                 uint64_t bytes = 0;
-                if (size && size->str && parse_size(size->str, &bytes) < 0)
+                if (size && size->str && !disk_size_ok(size, what, "partitions: size", d, &bytes)) {
+                        ok = false;
                         continue; /* reported */
+                }
                 if (!size && t <= 1)
                         bytes = t == 0 ? MIB : 64 * MIB;
                 bytes = mib_up(bytes);
@@ -250,7 +273,10 @@ static void check_disk(const struct value *disk, const char *what, struct diag_l
                                  (unsigned long long)(min / MIB));
                         ok = false;
                 }
-                fixed += bytes;
+                /* At most PART_MAX sizes of at most SPEC_MAX_DISK_SIZE each:
+                 * cannot wrap, but size arithmetic is checked on principle. */
+                if (__builtin_add_overflow(fixed, bytes, &fixed))
+                        fixed = UINT64_MAX;
         }
         if (!ok)
                 return;
@@ -261,7 +287,10 @@ static void check_disk(const struct value *disk, const char *what, struct diag_l
                 disk_err(d, list, "add {type: bios} (legacy BIOS boot) and/or {type: esp} (UEFI boot)",
                          what, "partitions: neither a BIOS boot partition nor an ESP: the disk could not boot");
         const struct value *at = dsize ? dsize : list;
-        if (fixed + DISK_GPT_OVERHEAD + rest_min > disk_size)
+        uint64_t need;
+        if (__builtin_add_overflow(fixed, DISK_GPT_OVERHEAD + rest_min, &need))
+                need = UINT64_MAX;
+        if (need > disk_size)
                 disk_err(d, at, "make the disk larger or the partitions smaller", what,
                          "the partitions need %llu MiB%s, plus 2 MiB for the partition tables, but the disk is %llu MiB",
                          (unsigned long long)((fixed + rest_min) / MIB),
@@ -703,14 +732,18 @@ static void check_outputs(const struct value *v, const char *what, struct diag_l
         }
 }
 
-static void check_opaque(const struct value *v, const char *key, bool allow_string,
-                         const char *what, struct diag_list *d) {
+/* Checks the shape of a section the engines above read (checks:,
+ * publish:); a wrong one is reported and marked invalid, so that their own
+ * validation (spec_options.check_sections) skips it. */
+static void check_opaque(struct value *v, const char *key, bool allow_string, const char *what,
+                         struct diag_list *d) {
         if (!v || v->invalid)
                 return;
         if (v->kind == V_MAP || v->kind == V_LIST || (allow_string && v->kind == V_STRING))
                 return;
         diag_error(d, &v->mark, 1, "%s: %s: expected a map or a list%s, got a %s", what, key,
                    allow_string ? " (or a file name)" : "", value_kind_name(v->kind));
+        v->invalid = true;
 }
 
 static void load_source(struct spec_build *b, const struct value *v, const struct value *key,
