@@ -626,6 +626,24 @@ static int fn_trimspace(const struct call *k, struct value **ret) {
         return 0;
 }
 
+/* memmem over windows that double in size: the next match costs about its
+ * distance, however long the rest of h is. (Sanitizers' memmem checks the
+ * whole haystack on each call, which made loops over many matches of a long
+ * string quadratic.) */
+static const char *find_text(const char *h, size_t hn, const char *nd, size_t nn) {
+        size_t w = nn < 128 ? 256 : 2 * nn, off = 0;
+        while (off < hn) {
+                size_t len = hn - off < w ? hn - off : w;
+                const char *q = memmem(h + off, len, nd, nn);
+                if (q || len == hn - off)
+                        return q;
+                off += len - nn + 1; /* w >= 2 * nn: progress, with overlap */
+                if (w < SIZE_MAX / 2)
+                        w *= 2;
+        }
+        return NULL;
+}
+
 static int fn_replace(const struct call *k, struct value **ret) {
         const char *s, *old, *new;
         size_t len, old_len, new_len;
@@ -640,7 +658,7 @@ static int fn_replace(const struct call *k, struct value **ret) {
         _cleanup_strbuf_ struct strbuf sb = STRBUF_INIT;
         const char *p = s, *end = s + len;
         for (;;) {
-                const char *q = memmem(p, (size_t)(end - p), old, old_len);
+                const char *q = find_text(p, (size_t)(end - p), old, old_len);
                 if (!q) {
                         strbuf_add(&sb, p, (size_t)(end - p));
                         break;
@@ -703,7 +721,7 @@ static int fn_split(const struct call *k, struct value **ret) {
          * its text, at INTERP_MAX_RESULT. */
         size_t size = sizeof(*list);
         for (;;) {
-                const char *q = memmem(p, (size_t)(end - p), sep, sep_len);
+                const char *q = find_text(p, (size_t)(end - p), sep, sep_len);
                 size_t n = (size_t)((q ? q : end) - p);
                 size += sizeof(*list) + 2 * sizeof(list) + n + 1;
                 if ((r = check_size(k, size)) < 0)

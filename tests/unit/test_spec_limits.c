@@ -302,3 +302,34 @@ TEST(limits_section_checks_run_after_errors) {
         CHECK(l.calls == 1);
         unload(&l);
 }
+
+/* replace() and split() search in growing windows: matches that straddle a
+ * window's end are found. */
+TEST(limits_replace_finds_matches_across_windows) {
+        struct strbuf sb = STRBUF_INIT, want = STRBUF_INIT;
+        strbuf_adds(&sb, "kiln: 1\nvariables:\n  s: \"");
+        for (int i = 0; i < 255; i++)
+                strbuf_addc(&sb, 'a');
+        strbuf_adds(&sb, "xy");
+        for (int i = 0; i < 600; i++)
+                strbuf_addc(&sb, 'a');
+        strbuf_adds(&sb, "xy\"\nbuilds:\n  b:\n" SRC
+                         "    labels:\n      r: \"${replace(var.s, \\\"xy\\\", \\\"-\\\")}\"\n"
+                         "      n: \"${split(\\\"xy\\\", var.s)[2]}\"\n");
+        struct loaded l;
+        load_into(&l, strbuf_str(&sb));
+        CHECK(l.r == 0);
+        for (int i = 0; i < 255; i++)
+                strbuf_addc(&want, 'a');
+        strbuf_addc(&want, '-');
+        for (int i = 0; i < 600; i++)
+                strbuf_addc(&want, 'a');
+        strbuf_addc(&want, '-');
+        const struct value *labels = l.s ? l.s->builds[0]->labels : NULL;
+        const struct value *r = value_map_get(labels, "r"), *n = value_map_get(labels, "n");
+        CHECK(r && streq(r->str, strbuf_str(&want)));
+        CHECK(n && streq(n->str, ""));
+        unload(&l);
+        strbuf_free(&sb);
+        strbuf_free(&want);
+}
