@@ -441,8 +441,8 @@ static void service_script(const struct check *c, bool booted, struct strbuf *o)
 static const struct field user_fields[] = {
         {"name", FT_STRING, F_REQUIRED, NULL, NULL, "the user"},
         {"exists", FT_BOOL, 0, NULL, NULL, "true (default) or false"},
-        {"uid", FT_INT, 0, NULL, NULL, "the user id"},
-        {"gid", FT_INT, 0, NULL, NULL, "the primary group id"},
+        {"uid", FT_INT, F_RANGE_ID, NULL, NULL, "the user id"},
+        {"gid", FT_INT, F_RANGE_ID, NULL, NULL, "the primary group id"},
         {"groups", FT_STRING_LIST, 0, NULL, NULL, "groups the user is in (at least)"},
         {"home", FT_ABS_PATH, 0, NULL, NULL, "home directory"},
         {"shell", FT_STRING, 0, NULL, NULL, "login shell"},
@@ -452,7 +452,7 @@ static const struct field user_fields[] = {
 static const struct field group_fields[] = {
         {"name", FT_STRING, F_REQUIRED, NULL, NULL, "the group"},
         {"exists", FT_BOOL, 0, NULL, NULL, "true (default) or false"},
-        {"gid", FT_INT, 0, NULL, NULL, "the group id"},
+        {"gid", FT_INT, F_RANGE_ID, NULL, NULL, "the group id"},
         {NULL, 0, 0, NULL, NULL, NULL},
 };
 
@@ -546,7 +546,7 @@ static void group_script(const struct check *c, bool booted, struct strbuf *o) {
 
 static const struct field command_fields[] = {
         {"run", FT_STRING, F_REQUIRED, NULL, NULL, "the command (run by /bin/sh -c)"},
-        {"exit_status", FT_INT, 0, NULL, NULL, "expected exit status (default 0)"},
+        {"exit_status", FT_INT, F_RANGE_BYTE, NULL, NULL, "expected exit status (default 0)"},
         {"stdout", FT_STRINGS, 0, NULL, NULL, "text its output contains, or /regex/"},
         {"stderr", FT_STRINGS, 0, NULL, NULL, "text its error output contains, or /regex/"},
         {"timeout", FT_DURATION, 0, NULL, NULL, "kill it after this long (default 5m)"},

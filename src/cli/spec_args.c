@@ -292,6 +292,16 @@ static int cli_check_checks(const struct spec *s, struct diag_list *d) {
         return ret;
 }
 
+/* spec_options.check_sections: checks: and publish: of the builds that
+ * loaded, also when other parts of the spec have errors. */
+static void cli_check_sections(const struct spec *s, struct diag_list *d, void *arg) {
+        (void)arg;
+        cli_check_checks(s, d);
+        /* publish: targets are checked by their publisher (same reasoning:
+         * the spec layer does not know the publishers). */
+        publish_validate_spec(s, d);
+}
+
 int cli_load_spec(struct cli *cli, const struct spec_args *a, struct diag_list *diags,
                   struct spec **ret) {
         struct spec_options o = {
@@ -306,16 +316,10 @@ int cli_load_spec(struct cli *cli, const struct spec_args *a, struct diag_list *
                 .nexcept = a->nexcept,
                 .environ = environ,
                 .now = spec_now(),
+                .check_sections = cli_check_sections,
         };
+        /* The spec stays on success: the diagnostics point into its sources. */
         int r = spec_load(&o, diags, ret);
-        bool loaded = r >= 0;
-        /* The spec stays: the diagnostics point into its sources. */
-        if (r >= 0 && cli_check_checks(*ret, diags) < 0)
-                r = -EINVAL;
-        /* publish: targets are checked by their publisher (same reasoning:
-         * the spec layer does not know the publishers). */
-        if (loaded && publish_validate_spec(*ret, diags) < 0)
-                r = -EINVAL;
         if (!a->json)
                 cli_print_diags(cli, diags);
         return r;

@@ -28,6 +28,7 @@
 #include <fnmatch.h>
 
 #define NAME_MAX_LEN 128
+#define GLOB_HINT_NAMES 32 /* builds of an entry a glob hint suggests among */
 
 /* ---- disk: (image/disk.h has the same rules as API guards) ---------------- */
 
@@ -58,7 +59,28 @@ static const struct field disk_fields[] = {
 #define PART_MAX 16
 #define MOUNT_MAX 255
 
+/* Rounds up to whole MiB; v <= SPEC_MAX_DISK_SIZE, so this cannot wrap. */
 static uint64_t mib_up(uint64_t v) { return (v + MIB - 1) / MIB * MIB; }
+
+/* Parses a disk or partition size; false (reported, or left to the schema
+ * check that reports it) when it is not a size or larger than a disk can
+ * be — the arithmetic below then never sees more than SPEC_MAX_DISK_SIZE. */
+static bool disk_size_ok(const struct value *v, const char *what, const char *key,
+                         struct diag_list *d, uint64_t *ret) {
+        uint64_t n;
+        if (parse_size(v->str, &n) < 0)
+                return false; /* reported by schema_check */
+        if (n > SPEC_MAX_DISK_SIZE) {
+                struct diag *dg = diag_error(d, &v->mark, value_span(v),
+                                             "%s: disk: %s: %s is larger than a disk can be "
+                                             "(256 TiB, limit SPEC_MAX_DISK_SIZE)",
+                                             what, key, value_shown(v));
+                diag_hint(dg, "sizes are bytes with an optional unit: 512M, 4G, 2T");
+                return false;
+        }
+        *ret = n;
+        return true;
+}
 
 static void disk_err(struct diag_list *d, const struct value *at, const char *hint,
                      const char *what, const char *fmt, ...) _printf_(5, 6);
@@ -104,7 +126,7 @@ static void check_disk(const struct value *disk, const char *what, struct diag_l
         const struct value *dsize = value_map_get(disk, "size");
         const struct value *root_fs = value_map_get(disk, "filesystem");
         uint64_t disk_size = DISK_DEFAULT_SIZE;
-        if (dsize && dsize->str && parse_size(dsize->str, &disk_size) < 0)
+        if (dsize && dsize->str && !disk_size_ok(dsize, what, "size", d, &disk_size))
                 return; /* reported */
         disk_size = mib_up(disk_size);
         if (!list && dsize && dsize->str) {
@@ -225,8 +247,10 @@ static void check_disk(const struct value *disk, const char *what, struct diag_l
                 /* sizes */
                 uint64_t min = t == 0 ? MIB : t == 1 ? 33 * MIB : xfs ? 300 * MIB : 32 * MIB;
                 uint64_t bytes = 0;
-                if (size && size->str && parse_size(size->str, &bytes) < 0)
+                if (size && size->str && !disk_size_ok(size, what, "partitions: size", d, &bytes)) {
+                        ok = false;
                         continue; /* reported */
+                }
                 if (!size && t <= 1)
                         bytes = t == 0 ? MIB : 64 * MIB;
                 bytes = mib_up(bytes);
@@ -249,7 +273,10 @@ static void check_disk(const struct value *disk, const char *what, struct diag_l
                                  (unsigned long long)(min / MIB));
                         ok = false;
                 }
-                fixed += bytes;
+                /* At most PART_MAX sizes of at most SPEC_MAX_DISK_SIZE each:
+                 * cannot wrap, but size arithmetic is checked on principle. */
+                if (__builtin_add_overflow(fixed, bytes, &fixed))
+                        fixed = UINT64_MAX;
         }
         if (!ok)
                 return;
@@ -260,7 +287,10 @@ static void check_disk(const struct value *disk, const char *what, struct diag_l
                 disk_err(d, list, "add {type: bios} (legacy BIOS boot) and/or {type: esp} (UEFI boot)",
                          what, "partitions: neither a BIOS boot partition nor an ESP: the disk could not boot");
         const struct value *at = dsize ? dsize : list;
-        if (fixed + DISK_GPT_OVERHEAD + rest_min > disk_size)
+        uint64_t need;
+        if (__builtin_add_overflow(fixed, DISK_GPT_OVERHEAD + rest_min, &need))
+                need = UINT64_MAX;
+        if (need > disk_size)
                 disk_err(d, at, "make the disk larger or the partitions smaller", what,
                          "the partitions need %llu MiB%s, plus 2 MiB for the partition tables, but the disk is %llu MiB",
                          (unsigned long long)((fixed + rest_min) / MIB),
@@ -342,13 +372,16 @@ static struct value *scope_new(const struct spec *s) {
         return scope;
 }
 
-static int eval(const struct spec *s, const struct value *in, const struct value *scope,
+/* Evaluates in for build b (NULL: before expansion), charging the spec's
+ * one interpolation budget. */
+static int eval(struct spec *s, const struct value *in, const struct value *scope,
                 struct spec_build *b, struct diag_list *d, struct value **ret) {
         struct interp_env env = {
                 .scope = scope,
                 .base_dir = s->dir,
                 .files_read = b ? &b->files_read : NULL,
                 .nfiles_read = b ? &b->nfiles_read : NULL,
+                .budget = &s->budget,
         };
         return interp_value(in, &env, d, ret);
 }
@@ -436,7 +469,7 @@ bad:
         e->ok = false;
 }
 
-static void load_entry(const struct spec *s, struct entry *e, const struct value *scope,
+static void load_entry(struct spec *s, struct entry *e, const struct value *scope,
                        struct diag_list *d) {
         e->ok = true;
         if (!name_valid(e->key->str)) {
@@ -604,6 +637,25 @@ static struct value *matrix_root(const struct spec_build *b) {
         return m;
 }
 
+/* The scope of expanded build b: the roots of base (borrowed, not copied:
+ * variables can be large and there is a scope per build) plus b's own
+ * build.* and matrix.*. Free it with cell_scope_free. */
+static struct value *cell_scope_new(const struct value *base, const struct spec_build *b,
+                                    bool with_name) {
+        struct value *scope = value_new(V_MAP, NULL);
+        for (size_t i = 0; i < base->n; i++)
+                value_map_append(scope, value_new_string(base->keys[i]->str, NULL), base->items[i]);
+        value_map_append(scope, value_new_string("build", NULL), build_root(b, with_name));
+        value_map_append(scope, value_new_string("matrix", NULL), matrix_root(b));
+        return scope;
+}
+
+static void cell_scope_free(struct value *scope, const struct value *base) {
+        for (size_t i = 0; i < base->n; i++)
+                scope->items[i] = NULL; /* borrowed */
+        value_free(scope);
+}
+
 /* Picks the expansion of the parent entry matching build b. */
 static struct spec_build *pick_parent(const struct entry *e, const struct spec_build *b,
                                       bool arch_fixed, struct diag_list *d) {
@@ -680,14 +732,18 @@ static void check_outputs(const struct value *v, const char *what, struct diag_l
         }
 }
 
-static void check_opaque(const struct value *v, const char *key, bool allow_string,
-                         const char *what, struct diag_list *d) {
+/* Checks the shape of a section the engines above read (checks:,
+ * publish:); a wrong one is reported and marked invalid, so that their own
+ * validation (spec_options.check_sections) skips it. */
+static void check_opaque(struct value *v, const char *key, bool allow_string, const char *what,
+                         struct diag_list *d) {
         if (!v || v->invalid)
                 return;
         if (v->kind == V_MAP || v->kind == V_LIST || (allow_string && v->kind == V_STRING))
                 return;
         diag_error(d, &v->mark, 1, "%s: %s: expected a map or a list%s, got a %s", what, key,
                    allow_string ? " (or a file name)" : "", value_kind_name(v->kind));
+        v->invalid = true;
 }
 
 static void load_source(struct spec_build *b, const struct value *v, const struct value *key,
@@ -755,18 +811,53 @@ static bool glob_match_list(const struct value *globs, const char *name) {
 
 /* Warns about step only:/except: globs that match none of the entry's builds
  * (a typo would otherwise drop the step silently). */
-static void check_step_globs(const struct entry *e, const struct value *globs, unsigned index,
-                             const char *opt, struct diag_list *d) {
+/* True when v's tree holds a ${...} anywhere. */
+static bool tree_has_expr(const struct value *v) {
+        if (!v)
+                return false;
+        if (v->kind == V_STRING && v->str && interp_has_expr(v->str))
+                return true;
+        for (size_t i = 0; i < v->n; i++)
+                if (tree_has_expr(v->items[i]))
+                        return true;
+        return false;
+}
+
+/* The step's only:/except: as written (before evaluation), or NULL when it
+ * cannot be found (e.g. the steps come from a variable). */
+static const struct value *raw_step_globs(const struct entry *e, unsigned index, const char *opt) {
+        const struct value *steps = value_map_get(e->def, "steps");
+        if (!steps || steps->kind != V_LIST || index == 0 || index > steps->n)
+                return NULL;
+        const struct value *step = steps->items[index - 1];
+        return step->kind == V_MAP ? value_map_get(step, opt) : NULL;
+}
+
+static void check_step_globs(struct spec *s, const struct spec_build *b, const struct entry *e,
+                             const struct value *globs, unsigned index, const char *opt,
+                             struct diag_list *d) {
         if (!globs || globs->invalid)
+                return;
+        /* Globs written without ${...} are the same in every expansion:
+         * check them once, in the first, not once per expansion (which
+         * costs expansions x expansions matches). */
+        const struct value *raw = raw_step_globs(e, index, opt);
+        if (raw && !tree_has_expr(raw) && e->ncells && b != e->cells[0])
                 return;
         size_t n = globs->kind == V_LIST ? globs->n : 1;
         for (size_t g = 0; g < n; g++) {
                 const struct value *glob = globs->kind == V_LIST ? globs->items[g] : globs;
                 if (!glob->str || glob->kind == V_LIST || glob->kind == V_MAP)
                         continue;
+                /* This runs for each expansion of the entry, against every
+                 * expansion: charge it like interpolation work. */
                 bool any = false;
-                for (size_t c = 0; c < e->ncells && !any; c++)
+                for (size_t c = 0; c < e->ncells && !any; c++) {
+                        if (interp_charge(&s->budget, 0, 4 * (glob->len + NAME_MAX_LEN), &glob->mark,
+                                          d) < 0)
+                                return;
                         any = fnmatch(glob->str, e->cells[c]->name, 0) == 0;
+                }
                 if (any)
                         continue;
                 _cleanup_free_ const char **names = xcalloc(e->ncells + 1, sizeof(char *));
@@ -775,9 +866,17 @@ static void check_step_globs(const struct entry *e, const struct value *globs, u
                 struct diag *dg = diag_warning(d, &glob->mark, value_span(glob),
                                                "step %u: %s: '%s' matches no build of '%s', so the step never runs",
                                                index, opt, glob->str, e->key->str);
-                const char *sug = suggest_closest(glob->str, names, e->ncells);
+                if (!dg)
+                        continue; /* a repeat (or over DIAG_MAX): no hint to compute */
+                /* Suggestions compare the glob with every name: only for a
+                 * few names (the hint would not help among hundreds). */
+                const char *sug = e->ncells <= GLOB_HINT_NAMES && glob->len <= NAME_MAX_LEN
+                                          ? suggest_closest(glob->str, names, e->ncells)
+                                          : NULL;
                 if (sug)
                         diag_hint(dg, "did you mean '%s'?", sug);
+                else if (e->ncells > GLOB_HINT_NAMES)
+                        diag_hint(dg, "see the build names with: kiln inspect");
                 else {
                         struct strbuf sb = STRBUF_INIT;
                         for (size_t c = 0; c < e->ncells; c++)
@@ -788,7 +887,7 @@ static void check_step_globs(const struct entry *e, const struct value *globs, u
         }
 }
 
-static void load_step(struct spec_build *b, const struct entry *e, const struct value *item,
+static void load_step(struct spec *s, struct spec_build *b, const struct entry *e, const struct value *item,
                       unsigned index, struct diag_list *d) {
         const char *kind_names[16];
         size_t nk = 0;
@@ -941,8 +1040,8 @@ static void load_step(struct spec_build *b, const struct entry *e, const struct 
         /* only:/except: select the builds a step runs in. */
         const struct value *only = value_map_get(common, "only");
         const struct value *except = value_map_get(common, "except");
-        check_step_globs(e, only, index, "only", d);
-        check_step_globs(e, except, index, "except", d);
+        check_step_globs(s, b, e, only, index, "only", d);
+        check_step_globs(s, b, e, except, index, "except", d);
         if ((only && !glob_match_list(only, b->name)) || (except && glob_match_list(except, b->name)))
                 goto out;
         if (b->nsteps >= SPEC_MAX_STEPS) {
@@ -965,8 +1064,16 @@ out:
         strbuf_free(&kinds);
 }
 
+/* Charges a copy of v (a parent's section) to the budget, reporting a
+ * crossed limit at the from: that asks for it. */
+static int charge_copy(struct spec *s, const struct value *v, const struct entry *e,
+                       struct diag_list *d) {
+        uint64_t n = value_footprint(v);
+        return interp_charge(&s->budget, n, n, e->from ? &e->from->mark : &e->key->mark, d);
+}
+
 /* Evaluates and checks the sections of one expanded build. */
-static void load_sections(const struct spec *s, struct spec_build *b, const struct entry *e,
+static void load_sections(struct spec *s, struct spec_build *b, const struct entry *e,
                           const struct value *scope, struct diag_list *d) {
         _cleanup_free_ char *what = xasprintf("build '%s'", e->key->str);
         for (size_t i = 0; i < e->def->n; i++) {
@@ -994,7 +1101,7 @@ static void load_sections(const struct spec *s, struct spec_build *b, const stru
                 } else if (streq(key, "steps")) {
                         if (v->kind == V_LIST)
                                 for (size_t j = 0; j < v->n; j++)
-                                        load_step(b, e, v->items[j], (unsigned)j + 1, d);
+                                        load_step(s, b, e, v->items[j], (unsigned)j + 1, d);
                         value_free(v);
                 } else if (streq(key, "disk")) {
                         check_disk(v, what, d);
@@ -1021,8 +1128,10 @@ static void load_sections(const struct spec *s, struct spec_build *b, const stru
         /* Layered builds inherit what they do not set. */
         const struct spec_build *p = b->parent;
         if (p) {
+                /* The copies count against the interpolation budget: a
+                 * chain of from: would otherwise multiply a large section. */
 #define INHERIT(field)                                                                   \
-        if (!b->field && p->field) {                                                     \
+        if (!b->field && p->field && charge_copy(s, p->field, e, d) >= 0) {              \
                 b->field = value_clone(p->field);                                        \
                 b->field##_from = p->field##_from ? p->field##_from : p->name;           \
         }
@@ -1033,7 +1142,7 @@ static void load_sections(const struct spec *s, struct spec_build *b, const stru
 #undef INHERIT
                 if (!b->boot_check_set)
                         b->boot_check = p->boot_check;
-                if (p->labels) {
+                if (p->labels && charge_copy(s, p->labels, e, d) >= 0) {
                         struct value *merged = value_clone(p->labels);
                         for (size_t i = 0; b->labels && i < b->labels->n; i++)
                                 value_map_set(merged, b->labels->keys[i]->str,
@@ -1072,7 +1181,7 @@ static void expand(struct spec *s, struct entry *e, const struct value *base_sco
                 role_v = NULL;
         }
         const struct value *name_tpl = value_map_get(e->def, "name");
-        for (size_t c = 0; c < ncells; c++) {
+        for (size_t c = 0; c < ncells && !s->budget.exhausted; c++) {
                 struct spec_build *b = xcalloc(1, sizeof(*b));
                 b->base = xstrdup(e->key->str);
                 b->mark = e->key->mark;
@@ -1115,12 +1224,11 @@ static void expand(struct spec *s, struct entry *e, const struct value *base_sco
                         }
                 }
                 /* Name. */
-                _cleanup_value_ struct value *scope = value_clone(base_scope);
-                value_map_set(scope, "build", build_root(b, false));
-                value_map_set(scope, "matrix", matrix_root(b));
                 if (name_tpl) {
+                        struct value *scope = cell_scope_new(base_scope, b, false);
                         _cleanup_value_ struct value *nv = NULL;
                         eval(s, name_tpl, scope, NULL, d, &nv);
+                        cell_scope_free(scope, base_scope);
                         if (!nv->invalid && nv->kind == V_STRING && name_valid(nv->str)) {
                                 b->name = xstrdup(nv->str);
                         } else if (!nv->invalid) {
@@ -1148,12 +1256,11 @@ static void expand(struct spec *s, struct entry *e, const struct value *base_sco
         }
         /* Second pass, once every expansion has its name (step only:/except:
          * globs are checked against all of them). */
-        for (size_t c = 0; c < e->ncells; c++) {
+        for (size_t c = 0; c < e->ncells && !s->budget.exhausted; c++) {
                 struct spec_build *b = e->cells[c];
-                _cleanup_value_ struct value *scope = value_clone(base_scope);
-                value_map_set(scope, "build", build_root(b, true));
-                value_map_set(scope, "matrix", matrix_root(b));
+                struct value *scope = cell_scope_new(base_scope, b, true);
                 load_sections(s, b, e, scope, d);
+                cell_scope_free(scope, base_scope);
         }
 }
 
@@ -1251,8 +1358,20 @@ void builds_load(struct spec *s, const struct value *builds, const struct spec_o
                 struct entry *e = order[i];
                 if (!e->ok || (e->parent && (!e->parent->ok || e->parent->ncells == 0)))
                         continue;
-                if (s->nbuilds >= SPEC_MAX_BUILDS) {
-                        diag_error(d, &e->key->mark, 1, "more than %d builds", SPEC_MAX_BUILDS);
+                if (s->budget.exhausted)
+                        break; /* reported; the rest would fail the same way */
+                /* The limit holds for the total, whatever makes it: many
+                 * entries, matrices, layered builds. */
+                size_t ncells = 1;
+                for (size_t k = 0; e->matrix && k < e->matrix->n; k++)
+                        ncells *= e->matrix->items[k]->n; /* <= SPEC_MAX_MATRIX_CELLS */
+                if (s->nbuilds + ncells > SPEC_MAX_BUILDS) {
+                        struct diag *dg = diag_error(
+                                d, &e->key->mark, value_span(e->key),
+                                "build '%s' makes the spec expand to more than %d builds "
+                                "(limit SPEC_MAX_BUILDS)", e->key->str, SPEC_MAX_BUILDS);
+                        diag_hint(dg, "%zu builds come before it, and it expands to %zu",
+                                  s->nbuilds, ncells);
                         break;
                 }
                 expand(s, e, scope, d);

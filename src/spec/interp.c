@@ -27,6 +27,12 @@
  *    recursion is bounded by the same count.
  *  - Values looked up in the scope are borrowed until the end (struct ev);
  *    only the final result is cloned, so ${var.x} does not copy all of var.
+ *  - Everything evaluation makes or walks is charged to one budget (struct
+ *    interp_budget, shared by a whole spec load) before or right after it
+ *    is made: each function's result is also capped at INTERP_MAX_RESULT,
+ *    so no single step overshoots the budget by more than that. Once the
+ *    budget is exhausted every evaluation fails at once, so a spec that
+ *    would expand to gigabytes stops after SPEC_MAX_INTERP_BYTES.
  *  - "Used" values are checked for sensitivity where they are consumed (a
  *    function argument, an index, a ${...}'s result) — not where a chain
  *    passes through them, so ${var.suite} is not sensitive just because
@@ -42,6 +48,12 @@
 
 /* How much of an expression's text an error message or hint quotes. */
 #define QUOTE_MAX 60
+
+/* Work charged per expression node evaluated and per map entry looked
+ * through, in bytes-equivalents: a node costs several allocations to parse
+ * and evaluate, which is what dominates in a sanitizer build. */
+#define WORK_NODE 1024
+#define WORK_ENTRY 16
 
 /* ---- expression trees ------------------------------------------------- */
 
@@ -111,6 +123,7 @@ struct ctx {
         size_t open, close;     /* current ${...}: offset of '$' and just past '}' */
         unsigned depth;         /* parser nesting */
         bool sensitive;         /* a sensitive value was used */
+        struct interp_budget *budget;
 };
 
 /* Characters (not bytes) in s[0..n), at least 1: a diagnostic's span. */
@@ -135,6 +148,61 @@ _printf_(4, 5) static struct diag *err_at(struct ctx *c, size_t off, size_t len,
         struct diag *dg = diag_addv(c->d, DIAG_ERROR, &m, span_chars(c->s + off, len), fmt, ap);
         va_end(ap);
         return dg;
+}
+
+/* ---- the budget ---------------------------------------------------------- */
+
+/* Adds to b's totals (saturating); true when a limit is crossed by this. */
+static bool budget_add(struct interp_budget *b, uint64_t bytes, uint64_t work) {
+        if (__builtin_add_overflow(b->bytes, bytes, &b->bytes))
+                b->bytes = UINT64_MAX;
+        if (__builtin_add_overflow(b->work, work, &b->work))
+                b->work = UINT64_MAX;
+        return b->bytes > SPEC_MAX_INTERP_BYTES || b->work > SPEC_MAX_INTERP_WORK;
+}
+
+static void budget_report(struct interp_budget *b, const struct mark *at, unsigned span,
+                          struct diag_list *d) {
+        struct diag *dg;
+        b->exhausted = true;
+        if (b->bytes > SPEC_MAX_INTERP_BYTES)
+                dg = diag_error(d, at, span,
+                                "interpolation makes more than %llu MiB of values in this spec "
+                                "(limit SPEC_MAX_INTERP_BYTES)",
+                                (unsigned long long)(SPEC_MAX_INTERP_BYTES >> 20));
+        else
+                dg = diag_error(d, at, span,
+                                "interpolation does more than %llu Mi units of work in this spec "
+                                "(limit SPEC_MAX_INTERP_WORK)",
+                                (unsigned long long)(SPEC_MAX_INTERP_WORK >> 20));
+        diag_hint(dg, "every ${...} result, the values it reads, and the copy of each section "
+                      "per matrix cell and layered build count; use large values fewer times");
+}
+
+int interp_charge(struct interp_budget *b, uint64_t bytes, uint64_t work, const struct mark *at,
+                  struct diag_list *d) {
+        if (b->exhausted)
+                return -E2BIG;
+        if (!budget_add(b, bytes, work))
+                return 0;
+        budget_report(b, at, 1, d);
+        return -E2BIG;
+}
+
+/* Charges the evaluation in progress; reports a crossed limit at the
+ * current ${...} (or the string's start). Returns 0 or -E2BIG. */
+static int charge(struct ctx *c, uint64_t bytes, uint64_t work) {
+        if (c->budget->exhausted)
+                return -E2BIG;
+        if (!budget_add(c->budget, bytes, work))
+                return 0;
+        size_t off = c->open < c->len ? c->open : 0;
+        size_t end = c->close > off && c->close <= c->len ? c->close : off + 1;
+        if (end > c->len)
+                end = c->len;
+        struct mark m = value_mark_at(c->in, off);
+        budget_report(c->budget, &m, span_chars(c->s + off, end - off), c->d);
+        return -E2BIG;
 }
 
 /* Length of s[off..end) capped for quoting in a message. */
@@ -558,6 +626,24 @@ static int fn_trimspace(const struct call *k, struct value **ret) {
         return 0;
 }
 
+/* memmem over windows that double in size: the next match costs about its
+ * distance, however long the rest of h is. (Sanitizers' memmem checks the
+ * whole haystack on each call, which made loops over many matches of a long
+ * string quadratic.) */
+static const char *find_text(const char *h, size_t hn, const char *nd, size_t nn) {
+        size_t w = nn < 128 ? 256 : 2 * nn, off = 0;
+        while (off < hn) {
+                size_t len = hn - off < w ? hn - off : w;
+                const char *q = memmem(h + off, len, nd, nn);
+                if (q || len == hn - off)
+                        return q;
+                off += len - nn + 1; /* w >= 2 * nn: progress, with overlap */
+                if (w < SIZE_MAX / 2)
+                        w *= 2;
+        }
+        return NULL;
+}
+
 static int fn_replace(const struct call *k, struct value **ret) {
         const char *s, *old, *new;
         size_t len, old_len, new_len;
@@ -572,7 +658,7 @@ static int fn_replace(const struct call *k, struct value **ret) {
         _cleanup_strbuf_ struct strbuf sb = STRBUF_INIT;
         const char *p = s, *end = s + len;
         for (;;) {
-                const char *q = memmem(p, (size_t)(end - p), old, old_len);
+                const char *q = find_text(p, (size_t)(end - p), old, old_len);
                 if (!q) {
                         strbuf_add(&sb, p, (size_t)(end - p));
                         break;
@@ -629,18 +715,23 @@ static int fn_split(const struct call *k, struct value **ret) {
                 return -EINVAL;
         }
         const struct mark *m = &k->c->in->mark;
-        struct value *list = value_new(V_LIST, m);
+        _cleanup_value_ struct value *list = value_new(V_LIST, m);
         const char *p = s, *end = s + len;
+        /* Each piece costs a value node: cap the list's memory, not just
+         * its text, at INTERP_MAX_RESULT. */
+        size_t size = sizeof(*list);
         for (;;) {
-                const char *q = memmem(p, (size_t)(end - p), sep, sep_len);
-                if (!q) {
-                        value_list_append(list, value_new_stringn(p, (size_t)(end - p), m));
+                const char *q = find_text(p, (size_t)(end - p), sep, sep_len);
+                size_t n = (size_t)((q ? q : end) - p);
+                size += sizeof(*list) + 2 * sizeof(list) + n + 1;
+                if ((r = check_size(k, size)) < 0)
+                        return r;
+                value_list_append(list, value_new_stringn(p, n, m));
+                if (!q)
                         break;
-                }
-                value_list_append(list, value_new_stringn(p, (size_t)(q - p), m));
                 p = q + sep_len;
         }
-        *ret = list;
+        *ret = TAKE_PTR(list);
         return 0;
 }
 
@@ -1058,6 +1149,9 @@ static int lookup_root(struct ctx *c, const char *name, size_t off, size_t len, 
  * n's primary plus i postfixes; the key's text is at off/len. */
 static int get_field(struct ctx *c, const struct node *n, size_t i, const char *key, size_t off,
                      size_t len, struct ev *e) {
+        int r = charge(c, 0, (uint64_t)e->v->n * WORK_ENTRY);
+        if (r < 0)
+                return r;
         const struct value *child = value_map_get(e->v, key);
         if (child) {
                 e->v = child;
@@ -1196,6 +1290,14 @@ static int eval_call(struct ctx *c, const struct node *n, struct ev *ret) {
         r = f->fn(&k, &res);
         if (r < 0)
                 goto out;
+        /* What the function made (the arguments it read were charged by
+         * eval_use). */
+        uint64_t made = value_footprint(res);
+        r = charge(c, made, made);
+        if (r < 0) {
+                value_free(res);
+                goto out;
+        }
         /* No need to mark res sensitive: eval_use noted a sensitive argument
          * in c->sensitive, which marks the whole result of the string. */
         *ret = ev_owned(res);
@@ -1210,7 +1312,9 @@ out:
 static int eval_node(struct ctx *c, const struct node *n, struct ev *ret) {
         _cleanup_ev_ struct ev e = {0};
         const struct mark *m = &c->in->mark;
-        int r = 0;
+        int r = charge(c, sizeof(struct value) + n->text_len, WORK_NODE + n->nops * WORK_NODE);
+        if (r < 0)
+                return r;
         switch (n->kind) {
         case N_IDENT: r = lookup_root(c, n->text, n->off, n->len, &e); break;
         case N_CALL: r = eval_call(c, n, &e); break;
@@ -1254,6 +1358,10 @@ static int eval_use(struct ctx *c, const struct node *n, struct ev *ret) {
          * without a value) fails quietly: one mistake, one message. */
         if (r >= 0 && ret->v && ret->v->invalid)
                 return -ECANCELED;
+        /* The consumer reads it (a function scans its text, the string
+         * copies it, the sensitivity check walks it). */
+        if (r >= 0 && (r = charge(c, 0, value_footprint(ret->v))) < 0)
+                ev_done(ret);
         if (r >= 0 && value_any_sensitive(ret->v))
                 c->sensitive = true;
         return r;
@@ -1300,6 +1408,10 @@ static int eval_string(struct ctx *c, struct value **ret) {
         _cleanup_strbuf_ struct strbuf out = STRBUF_INIT;
         bool failed = false;
         size_t i = 0;
+        /* Parsing reads the text; the result starts as a copy of it. */
+        int r = charge(c, c->len, c->len);
+        if (r < 0)
+                return r;
         strbuf_grow(&out, c->len);
         while (i < c->len) {
                 const char *dollar = memchr(c->s + i, '$', c->len - i);
@@ -1325,7 +1437,7 @@ static int eval_string(struct ctx *c, struct value **ret) {
                 c->pos = i + 2;
                 c->depth = 0;
                 _cleanup_node_ struct node *n = NULL;
-                int r = parse_expr(c, &n);
+                r = parse_expr(c, &n);
                 if (r < 0)
                         return r; /* the end of this ${ is unknown: give up the string */
                 skip_ws(c);
@@ -1338,12 +1450,18 @@ static int eval_string(struct ctx *c, struct value **ret) {
 
                 _cleanup_ev_ struct ev e = {0};
                 r = eval_use(c, n, &e);
+                if (c->budget->exhausted)
+                        return -E2BIG; /* the budget is spent: stop here */
                 if (r < 0) {
                         failed = true;
                         continue;
                 }
                 if (c->open == 0 && c->close == c->len) {
-                        /* Exactly one ${...}: the result keeps its type. */
+                        /* Exactly one ${...}: the result keeps its type;
+                         * a value borrowed from the scope is copied. */
+                        if (!(e.own && e.v == e.own) &&
+                            (r = charge(c, value_footprint(e.v), 0)) < 0)
+                                return r;
                         struct value *v = ev_take(&e);
                         v->mark = c->in->mark;
                         v->style = STYLE_NONE;
@@ -1357,6 +1475,8 @@ static int eval_string(struct ctx *c, struct value **ret) {
                         failed = true;
                         continue;
                 }
+                if (e.v->str && (r = charge(c, e.v->len, e.v->len)) < 0)
+                        return r;
                 if (out.len > INTERP_MAX_RESULT) {
                         err_at(c, c->open, c->close - c->open,
                                "the interpolated string is longer than %u bytes",
@@ -1375,11 +1495,29 @@ static int eval_string(struct ctx *c, struct value **ret) {
         return 0;
 }
 
-int interp_string(const struct value *in, const struct interp_env *env, struct diag_list *d,
-                  struct value **ret) {
+/* The result of an evaluation abandoned because the budget is spent. */
+static struct value *spent(const struct value *in) {
+        struct value *v = value_new(V_NULL, in ? &in->mark : NULL);
+        v->str = xstrdup("null");
+        v->len = 4;
+        v->invalid = true;
+        return v;
+}
+
+static int string_in(const struct value *in, const struct interp_env *env,
+                     struct interp_budget *budget, struct diag_list *d, struct value **ret) {
+        if (budget->exhausted) {
+                *ret = spent(in);
+                return -EINVAL;
+        }
         if (!in || in->kind != V_STRING || !in->str ||
             !memmem(in->str, in->len, "${", 2)) {
                 /* Nothing to do; "$${" alone still needs evaluating, to unescape it. */
+                uint64_t n = value_footprint(in);
+                if (in && interp_charge(budget, n, n, &in->mark, d) < 0) {
+                        *ret = spent(in);
+                        return -EINVAL;
+                }
                 *ret = value_clone(in);
                 return 0;
         }
@@ -1389,10 +1527,15 @@ int interp_string(const struct value *in, const struct interp_env *env, struct d
                 .len = in->len,
                 .env = env,
                 .d = d,
+                .budget = budget,
         };
         struct value *v = NULL;
         int r = eval_string(&c, &v);
         if (r < 0) {
+                if (budget->exhausted) {
+                        *ret = spent(in);
+                        return -EINVAL;
+                }
                 v = value_clone(in);
                 v->invalid = true;
                 *ret = v;
@@ -1402,10 +1545,15 @@ int interp_string(const struct value *in, const struct interp_env *env, struct d
         return 0;
 }
 
-int interp_value(const struct value *in, const struct interp_env *env, struct diag_list *d,
-                 struct value **ret) {
+static int tree_in(const struct value *in, const struct interp_env *env,
+                   struct interp_budget *budget, struct diag_list *d, struct value **ret) {
         if (!in || (in->kind != V_LIST && in->kind != V_MAP))
-                return interp_string(in, env, d, ret);
+                return string_in(in, env, budget, d, ret);
+        if (interp_charge(budget, sizeof(*in) + 2 * in->n * sizeof(in->items[0]), in->n,
+                          &in->mark, d) < 0) {
+                *ret = spent(in);
+                return -EINVAL;
+        }
         /* A shallow copy keeps the container's mark and flags; the children
          * are evaluated one by one, going on after errors. */
         struct value *out = xmalloc(sizeof(*out));
@@ -1417,13 +1565,31 @@ int interp_value(const struct value *in, const struct interp_env *env, struct di
         int r = 0;
         for (size_t i = 0; i < in->n; i++) {
                 struct value *item = NULL;
-                if (interp_value(in->items[i], env, d, &item) < 0)
+                if (tree_in(in->items[i], env, budget, d, &item) < 0)
                         r = -EINVAL;
                 if (in->kind == V_MAP)
                         value_map_append(out, value_clone(in->keys[i]), item);
                 else
                         value_list_append(out, item);
+                if (budget->exhausted) {
+                        /* Incomplete: checks must not read it. */
+                        out->invalid = true;
+                        r = -EINVAL;
+                        break;
+                }
         }
         *ret = out;
         return r;
+}
+
+int interp_string(const struct value *in, const struct interp_env *env, struct diag_list *d,
+                  struct value **ret) {
+        struct interp_budget own = {0};
+        return string_in(in, env, env && env->budget ? env->budget : &own, d, ret);
+}
+
+int interp_value(const struct value *in, const struct interp_env *env, struct diag_list *d,
+                 struct value **ret) {
+        struct interp_budget own = {0};
+        return tree_in(in, env, env && env->budget ? env->budget : &own, d, ret);
 }

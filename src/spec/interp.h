@@ -30,9 +30,30 @@
 
 #include "spec/value.h"
 
+#include <stdint.h>
+
 #define INTERP_MAX_DEPTH 32        /* nesting of calls/parentheses */
 #define INTERP_MAX_RESULT (1u << 24) /* bytes in one interpolated string */
 #define INTERP_FILE_MAX (1u << 20) /* bytes file() may read */
+
+/* Totals for one spec load (or one build-time evaluation): what a small spec
+ * can make by referencing large values many times, nesting replace()/join(),
+ * and multiplying that by matrix cells and from: inheritance. */
+#define SPEC_MAX_INTERP_BYTES (64ull << 20) /* bytes of values made */
+#define SPEC_MAX_INTERP_WORK (1ull << 28)   /* units of work (below) */
+
+/* What evaluating may spend, shared by every evaluation of one spec load.
+ * `bytes` counts the memory of every value made (text, value nodes and
+ * their arrays — also intermediate results dropped again, and copies the
+ * spec layer makes of evaluated sections for inherited builds); `work`
+ * counts bytes parsed, scanned, hashed, read or walked, and a fixed cost per
+ * expression node and per map entry looked through. Once a limit is crossed
+ * it is reported once, `exhausted` is set, and every later evaluation with
+ * this budget fails quietly at once (its result is an invalid null). */
+struct interp_budget {
+        uint64_t bytes, work;
+        bool exhausted;
+};
 
 struct interp_env {
         const struct value *scope; /* borrowed V_MAP of roots */
@@ -43,6 +64,9 @@ struct interp_env {
          * owns and frees both the strings and the array. */
         char ***files_read;
         size_t *nfiles_read;
+        /* Shared totals; NULL: each interp_value/interp_string call gets a
+         * fresh budget of its own. */
+        struct interp_budget *budget;
 };
 
 /* Returns true when s contains an expression to evaluate ("${" not preceded
@@ -61,3 +85,9 @@ int interp_value(const struct value *in, const struct interp_env *env, struct di
 /* Evaluates one string value (as interp_value does for a scalar). */
 int interp_string(const struct value *in, const struct interp_env *env, struct diag_list *d,
                   struct value **ret);
+
+/* Charges bytes and work to b. When that crosses a limit for the first
+ * time, reports it at `at` (a located error naming the limit) and sets
+ * b->exhausted. Returns 0, or -E2BIG when b is (now or already) exhausted. */
+int interp_charge(struct interp_budget *b, uint64_t bytes, uint64_t work, const struct mark *at,
+                  struct diag_list *d);

@@ -123,8 +123,8 @@ static const struct step_kind step_file = {
         {"workdir", workdir_type, 0, NULL, NULL, workdir_doc},                                     \
         {"interpreter", FT_STRING, 0, NULL, NULL, "program that runs the script (default /bin/sh -e)"}, \
         {"timeout", FT_DURATION, 0, NULL, NULL, "kill the step after this long"},                  \
-        {"retries", FT_INT, 0, NULL, NULL, "run again this many times on failure, with backoff"},  \
-        {"valid_exit_codes", FT_INT_LIST, 0, NULL, NULL, "exit codes that count as success (default [0])"}, \
+        {"retries", FT_INT, F_RANGE_SMALL, NULL, NULL, "run again this many times on failure, with backoff (0-100)"}, \
+        {"valid_exit_codes", FT_INT_LIST, F_RANGE_BYTE, NULL, NULL, "exit codes that count as success (default [0]; 0-255)"}, \
         {NULL, 0, 0, NULL, NULL, NULL}
 
 static const struct field shell_fields[] = {
@@ -157,7 +157,7 @@ static const struct field ansible_fields[] = {
         {"extra_vars", FT_MAP, 0, NULL, NULL, "variables passed with --extra-vars"},
         {"tags", FT_STRING_LIST, 0, NULL, NULL, "run only tasks with these tags"},
         {"skip_tags", FT_STRING_LIST, 0, NULL, NULL, "skip tasks with these tags"},
-        {"verbosity", FT_INT, 0, NULL, NULL, "0-4, like -v … -vvvv"},
+        {"verbosity", FT_INT, F_RANGE_LEVEL, NULL, NULL, "0-4, like -v … -vvvv"},
         {"env", FT_SCALAR_MAP, 0, NULL, NULL, "environment for ansible-playbook (e.g. ANSIBLE_ROLES_PATH)"},
         {NULL, 0, 0, NULL, NULL, NULL},
 };

@@ -189,6 +189,10 @@ static int load(struct spec *s, const struct spec_options *o, struct diag_list *
         const struct value *builds = value_map_get(s->doc, "builds");
         if (builds)
                 builds_load(s, builds, o, d);
+        /* Not after the interpolation budget ran out: the builds are cut
+         * short, and the checks would only add noise. */
+        if (o->check_sections && !s->budget.exhausted)
+                o->check_sections(s, d, o->check_arg);
 
         return d->nerrors > errors_before ? -EINVAL : 0;
 }

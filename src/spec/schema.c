@@ -27,16 +27,22 @@ const char *field_type_describe(enum field_type t) {
         return "?";
 }
 
+/* Reads the digits at *p into *ret (overflow-checked); at least one. */
+static int parse_digits(const char **p, uint64_t *ret) {
+        uint64_t v = 0;
+        const char *c = *p;
+        if (!isdigit((unsigned char)*c))
+                return -EINVAL;
+        for (; isdigit((unsigned char)*c); c++)
+                if (__builtin_mul_overflow(v, 10, &v) ||
+                    __builtin_add_overflow(v, (uint64_t)(*c - '0'), &v))
+                        return -ERANGE;
+        *p = c;
+        *ret = v;
+        return 0;
+}
+
 int parse_size(const char *s, uint64_t *ret_bytes) {
-        char *end;
-        if (!isdigit((unsigned char)*s))
-                return -EINVAL;
-        errno = 0;
-        double v = strtod(s, &end);
-        if (errno || v < 0)
-                return -EINVAL;
-        while (*end == ' ')
-                end++;
         static const struct {
                 const char *suffix;
                 uint64_t mult;
@@ -47,56 +53,94 @@ int parse_size(const char *s, uint64_t *ret_bytes) {
                 {"G", 1ull << 30}, {"GB", 1000000000ull}, {"GiB", 1ull << 30},
                 {"T", 1ull << 40}, {"TB", 1000000000000ull}, {"TiB", 1ull << 40},
         };
-        for (size_t i = 0; i < ARRAY_SIZE(units); i++)
-                if (streq(end, units[i].suffix)) {
-                        double bytes = v * (double)units[i].mult;
-                        if (bytes >= 18446744073709551615.0)
-                                return -EINVAL;
-                        *ret_bytes = (uint64_t)bytes;
-                        return 0;
-                }
+        const char *p = s;
+        uint64_t whole, frac = 0, scale = 1;
+        int r = parse_digits(&p, &whole);
+        if (r < 0)
+                return r;
+        if (*p == '.') {
+                p++;
+                if (!isdigit((unsigned char)*p))
+                        return -EINVAL;
+                /* Digits past the 18th cannot change a size of whole bytes
+                 * (a unit is at most 2^40): they are read and dropped. */
+                for (; isdigit((unsigned char)*p); p++)
+                        if (scale < 1000000000000000000ull) {
+                                frac = frac * 10 + (uint64_t)(*p - '0');
+                                scale *= 10;
+                        }
+        }
+        for (size_t i = 0; i < ARRAY_SIZE(units); i++) {
+                if (!streq(p, units[i].suffix))
+                        continue;
+                uint64_t bytes;
+                if (__builtin_mul_overflow(whole, units[i].mult, &bytes))
+                        return -ERANGE;
+                /* frac / scale < 1, so this part is below mult: no overflow
+                 * in 128 bits, and it fits 64 bits after the division. */
+                uint64_t part = (uint64_t)((unsigned __int128)frac * units[i].mult / scale);
+                if (__builtin_add_overflow(bytes, part, &bytes) || bytes > SCHEMA_SIZE_MAX)
+                        return -ERANGE;
+                *ret_bytes = bytes;
+                return 0;
+        }
         return -EINVAL;
 }
 
 int parse_duration(const char *s, uint64_t *ret_seconds) {
         const char *p = s;
-        uint64_t total = 0;
-        if (!*p)
-                return -EINVAL;
-        /* A bare number means seconds. */
-        bool all_digits = true;
-        for (const char *c = s; *c; c++)
-                if (!isdigit((unsigned char)*c))
-                        all_digits = false;
-        if (all_digits) {
-                errno = 0;
-                unsigned long long v = strtoull(s, NULL, 10);
-                if (errno)
-                        return -EINVAL;
+        uint64_t total = 0, v;
+        int r = parse_digits(&p, &v);
+        if (r < 0)
+                return r;
+        if (!*p) {
+                /* A bare number means seconds. */
+                if (v > SCHEMA_DURATION_MAX)
+                        return -ERANGE;
                 *ret_seconds = v;
                 return 0;
         }
-        while (*p) {
-                if (!isdigit((unsigned char)*p))
-                        return -EINVAL;
-                char *end;
-                errno = 0;
-                unsigned long long v = strtoull(p, &end, 10);
-                if (errno || v > UINT32_MAX)
-                        return -EINVAL;
+        for (;;) {
                 uint64_t mult;
-                switch (*end) {
+                switch (*p) {
                 case 's': mult = 1; break;
                 case 'm': mult = 60; break;
                 case 'h': mult = 3600; break;
                 case 'd': mult = 86400; break;
                 default: return -EINVAL;
                 }
-                total += v * mult;
-                p = end + 1;
+                if (__builtin_mul_overflow(v, mult, &v) || __builtin_add_overflow(total, v, &total) ||
+                    total > SCHEMA_DURATION_MAX)
+                        r = -ERANGE; /* keep reading: text that is no duration says so */
+                if (!*++p)
+                        break;
+                int q = parse_digits(&p, &v);
+                if (q == -EINVAL)
+                        return q;
+                if (q < 0)
+                        r = q;
         }
+        if (r < 0)
+                return r;
         *ret_seconds = total;
         return 0;
+}
+
+void schema_int_range(const struct field *f, long long *ret_min, long long *ret_max) {
+        *ret_min = 0;
+        *ret_max = f->flags & F_RANGE_BYTE    ? 255
+                   : f->flags & F_RANGE_ID    ? 4294967294ll
+                   : f->flags & F_RANGE_SMALL ? 100
+                   : f->flags & F_RANGE_LEVEL ? 4
+                                              : SCHEMA_INT_MAX;
+}
+
+/* True when v is a whole number in f's range. */
+static bool int_in_range(const struct value *v, const struct field *f) {
+        long long min, max;
+        schema_int_range(f, &min, &max);
+        /* Written in the negative so that NaN fails too. */
+        return v->kind == V_NUMBER && v->is_int && v->num >= (double)min && v->num <= (double)max;
 }
 
 int parse_mode(const char *s, unsigned *ret_mode) {
@@ -158,6 +202,16 @@ static unsigned check_list_of(const struct value *v, const struct field *f, cons
                 if (it->invalid)
                         continue;
                 bool ok = ints ? (it->kind == V_NUMBER && it->is_int) : is_stringish(it);
+                if (ok && ints && !int_in_range(it, f)) {
+                        long long min, max;
+                        schema_int_range(f, &min, &max);
+                        diag_error(d, &it->mark, value_span(it),
+                                   "%s%s%s: item %zu, %s, is out of range (%lld to %lld)",
+                                   what ? what : "", what ? ": " : "", f->key, i + 1,
+                                   value_shown(it), min, max);
+                        errs++;
+                        continue;
+                }
                 if (!ok) {
                         diag_error(d, &it->mark, value_span(it),
                                    "%s%s%s: expected %s, but item %zu is a %s", what ? what : "",
@@ -175,16 +229,17 @@ static unsigned check_form(const struct value *v, const struct field *f, const c
         uint64_t u64;
         unsigned mode;
         bool ok;
+        int r = 0;
         const char *example;
         if (f->type == FT_MODE ? v->kind != V_STRING : !is_stringish(v))
                 return type_error(v, f, what, d);
         switch (f->type) {
         case FT_SIZE:
-                ok = parse_size(v->str, &u64) >= 0;
+                ok = (r = parse_size(v->str, &u64)) >= 0;
                 example = "a size (e.g. 4G, 512M, 100MiB)";
                 break;
         case FT_DURATION:
-                ok = parse_duration(v->str, &u64) >= 0;
+                ok = (r = parse_duration(v->str, &u64)) >= 0;
                 example = "a duration (e.g. 90s, 10m, 1h30m)";
                 break;
         default:
@@ -194,8 +249,18 @@ static unsigned check_form(const struct value *v, const struct field *f, const c
         }
         if (ok)
                 return 0;
-        diag_error(d, &v->mark, value_span(v), "%s%s%s: '%s' is not %s", what ? what : "",
-                   what ? ": " : "", f->key, value_shown(v), example);
+        if (r == -ERANGE && f->type == FT_SIZE)
+                diag_error(d, &v->mark, value_span(v),
+                           "%s%s%s: '%s' is out of range (a size is at most 8 EiB - 1 bytes)",
+                           what ? what : "", what ? ": " : "", f->key, value_shown(v));
+        else if (r == -ERANGE)
+                diag_error(d, &v->mark, value_span(v),
+                           "%s%s%s: '%s' is out of range (a duration is at most %llu days)",
+                           what ? what : "", what ? ": " : "", f->key, value_shown(v),
+                           SCHEMA_DURATION_MAX / 86400);
+        else
+                diag_error(d, &v->mark, value_span(v), "%s%s%s: '%s' is not %s", what ? what : "",
+                           what ? ": " : "", f->key, value_shown(v), example);
         return 1;
 }
 
@@ -247,9 +312,13 @@ unsigned schema_check_value(const struct value *v, const struct field *f, const 
         case FT_INT:
                 if (v->kind != V_NUMBER)
                         return type_error(v, f, what, d);
-                if (!v->is_int || v->num < 0) {
-                        diag_error(d, &v->mark, value_span(v), "%s%s%s: %s must be a whole number, 0 or more",
-                                   what ? what : "", what ? ": " : "", f->key, value_shown(v));
+                if (!int_in_range(v, f)) {
+                        long long min, max;
+                        schema_int_range(f, &min, &max);
+                        diag_error(d, &v->mark, value_span(v),
+                                   "%s%s%s: %s must be a whole number from %lld to %lld",
+                                   what ? what : "", what ? ": " : "", f->key, value_shown(v), min,
+                                   max);
                         return 1;
                 }
                 return 0;

@@ -33,8 +33,20 @@ enum field_type {
         FT_ABS_PATH,     /* a string starting with '/' */
 };
 
+/* Every number a spec gives has a range (docs/spec.md, "Numbers and
+ * sizes"). An FT_INT or FT_INT_LIST field is 0 to SCHEMA_INT_MAX unless a
+ * range flag below narrows or widens it; sizes and durations are bounded
+ * by their parsers. */
+#define SCHEMA_INT_MAX 2147483647ll          /* FT_INT without a range flag */
+#define SCHEMA_SIZE_MAX 9223372036854775807ull /* FT_SIZE: fits off_t */
+#define SCHEMA_DURATION_MAX (30ull * 86400)  /* FT_DURATION: 30 days, in seconds */
+
 enum {
         F_REQUIRED = 1 << 0,
+        F_RANGE_BYTE = 1 << 1,  /* FT_INT(_LIST): 0-255 (exit codes) */
+        F_RANGE_ID = 1 << 2,    /* FT_INT(_LIST): 0-4294967294 (uid, gid) */
+        F_RANGE_SMALL = 1 << 3, /* FT_INT(_LIST): 0-100 (retries) */
+        F_RANGE_LEVEL = 1 << 4, /* FT_INT(_LIST): 0-4 (verbosity) */
 };
 
 struct field {
@@ -59,10 +71,22 @@ unsigned schema_check(const struct value *v, const struct field *fields, const c
 unsigned schema_check_value(const struct value *v, const struct field *f, const char *what,
                             struct diag_list *d);
 
-/* Parsers for scalar forms (also used by later engines). Return 0 or
- * -EINVAL; the result is written only on success. */
+/* Parsers for scalar forms (also used by later engines). Return 0, or
+ * -EINVAL for text that is not of the form, -ERANGE for a value out of
+ * range; the result is written only on success.
+ *
+ * A size is a whole or decimal number (digits, optionally '.' and digits;
+ * no sign, exponent, hex or spaces) with an optional unit: B, K/KiB, M/MiB,
+ * G/GiB, T/TiB (powers of 1024) or KB, MB, GB, TB (powers of 1000); the
+ * bytes are rounded down and at most SCHEMA_SIZE_MAX. All arithmetic is
+ * exact (integers, overflow-checked).
+ * A duration is a whole number of seconds, or one or more NUMBER UNIT with
+ * the units s, m, h, d ("1h30m"), in total at most SCHEMA_DURATION_MAX. */
 int parse_size(const char *s, uint64_t *ret_bytes);
 int parse_duration(const char *s, uint64_t *ret_seconds);
+
+/* The range an FT_INT / FT_INT_LIST field accepts (from its flags). */
+void schema_int_range(const struct field *f, long long *ret_min, long long *ret_max);
 int parse_mode(const char *s, unsigned *ret_mode);
 
 /* Appends the keys of fields as "a, b, c" (for hints). */

@@ -16,6 +16,7 @@
  */
 #pragma once
 
+#include "spec/interp.h"
 #include "spec/value.h"
 
 #include <time.h>
@@ -23,6 +24,7 @@
 #define SPEC_MAX_BUILDS 1024      /* expanded builds in one spec */
 #define SPEC_MAX_MATRIX_CELLS 256 /* expansions of one build */
 #define SPEC_MAX_STEPS 1000       /* steps in one build */
+#define SPEC_MAX_DISK_SIZE (1ull << 48) /* 256 TiB: a disk or partition (image/disk.h's DISK_MAX_SIZE) */
 #define SPEC_FORMAT_VERSION 1
 
 enum var_type { VAR_STRING, VAR_NUMBER, VAR_BOOL, VAR_LIST, VAR_MAP };
@@ -96,6 +98,8 @@ struct spec {
         struct spec_build **builds; /* parents before children; declaration order otherwise */
         size_t nbuilds;
         size_t sources_cap, vars_cap, builds_cap; /* private */
+        struct interp_budget budget; /* private: what loading may spend on
+                                        interpolation and copies (interp.h) */
 };
 
 struct spec_options {
@@ -114,6 +118,13 @@ struct spec_options {
         size_t nexcept;
         char *const *environ;          /* for KILN_VAR_*; NULL means none */
         time_t now;                    /* the run's ${timestamp} */
+        /* When set, called once at the end of loading, also after errors,
+         * with the builds that loaded (failed sections are missing or have
+         * ->invalid set): the layers above check what the spec layer keeps
+         * opaque (checks:, publish:), so that one run reports every
+         * section's errors. What it reports counts as spec errors. */
+        void (*check_sections)(const struct spec *s, struct diag_list *d, void *arg);
+        void *check_arg;
 };
 
 /* Loads, validates and expands a spec. Returns 0 and the spec in *ret when

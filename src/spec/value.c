@@ -155,6 +155,21 @@ bool value_is_scalar(const struct value *v) {
         return v && v->kind != V_LIST && v->kind != V_MAP;
 }
 
+uint64_t value_footprint(const struct value *v) {
+        if (!v)
+                return 0;
+        /* Sizes are bounded by memory, so the sum cannot wrap. */
+        uint64_t n = sizeof(*v) + (v->str ? v->len + 1 : 0);
+        if (v->n)
+                n += (uint64_t)cap_for(v->n) * sizeof(*v->items) * (v->keys ? 2 : 1);
+        for (size_t i = 0; i < v->n; i++) {
+                n += value_footprint(v->items[i]);
+                if (v->keys)
+                        n += value_footprint(v->keys[i]);
+        }
+        return n;
+}
+
 bool value_any_sensitive(const struct value *v) {
         if (!v)
                 return false;

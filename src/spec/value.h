@@ -17,6 +17,8 @@
 
 #include "base/diag.h"
 
+#include <stdint.h>
+
 enum value_kind { V_NULL, V_BOOL, V_NUMBER, V_STRING, V_LIST, V_MAP };
 
 enum scalar_style {
@@ -72,6 +74,10 @@ const struct value *value_map_key(const struct value *v, const char *key);
 /* "null", "boolean", "number", "string", "list", "map". */
 const char *value_kind_name(enum value_kind k);
 bool value_is_scalar(const struct value *v);
+
+/* Approximate bytes of memory v's tree holds (nodes, text, item and key
+ * arrays): what a copy of it costs. Walks the tree; 0 for NULL. */
+uint64_t value_footprint(const struct value *v);
 
 /* True when any value in the tree is sensitive. */
 bool value_any_sensitive(const struct value *v);

@@ -208,7 +208,7 @@ TEST(check_values_are_validated) {
         CHECK(diag_at(&p, 8, 17, "is not a sysctl name"));
         CHECK(diag_at(&p, 11, 12, "matches: invalid regular expression"));
         CHECK(diag_at(&p, 13, 13, "contains: invalid regular expression"));
-        CHECK(diag_at(&p, 17, 16, "exit_status: 256 is not an exit status"));
+        CHECK(diag_at(&p, 17, 16, "exit_status: 256 must be a whole number from 0 to 255"));
         CHECK(diag_at(&p, 19, 11, "sha256: expected 64 lower-case hex digits"));
         CHECK(diag_at(&p, 20, 9, "must be an absolute path"));
         CHECK(diag_at(&p, 21, 16, "is not a user or group name"));

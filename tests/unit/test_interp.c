@@ -59,7 +59,7 @@ static void run_full(struct run *t, const char *yaml, bool with_build, const cha
                 t->r = -EBADMSG;
                 return;
         }
-        struct interp_env env = {t->scope, base_dir, &t->files, &t->nfiles};
+        struct interp_env env = {t->scope, base_dir, &t->files, &t->nfiles, NULL};
         t->r = interp_value(t->doc, &env, &t->d, &t->out);
 }
 
@@ -597,7 +597,7 @@ TEST(interp_string_non_string_input) {
         struct value *out = NULL;
         struct diag_list d = {0};
         struct value *scope = make_scope(true);
-        struct interp_env env = {scope, NULL, NULL, NULL};
+        struct interp_env env = {scope, NULL, NULL, NULL, NULL};
         CHECK_INT(interp_string(n, &env, &d, &out), ==, 0);
         CHECK(out && out != n && out->kind == V_NUMBER && out->num == 7);
         value_free(out);
