@@ -362,8 +362,8 @@ static bool refuse_sensitive(const struct value *v, const char *build, const cha
                 return false;
         struct diag *dg = diag_error(d, &v->mark, value_span(v),
                                      "build '%s': %s cannot use a sensitive variable", build, field);
-        diag_hint(dg, "build names, roles, architectures and matrix values appear in file names, "
-                      "logs and manifests");
+        diag_hint(dg, "names, parents, roles, architectures and matrix values appear in file "
+                      "names, logs and manifests");
         return true;
 }
 
