@@ -792,8 +792,8 @@ static void check_step_globs(const struct entry *e, const struct value *globs, u
                         names[c] = e->cells[c]->name;
                 struct diag *dg = diag_warning(d, &glob->mark, value_span(glob),
                                                "step %u: %s: '%s' matches no build of '%s', so the step never runs",
-                                               index, opt, glob->str, e->key->str);
-                const char *sug = suggest_closest(glob->str, names, e->ncells);
+                                               index, opt, value_shown(glob), e->key->str);
+                const char *sug = glob->sensitive ? NULL : suggest_closest(glob->str, names, e->ncells);
                 if (sug)
                         diag_hint(dg, "did you mean '%s'?", sug);
                 else {
@@ -878,8 +878,8 @@ static void load_step(struct spec_build *b, const struct entry *e, const struct 
                         diag_hint(dg, "step kinds: %s", strbuf_str(&kinds));
                 } else if (item->kind == V_STRING) {
                         struct diag *dg = diag_error(d, &item->mark, value_span(item),
-                                                     "step %u: unknown step kind '%s'", index, item->str);
-                        const char *sug = suggest_closest(item->str, kind_names, nk);
+                                                     "step %u: unknown step kind '%s'", index, value_shown(item));
+                        const char *sug = item->sensitive ? NULL : suggest_closest(item->str, kind_names, nk);
                         if (sug)
                                 diag_hint(dg, "did you mean '%s'?", sug);
                         else
