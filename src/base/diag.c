@@ -349,6 +349,13 @@ static size_t add_display_char(struct strbuf *out, const char *s, size_t n, bool
         return len;
 }
 
+void diag_add_display(struct strbuf *out, const char *s, size_t n) {
+        for (size_t i = 0; i < n;) {
+                size_t cols;
+                i += add_display_char(out, s + i, n - i, false, &cols);
+        }
+}
+
 static size_t longest_secret(const struct diag_list *d) {
         size_t longest = 0;
         for (size_t i = 0; i < d->nsecrets; i++)

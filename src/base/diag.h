@@ -129,6 +129,11 @@ void diag_add_secret(struct diag_list *d, const char *s, size_t n);
 void diag_redact_lines(struct diag_list *d, const struct source *src, unsigned first,
                        unsigned last);
 
+/* Appends s[0..n) for a terminal, as diagnostics show text: control
+ * characters and invalid UTF-8 escaped (\x1b, \n, \u2028), nothing cut or
+ * masked. For other output of user text (kiln inspect). */
+void diag_add_display(struct strbuf *out, const char *s, size_t n);
+
 /* Sorts by source, line, column (stable) — call before rendering. */
 void diag_sort(struct diag_list *d);
 

@@ -384,6 +384,22 @@ TEST(builds_sensitive_names_refused_descriptions_hidden) {
         unload(&l);
 }
 
+/* kiln inspect's text shows control characters from the spec escaped. */
+TEST(render_text_escapes_control_characters) {
+        struct loaded l = load("description: \"t\\e]0;x\\a\"\n"
+                               "builds:\n  x:\n    description: \"d\\e[2J\"\n" SRC
+                               "    labels: {a: \"l\\x9b\"}\n"
+                               "    steps:\n      - shell: \"echo \\e[31m\\nb\\r\"\n");
+        CHECK_INT(l.r, ==, 0);
+        struct strbuf txt = STRBUF_INIT;
+        spec_render_text(l.s, &txt, false);
+        CHECK(strchr(txt.buf, 0x1b) == NULL && strchr(txt.buf, 0x07) == NULL &&
+              strchr(txt.buf, '\r') == NULL && strstr(txt.buf, "\xc2\x9b") == NULL);
+        CHECK(strstr(txt.buf, "d\\x1b[2J") != NULL && strstr(txt.buf, "l\\u009b") != NULL);
+        strbuf_free(&txt);
+        unload(&l);
+}
+
 /* ---- builds ----------------------------------------------------------------------- */
 
 TEST(matrix_expands_with_default_names) {
