@@ -89,6 +89,9 @@ struct diag *diag_addv(struct diag_list *d, enum diag_level level, const struct 
                        unsigned span, const char *fmt, va_list ap) {
         struct mark mk = m ? *m : (struct mark){0};
         _cleanup_free_ char *msg = xvasprintf(fmt, ap);
+        bool cut = strlen(msg) > DIAG_MSG_STORE_MAX;
+        if (cut)
+                msg[DIAG_MSG_STORE_MAX] = 0;
         for (size_t i = 0; i < d->n; i++)
                 if (d->v[i].level == level && same_mark(&d->v[i].mark, &mk) &&
                     streq(d->v[i].msg, msg))
@@ -102,7 +105,7 @@ struct diag *diag_addv(struct diag_list *d, enum diag_level level, const struct 
         GROW(d->v, d->n, d->cap);
         struct diag *dg = &d->v[d->n++];
         *dg = (struct diag){.level = level, .mark = mk, .span = span ? span : 1,
-                            .msg = TAKE_PTR(msg)};
+                            .msg = TAKE_PTR(msg), .msg_cut = cut};
         return dg;
 }
 
@@ -131,6 +134,9 @@ void diag_hint(struct diag *dg, const char *fmt, ...) {
         va_start(ap, fmt);
         free(dg->hint);
         dg->hint = xvasprintf(fmt, ap);
+        dg->hint_cut = strlen(dg->hint) > DIAG_MSG_STORE_MAX;
+        if (dg->hint_cut)
+                dg->hint[DIAG_MSG_STORE_MAX] = 0;
         va_end(ap);
 }
 
@@ -164,7 +170,7 @@ void diag_add_secret(struct diag_list *d, const char *s, size_t n) {
  * track is set, *track (a byte offset in text) is moved to the matching
  * offset in the output. */
 static void add_masked_track(const struct diag_list *d, struct strbuf *out, const char *text,
-                             size_t n, size_t *track) {
+                             size_t n, size_t *track, bool cut_end) {
         size_t base = out->len;
         bool moved = false;
         for (size_t i = 0; i < n;) {
@@ -177,6 +183,10 @@ static void add_masked_track(const struct diag_list *d, struct strbuf *out, cons
                         size_t l = strlen(d->secrets[k]);
                         if (l <= n - i && memcmp(text + i, d->secrets[k], l) == 0)
                                 hit = l;
+                        /* text was cut inside a secret: its start is masked */
+                        else if (cut_end && l > n - i && n - i >= DIAG_SECRET_MIN &&
+                                 memcmp(text + i, d->secrets[k], n - i) == 0)
+                                hit = n - i;
                 }
                 if (hit) {
                         strbuf_adds(out, "<sensitive>");
@@ -366,12 +376,13 @@ static size_t longest_secret(const struct diag_list *d) {
 
 /* Appends text[0..n) with secrets masked and control characters escaped,
  * cut at DIAG_MSG_MAX bytes with "...". For paths, messages and hints. */
-static void add_clean(const struct diag_list *d, struct strbuf *out, const char *text, size_t n) {
+static void add_clean(const struct diag_list *d, struct strbuf *out, const char *text, size_t n,
+                      bool cut) {
         _cleanup_strbuf_ struct strbuf m = STRBUF_INIT;
         /* Masking looks at no more than the cap can show, plus the longest
          * secret (one cut at the edge is still recognised). */
         size_t look = DIAG_MSG_MAX + longest_secret(d);
-        add_masked_track(d, &m, text, n < look ? n : look, NULL);
+        add_masked_track(d, &m, text, n < look ? n : look, NULL, cut);
         size_t start = out->len;
         for (size_t i = 0; i < m.len;) {
                 size_t cols;
@@ -384,13 +395,13 @@ static void add_clean(const struct diag_list *d, struct strbuf *out, const char 
                         return;
                 }
         }
-        if (n > look)
+        if (n > look || cut)
                 strbuf_adds(out, "...");
 }
 
-static char *clean(const struct diag_list *d, const char *s) {
+static char *clean(const struct diag_list *d, const char *s, bool cut) {
         struct strbuf sb = STRBUF_INIT;
-        add_clean(d, &sb, s, strlen(s));
+        add_clean(d, &sb, s, strlen(s), cut);
         return strbuf_detach(&sb);
 }
 
@@ -417,7 +428,7 @@ static void add_excerpt(const struct diag_list *d, const struct diag *dg, struct
                 we++;
         _cleanup_strbuf_ struct strbuf mk = STRBUF_INIT;
         size_t at = cb - wb;
-        add_masked_track(d, &mk, line + wb, we - wb, &at);
+        add_masked_track(d, &mk, line + wb, we - wb, &at, false);
 
         /* Escape, remembering where each character starts (byte in esc,
          * column). */
@@ -485,7 +496,7 @@ static void render_one(const struct diag_list *d, const struct diag *dg, struct 
         if (color)
                 strbuf_adds(out, C_BOLD);
         if (m->src) {
-                add_clean(d, out, m->src->path, strlen(m->src->path));
+                add_clean(d, out, m->src->path, strlen(m->src->path), false);
                 if (m->line)
                         strbuf_addf(out, ":%u:%u", m->line, m->col ? m->col : 1);
                 strbuf_adds(out, ": ");
@@ -498,7 +509,7 @@ static void render_one(const struct diag_list *d, const struct diag *dg, struct 
         if (color)
                 strbuf_adds(out, C_RESET C_BOLD);
         strbuf_addc(out, ' ');
-        add_clean(d, out, dg->msg, strlen(dg->msg));
+        add_clean(d, out, dg->msg, strlen(dg->msg), dg->msg_cut);
         if (color)
                 strbuf_adds(out, C_RESET);
         strbuf_addc(out, '\n');
@@ -510,7 +521,7 @@ static void render_one(const struct diag_list *d, const struct diag *dg, struct 
                 if (color)
                         strbuf_adds(out, C_RESET);
                 strbuf_addc(out, ' ');
-                add_clean(d, out, dg->hint, strlen(dg->hint));
+                add_clean(d, out, dg->hint, strlen(dg->hint), dg->hint_cut);
                 strbuf_addc(out, '\n');
         }
 }
@@ -537,7 +548,7 @@ void diag_write_json(const struct diag_list *d, struct json_writer *wp) {
                 const struct diag *dg = &d->v[i];
                 json_begin_object(&w);
                 json_key(&w, "file");
-                _cleanup_free_ char *file = dg->mark.src ? clean(d, dg->mark.src->path) : NULL;
+                _cleanup_free_ char *file = dg->mark.src ? clean(d, dg->mark.src->path, false) : NULL;
                 json_string(&w, file);
                 json_key(&w, "line");
                 json_int(&w, dg->mark.line);
@@ -545,8 +556,8 @@ void diag_write_json(const struct diag_list *d, struct json_writer *wp) {
                 json_int(&w, dg->mark.col);
                 json_key(&w, "severity");
                 json_string(&w, level_name(dg->level));
-                _cleanup_free_ char *msg = clean(d, dg->msg);
-                _cleanup_free_ char *hint = dg->hint ? clean(d, dg->hint) : NULL;
+                _cleanup_free_ char *msg = clean(d, dg->msg, dg->msg_cut);
+                _cleanup_free_ char *hint = dg->hint ? clean(d, dg->hint, dg->hint_cut) : NULL;
                 json_key(&w, "message");
                 json_string(&w, msg);
                 json_key(&w, "hint");

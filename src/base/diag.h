@@ -32,6 +32,10 @@
 #define DIAG_MAX 200
 /* Cap on a rendered message or hint, in bytes (after escaping). */
 #define DIAG_MSG_MAX 1000
+/* Cap on a stored message or hint, in bytes: bounds the memory of DIAG_MAX
+ * diagnostics that quote huge values. A secret cut at this end is still
+ * masked (its start is recognised). */
+#define DIAG_MSG_STORE_MAX 65536
 /* Cap on the width of a quoted source line, in columns (after escaping). */
 #define DIAG_EXCERPT_COLS 200
 
@@ -60,6 +64,7 @@ struct diag {
         char *msg;     /* owned */
         char *hint;    /* owned, may be NULL */
         bool redact;   /* never quote the source line (it holds a secret) */
+        bool msg_cut, hint_cut; /* msg / hint cut at DIAG_MSG_STORE_MAX */
 };
 
 struct diag_list {

@@ -176,6 +176,22 @@ TEST(diag_caps_long_lines_and_messages) {
         source_free(src);
 }
 
+TEST(diag_masks_secret_cut_by_the_storage_cap) {
+        size_t n = DIAG_MSG_STORE_MAX + 5000;
+        char *secret = xmalloc(n + 1);
+        memset(secret, 'S', n);
+        secret[n] = 0;
+        struct diag_list d = {0};
+        diag_add_secret(&d, secret, n);
+        /* the message is stored cut inside the secret */
+        diag_error(&d, NULL, 0, "v=%s", secret);
+        _cleanup_free_ char *out = render(&d);
+        CHECK(strstr(out, "SSSS") == NULL);
+        CHECK(strstr(out, "v=<sensitive>...") != NULL);
+        free(secret);
+        diag_list_done(&d);
+}
+
 TEST(diag_redacts_sources_and_line_ranges) {
         const char *text = "a: 1\npw: s3cr\nb: 2\n";
         struct source *src = source_new("f", text, strlen(text));
