@@ -7,6 +7,20 @@
 #define DIM(c) ((c) ? "\033[2m" : "")
 #define RESET(c) ((c) ? "\033[0m" : "")
 
+/* Text from the spec (descriptions, parameters, paths) is shown with
+ * control characters escaped, as diagnostics show it: a value must not be
+ * able to drive the terminal. Names are checked simple names already. */
+static void add_text(struct strbuf *out, const char *s) {
+        diag_add_display(out, s, strlen(s));
+}
+
+/* value_format, escaped for a terminal. */
+static void add_value(const struct value *v, struct strbuf *out) {
+        _cleanup_strbuf_ struct strbuf tmp = STRBUF_INIT;
+        value_format(v, &tmp);
+        diag_add_display(out, tmp.buf ? tmp.buf : "", tmp.len);
+}
+
 static void add_parent_chain(const struct spec_build *b, struct strbuf *out) {
         if (!b->parent) {
                 strbuf_adds(out, "(none)");
@@ -23,18 +37,22 @@ static void add_params(const struct value *params, struct strbuf *out, const cha
                 return;
         for (size_t i = 0; i < params->n; i++) {
                 const struct value *v = params->items[i];
-                strbuf_addf(out, "%s%s: ", indent, params->keys[i]->str);
+                strbuf_adds(out, indent);
+                add_text(out, params->keys[i]->str);
+                strbuf_adds(out, ": ");
                 if (!v->sensitive && v->kind == V_STRING && strchr(v->str, '\n')) {
                         strbuf_adds(out, "|\n");
                         const char *p = v->str;
                         while (*p) {
                                 const char *nl = strchrnul(p, '\n');
-                                strbuf_addf(out, "%s  %.*s\n", indent, (int)(nl - p), p);
+                                strbuf_addf(out, "%s  ", indent);
+                                diag_add_display(out, p, (size_t)(nl - p));
+                                strbuf_addc(out, '\n');
                                 p = *nl ? nl + 1 : nl;
                         }
                         continue;
                 }
-                value_format(v, out);
+                add_value(v, out);
                 strbuf_addc(out, '\n');
         }
 }
@@ -44,16 +62,21 @@ static void add_section(const char *key, const struct value *v, const char *from
         if (!v)
                 return;
         strbuf_addf(out, "  %-10s ", key);
-        value_format(v, out);
+        add_value(v, out);
         if (from)
                 strbuf_addf(out, "  %s(from %s)%s", DIM(color), from, RESET(color));
         strbuf_addc(out, '\n');
 }
 
 void spec_render_text(const struct spec *s, struct strbuf *out, bool color) {
-        strbuf_addf(out, "%sspec%s        %s\n", BOLD(color), RESET(color), s->path);
-        if (s->description)
-                strbuf_addf(out, "%sdescription%s %s\n", BOLD(color), RESET(color), s->description);
+        strbuf_addf(out, "%sspec%s        ", BOLD(color), RESET(color));
+        add_text(out, s->path);
+        strbuf_addc(out, '\n');
+        if (s->description) {
+                strbuf_addf(out, "%sdescription%s ", BOLD(color), RESET(color));
+                add_text(out, s->description);
+                strbuf_addc(out, '\n');
+        }
         strbuf_addf(out, "%stimestamp%s   %s\n", BOLD(color), RESET(color), s->timestamp);
         if (s->nvars) {
                 strbuf_addf(out, "%svariables%s\n", BOLD(color), RESET(color));
@@ -66,12 +89,15 @@ void spec_render_text(const struct spec *s, struct strbuf *out, bool color) {
                         strbuf_addf(out, "  %-*s = ", (int)w, v->name);
                         if (v->sensitive)
                                 strbuf_adds(out, SENSITIVE_PLACEHOLDER);
-                        else if (v->value && v->value->kind == V_STRING)
-                                json_escape(out, v->value->str, v->value->len);
-                        else
-                                value_format(v->value, out);
-                        strbuf_addf(out, "  %s(%s, %s)%s\n", DIM(color), var_type_name(v->type),
-                                    v->origin ? v->origin : "unset", RESET(color));
+                        else if (v->value && v->value->kind == V_STRING) {
+                                _cleanup_strbuf_ struct strbuf q = STRBUF_INIT;
+                                json_escape(&q, v->value->str, v->value->len);
+                                diag_add_display(out, q.buf, q.len);
+                        } else
+                                add_value(v->value, out);
+                        strbuf_addf(out, "  %s(%s, ", DIM(color), var_type_name(v->type));
+                        add_text(out, v->origin ? v->origin : "unset");
+                        strbuf_addf(out, ")%s\n", RESET(color));
                 }
         }
         size_t shown = 0;
@@ -86,8 +112,11 @@ void spec_render_text(const struct spec *s, struct strbuf *out, bool color) {
                 if (!b->selected)
                         strbuf_addf(out, "  %s(needed as a parent)%s", DIM(color), RESET(color));
                 strbuf_addc(out, '\n');
-                if (b->description)
-                        strbuf_addf(out, "  %-10s %s\n", "about", b->description);
+                if (b->description) {
+                        strbuf_addf(out, "  %-10s ", "about");
+                        add_text(out, b->description);
+                        strbuf_addc(out, '\n');
+                }
                 strbuf_addf(out, "  %-10s %s\n", "arch", b->arch);
                 if (b->role)
                         strbuf_addf(out, "  %-10s %s\n", "role", b->role);
@@ -102,7 +131,7 @@ void spec_render_text(const struct spec *s, struct strbuf *out, bool color) {
                 strbuf_addc(out, '\n');
                 if (b->source) {
                         strbuf_addf(out, "  %-10s ", "source");
-                        value_format(b->source, out);
+                        add_value(b->source, out);
                         strbuf_addc(out, '\n');
                 }
                 if (b->nsteps) {
@@ -111,8 +140,11 @@ void spec_render_text(const struct spec *s, struct strbuf *out, bool color) {
                                 const struct spec_step *st = &b->steps[j];
                                 strbuf_addf(out, "    %2u. %s%s%s", st->index, BOLD(color), st->kind,
                                             RESET(color));
-                                if (st->name)
-                                        strbuf_addf(out, " \"%s\"", st->name);
+                                if (st->name) {
+                                        strbuf_adds(out, " \"");
+                                        add_text(out, st->name);
+                                        strbuf_addc(out, '"');
+                                }
                                 if (!st->network)
                                         strbuf_adds(out, " (no network)");
                                 strbuf_addc(out, '\n');

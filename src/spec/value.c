@@ -317,9 +317,12 @@ static size_t source_offset(const struct source *src, unsigned line, unsigned co
 static struct mark mark_of_offset(const struct source *src, size_t off) {
         struct mark m = {src, 1, 1};
         for (size_t i = 0; i < off && i < src->len; i++) {
-                if (src->text[i] == '\n') {
+                /* Line breaks as libyaml and source_line count them. */
+                size_t b = source_break_len(src->text + i, src->text + src->len);
+                if (b) {
                         m.line++;
                         m.col = 1;
+                        i += b - 1;
                 } else if (((unsigned char)src->text[i] & 0xc0) != 0x80) {
                         m.col++;
                 }

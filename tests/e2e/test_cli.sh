@@ -156,6 +156,74 @@ t_secrets_never_printed() {
 }
 run_test secrets-never-printed t_secrets_never_printed
 
+# Errors about --var, KILN_VAR_* and var files never echo a value, and never
+# quote a var-file line or the lines of a sensitive declaration; yet they
+# say where the problem is.
+t_var_errors_keep_secrets() {
+        write_spec
+        local secret=Zq9-very-secret-7731 out
+        # --var without '=': the argument may be the secret itself
+        for arg in "$secret" "token $secret"; do
+                assert_exit 2 "$KILN" validate --var "$arg" "$T_TMP/kiln.yaml" || return 1
+                assert_contains "$(cat "$T_ERR")" "--var expects NAME=VALUE" || return 1
+                assert_not_contains "$(cat "$T_OUT" "$T_ERR")" "$secret" || return 1
+        done
+        assert_exit 2 "$KILN" validate --var "=$secret" "$T_TMP/kiln.yaml" || return 1
+        assert_contains "$(cat "$T_ERR")" "--var:1:1: error: expected NAME=VALUE" || return 1
+        assert_not_contains "$(cat "$T_OUT" "$T_ERR")" "$secret" || return 1
+        env "KILN_VAR_=$secret" "$KILN" validate "$T_TMP/kiln.yaml" >"$T_OUT" 2>"$T_ERR"
+        assert_contains "$(cat "$T_ERR")" "<environment>:1:1: error:" || return 1
+        assert_not_contains "$(cat "$T_OUT" "$T_ERR")" "$secret" || return 1
+        # a var file's syntax error and duplicate key: located, not quoted
+        printf 'suite: trixie\ntoken: %s extra: [\n' "$secret" >"$T_TMP/s.yaml"
+        printf 'token: first-value\ntoken: %s\n' "$secret" >"$T_TMP/d.yaml"
+        for f in s d; do
+                for json in "" --json; do
+                        # shellcheck disable=SC2086
+                        assert_exit 2 "$KILN" validate $json --var-file "$T_TMP/$f.yaml" "$T_TMP/kiln.yaml" || return 1
+                        out=$(cat "$T_OUT" "$T_ERR")
+                        assert_not_contains "$out" "$secret" || return 1
+                        assert_not_contains "$out" "Zq9" || return 1
+                done
+                assert_contains "$out" "\"file\": \"$T_TMP/$f.yaml\"" || return 1
+                assert_contains "$out" "\"line\": 2" || return 1
+        done
+        # a duplicate default: of a sensitive variable
+        sed -i "s/    default: placeholder-token/    default: placeholder-token\n    default: $secret/" "$T_TMP/kiln.yaml"
+        assert_exit 2 "$KILN" validate "$T_TMP/kiln.yaml" || return 1
+        assert_contains "$(cat "$T_ERR")" "kiln.yaml:9:5: error: duplicate key 'default'" || return 1
+        assert_not_contains "$(cat "$T_OUT" "$T_ERR")" "$secret" || return 1
+}
+run_test var-errors-keep-secrets t_var_errors_keep_secrets
+
+# A secret too short to be masked by text search, used in a build's name:
+# refused (names reach file names and logs), never printed.
+t_sensitive_name_refused() {
+        cat >"$T_TMP/n.yaml" <<'YAML'
+variables:
+  pin: {sensitive: true, default: q7z}
+builds:
+  base:
+    name: "img-${var.pin}"
+    description: "pin ${var.pin}"
+    source: {type: debian, suite: bookworm}
+YAML
+        for verb in validate inspect "validate --json" "inspect --json"; do
+                # shellcheck disable=SC2086
+                assert_exit 2 "$KILN" $verb "$T_TMP/n.yaml" || return 1
+                assert_not_contains "$(cat "$T_OUT" "$T_ERR")" "q7z" || return 1
+        done
+        assert_contains "$(cat "$T_ERR")" "n.yaml:5:11: error: build 'base': name: cannot use a sensitive variable" || return 1
+        sed -i '/name:/d' "$T_TMP/n.yaml"
+        for verb in inspect "inspect --json"; do
+                # shellcheck disable=SC2086
+                assert_exit 0 "$KILN" $verb "$T_TMP/n.yaml" || return 1
+                assert_not_contains "$(cat "$T_OUT" "$T_ERR")" "q7z" || return 1
+                assert_contains "$(cat "$T_OUT")" "<sensitive>" || return 1
+        done
+}
+run_test sensitive-name-refused t_sensitive_name_refused
+
 t_three_errors_one_run() {
         cat >"$T_TMP/bad.yaml" <<'YAML'
 variables:

@@ -81,6 +81,138 @@ TEST(diag_renders_caret_and_hint) {
         source_free(src);
 }
 
+/* Renders d to a string (caller frees). */
+static char *render(struct diag_list *d) {
+        struct strbuf sb = STRBUF_INIT;
+        diag_render(d, &sb, false);
+        return strbuf_detach(&sb);
+}
+
+TEST(source_line_counts_every_yaml_line_break) {
+        /* libyaml counts \r, \r\n, U+0085, U+2028 and U+2029 as line breaks;
+         * the quoted line must be the one its line numbers mean. */
+        const char *text = "a\rb\r\nc\xc2\x85" "d\xe2\x80\xa8" "e\xe2\x80\xa9" "f\n";
+        struct source *src = source_new("x", text, strlen(text));
+        const char *want[] = {"a", "b", "c", "d", "e", "f"};
+        for (unsigned i = 0; i < 6; i++) {
+                size_t n = 99;
+                const char *l = source_line(src, i + 1, &n);
+                CHECK(l && n == 1 && l[0] == want[i][0]);
+        }
+        size_t n;
+        CHECK(source_line(src, 7, &n) == NULL);
+        CHECK_INT(source_break_len("\r\n", "\r\n" + 2), ==, 2);
+        CHECK_INT(source_break_len("\xe2\x80\xa8", "\xe2\x80\xa8" + 3), ==, 3);
+        CHECK_INT(source_break_len("\xe2\x80", "\xe2\x80" + 2), ==, 0);
+        source_free(src);
+}
+
+TEST(diag_quotes_empty_line_after_cr_with_secrets) {
+        /* An empty quoted line while secrets are registered: was memcmp on
+         * NULL (undefined behaviour). */
+        const char *text = "k: 1\r\rz: 2\n";
+        struct source *src = source_new("f", text, strlen(text));
+        struct diag_list d = {0};
+        diag_add_secret(&d, "hunter22", 8);
+        diag_error(&d, &(struct mark){src, 2, 1}, 1, "here");
+        diag_error(&d, &(struct mark){src, 3, 1}, 1, "there");
+        _cleanup_free_ char *out = render(&d);
+        CHECK_STREQ(out, "f:2:1: error: here\n"
+                         "    2 | \n"
+                         "      | ^\n"
+                         "f:3:1: error: there\n"
+                         "    3 | z: 2\n"
+                         "      | ^\n");
+        diag_list_done(&d);
+        source_free(src);
+}
+
+TEST(diag_escapes_control_characters) {
+        const char *text = "t: \"a\x1b[2J\"\x07 \xc2\x9b x\xe2\x80\xae" "y\x7f\xff\n";
+        struct source *src = source_new("p\x1bq", text, strlen(text));
+        struct diag_list d = {0};
+        struct diag *dg = diag_error(&d, &(struct mark){src, 1, 13}, 2, "bad \x1b]0;t\x07 \r\n %s",
+                                     "\xc2\x85");
+        diag_hint(dg, "h\x1b");
+        _cleanup_free_ char *out = render(&d);
+        CHECK(strchr(out, 0x1b) == NULL && strchr(out, 0x07) == NULL && strchr(out, '\r') == NULL &&
+              strchr(out, 0x7f) == NULL && strstr(out, "\xc2\x9b") == NULL &&
+              strstr(out, "\xe2\x80\xae") == NULL && strstr(out, "\xff") == NULL);
+        CHECK_STREQ(out, "p\\x1bq:1:13: error: bad \\x1b]0;t\\x07 \\r\\n \\u0085\n"
+                         "    1 | t: \"a\\x1b[2J\"\\x07 \\u009b x\\u202ey\\x7f\\xff\n"
+                         "      |                   ^~~~~~~\n"
+                         "hint: h\\x1b\n");
+        struct strbuf js = STRBUF_INIT;
+        diag_render_json(&d, &js);
+        CHECK(strstr(js.buf, "\"message\": \"bad \\\\x1b]0;t\\\\x07 \\\\r\\\\n \\\\u0085\"") != NULL);
+        CHECK(strchr(js.buf, 0x1b) == NULL && strstr(js.buf, "\xff") == NULL);
+        strbuf_free(&js);
+        diag_list_done(&d);
+        source_free(src);
+}
+
+TEST(diag_caps_long_lines_and_messages) {
+        size_t n = 3u << 20; /* a 3 MiB line */
+        char *text = xmalloc(n + 1);
+        memset(text, 'x', n);
+        memcpy(text + n / 2, "HERE", 4);
+        text[n] = 0;
+        struct source *src = source_new("f", text, n);
+        struct diag_list d = {0};
+        struct diag *dg = diag_error(&d, &(struct mark){src, 1, (unsigned)(n / 2 + 1)}, 4, "v=%s", text);
+        diag_hint(dg, "%s", text);
+        _cleanup_free_ char *out = render(&d);
+        CHECK(strlen(out) < 4 * DIAG_MSG_MAX);
+        /* the caret stays under the text it points at */
+        char *l1 = strchr(out, '\n') + 1, *l2 = strchr(l1, '\n') + 1;
+        char *here = strstr(l1, "HERE");
+        CHECK(here && here < l2);
+        CHECK_INT((long)(strchr(l2, '^') - l2), ==, (long)(here - l1));
+        CHECK(strncmp(strchr(l2, '^'), "^~~~\n", 5) == 0);
+        CHECK(strstr(l1, " | ...x") != NULL && strstr(l1, "x...\n") != NULL);
+        CHECK_INT((long)(l2 - l1), <=, DIAG_EXCERPT_COLS + 16);
+        free(text);
+        diag_list_done(&d);
+        source_free(src);
+}
+
+TEST(diag_masks_secret_cut_by_the_storage_cap) {
+        size_t n = DIAG_MSG_STORE_MAX + 5000;
+        char *secret = xmalloc(n + 1);
+        memset(secret, 'S', n);
+        secret[n] = 0;
+        struct diag_list d = {0};
+        diag_add_secret(&d, secret, n);
+        /* the message is stored cut inside the secret */
+        diag_error(&d, NULL, 0, "v=%s", secret);
+        _cleanup_free_ char *out = render(&d);
+        CHECK(strstr(out, "SSSS") == NULL);
+        CHECK(strstr(out, "v=<sensitive>...") != NULL);
+        free(secret);
+        diag_list_done(&d);
+}
+
+TEST(diag_redacts_sources_and_line_ranges) {
+        const char *text = "a: 1\npw: s3cr\nb: 2\n";
+        struct source *src = source_new("f", text, strlen(text));
+        struct source *vf = source_new("vars", "pw: s3cr\n", 9);
+        vf->redact = true;
+        struct diag_list d = {0};
+        diag_error(&d, &(struct mark){src, 2, 1}, 2, "in range");
+        diag_error(&d, &(struct mark){vf, 1, 1}, 2, "var file");
+        diag_error(&d, &(struct mark){src, 3, 1}, 1, "outside");
+        /* registered after the diagnostics: still holds */
+        diag_redact_lines(&d, src, 2, 2);
+        _cleanup_free_ char *out = render(&d);
+        CHECK(strstr(out, "s3cr") == NULL);
+        CHECK(strstr(out, "f:2:1: error: in range\n") != NULL);
+        CHECK(strstr(out, "vars:1:1: error: var file\n") != NULL);
+        CHECK(strstr(out, "    3 | b: 2\n") != NULL);
+        diag_list_done(&d);
+        source_free(vf);
+        source_free(src);
+}
+
 TEST(source_line_handles_edges) {
         const char *text = "one\ntwo\r\n\nlast";
         struct source *src = source_new("x", text, strlen(text));

@@ -377,6 +377,30 @@ TEST(interp_formatdate_formats) {
         CHECK_STREQ(f, "8 08 PM pm");
 }
 
+/* A sensitive argument of formatdate() is never quoted, not one character
+ * of it, also when derived (upper(var.secret)); the error is located. */
+TEST(interp_formatdate_keeps_sensitive_arguments) {
+        const char *cases[] = {
+                "a: '${formatdate(var.secret, timestamp)}'\n",
+                "a: '${formatdate(upper(var.secret), timestamp)}'\n",
+                "a: '${formatdate(\"YYYY\", var.secret)}'\n",
+        };
+        for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+                struct run t;
+                run(&t, cases[i]);
+                CHECK(t.d.nerrors == 1 && first(&t) && first(&t)->mark.line == 1);
+                struct strbuf sb = STRBUF_INIT;
+                diag_render(&t.d, &sb, false);
+                CHECK(strstr(sb.buf, "formatdate()") != NULL);
+                /* 'h' is the first letter formatdate rejects in "hunter2";
+                 * no quote of any part of it may appear */
+                CHECK(strstr(sb.buf, "'h") == NULL && strstr(sb.buf, "'H") == NULL &&
+                      strstr(sb.buf, "hunter") == NULL && strstr(sb.buf, "HUNTER") == NULL);
+                strbuf_free(&sb);
+                run_done(&t);
+        }
+}
+
 TEST(interp_formatdate_errors) {
         struct run t;
         run(&t, "a: '${formatdate(\"YYYY-QQ\", timestamp)}'\n");

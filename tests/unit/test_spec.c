@@ -311,6 +311,95 @@ TEST(vars_sensitive_never_rendered) {
         unload(&l);
 }
 
+/* Renders l's diagnostics as text and JSON into one string (caller frees). */
+static char *render_all(struct loaded *l) {
+        struct strbuf sb = STRBUF_INIT;
+        diag_render(&l->d, &sb, false);
+        diag_render_json(&l->d, &sb);
+        return strbuf_detach(&sb);
+}
+
+/* Var files, --var and the lines of a sensitive declaration are never
+ * quoted, whatever the error; errors there are still located. */
+TEST(vars_sources_with_secrets_are_not_quoted) {
+        const char *spec = "variables:\n"
+                           "  token: {sensitive: true}\n"
+                           "  suite: bookworm\n"
+                           "builds:\n  x:\n" SRC;
+        char *vf = write_tmp("v.yaml", "suite: trixie\ntoken: SEKRIT-1 x: [\n");
+        const char *files[] = {vf};
+        struct loaded l = load_opts(spec, (struct spec_options){.var_files = files, .nvar_files = 1});
+        CHECK_INT(l.r, <, 0);
+        _cleanup_free_ char *a = render_all(&l);
+        CHECK(strstr(a, "SEKRIT") == NULL);
+        CHECK(strstr(a, "v.yaml:2:") != NULL);
+        unload(&l);
+        unlink(vf);
+        free(vf);
+
+        const char *vars[] = {"=SEKRIT-2"};
+        l = load_opts(spec, (struct spec_options){.vars = vars, .nvars = 1});
+        _cleanup_free_ char *b = render_all(&l);
+        CHECK(strstr(b, "SEKRIT") == NULL && strstr(b, "--var:1:1: error") != NULL);
+        unload(&l);
+
+        /* a dropped duplicate default: of a sensitive variable, and a typo
+         * in a flow declaration spread over two lines */
+        l = load("variables:\n"
+                 "  token:\n"
+                 "    sensitive: true\n"
+                 "    default: abc\n"
+                 "    default: SEKRIT-3\n"
+                 "  pw: {sensitive: true, default: SEKRIT-4,\n"
+                 "    descripton: x}\n"
+                 "builds:\n  x:\n" SRC);
+        CHECK(has_diag(&l, 5, 5, "duplicate key 'default'"));
+        CHECK(has_diag(&l, 7, 5, "unknown key 'descripton'"));
+        _cleanup_free_ char *c = render_all(&l);
+        CHECK(strstr(c, "SEKRIT") == NULL);
+        unload(&l);
+}
+
+/* Values derived from a secret never become names (which reach file names
+ * and logs); descriptions and step names derived from one are shown as
+ * <sensitive>. */
+TEST(builds_sensitive_names_refused_descriptions_hidden) {
+        struct loaded l = load("variables:\n  pin: {sensitive: true, default: q7}\n"
+                               "builds:\n  x:\n    name: \"n-${var.pin}\"\n" SRC);
+        CHECK(has_diag(&l, 5, 11, "name: cannot use a sensitive variable"));
+        _cleanup_free_ char *a = render_all(&l);
+        CHECK(strstr(a, "q7") == NULL);
+        unload(&l);
+
+        l = load("variables:\n  pin: {sensitive: true, default: q7}\n"
+                 "builds:\n  x:\n    description: \"d ${var.pin}\"\n" SRC
+                 "    steps:\n      - shell: \"true\"\n        name: \"s ${var.pin}\"\n");
+        CHECK_INT(l.r, ==, 0);
+        struct strbuf txt = STRBUF_INIT, json = STRBUF_INIT;
+        spec_render_text(l.s, &txt, false);
+        spec_render_json(l.s, &json);
+        CHECK(strstr(txt.buf, "q7") == NULL && strstr(json.buf, "q7") == NULL);
+        strbuf_free(&txt);
+        strbuf_free(&json);
+        unload(&l);
+}
+
+/* kiln inspect's text shows control characters from the spec escaped. */
+TEST(render_text_escapes_control_characters) {
+        struct loaded l = load("description: \"t\\e]0;x\\a\"\n"
+                               "builds:\n  x:\n    description: \"d\\e[2J\"\n" SRC
+                               "    labels: {a: \"l\\x9b\"}\n"
+                               "    steps:\n      - shell: \"echo \\e[31m\\nb\\r\"\n");
+        CHECK_INT(l.r, ==, 0);
+        struct strbuf txt = STRBUF_INIT;
+        spec_render_text(l.s, &txt, false);
+        CHECK(strchr(txt.buf, 0x1b) == NULL && strchr(txt.buf, 0x07) == NULL &&
+              strchr(txt.buf, '\r') == NULL && strstr(txt.buf, "\xc2\x9b") == NULL);
+        CHECK(strstr(txt.buf, "d\\x1b[2J") != NULL && strstr(txt.buf, "l\\u009b") != NULL);
+        strbuf_free(&txt);
+        unload(&l);
+}
+
 /* ---- builds ----------------------------------------------------------------------- */
 
 TEST(matrix_expands_with_default_names) {
