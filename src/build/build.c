@@ -314,28 +314,43 @@ struct engine {
         const struct spec_build **builds;
 };
 
-static void write_masked(struct engine *e, int fd, const char *line, size_t len,
-                         const struct spec_build *b) {
-        struct strbuf out = STRBUF_INIT;
-        size_t ns = 0;
-        while (e->secrets[ns])
-                ns++;
-        strbuf_add_masked(&out, line, len, e->secrets, ns);
-        if (out.len && write(fd, out.buf, out.len) < 0) {
+/* The log file gets the masked stream as it comes (a secret split across
+ * reads, or inside a line of any length, is masked all the same: the
+ * masker holds back only a tail that may begin a secret); the observer
+ * gets it in lines of at most LOG_LINE_MAX bytes. */
+static void pump_emit(struct pump *p, struct strbuf *line, const struct strbuf *masked, bool end) {
+        struct engine *e = p->eng;
+        if (masked->len && write_all(p->log_fd, masked->buf, masked->len) < 0) {
                 /* a full disk shows up when the step result is stored */
         }
         const struct build_observer *obs = e->o->observer;
-        if (e->o->debug && obs && obs->output && out.len) {
-                pthread_mutex_lock(&e->lock);
-                obs->output(obs->userdata, b, out.buf, out.len);
-                pthread_mutex_unlock(&e->lock);
+        if (!e->o->debug || !obs || !obs->output)
+                return;
+        for (size_t i = 0; i < masked->len; i++) {
+                strbuf_addc(line, masked->buf[i]);
+                if (masked->buf[i] == '\n' || line->len >= LOG_LINE_MAX) {
+                        pthread_mutex_lock(&e->lock);
+                        obs->output(obs->userdata, p->build, line->buf, line->len);
+                        pthread_mutex_unlock(&e->lock);
+                        strbuf_reset(line);
+                }
         }
-        strbuf_free(&out);
+        if (end && line->len) {
+                pthread_mutex_lock(&e->lock);
+                obs->output(obs->userdata, p->build, line->buf, line->len);
+                pthread_mutex_unlock(&e->lock);
+                strbuf_reset(line);
+        }
 }
 
 static void *pump_main(void *arg) {
         struct pump *p = arg;
-        struct strbuf line = STRBUF_INIT;
+        struct strbuf line = STRBUF_INIT, masked = STRBUF_INIT;
+        struct strbuf_masker m;
+        size_t ns = 0;
+        while (p->eng->secrets[ns])
+                ns++;
+        strbuf_masker_init(&m, p->eng->secrets, ns);
         char buf[8192];
         for (;;) {
                 ssize_t n = read(p->rfd, buf, sizeof(buf));
@@ -343,16 +358,15 @@ static void *pump_main(void *arg) {
                         continue;
                 if (n <= 0)
                         break;
-                for (ssize_t i = 0; i < n; i++) {
-                        strbuf_addc(&line, buf[i]);
-                        if (buf[i] == '\n' || line.len >= LOG_LINE_MAX) {
-                                write_masked(p->eng, p->log_fd, line.buf, line.len, p->build);
-                                strbuf_reset(&line);
-                        }
-                }
+                strbuf_masker_feed(&m, &masked, buf, (size_t)n);
+                pump_emit(p, &line, &masked, false);
+                strbuf_reset(&masked);
         }
-        if (line.len)
-                write_masked(p->eng, p->log_fd, line.buf, line.len, p->build);
+        strbuf_masker_flush(&m, &masked);
+        pump_emit(p, &line, &masked, true);
+        explicit_bzero(buf, sizeof(buf));
+        strbuf_masker_done(&m);
+        strbuf_free(&masked);
         strbuf_free(&line);
         close(p->rfd);
         return NULL;
