@@ -480,6 +480,11 @@ static int run_stage(struct engine *e, const struct spec_build *b, struct stage 
                 cache_abort(txn);
                 return r;
         }
+        /* mmdebstrap's apt downloads as _apt, which must reach the tree */
+        if (stg->index == 0 && (r = cache_txn_share(txn)) < 0) {
+                cache_abort(txn);
+                return r;
+        }
         _cleanup_close_ int log_fd = open(log_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
         if (log_fd < 0) {
                 r = -errno;
@@ -556,7 +561,7 @@ static int run_stage(struct engine *e, const struct spec_build *b, struct stage 
                 /* Keep the partial layer where `kiln shell --failed` finds it. */
                 _cleanup_free_ char *failed = xasprintf("%s/failed", dir);
                 rm_rf(failed);
-                if (mkdir_p(failed, 0755) == 0) {
+                if (mkdir_p(failed, 0700) == 0) { /* as the cache's entries/: may hold secrets */
                         _cleanup_free_ char *ftree = xasprintf("%s/tree", failed);
                         _cleanup_free_ char *fkey = xasprintf("%s/parent-layers", failed);
                         if (rename(cache_txn_tree(txn), ftree) == 0) {
@@ -895,6 +900,26 @@ static int build_one(struct engine *e, size_t bi) {
         br->elapsed_ms = now_ms() - t0;
         br->ok = !failed_any && r >= 0 && !br->verify_failed;
         return br->ok ? 0 : -EIO;
+}
+
+bool build_holds_secrets(const struct spec_build *b) {
+        for (; b; b = b->parent) {
+                if (value_any_sensitive(b->source))
+                        return true;
+                for (size_t i = 0; i < b->nsteps; i++) {
+                        const struct spec_step *st = &b->steps[i];
+                        if (value_any_sensitive(st->params))
+                                return true;
+                        const struct value *mode = value_map_get(st->params, "mode");
+                        if (streq(st->kind, "file") && mode && mode->str) {
+                                char *end = NULL;
+                                unsigned long m = strtoul(mode->str, &end, 8);
+                                if (end != mode->str && !*end && !(m & S_IROTH))
+                                        return true;
+                        }
+                }
+        }
+        return false;
 }
 
 int build_layers(const struct build_options *o, const struct spec_build *b, char ***ret_layers,

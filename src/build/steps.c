@@ -365,6 +365,9 @@ static int run_file(const struct step_ctx *ctx, struct sandbox_result *res) {
         unsigned default_mode = 0644; /* inline content; a host file's own otherwise */
         int r;
         if (content) {
+                /* content from a sensitive value is private unless mode: says otherwise */
+                if (value_any_sensitive(value_map_get(st->params, "content")))
+                        default_mode = 0600;
                 cfd = content_fd("kiln-file", content, strlen(content));
                 if (cfd < 0) {
                         logf_(ctx->log_fd, "kiln: cannot hold the file's content: %s\n", strerror(-cfd));
@@ -410,6 +413,8 @@ static int run_file(const struct step_ctx *ctx, struct sandbox_result *res) {
                         }
                         diag_list_done(&d);
                         source_free(src);
+                        if (value_any_sensitive(out))
+                                default_mode &= 0700;
                         cfd = content_fd("kiln-file", out->str ? out->str : "", out->str ? out->len : 0);
                         if (cfd < 0) {
                                 logf_(ctx->log_fd, "kiln: cannot hold the file's content: %s\n",

@@ -21,6 +21,8 @@ if [ ! -x /bin/busybox ]; then
 fi
 
 SECRET=Zq8-s3cr3t-Vx71-k9
+PY3=/usr/bin/python3
+[ -x "$PY3" ] || PY3=python3
 SHARED=$(mktemp -d /var/tmp/kiln-e2e-secrets.XXXXXX)
 e2e_cleanup_add "$SHARED"
 
@@ -220,5 +222,104 @@ YAML
         assert_eq "" "$hits" "files holding the secret after kill -9" || return 1
 }
 run_test kill-9-leaves-no-secret t_kill_9_leaves_no_secret
+
+# -- 4. layers, images and store blobs that hold secrets are not world-readable ---
+
+t_cache_and_tree_modes() {
+        spec_head
+        cat >>"$T_TMP/kiln.yaml" <<'YAML'
+  modes:
+    source: {type: tarball, path: busybox.tar.gz}
+    steps:
+      - file: {path: /etc/app.key, content: "${var.token}"}
+      - file: {path: /etc/app.conf, content: "not secret\n"}
+      - shell: "exit 3"
+YAML
+        assert_exit 1 kb --trees-only --on-error=abort "$T_TMP/kiln.yaml" || return 1
+        # every cached layer is behind a 0700 directory
+        assert_eq 700 "$(stat -c %a "$T_TMP/cache/entries")" "entries/" || return 1
+        local layer
+        layer=$(grep -l -F /etc/app.key "$T_TMP"/cache/entries/*/meta.json | head -1)
+        layer=${layer%/meta.json}
+        [ -n "$layer" ] || t_fail "no layer of the file step" || return 1
+        assert_eq 700 "$(stat -c %a "$layer")" "the layer's entry dir" || return 1
+        # a file whose content is secret is private without mode:, others are not
+        assert_eq 600 "$(stat -c %a "$layer/tree/etc/app.key")" "secret file mode" || return 1
+        assert_eq "$SECRET" "$(cat "$layer/tree/etc/app.key")" || return 1
+        assert_eq 644 "$(find "$T_TMP"/cache/entries/*/tree/etc -name app.conf -printf '%m')" || return 1
+        # a failed step's kept layer too
+        assert_eq 700 "$(stat -c %a "$T_TMP/work/modes/failed")" "failed/" || return 1
+        # an older cache is tightened when opened
+        chmod 755 "$T_TMP/cache/entries"
+        assert_exit 0 env KILN_CACHE_DIR="$T_TMP/cache" "$KILN" cache list || return 1
+        assert_eq 700 "$(stat -c %a "$T_TMP/cache/entries")" "entries/ after reopening" || return 1
+}
+run_test cache-and-tree-modes t_cache_and_tree_modes
+
+t_store_blob_modes() {
+        local st=$T_TMP/store shm
+        shm=$(mktemp -d /dev/shm/kiln-e2e-secrets.XXXXXX) || return 1
+        head -c 100000 /dev/urandom >"$T_TMP/public.raw"
+        head -c 100000 /dev/urandom >"$shm/private.raw"
+        chmod 644 "$T_TMP/public.raw"
+        chmod 600 "$shm/private.raw"
+        # a copy (another file system) of a private file is private
+        assert_exit 0 "$KILN" images add --store "$st" --name priv "$shm/private.raw" || { rm -rf "$shm"; return 1; }
+        local sum; sum=$(sha256sum "$shm/private.raw" | cut -d' ' -f1)
+        rm -rf "$shm"
+        assert_eq 400 "$(stat -c %a "$st/blobs/sha256/${sum:0:2}/$sum")" "copied private blob" || return 1
+        # a public file stays readable; its content added again from a private
+        # file makes the blob private
+        assert_exit 0 "$KILN" images add --store "$st" --copy --name pub "$T_TMP/public.raw" || return 1
+        local psum; psum=$(sha256sum "$T_TMP/public.raw" | cut -d' ' -f1)
+        assert_eq 444 "$(stat -c %a "$st/blobs/sha256/${psum:0:2}/$psum")" "public blob" || return 1
+        cp "$T_TMP/public.raw" "$T_TMP/again.raw"
+        chmod 600 "$T_TMP/again.raw"
+        assert_exit 0 "$KILN" images add --store "$st" --copy --name again "$T_TMP/again.raw" || return 1
+        assert_eq 400 "$(stat -c %a "$st/blobs/sha256/${psum:0:2}/$psum")" "blob made private" || return 1
+        # serve-images (run as the store's owner) still serves it
+        "$KILN" serve-images --store "$st" --listen 127.0.0.1:0 >"$T_TMP/srv.out" 2>"$T_TMP/srv.err" &
+        local srv=$! end=$((SECONDS + 20)) url=
+        until url=$(grep -o 'http://127.0.0.1:[0-9]*' "$T_TMP/srv.out"); do
+                [ $SECONDS -lt $end ] || { kill $srv; t_fail "serve-images printed no URL"; return 1; }
+                sleep 0.05
+        done
+        local got
+        got=$(curl -fsS "$url/blobs/sha256/$sum" | sha256sum | cut -d' ' -f1)
+        kill -TERM $srv
+        wait $srv
+        assert_eq "$sum" "$got" "served private blob" || return 1
+}
+run_test store-blob-modes t_store_blob_modes
+
+# A real image (examples/minimal with a secret file added): written 0600,
+# stored private. Shares the step cache of e2e_minimal_build, so only the
+# new step and the assembly run.
+t_image_of_secret_build_is_private() {
+        e2e_minimal_build || return 1
+        "$PY3" -c '
+import sys
+text = open(sys.argv[1]).read()
+text = text.replace("variables:\n", "variables:\n  token: {sensitive: true}\n", 1)
+text = text.replace("    disk:\n      size: 2G\n    outputs: [raw, qcow2]",
+                    "      - file: {path: /etc/app.key, content: \"${var.token}\", mode: \"0400\"}\n"
+                    "    disk:\n      size: 2G\n    outputs: [qcow2]", 1)
+open(sys.argv[2], "w").write(text)
+' examples/minimal/kiln.yaml "$T_TMP/kiln.yaml"
+        grep -q app.key "$T_TMP/kiln.yaml" || t_fail "could not add the step" || return 1
+        assert_exit 0 env KILN_VAR_token="$SECRET" KILN_CACHE_DIR="$E2E_MIN_CACHE" "$KILN" build \
+                --work-dir "$T_TMP/work" --output-dir "$T_TMP/output" --store "$T_TMP/store" \
+                --no-checks "$T_TMP/kiln.yaml" || return 1
+        local img=$T_TMP/output/minimal/minimal.qcow2
+        assert_eq 600 "$(stat -c %a "$img")" "image mode" || return 1
+        assert_eq 644 "$(stat -c %a "$T_TMP/output/minimal/SHA256SUMS")" "checksums" || return 1
+        local sum; sum=$(sha256sum "$img" | cut -d' ' -f1)
+        local blob=$T_TMP/store/blobs/sha256/${sum:0:2}/$sum
+        [ -f "$blob" ] || t_fail "not stored" || return 1
+        case "$(stat -c %a "$blob")" in 400 | 600) ;; *) t_fail "blob mode $(stat -c %a "$blob")"; return 1 ;; esac
+        # the examples/minimal images (no secret) stay world-readable
+        assert_eq 644 "$(stat -c %a "$E2E_MIN_OUT/minimal/minimal.qcow2")" || return 1
+}
+run_test image-of-secret-build-is-private t_image_of_secret_build_is_private
 
 e2e_summary
