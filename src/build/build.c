@@ -146,10 +146,23 @@ static void hash_inputs(struct stage *stg, const struct spec *s, char **paths, s
         free(paths);
 }
 
+/* s with every sensitive value (secrets: NULL-terminated) replaced by
+ * <sensitive>: for names and labels the engine shows and records, which
+ * come from the spec as plain text (a step's name: may interpolate a
+ * secret). Owned by the caller. */
+static char *mask_text(const char *const *secrets, const char *s) {
+        size_t n = 0;
+        while (secrets[n])
+                n++;
+        struct strbuf sb = STRBUF_INIT;
+        strbuf_add_masked(&sb, s ? s : "", s ? strlen(s) : 0, secrets, n);
+        return strbuf_detach(&sb);
+}
+
 /* Computes key and metadata for a stage: inputs are the parent key, arch,
- * kind, parameters and host files. */
+ * kind, parameters and host files. The metadata is stored: no secret in it. */
 static void stage_key(struct stage *stg, const struct spec_build *b, const char *parent,
-                      const struct value *params) {
+                      const struct value *params, const char *const *secrets) {
         struct strbuf full = STRBUF_INIT, pj = STRBUF_INIT;
         struct json_writer w;
         json_init(&w, &pj, false);
@@ -178,11 +191,13 @@ static void stage_key(struct stage *stg, const struct spec_build *b, const char 
         struct strbuf meta = STRBUF_INIT;
         json_init(&w, &meta, true);
         json_begin_object(&w);
-        _cleanup_free_ char *label = xasprintf("%s %u/%s %s", b->id, stg->index, stg->kind, stg->label);
+        _cleanup_free_ char *label_raw = xasprintf("%s %u/%s %s", b->id, stg->index, stg->kind, stg->label);
+        _cleanup_free_ char *label = mask_text(secrets, label_raw);
         json_key(&w, "label");
         json_string(&w, label);
         json_key(&w, "build");
-        json_string(&w, b->name);
+        _cleanup_free_ char *bname = mask_text(secrets, b->name);
+        json_string(&w, bname);
         json_key(&w, "step");
         json_int(&w, stg->index);
         json_key(&w, "kind");
@@ -580,7 +595,17 @@ static int run_stage(struct engine *e, const struct spec_build *b, struct stage 
         return r < 0 ? r : -EIO;
 }
 
-static char *stage_label(const struct spec_build *b, const struct spec_step *st) {
+static char *stage_label_raw(const struct spec_build *b, const struct spec_step *st);
+
+/* What the observer shows and the record keeps for a stage: its name:, or
+ * a summary of its parameters, secrets masked. */
+static char *stage_label(const struct engine *e, const struct spec_build *b,
+                         const struct spec_step *st) {
+        _cleanup_free_ char *raw = stage_label_raw(b, st);
+        return mask_text(e->secrets, raw);
+}
+
+static char *stage_label_raw(const struct spec_build *b, const struct spec_step *st) {
         if (!st) {
                 if (!b->source)
                         return xstrdup("source");
@@ -731,7 +756,7 @@ static int build_one(struct engine *e, size_t bi) {
                         .kind = st ? st->kind : "source",
                         .step = st,
                 };
-                stg.label = stage_label(b, st);
+                stg.label = stage_label(e, b, st);
                 char **paths = NULL;
                 size_t np = 0;
                 const struct step_runner *runner = st ? step_runner_find(st->kind) : NULL;
@@ -741,7 +766,7 @@ static int build_one(struct engine *e, size_t bi) {
                         runner->inputs(e->spec, st, &paths, &np);
                 hash_inputs(&stg, e->spec, paths, np);
                 const char *parent = nkeys ? keys[nkeys - 1] : NULL;
-                stage_key(&stg, b, parent, st ? st->params : b->source);
+                stage_key(&stg, b, parent, st ? st->params : b->source, e->secrets);
 
                 struct step_explain ex = {0};
                 _cleanup_free_ char *why = NULL;
@@ -811,7 +836,7 @@ static int build_one(struct engine *e, size_t bi) {
                                 done = done || recs[k].index == st->index;
                         if (done || (br->failed_step && (unsigned)atoi(br->failed_step) >= st->index))
                                 continue;
-                        _cleanup_free_ char *label = stage_label(b, st);
+                        _cleanup_free_ char *label = stage_label(e, b, st);
                         struct step_event ev = {.build = b, .index = st->index, .count = (unsigned)b->nsteps,
                                                 .kind = st->kind, .label = label,
                                                 .status = STEP_SKIPPED, .exit_code = -1};
@@ -834,7 +859,8 @@ static int build_one(struct engine *e, size_t bi) {
                 json_key(&w, "schema_version");
                 json_int(&w, 1);
                 json_key(&w, "name");
-                json_string(&w, b->name);
+                _cleanup_free_ char *bname = mask_text(e->secrets, b->name);
+                json_string(&w, bname);
                 json_key(&w, "arch");
                 json_string(&w, b->arch);
                 json_key(&w, "role");

@@ -187,6 +187,21 @@ YAML
 }
 run_test secret-in-argument-refused t_secret_in_argument_refused
 
+t_secret_in_step_name_masked() {
+        spec_head
+        cat >>"$T_TMP/kiln.yaml" <<'YAML'
+  named:
+    source: {type: tarball, path: busybox.tar.gz}
+    steps:
+      - name: "deploy ${var.token}"
+        shell: "true"
+YAML
+        assert_exit 0 kb --trees-only --explain "$T_TMP/kiln.yaml" || return 1
+        assert_contains "$(cat "$T_OUT")" "deploy <sensitive>" || return 1
+        assert_eq "" "$(grep -rlF "$SECRET" "$T_OUT" "$T_ERR" "$T_TMP/work" "$T_TMP/cache")" || return 1
+}
+run_test secret-in-step-name-masked t_secret_in_step_name_masked
+
 # -- 3. nothing holding a secret survives kill -9 of kiln -------------------------
 
 t_kill_9_leaves_no_secret() {
