@@ -10,7 +10,9 @@
  * value, so it never has a name in any file system: it is written to an
  * anonymous memory file (memfd) that the command receives as an open fd and
  * reads as /dev/fd/3 (and 4): when the run ends — also when kiln is killed
- * with SIGKILL — the kernel frees it. Host files a step reads (script files,
+ * with SIGKILL — the kernel frees it. (Ansible resolves the paths it is
+ * given, so its wrapper copies them into the tree's /run, a tmpfs that
+ * exists only in the sandbox's mount namespace.) Host files a step reads (script files,
  * a directory to copy) are bound read-only under /run/kiln inside the
  * sandbox, a tmpfs: they never reach the layer.
  *
@@ -658,7 +660,11 @@ static int run_ansible(const struct step_ctx *ctx, struct sandbox_result *res) {
         json_end_object(&w);
         json_end_object(&w);
         json_end_object(&w);
-        /* the inventory (group_vars) and extra vars may hold secrets: memfds */
+        /* The inventory (group_vars) and extra vars may hold secrets: they
+         * come in memfds, and since Ansible resolves the paths it is given
+         * (a /dev/fd/N becomes "/memfd:... (deleted)"), a wrapper copies them
+         * into the tree's /run — a tmpfs that exists only in the sandbox's
+         * mount namespace and vanishes with it, also on kill -9 of kiln. */
         int fds[2] = {-1, -1};
         size_t nfds = 0;
         fds[nfds] = content_fd("kiln-inventory", strbuf_str(&inv), inv.len);
@@ -668,11 +674,6 @@ static int run_ansible(const struct step_ctx *ctx, struct sandbox_result *res) {
         if (fds[nfds] < 0)
                 return fds[nfds];
         nfds++;
-
-        _cleanup_strv_ struct strv argv = {0}, env = {0};
-        strv_add(&argv, "ansible-playbook");
-        strv_add(&argv, "-i");
-        strv_add(&argv, PASS_FD_1);
         const struct value *ev = value_map_get(st->params, "extra_vars");
         if (ev && ev->kind == V_MAP) {
                 struct strbuf sb = STRBUF_INIT;
@@ -689,8 +690,26 @@ static int run_ansible(const struct step_ctx *ctx, struct sandbox_result *res) {
                         return r;
                 }
                 nfds++;
-                strv_add(&argv, "--extra-vars=@" PASS_FD_2);
         }
+        static const char wrapper[] =
+                "set -e\n"
+                "d=$1 ev=$2; shift 2\n"
+                "umask 077\n"
+                "mkdir -p \"$d\"\n"
+                "cat " PASS_FD_1 " > \"$d/inventory.json\"\n"
+                "if [ \"$ev\" = 1 ]; then cat " PASS_FD_2 " > \"$d/extra-vars.json\"; fi\n"
+                "exec 3<&- 4<&-\n"
+                "exec \"$@\"\n";
+        _cleanup_free_ char *vdir = xasprintf("%s/run/kiln-ansible", ctx->mountpoint);
+        _cleanup_strv_ struct strv argv = {0}, env = {0};
+        strv_add_sh(&argv, wrapper, "kiln-ansible");
+        strv_add(&argv, vdir);
+        strv_add(&argv, nfds > 1 ? "1" : "0");
+        strv_add(&argv, "ansible-playbook");
+        strv_add(&argv, "-i");
+        strv_addf(&argv, "%s/inventory.json", vdir);
+        if (nfds > 1)
+                strv_addf(&argv, "--extra-vars=@%s/extra-vars.json", vdir);
         _cleanup_strv_ struct strv tags = {0}, skip = {0};
         strv_add_value(&tags, value_map_get(st->params, "tags"));
         strv_add_value(&skip, value_map_get(st->params, "skip_tags"));
