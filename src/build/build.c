@@ -146,10 +146,23 @@ static void hash_inputs(struct stage *stg, const struct spec *s, char **paths, s
         free(paths);
 }
 
+/* s with every sensitive value (secrets: NULL-terminated) replaced by
+ * <sensitive>: for names and labels the engine shows and records, which
+ * come from the spec as plain text (a step's name: may interpolate a
+ * secret). Owned by the caller. */
+static char *mask_text(const char *const *secrets, const char *s) {
+        size_t n = 0;
+        while (secrets[n])
+                n++;
+        struct strbuf sb = STRBUF_INIT;
+        strbuf_add_masked(&sb, s ? s : "", s ? strlen(s) : 0, secrets, n);
+        return strbuf_detach(&sb);
+}
+
 /* Computes key and metadata for a stage: inputs are the parent key, arch,
- * kind, parameters and host files. */
+ * kind, parameters and host files. The metadata is stored: no secret in it. */
 static void stage_key(struct stage *stg, const struct spec_build *b, const char *parent,
-                      const struct value *params) {
+                      const struct value *params, const char *const *secrets) {
         struct strbuf full = STRBUF_INIT, pj = STRBUF_INIT;
         struct json_writer w;
         json_init(&w, &pj, false);
@@ -178,11 +191,13 @@ static void stage_key(struct stage *stg, const struct spec_build *b, const char 
         struct strbuf meta = STRBUF_INIT;
         json_init(&w, &meta, true);
         json_begin_object(&w);
-        _cleanup_free_ char *label = xasprintf("%s %u/%s %s", b->id, stg->index, stg->kind, stg->label);
+        _cleanup_free_ char *label_raw = xasprintf("%s %u/%s %s", b->id, stg->index, stg->kind, stg->label);
+        _cleanup_free_ char *label = mask_text(secrets, label_raw);
         json_key(&w, "label");
         json_string(&w, label);
         json_key(&w, "build");
-        json_string(&w, b->name);
+        _cleanup_free_ char *bname = mask_text(secrets, b->name);
+        json_string(&w, bname);
         json_key(&w, "step");
         json_int(&w, stg->index);
         json_key(&w, "kind");
@@ -314,28 +329,43 @@ struct engine {
         const struct spec_build **builds;
 };
 
-static void write_masked(struct engine *e, int fd, const char *line, size_t len,
-                         const struct spec_build *b) {
-        struct strbuf out = STRBUF_INIT;
-        size_t ns = 0;
-        while (e->secrets[ns])
-                ns++;
-        strbuf_add_masked(&out, line, len, e->secrets, ns);
-        if (out.len && write(fd, out.buf, out.len) < 0) {
+/* The log file gets the masked stream as it comes (a secret split across
+ * reads, or inside a line of any length, is masked all the same: the
+ * masker holds back only a tail that may begin a secret); the observer
+ * gets it in lines of at most LOG_LINE_MAX bytes. */
+static void pump_emit(struct pump *p, struct strbuf *line, const struct strbuf *masked, bool end) {
+        struct engine *e = p->eng;
+        if (masked->len && write_all(p->log_fd, masked->buf, masked->len) < 0) {
                 /* a full disk shows up when the step result is stored */
         }
         const struct build_observer *obs = e->o->observer;
-        if (e->o->debug && obs && obs->output && out.len) {
-                pthread_mutex_lock(&e->lock);
-                obs->output(obs->userdata, b, out.buf, out.len);
-                pthread_mutex_unlock(&e->lock);
+        if (!e->o->debug || !obs || !obs->output)
+                return;
+        for (size_t i = 0; i < masked->len; i++) {
+                strbuf_addc(line, masked->buf[i]);
+                if (masked->buf[i] == '\n' || line->len >= LOG_LINE_MAX) {
+                        pthread_mutex_lock(&e->lock);
+                        obs->output(obs->userdata, p->build, line->buf, line->len);
+                        pthread_mutex_unlock(&e->lock);
+                        strbuf_reset(line);
+                }
         }
-        strbuf_free(&out);
+        if (end && line->len) {
+                pthread_mutex_lock(&e->lock);
+                obs->output(obs->userdata, p->build, line->buf, line->len);
+                pthread_mutex_unlock(&e->lock);
+                strbuf_reset(line);
+        }
 }
 
 static void *pump_main(void *arg) {
         struct pump *p = arg;
-        struct strbuf line = STRBUF_INIT;
+        struct strbuf line = STRBUF_INIT, masked = STRBUF_INIT;
+        struct strbuf_masker m;
+        size_t ns = 0;
+        while (p->eng->secrets[ns])
+                ns++;
+        strbuf_masker_init(&m, p->eng->secrets, ns);
         char buf[8192];
         for (;;) {
                 ssize_t n = read(p->rfd, buf, sizeof(buf));
@@ -343,16 +373,15 @@ static void *pump_main(void *arg) {
                         continue;
                 if (n <= 0)
                         break;
-                for (ssize_t i = 0; i < n; i++) {
-                        strbuf_addc(&line, buf[i]);
-                        if (buf[i] == '\n' || line.len >= LOG_LINE_MAX) {
-                                write_masked(p->eng, p->log_fd, line.buf, line.len, p->build);
-                                strbuf_reset(&line);
-                        }
-                }
+                strbuf_masker_feed(&m, &masked, buf, (size_t)n);
+                pump_emit(p, &line, &masked, false);
+                strbuf_reset(&masked);
         }
-        if (line.len)
-                write_masked(p->eng, p->log_fd, line.buf, line.len, p->build);
+        strbuf_masker_flush(&m, &masked);
+        pump_emit(p, &line, &masked, true);
+        explicit_bzero(buf, sizeof(buf));
+        strbuf_masker_done(&m);
+        strbuf_free(&masked);
         strbuf_free(&line);
         close(p->rfd);
         return NULL;
@@ -466,6 +495,11 @@ static int run_stage(struct engine *e, const struct spec_build *b, struct stage 
                 cache_abort(txn);
                 return r;
         }
+        /* mmdebstrap's apt downloads as _apt, which must reach the tree */
+        if (stg->index == 0 && (r = cache_txn_share(txn)) < 0) {
+                cache_abort(txn);
+                return r;
+        }
         _cleanup_close_ int log_fd = open(log_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
         if (log_fd < 0) {
                 r = -errno;
@@ -542,7 +576,7 @@ static int run_stage(struct engine *e, const struct spec_build *b, struct stage 
                 /* Keep the partial layer where `kiln shell --failed` finds it. */
                 _cleanup_free_ char *failed = xasprintf("%s/failed", dir);
                 rm_rf(failed);
-                if (mkdir_p(failed, 0755) == 0) {
+                if (mkdir_p(failed, 0700) == 0) { /* as the cache's entries/: may hold secrets */
                         _cleanup_free_ char *ftree = xasprintf("%s/tree", failed);
                         _cleanup_free_ char *fkey = xasprintf("%s/parent-layers", failed);
                         if (rename(cache_txn_tree(txn), ftree) == 0) {
@@ -561,7 +595,17 @@ static int run_stage(struct engine *e, const struct spec_build *b, struct stage 
         return r < 0 ? r : -EIO;
 }
 
-static char *stage_label(const struct spec_build *b, const struct spec_step *st) {
+static char *stage_label_raw(const struct spec_build *b, const struct spec_step *st);
+
+/* What the observer shows and the record keeps for a stage: its name:, or
+ * a summary of its parameters, secrets masked. */
+static char *stage_label(const struct engine *e, const struct spec_build *b,
+                         const struct spec_step *st) {
+        _cleanup_free_ char *raw = stage_label_raw(b, st);
+        return mask_text(e->secrets, raw);
+}
+
+static char *stage_label_raw(const struct spec_build *b, const struct spec_step *st) {
         if (!st) {
                 if (!b->source)
                         return xstrdup("source");
@@ -712,7 +756,7 @@ static int build_one(struct engine *e, size_t bi) {
                         .kind = st ? st->kind : "source",
                         .step = st,
                 };
-                stg.label = stage_label(b, st);
+                stg.label = stage_label(e, b, st);
                 char **paths = NULL;
                 size_t np = 0;
                 const struct step_runner *runner = st ? step_runner_find(st->kind) : NULL;
@@ -722,7 +766,7 @@ static int build_one(struct engine *e, size_t bi) {
                         runner->inputs(e->spec, st, &paths, &np);
                 hash_inputs(&stg, e->spec, paths, np);
                 const char *parent = nkeys ? keys[nkeys - 1] : NULL;
-                stage_key(&stg, b, parent, st ? st->params : b->source);
+                stage_key(&stg, b, parent, st ? st->params : b->source, e->secrets);
 
                 struct step_explain ex = {0};
                 _cleanup_free_ char *why = NULL;
@@ -792,7 +836,7 @@ static int build_one(struct engine *e, size_t bi) {
                                 done = done || recs[k].index == st->index;
                         if (done || (br->failed_step && (unsigned)atoi(br->failed_step) >= st->index))
                                 continue;
-                        _cleanup_free_ char *label = stage_label(b, st);
+                        _cleanup_free_ char *label = stage_label(e, b, st);
                         struct step_event ev = {.build = b, .index = st->index, .count = (unsigned)b->nsteps,
                                                 .kind = st->kind, .label = label,
                                                 .status = STEP_SKIPPED, .exit_code = -1};
@@ -815,7 +859,8 @@ static int build_one(struct engine *e, size_t bi) {
                 json_key(&w, "schema_version");
                 json_int(&w, 1);
                 json_key(&w, "name");
-                json_string(&w, b->name);
+                _cleanup_free_ char *bname = mask_text(e->secrets, b->name);
+                json_string(&w, bname);
                 json_key(&w, "arch");
                 json_string(&w, b->arch);
                 json_key(&w, "role");
@@ -881,6 +926,26 @@ static int build_one(struct engine *e, size_t bi) {
         br->elapsed_ms = now_ms() - t0;
         br->ok = !failed_any && r >= 0 && !br->verify_failed;
         return br->ok ? 0 : -EIO;
+}
+
+bool build_holds_secrets(const struct spec_build *b) {
+        for (; b; b = b->parent) {
+                if (value_any_sensitive(b->source))
+                        return true;
+                for (size_t i = 0; i < b->nsteps; i++) {
+                        const struct spec_step *st = &b->steps[i];
+                        if (value_any_sensitive(st->params))
+                                return true;
+                        const struct value *mode = value_map_get(st->params, "mode");
+                        if (streq(st->kind, "file") && mode && mode->str) {
+                                char *end = NULL;
+                                unsigned long m = strtoul(mode->str, &end, 8);
+                                if (end != mode->str && !*end && !(m & S_IROTH))
+                                        return true;
+                        }
+                }
+        }
+        return false;
 }
 
 int build_layers(const struct build_options *o, const struct spec_build *b, char ***ret_layers,

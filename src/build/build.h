@@ -127,6 +127,13 @@ int build_run(const struct spec *s, const struct build_options *o,
               struct build_result **ret_results, size_t *ret_n);
 void build_results_free(struct build_result *r, size_t n);
 
+/* True when b's tree may hold a secret file: its source or a step of it
+ * or of an ancestor (from:) uses a sensitive value, or a file step gives
+ * a mode that others may not read (0400, 0600, 0640: the spec marks the
+ * file private). Such a build's images are written owner-only (0600) and
+ * its store blobs follow (docs/build.md, "Secrets"). */
+bool build_holds_secrets(const struct spec_build *b);
+
 /* The folder of one build under the work dir; owned by the caller. */
 char *build_dir(const struct build_options *o, const struct spec_build *b);
 

@@ -477,10 +477,23 @@ int cache_open(const char *dir, struct cache **ret) {
         _cleanup_close_ int fd = open(abs, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (fd < 0)
                 return -errno;
-        static const char *const subdirs[] = {"entries", "tmp", "locks", "index"};
-        for (size_t i = 0; i < ARRAY_SIZE(subdirs); i++)
-                if (mkdirat(fd, subdirs[i], 0755) < 0 && errno != EEXIST)
+        /* entries/ holds every layer, secret files included: only its owner
+         * may look in (also in a cache made by an older kiln). tmp/ stays
+         * 0755: mmdebstrap's _apt must reach a tree being bootstrapped. */
+        static const struct {
+                const char *name;
+                mode_t mode;
+        } subdirs[] = {{"entries", 0700}, {"tmp", 0755}, {"locks", 0755}, {"index", 0755}};
+        for (size_t i = 0; i < ARRAY_SIZE(subdirs); i++) {
+                if (mkdirat(fd, subdirs[i].name, subdirs[i].mode) < 0 && errno != EEXIST)
                         return -errno;
+                struct stat st;
+                if (fstatat(fd, subdirs[i].name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+                        return -errno;
+                if ((st.st_mode & 07777) != subdirs[i].mode &&
+                    fchmodat(fd, subdirs[i].name, subdirs[i].mode, 0) < 0)
+                        return -errno;
+        }
         struct cache *c = xcalloc(1, sizeof(*c));
         c->dir = TAKE_PTR(abs);
         c->fd = take_fd(&fd);
@@ -569,9 +582,11 @@ int cache_begin(struct cache *c, const char *key, struct cache_txn **ret) {
                 return r;
         }
         _cleanup_free_ char *tree = xasprintf("%s/tree", dir);
-        /* mkdtemp made the entry dir 0700; the layer root's mode becomes the
-         * image's / (overlay takes it from the upper layer), so 0755. */
-        if (chmod(dir, 0755) < 0 || mkdir(tree, 0755) < 0 || chmod(tree, 0755) < 0) {
+        /* mkdtemp made the entry dir 0700, and so it stays: the layer may
+         * hold secret files (a bootstrap that needs it open says so:
+         * cache_txn_share). The layer root's mode becomes the image's /
+         * (overlay takes it from the upper layer), so 0755. */
+        if (mkdir(tree, 0755) < 0 || chmod(tree, 0755) < 0) {
                 r = -errno;
                 (void)rm_rf(dir);
                 unlock_key(c, key, lock, true);
@@ -587,6 +602,8 @@ int cache_begin(struct cache *c, const char *key, struct cache_txn **ret) {
         *ret = t;
         return 0;
 }
+
+int cache_txn_share(struct cache_txn *t) { return chmod(t->dir, 0755) < 0 ? -errno : 0; }
 
 const char *cache_txn_tree(const struct cache_txn *t) { return t->tree; }
 const char *cache_txn_dir(const struct cache_txn *t) { return t->dir; }

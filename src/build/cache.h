@@ -27,6 +27,10 @@
  *   index/<build>/<step>       the key last used for this build's step n,
  *                              so `build --explain` can say what changed
  *
+ * Modes: entries/ and every tmp/<random>/ are 0700 — a layer may hold a
+ * file whose content is secret, whatever mode the image gives it — except
+ * the tmp/ dir of a bootstrap that asked for 0755 (cache_txn_share).
+ *
  * Atomicity: an entry is written in tmp/ and renamed into entries/ only once
  * complete (after fsync of its metadata); a crash leaves only a tmp/ dir,
  * which cache_open removes when no one holds its lock. Concurrency: writers
@@ -66,6 +70,9 @@ int cache_read_meta(struct cache *c, const char *key, char **ret_json);
 struct cache_txn;
 int cache_begin(struct cache *c, const char *key, struct cache_txn **ret);
 const char *cache_txn_tree(const struct cache_txn *t);   /* tmp/<x>/tree */
+/* Makes tmp/<x> 0755 (it is 0700), for a tool whose unprivileged helpers
+ * must reach the tree (mmdebstrap's _apt); entries/ stays 0700. */
+int cache_txn_share(struct cache_txn *t);
 const char *cache_txn_dir(const struct cache_txn *t);    /* tmp/<x>, for overlay work dirs */
 /* Writes meta_json, fsyncs, renames into entries/<key>, releases the lock. */
 int cache_commit(struct cache_txn *t, const char *meta_json);

@@ -43,7 +43,7 @@
  *    when sandbox_run returns, no sandboxed process and no mount remains.
  *  - Every fd is O_CLOEXEC; the helper closes the fds it inherited from kiln
  *    that it does not need (other threads' pipes, other sandboxes' fds), and
- *    the command marks everything above stdio close-on-exec.
+ *    the command marks everything above stdio and its pass_fds close-on-exec.
  *  - Nothing follows a symlink of the tree outside it: paths inside the tree
  *    are resolved with openat2(RESOLVE_IN_ROOT) or by tree_resolve (same
  *    rules, for paths that do not exist yet), and mounts target O_PATH fds
@@ -502,26 +502,30 @@ static int bind_at(int target, int srcdir, const char *src, unsigned attrs, bool
 
 _noreturn_ static void command_main(const struct plan *p) {
         const struct sandbox_opts *o = p->o;
-        int fds[3] = {o->stdin_fd, o->stdout_fd, o->stderr_fd >= 0 ? o->stderr_fd : o->stdout_fd};
+        int fds[3 + SANDBOX_MAX_PASS_FDS] = {o->stdin_fd, o->stdout_fd,
+                                             o->stderr_fd >= 0 ? o->stderr_fd : o->stdout_fd};
+        int nfds = 3 + (int)o->npass_fds; /* validate() bounds npass_fds */
         int devnull = -1;
         const char *stage = "stdio";
         sigset_t none;
 
-        for (int i = 0; i < 3; i++) {
+        for (int i = 3; i < nfds; i++)
+                fds[i] = o->pass_fds[i - 3];
+        for (int i = 0; i < nfds; i++) {
                 if (fds[i] < 0) {
                         if (devnull < 0 && (devnull = open("/dev/null", O_RDWR | O_CLOEXEC)) < 0)
                                 goto fail;
                         fds[i] = devnull;
                 }
                 /* out of the way of the dup2s below */
-                if (fds[i] < 3 && (fds[i] = fcntl(fds[i], F_DUPFD_CLOEXEC, 3)) < 0)
+                if (fds[i] < nfds && (fds[i] = fcntl(fds[i], F_DUPFD_CLOEXEC, nfds)) < 0)
                         goto fail;
         }
-        for (int i = 0; i < 3; i++)
+        for (int i = 0; i < nfds; i++) /* dup2 clears close-on-exec on the copy */
                 if (dup2(fds[i], i) < 0)
                         goto fail;
         stage = "close fds";
-        if (close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
+        if (close_range((unsigned)nfds, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
                 goto fail;
         (void)setsid();
         sigemptyset(&none);
@@ -929,8 +933,12 @@ static int helper_setup(struct helper *h, const char **ret_stage) {
  * kiln's other threads may have pipes open whose EOF someone waits for. */
 static void close_inherited_fds(const struct plan *p) {
         const struct sandbox_opts *o = p->o;
-        int keep[] = {0, 1, 2, p->msg_fd, o->stdin_fd, o->stdout_fd, o->stderr_fd};
-        size_t n = ARRAY_SIZE(keep);
+        int keep[7 + SANDBOX_MAX_PASS_FDS] = {0, 1, 2, p->msg_fd, o->stdin_fd, o->stdout_fd,
+                                              o->stderr_fd};
+        size_t n = 7;
+
+        for (size_t i = 0; i < o->npass_fds; i++) /* validate() bounds npass_fds */
+                keep[n++] = o->pass_fds[i];
 
         for (size_t i = 1; i < n; i++) /* insertion sort */
                 for (size_t j = i; j > 0 && keep[j - 1] > keep[j]; j--) {
@@ -1058,6 +1066,11 @@ static int validate(const struct sandbox_opts *o) {
                 return -EINVAL;
         if (o->nbinds > 0 && !o->binds)
                 return -EINVAL;
+        if (o->npass_fds > SANDBOX_MAX_PASS_FDS || (o->npass_fds > 0 && !o->pass_fds))
+                return -EINVAL;
+        for (size_t i = 0; i < o->npass_fds; i++)
+                if (o->pass_fds[i] < 0)
+                        return -EINVAL;
         if (o->bare && (o->mode != SANDBOX_HOST || o->nbinds > 0))
                 return -EINVAL;
         for (size_t i = 0; i < o->nbinds; i++)

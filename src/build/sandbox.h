@@ -33,6 +33,8 @@
 #include <sys/types.h>
 
 #define SANDBOX_MAX_LAYERS 128
+/* Open files the command may receive besides stdio (pass_fds). */
+#define SANDBOX_MAX_PASS_FDS 4
 
 enum sandbox_mode {
         /* chroot into the tree and exec argv there */
@@ -67,6 +69,12 @@ struct sandbox_opts {
         int stdin_fd;              /* -1: /dev/null */
         int stdout_fd;             /* -1: /dev/null */
         int stderr_fd;             /* -1: same as stdout_fd */
+        /* Open files the command receives as fds 3, 4, ... (at most
+         * SANDBOX_MAX_PASS_FDS), e.g. a script it reads as /dev/fd/3: a way
+         * to hand over content (a script holding a secret) that never has
+         * a name in any file system, so nothing of it outlives the run. */
+        const int *pass_fds;
+        size_t npass_fds;
         uint64_t timeout_ms;       /* 0: none; on expiry the whole sandbox is killed */
         /* Only the overlay, mounted at `mountpoint` in a private mount
          * namespace: no /proc, /dev, /sys, /run, /tmp, resolv.conf or

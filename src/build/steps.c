@@ -5,9 +5,24 @@
  * a fixed /bin/sh script ("$@", "$1"), never pasted into shell text, so a
  * package called `x; rm -rf /` is just a package apt cannot find.
  *
- * Scratch files (scripts, inline file content, Ansible inventories) are
- * written to the step's run_dir on the host and bound read-only under
- * /run/kiln inside the sandbox, a tmpfs: they never reach the layer.
+ * Scratch content built from the spec (a step's script, inline or templated
+ * file content, an Ansible inventory and extra vars) may hold a sensitive
+ * value, so it never has a name in any file system: it is written to an
+ * anonymous memory file (memfd) that the command receives as an open fd and
+ * reads as /dev/fd/3 (and 4): when the run ends — also when kiln is killed
+ * with SIGKILL — the kernel frees it. (Ansible resolves the paths it is
+ * given, so its wrapper copies them into the tree's /run, a tmpfs that
+ * exists only in the sandbox's mount namespace.) Host files a step reads (script files,
+ * a directory to copy) are bound read-only under /run/kiln inside the
+ * sandbox, a tmpfs: they never reach the layer.
+ *
+ * Environments. A secret reaches only the processes of a step that uses
+ * it: steps in the tree get a fixed environment plus their own env:, and
+ * steps on the host (host-shell, ansible) and the bootstrappers (mmdebstrap,
+ * tar) get kiln's environment without KILN_VAR_* and without any variable
+ * whose value holds a sensitive value the step does not use itself
+ * (host_env). No secret is ever put in a command line (visible to every
+ * user in /proc/PID/cmdline): it travels in a memfd or an environment.
  */
 #include "build/steps.h"
 
@@ -19,6 +34,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sched.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
@@ -108,6 +124,73 @@ char *spec_path(const struct spec *s, const char *path) {
         return xasprintf("%s/%s", s->dir, path);
 }
 
+/* Where a command finds the first and second of its sandbox pass_fds. */
+#define PASS_FD_1 "/dev/fd/3"
+#define PASS_FD_2 "/dev/fd/4"
+
+/* An anonymous, read-only memory file holding data[0..len), positioned at
+ * its start; returns the fd (close-on-exec) or -errno. See the top. */
+static int content_fd(const char *name, const void *data, size_t len) {
+        int fd = memfd_create(name, MFD_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        int r = write_all(fd, data, len);
+        /* not executable: Ansible would take it for an inventory script */
+        if (r >= 0 && fchmod(fd, 0400) < 0)
+                r = -errno;
+        if (r >= 0 && lseek(fd, 0, SEEK_SET) < 0)
+                r = -errno;
+        if (r < 0) {
+                close(fd);
+                return r;
+        }
+        return fd;
+}
+
+/* True when some string of v contains needle. */
+static bool value_contains(const struct value *v, const char *needle) {
+        if (!v)
+                return false;
+        if (v->str && strstr(v->str, needle))
+                return true;
+        for (size_t i = 0; i < v->n; i++)
+                if ((v->keys && value_contains(v->keys[i], needle)) || value_contains(v->items[i], needle))
+                        return true;
+        return false;
+}
+
+/* Sensitive values shorter than this are not looked for in the host's
+ * environment or in command lines: they would match unrelated text (PATH,
+ * a package name) by accident. (Logs mask every sensitive value.) */
+#define SECRET_MATCH_MIN_LEN 4
+
+/* kiln's own environment for a process on the host: without KILN_VAR_*
+ * (the way sensitive variables are given to kiln), without any variable
+ * named in `drop` (prefixes ending in '_' match every name they start),
+ * and without any variable whose value holds a sensitive value of the spec
+ * that `uses` (the step's or source's parameters; NULL: none) does not
+ * contain — a secret reaches only a process that uses it. */
+static void host_env(struct strv *env, const struct spec *s, const struct value *uses,
+                     const char *const *drop) {
+        extern char **environ;
+        _cleanup_free_ const char **secrets = spec_secrets(s);
+        for (char **e = environ; *e; e++) {
+                if (startswith(*e, "KILN_VAR_"))
+                        continue;
+                bool skip = false;
+                for (const char *const *d = drop; d && *d && !skip; d++) {
+                        size_t l = strlen(*d);
+                        skip = strncmp(*e, *d, l) == 0 && ((*d)[l - 1] == '_' || (*e)[l] == '=');
+                }
+                const char *val = strchr(*e, '=');
+                for (size_t i = 0; val && secrets[i] && !skip; i++)
+                        skip = strlen(secrets[i]) >= SECRET_MATCH_MIN_LEN && strstr(val + 1, secrets[i]) &&
+                               !value_contains(uses, secrets[i]);
+                if (!skip)
+                        strv_add(env, *e);
+        }
+}
+
 static const char *param_str(const struct spec_step *st, const char *key) {
         const struct value *v = value_map_get(st->params, key);
         return v && v->str && v->kind != V_NULL ? v->str : NULL;
@@ -169,9 +252,31 @@ static uint64_t timeout_ms(const struct spec_step *st) {
         return 0;
 }
 
+/* Refuses (-EPERM, the reason in the log) a command line holding a
+ * sensitive value: every user of the machine can read a process's
+ * arguments (/proc/PID/cmdline, ps). Content that may hold one travels in a
+ * memfd or an environment instead (see the top). */
+static int argv_check(const struct step_ctx *ctx, char *const *argv) {
+        _cleanup_free_ const char **secrets = spec_secrets(ctx->spec);
+        for (size_t i = 0; argv[i]; i++)
+                for (size_t k = 0; secrets[k]; k++)
+                        if (strlen(secrets[k]) >= SECRET_MATCH_MIN_LEN && strstr(argv[i], secrets[k])) {
+                                logf_(ctx->log_fd,
+                                      "kiln: a sensitive value would be a command-line argument of %s "
+                                      "(visible to every user in ps); the step's parameters cannot "
+                                      "hold one here\n",
+                                      argv[0]);
+                                return -EPERM;
+                        }
+        return 0;
+}
+
 static int run_sandbox(const struct step_ctx *ctx, struct sandbox_opts *o,
                        struct sandbox_result *res) {
-        int r = sandbox_run(o, res);
+        int r = argv_check(ctx, o->argv);
+        if (r < 0)
+                return r;
+        r = sandbox_run(o, res);
         if (r < 0)
                 logf_(ctx->log_fd, "kiln: could not start the sandbox: %s\n", strerror(-r));
         return r;
@@ -257,14 +362,18 @@ static int run_file(const struct step_ctx *ctx, struct sandbox_result *res) {
         const struct value *tpl = value_map_get(st->params, "template");
         bool templ = tpl && tpl->kind == V_BOOL && tpl->b;
         _cleanup_free_ char *host = NULL;
+        _cleanup_close_ int cfd = -1; /* content or template output, in a memfd */
         bool is_dir = false;
+        unsigned default_mode = 0644; /* inline content; a host file's own otherwise */
         int r;
         if (content) {
-                host = xasprintf("%s/file-content", ctx->run_dir);
-                r = write_file(host, content, strlen(content), 0600, 0);
-                if (r < 0) {
-                        logf_(ctx->log_fd, "kiln: cannot write %s: %s\n", host, strerror(-r));
-                        return r;
+                /* content from a sensitive value is private unless mode: says otherwise */
+                if (value_any_sensitive(value_map_get(st->params, "content")))
+                        default_mode = 0600;
+                cfd = content_fd("kiln-file", content, strlen(content));
+                if (cfd < 0) {
+                        logf_(ctx->log_fd, "kiln: cannot hold the file's content: %s\n", strerror(-cfd));
+                        return cfd;
                 }
         } else {
                 host = spec_path(ctx->spec, source);
@@ -275,6 +384,7 @@ static int run_file(const struct step_ctx *ctx, struct sandbox_result *res) {
                         return r;
                 }
                 is_dir = S_ISDIR(sb.st_mode);
+                default_mode = sb.st_mode & 07777;
                 if (templ && !is_dir) {
                         /* ${...} in the file, with the build's variables. */
                         _cleanup_free_ char *text = NULL;
@@ -305,27 +415,33 @@ static int run_file(const struct step_ctx *ctx, struct sandbox_result *res) {
                         }
                         diag_list_done(&d);
                         source_free(src);
-                        free(host);
-                        host = xasprintf("%s/file-template", ctx->run_dir);
-                        r = write_file(host, out->str ? out->str : "", out->str ? out->len : 0,
-                                            sb.st_mode & 07777, 0);
-                        if (r < 0)
-                                return r;
+                        if (value_any_sensitive(out))
+                                default_mode &= 0700;
+                        cfd = content_fd("kiln-file", out->str ? out->str : "", out->str ? out->len : 0);
+                        if (cfd < 0) {
+                                logf_(ctx->log_fd, "kiln: cannot hold the file's content: %s\n",
+                                      strerror(-cfd));
+                                return cfd;
+                        }
                 }
         }
+        /* A file is created empty and private, then given its owner and
+         * mode, and only then filled: its content is never readable by
+         * anyone the spec did not name, not even for a moment. */
         static const char script[] =
                 "set -e\n"
-                "dest=$1 kind=$2 mode=$3 owner=$4\n"
+                "dest=$1 kind=$2 mode=$3 owner=$4 src=$6\n"
                 "mkdir -p \"$(dirname \"$dest\")\"\n"
                 "if [ \"$kind\" = dir ]; then\n"
                 "  mkdir -p \"$dest\"\n"
-                "  cp -R /run/kiln/src/. \"$dest\"/\n"
+                "  cp -R \"$src\"/. \"$dest\"/\n"
                 "  chown -R \"${owner:-root:root}\" \"$dest\"\n"
                 "  if [ -n \"$mode\" ]; then chmod \"$mode\" \"$dest\"; fi\n"
                 "else\n"
-                "  cp /run/kiln/src \"$dest\"\n"
+                "  (umask 077; : > \"$dest\")\n"
                 "  chown \"${owner:-root:root}\" \"$dest\"\n"
                 "  chmod \"${mode:-$5}\" \"$dest\"\n"
+                "  cat \"$src\" > \"$dest\"\n"
                 "fi\n";
         _cleanup_strv_ struct strv argv = {0}, env = {0};
         strv_add_sh(&argv, script, "kiln-file");
@@ -333,19 +449,20 @@ static int run_file(const struct step_ctx *ctx, struct sandbox_result *res) {
         strv_add(&argv, is_dir ? "dir" : "file");
         strv_add(&argv, mode ? mode : "");
         strv_add(&argv, owner ? owner : "");
-        /* default mode: 0644 for inline content, the host file's own otherwise */
-        struct stat hs;
-        if (!content && stat(host, &hs) == 0)
-                strv_addf(&argv, "%o", hs.st_mode & 07777);
-        else
-                strv_add(&argv, "644");
+        strv_addf(&argv, "%o", default_mode);
+        strv_add(&argv, cfd >= 0 ? PASS_FD_1 : "/run/kiln/src");
         base_env(&env, ctx);
         struct sandbox_bind bind = {host, "/run/kiln/src", true};
         struct sandbox_opts o = base_opts(ctx);
         o.argv = argv.v;
         o.envp = env.v;
-        o.binds = &bind;
-        o.nbinds = 1;
+        if (cfd >= 0) {
+                o.pass_fds = &cfd;
+                o.npass_fds = 1;
+        } else {
+                o.binds = &bind;
+                o.nbinds = 1;
+        }
         return run_sandbox(ctx, &o, res);
 }
 
@@ -361,10 +478,11 @@ static void shell_inputs(const struct spec *s, const struct spec_step *st, char 
         }
 }
 
-/* Writes the script the step runs: inline lines, or a wrapper running each
- * script file (bound at /run/kiln/scripts/N, or their host paths) in turn. */
+/* The script the step runs — inline lines, or a wrapper running each
+ * script file (bound at /run/kiln/scripts/N, or their host paths) in turn —
+ * in a memfd (see the top); returns its fd or -errno. */
 static int make_script(const struct step_ctx *ctx, bool host, struct strv *binds_host,
-                       struct strv *binds_tree, char **ret_path) {
+                       struct strv *binds_tree) {
         const struct spec_step *st = ctx->step;
         struct strbuf sb = STRBUF_INIT;
         const struct value *inl = value_map_get(st->params, "inline");
@@ -391,15 +509,11 @@ static int make_script(const struct step_ctx *ctx, bool host, struct strv *binds
                         }
                 }
         }
-        char *path = xasprintf("%s/script.sh", ctx->run_dir);
-        int r = write_file(path, sb.buf ? sb.buf : "", sb.len, 0700, 0);
+        int fd = content_fd("kiln-script", strbuf_str(&sb), sb.len);
+        if (sb.buf)
+                explicit_bzero(sb.buf, sb.len);
         strbuf_free(&sb);
-        if (r < 0) {
-                free(path);
-                return r;
-        }
-        *ret_path = path;
-        return 0;
+        return fd;
 }
 
 static void split_interpreter(struct strv *argv, const char *interp) {
@@ -412,38 +526,34 @@ static void split_interpreter(struct strv *argv, const char *interp) {
 static int run_shell_common(const struct step_ctx *ctx, bool host, struct sandbox_result *res) {
         const struct spec_step *st = ctx->step;
         _cleanup_strv_ struct strv bh = {0}, bt = {0}, argv = {0}, env = {0};
-        _cleanup_free_ char *script = NULL;
-        int r = make_script(ctx, host, &bh, &bt, &script);
-        if (r < 0) {
-                logf_(ctx->log_fd, "kiln: cannot write the step's script: %s\n", strerror(-r));
-                return r;
+        _cleanup_close_ int script = make_script(ctx, host, &bh, &bt);
+        if (script < 0) {
+                logf_(ctx->log_fd, "kiln: cannot write the step's script: %s\n", strerror(-script));
+                return script;
         }
         const char *interp = value_map_get(st->params, "inline") ? param_str(st, "interpreter") : NULL;
         split_interpreter(&argv, interp ? interp : "/bin/sh -e");
+        strv_add(&argv, PASS_FD_1);
         if (host) {
-                strv_add(&argv, script);
                 /* The host's own environment, plus where the tree is. */
-                extern char **environ;
-                for (char **e = environ; *e; e++)
-                        if (!startswith(*e, "KILN_VAR_"))
-                                strv_add(&env, *e);
+                host_env(&env, ctx->spec, st->params, NULL);
                 strv_addf(&env, "KILN_TREE=%s", ctx->mountpoint);
                 strv_addf(&env, "KILN_BUILD_NAME=%s", ctx->build->name);
                 strv_addf(&env, "KILN_BUILD_ARCH=%s", ctx->build->arch);
                 strv_addf(&env, "KILN_BUILD_ROLE=%s", ctx->build->role ? ctx->build->role : "");
         } else {
-                strv_add(&argv, "/run/kiln/script.sh");
                 base_env(&env, ctx);
         }
         spec_env(&env, st);
-        size_t nb = bh.n + 1;
-        _cleanup_free_ struct sandbox_bind *binds = xcalloc(nb, sizeof(*binds));
-        binds[0] = (struct sandbox_bind){script, "/run/kiln/script.sh", true};
+        size_t nb = bh.n;
+        _cleanup_free_ struct sandbox_bind *binds = xcalloc(nb + 1, sizeof(*binds));
         for (size_t i = 0; i < bh.n; i++)
-                binds[i + 1] = (struct sandbox_bind){bh.v[i], bt.v[i], true};
+                binds[i] = (struct sandbox_bind){bh.v[i], bt.v[i], true};
         struct sandbox_opts o = base_opts(ctx);
         o.argv = argv.v;
         o.envp = env.v;
+        o.pass_fds = &script;
+        o.npass_fds = 1;
         o.timeout_ms = timeout_ms(st);
         const char *wd = param_str(st, "workdir");
         _cleanup_free_ char *hostwd = NULL;
@@ -550,30 +660,56 @@ static int run_ansible(const struct step_ctx *ctx, struct sandbox_result *res) {
         json_end_object(&w);
         json_end_object(&w);
         json_end_object(&w);
-        _cleanup_free_ char *inv_path = xasprintf("%s/inventory.json", ctx->run_dir);
-        int r = write_file(inv_path, inv.buf, inv.len, 0600, 0);
+        /* The inventory (group_vars) and extra vars may hold secrets: they
+         * come in memfds, and since Ansible resolves the paths it is given
+         * (a /dev/fd/N becomes "/memfd:... (deleted)"), a wrapper copies them
+         * into the tree's /run — a tmpfs that exists only in the sandbox's
+         * mount namespace and vanishes with it, also on kill -9 of kiln. */
+        int fds[2] = {-1, -1};
+        size_t nfds = 0;
+        fds[nfds] = content_fd("kiln-inventory", strbuf_str(&inv), inv.len);
+        if (inv.buf)
+                explicit_bzero(inv.buf, inv.len);
         strbuf_free(&inv);
-        if (r < 0)
-                return r;
-
-        _cleanup_strv_ struct strv argv = {0}, env = {0};
-        strv_add(&argv, "ansible-playbook");
-        strv_add(&argv, "-i");
-        strv_add(&argv, inv_path);
+        if (fds[nfds] < 0)
+                return fds[nfds];
+        nfds++;
         const struct value *ev = value_map_get(st->params, "extra_vars");
-        _cleanup_free_ char *ev_path = NULL;
         if (ev && ev->kind == V_MAP) {
                 struct strbuf sb = STRBUF_INIT;
                 struct json_writer ew;
                 json_init(&ew, &sb, false);
                 value_write_json(ev, &ew, false);
-                ev_path = xasprintf("%s/extra-vars.json", ctx->run_dir);
-                r = write_file(ev_path, sb.buf, sb.len, 0600, 0);
+                fds[nfds] = content_fd("kiln-extra-vars", strbuf_str(&sb), sb.len);
+                if (sb.buf)
+                        explicit_bzero(sb.buf, sb.len);
                 strbuf_free(&sb);
-                if (r < 0)
+                if (fds[nfds] < 0) {
+                        int r = fds[nfds];
+                        close(fds[0]);
                         return r;
-                strv_addf(&argv, "--extra-vars=@%s", ev_path);
+                }
+                nfds++;
         }
+        static const char wrapper[] =
+                "set -e\n"
+                "d=$1 ev=$2; shift 2\n"
+                "umask 077\n"
+                "mkdir -p \"$d\"\n"
+                "cat " PASS_FD_1 " > \"$d/inventory.json\"\n"
+                "if [ \"$ev\" = 1 ]; then cat " PASS_FD_2 " > \"$d/extra-vars.json\"; fi\n"
+                "exec 3<&- 4<&-\n"
+                "exec \"$@\"\n";
+        _cleanup_free_ char *vdir = xasprintf("%s/run/kiln-ansible", ctx->mountpoint);
+        _cleanup_strv_ struct strv argv = {0}, env = {0};
+        strv_add_sh(&argv, wrapper, "kiln-ansible");
+        strv_add(&argv, vdir);
+        strv_add(&argv, nfds > 1 ? "1" : "0");
+        strv_add(&argv, "ansible-playbook");
+        strv_add(&argv, "-i");
+        strv_addf(&argv, "%s/inventory.json", vdir);
+        if (nfds > 1)
+                strv_addf(&argv, "--extra-vars=@%s/extra-vars.json", vdir);
         _cleanup_strv_ struct strv tags = {0}, skip = {0};
         strv_add_value(&tags, value_map_get(st->params, "tags"));
         strv_add_value(&skip, value_map_get(st->params, "skip_tags"));
@@ -589,10 +725,8 @@ static int run_ansible(const struct step_ctx *ctx, struct sandbox_result *res) {
         _cleanup_free_ char *pb = spec_path(ctx->spec, param_str(st, "playbook"));
         strv_add(&argv, pb);
 
-        extern char **environ;
-        for (char **e = environ; *e; e++)
-                if (!startswith(*e, "KILN_VAR_") && !startswith(*e, "ANSIBLE_"))
-                        strv_add(&env, *e);
+        static const char *const drop[] = {"ANSIBLE_", NULL};
+        host_env(&env, ctx->spec, st->params, drop);
         strv_addf(&env, "ANSIBLE_LOCAL_TEMP=%s/ansible-local", ctx->run_dir);
         strv_addf(&env, "ANSIBLE_HOME=%s/ansible-home", ctx->run_dir);
         strv_add(&env, "ANSIBLE_NOCOLOR=1");
@@ -610,7 +744,12 @@ static int run_ansible(const struct step_ctx *ctx, struct sandbox_result *res) {
         if (slash)
                 *slash = 0;
         o.cwd = pbdir;
-        return run_sandbox(ctx, &o, res);
+        o.pass_fds = fds;
+        o.npass_fds = nfds;
+        int r = run_sandbox(ctx, &o, res);
+        for (size_t i = 0; i < nfds; i++)
+                close(fds[i]);
+        return r;
 }
 
 const struct step_runner runner_packages = {"packages", run_packages, NULL};
@@ -634,8 +773,8 @@ const struct step_runner *step_runner_find(const char *kind) {
 
 /* ---- sources --------------------------------------------------------------------------- */
 
-int run_host_isolated(char *const *argv, const char *cwd, int out_fd, uint64_t timeout_ms_,
-                      struct sandbox_result *res) {
+int run_host_isolated(char *const *argv, char *const *envp, const char *cwd, int in_fd, int out_fd,
+                      uint64_t timeout_ms_, struct sandbox_result *res) {
         struct timespec t0, t1;
         clock_gettime(CLOCK_MONOTONIC, &t0);
         int errpipe[2];
@@ -664,14 +803,14 @@ int run_host_isolated(char *const *argv, const char *cwd, int out_fd, uint64_t t
                         prctl(PR_SET_PDEATHSIG, SIGKILL);
                         /* pid 1 of the new namespace: a fresh /proc for it */
                         mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
-                        int devnull = open("/dev/null", O_RDONLY);
-                        if (devnull >= 0)
-                                dup2(devnull, 0);
+                        int in = in_fd >= 0 ? in_fd : open("/dev/null", O_RDONLY);
+                        if (in >= 0)
+                                dup2(in, 0);
                         dup2(out_fd, 1);
                         dup2(out_fd, 2);
                         if (cwd && chdir(cwd) < 0)
                                 _exit(126);
-                        execvp(argv[0], argv);
+                        execvpe(argv[0], argv, envp);
                         int e = errno;
                         if (write(errpipe[1], &e, sizeof(e)) < 0) {
                         }
@@ -743,6 +882,13 @@ void source_inputs(const struct spec *s, const struct spec_build *b, char ***pat
         }
 }
 
+/* The publishers' credentials (docs/publish.md), which no bootstrapper
+ * uses: not passed to mmdebstrap or tar. */
+static const char *const bootstrap_env_drop[] = {
+        "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "OS_PASSWORD", "OS_TOKEN",
+        "OS_APPLICATION_CREDENTIAL_SECRET", "KILN_GLANCE_HEADERS", NULL,
+};
+
 static const char *host_arch(void) {
 #if defined(__x86_64__)
         return "x86_64";
@@ -801,16 +947,42 @@ static int run_debian(const struct step_ctx *ctx, struct sandbox_result *res) {
                         strv_addf(&argv, "--dpkgopt=%s", dpkg_nodocs[i]);
         }
         strv_add(&argv, "--mode=root");
-        strv_add(&argv, value_map_get(src, "suite")->str);
+        const char *suite = value_map_get(src, "suite")->str;
+        strv_add(&argv, suite);
         strv_add(&argv, ctx->upper);
+        /* A mirror holding a secret (https://user:${var.password}@host/...)
+         * goes in as a sources.list line on stdin ("-"), not as an
+         * argument: arguments are visible to every user. */
         const struct value *mirror = value_map_get(src, "mirror");
-        if (mirror && mirror->str)
+        _cleanup_close_ int in_fd = -1;
+        if (mirror && mirror->str && value_any_sensitive(mirror)) {
+                struct strbuf line = STRBUF_INIT;
+                if (startswith(mirror->str, "deb ") || startswith(mirror->str, "deb-src "))
+                        strbuf_adds(&line, mirror->str);
+                else
+                        strbuf_addf(&line, "deb %s %s %s", mirror->str, suite,
+                                    comps.n ? "" : "main");
+                for (size_t i = 0; i < comps.n && !startswith(mirror->str, "deb"); i++)
+                        strbuf_addf(&line, "%s%s", i ? " " : "", comps.v[i]);
+                strbuf_addc(&line, '\n');
+                in_fd = content_fd("kiln-sources", line.buf, line.len);
+                explicit_bzero(line.buf, line.len);
+                strbuf_free(&line);
+                if (in_fd < 0)
+                        return in_fd;
+                strv_add(&argv, "-");
+        } else if (mirror && mirror->str) {
                 strv_add(&argv, mirror->str);
+        }
         logf_(ctx->log_fd, "kiln: mmdebstrap");
         for (size_t i = 1; i < argv.n; i++)
                 logf_(ctx->log_fd, " %s", argv.v[i]);
         logf_(ctx->log_fd, "\n");
-        r = run_host_isolated(argv.v, NULL, ctx->log_fd, 0, res);
+        if ((r = argv_check(ctx, argv.v)) < 0)
+                return r;
+        _cleanup_strv_ struct strv env = {0};
+        host_env(&env, ctx->spec, NULL, bootstrap_env_drop);
+        r = run_host_isolated(argv.v, env.v, NULL, in_fd, ctx->log_fd, 0, res);
         if (r == -ENOENT)
                 logf_(ctx->log_fd, "kiln: mmdebstrap is not installed (apt-get install mmdebstrap)\n");
         return r;
@@ -842,7 +1014,12 @@ static int run_tarball(const struct step_ctx *ctx, struct sandbox_result *res) {
         strv_add(&argv, "--xattrs-include=*");
         strv_addf(&argv, "--file=%s", path);
         strv_addf(&argv, "--directory=%s", ctx->upper);
-        return run_host_isolated(argv.v, NULL, ctx->log_fd, 0, res);
+        int r = argv_check(ctx, argv.v);
+        if (r < 0)
+                return r;
+        _cleanup_strv_ struct strv env = {0};
+        host_env(&env, ctx->spec, NULL, bootstrap_env_drop);
+        return run_host_isolated(argv.v, env.v, NULL, -1, ctx->log_fd, 0, res);
 }
 
 /* Source kinds. An RPM-family source fits here the same way: `dnf

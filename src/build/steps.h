@@ -50,8 +50,9 @@ void source_inputs(const struct spec *s, const struct spec_build *b, char ***pat
 /* Resolves a path written in the spec against the spec's directory. */
 char *spec_path(const struct spec *s, const char *path);
 
-/* Runs argv on the host in a private mount and PID namespace (so that
- * whatever it mounts, and every process it starts, is gone when it ends),
- * output to out_fd. For tools that need the host's view (mmdebstrap, tar). */
-int run_host_isolated(char *const *argv, const char *cwd, int out_fd, uint64_t timeout_ms,
-                      struct sandbox_result *res);
+/* Runs argv with exactly the environment envp on the host in a private
+ * mount and PID namespace (so that whatever it mounts, and every process it
+ * starts, is gone when it ends), stdin from in_fd (-1: /dev/null), output
+ * to out_fd. For tools that need the host's view (mmdebstrap, tar). */
+int run_host_isolated(char *const *argv, char *const *envp, const char *cwd, int in_fd, int out_fd,
+                      uint64_t timeout_ms, struct sandbox_result *res);

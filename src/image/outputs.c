@@ -3,6 +3,7 @@
 
 #include "base/hash.h"
 #include "base/json.h"
+#include "build/build.h" /* build_holds_secrets */
 #include "build/cache.h" /* rm_rf */
 #include "image/disk.h"
 #include "image/format.h"
@@ -373,6 +374,9 @@ int outputs_build(const struct spec *s, const struct spec_build *b, const char *
         ret->dir = xasprintf("%s/%s", o->output_dir, b->name);
         if (!o->force && up_to_date(ret->dir, key, nouts, ret)) {
                 ret->up_to_date = true;
+                /* made by a kiln that left them world-readable */
+                for (size_t i = 0; build_holds_secrets(b) && i < ret->nartifacts; i++)
+                        (void)chmod(ret->artifacts[i].path, 0600);
                 ret->elapsed_ms = now_ms() - t0;
                 out_specs_free(outs, nouts);
                 return 0;
@@ -434,9 +438,12 @@ int outputs_build(const struct spec *s, const struct spec_build *b, const char *
         if (r < 0)
                 goto fail;
         ret->artifacts = xcalloc(nouts + 1, sizeof(*ret->artifacts));
+        /* An image that may hold a secret file is its owner's only (the
+         * store keeps its blobs as private); others follow the umask. */
+        mode_t image_mode = build_holds_secrets(b) ? 0600 : 0644;
         for (size_t i = 0; i < nouts; i++) {
                 _cleanup_free_ char *tp = xasprintf("%s/%s", tmpl, outs[i].file);
-                _cleanup_close_ int fd = open(tp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+                _cleanup_close_ int fd = open(tp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, image_mode);
                 if (fd < 0) {
                         r = -errno;
                         goto fail;

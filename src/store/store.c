@@ -691,6 +691,7 @@ struct item {
         uint64_t size;
         char sha256[65];
         char sha512[129];
+        bool private_;       /* the source is not world-readable */
         char *tmp;           /* tmp/ path to rename into place, or NULL */
         bool placed;         /* renamed into blobs/ by this transaction */
         int lock_fd;         /* holds the flock on tmp's inode */
@@ -721,6 +722,11 @@ static uint64_t now_ms(void) {
         return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
+/* Blobs are read-only; one added from a file others may not read (an
+ * image of a build holding secrets, written 0600) is its owner's only. */
+#define BLOB_MODE 0444
+#define BLOB_MODE_PRIVATE 0400
+
 /* Creates a locked, empty tmp/ file; returns its fd and path. */
 static int make_tmp(struct store *st, char **ret_path) {
         for (int tries = 0; tries < 16; tries++) {
@@ -730,7 +736,7 @@ static int make_tmp(struct store *st, char **ret_path) {
                         return -EIO;
                 hex_encode(rnd, sizeof(rnd), hex);
                 _cleanup_free_ char *p = xasprintf("%s/tmp/%s.blob", st->dir, hex);
-                int fd = open(p, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0444);
+                int fd = open(p, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, BLOB_MODE);
                 if (fd < 0 && errno == EEXIST)
                         continue;
                 if (fd < 0)
@@ -773,6 +779,7 @@ static int prepare_item(struct store *st, struct item *it, unsigned flags) {
                 return -EINVAL;
         }
         it->size = (uint64_t)s0.st_size;
+        it->private_ = !(s0.st_mode & S_IROTH);
         if (it->has_size && it->size != it->want_size) {
                 set_error(st, "%s: size is %llu, the manifest says %llu", it->path,
                           (unsigned long long)it->size, (unsigned long long)it->want_size);
@@ -788,7 +795,7 @@ static int prepare_item(struct store *st, struct item *it, unsigned flags) {
         }
         _cleanup_free_ char *tmp = NULL;
         _cleanup_close_ int out = -1;
-        bool copy = true;
+        bool copy = true, linked = false;
         int r;
         if (!(flags & STORE_ADD_COPY)) {
                 out = make_tmp(st, &tmp);
@@ -805,6 +812,7 @@ static int prepare_item(struct store *st, struct item *it, unsigned flags) {
                         if (flock(in, LOCK_EX) == 0 &&
                             linkat(AT_FDCWD, proc, AT_FDCWD, tmp, AT_SYMLINK_FOLLOW) == 0) {
                                 copy = false;
+                                linked = true;
                                 out = dup(in);
                                 if (out < 0) {
                                         unlink(tmp);
@@ -820,6 +828,13 @@ static int prepare_item(struct store *st, struct item *it, unsigned flags) {
                 out = make_tmp(st, &tmp);
                 if (out < 0)
                         return out;
+        }
+        /* A copy or reflink is no more readable than its source (a link is
+         * its source's inode, and has its mode already). */
+        if (it->private_ && !linked && fchmod(out, BLOB_MODE_PRIVATE) < 0) {
+                int k = -errno;
+                unlink(tmp);
+                return k;
         }
         struct hashes h = {0};
         r = hashes_init(&h, want512);
@@ -892,6 +907,10 @@ static int place_blob(struct store *st, struct item *it, int64_t now) {
         } else {
                 it->in_place = true;
         }
+        /* The same content came before from a world-readable file: it is
+         * private now that a private file holds it. */
+        if (it->private_ && (s.st_mode & 0077) && chmod(path, s.st_mode & 0500) < 0)
+                return -errno;
         _cleanup_stmt_ sqlite3_stmt *q = NULL;
         r = prepare(st, "INSERT INTO blobs(sha256, size, mtime_ns, added) VALUES(?,?,?,?) "
                         "ON CONFLICT(sha256) DO NOTHING", &q);

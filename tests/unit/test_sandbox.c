@@ -823,6 +823,51 @@ TEST(sandbox_many_layers) {
         free(dir);
 }
 
+static int memfd_with(const char *text) {
+        int fd = memfd_create("pass", MFD_CLOEXEC);
+        if (fd >= 0 && (write(fd, text, strlen(text)) != (ssize_t)strlen(text) || lseek(fd, 0, SEEK_SET) != 0)) {
+                close(fd);
+                fd = -1;
+        }
+        return fd;
+}
+
+TEST(sandbox_passes_fds_as_3_and_4) {
+        if (!can_run())
+                return;
+        char *dir = test_dir("passfds");
+        struct layout l = layout_of(dir);
+        const char *lower[] = {fx_base};
+        /* the second first: the command gets them in the order given */
+        int b0 = memfd_with("second\n"), a0 = memfd_with("echo from-script\n");
+        CHECK(a0 >= 0 && b0 >= 0);
+        int pass[] = {a0, b0};
+        struct sandbox_opts o = opts_overlay(lower, 1, &l);
+        o.pass_fds = pass;
+        o.npass_fds = 2;
+        struct sandbox_result res;
+        char *out = NULL;
+        /* nothing else is open in the command */
+        CHECK_INT(run_sh(o, "sh /dev/fd/3; cat /dev/fd/4; test -e /proc/$$/fd/4 && test ! -e /proc/$$/fd/5 && echo none-else",
+                         &res, &out),
+                  ==, 0);
+        CHECK_STREQ(out, "from-script\nsecond\nnone-else\n");
+        free(out);
+        /* too many, or a bad fd: refused */
+        int many[SANDBOX_MAX_PASS_FDS + 1] = {a0, a0, a0, a0, a0};
+        o.pass_fds = many;
+        o.npass_fds = SANDBOX_MAX_PASS_FDS + 1;
+        CHECK_INT(run_sh(o, "true", &res, &out), ==, -EINVAL);
+        int bad[] = {-1};
+        o.pass_fds = bad;
+        o.npass_fds = 1;
+        CHECK_INT(run_sh(o, "true", &res, &out), ==, -EINVAL);
+        close(a0);
+        close(b0);
+        layout_free(&l);
+        free(dir);
+}
+
 TEST(sandbox_runs_concurrently) {
         if (!can_run())
                 return;
