@@ -52,10 +52,12 @@ void serve_response_done(struct serve_response *r) {
         r->fd = -1;
 }
 
-static void answer_text(struct serve_response *r, unsigned status, const char *text) {
+/* Sets a short text answer; returns its status. */
+static unsigned answer_text(struct serve_response *r, unsigned status, const char *text) {
         r->status = status;
         r->body = SERVE_BODY_TEXT;
         r->text = text;
+        return status;
 }
 
 /* RFC 3986 pchar without the pct-encoded form, plus '/'. */
@@ -220,9 +222,10 @@ int serve_parse_range(const char *h, uint64_t size, uint64_t *ret_first, uint64_
         return SERVE_RANGE_ONE;
 }
 
-static void answer_blob(const struct serve_request *rq, const struct serve_backend *be,
-                        const char *sha256, const char *filename, bool immutable,
-                        struct serve_response *r) {
+/* Answers with a blob (or 304, 416, an error); returns the status. */
+static unsigned answer_blob(const struct serve_request *rq, const struct serve_backend *be,
+                            const char *sha256, const char *filename, bool immutable,
+                            struct serve_response *r) {
         uint64_t size = 0;
         int fd = be->open_blob(be->ctx, sha256, &size);
         if (fd == -ENOENT)
@@ -240,9 +243,8 @@ static void answer_blob(const struct serve_request *rq, const struct serve_backe
         /* Preconditions first (RFC 9110 §13.2.2): If-None-Match, then Range. */
         if (etag_listed(rq->if_none_match, etag)) {
                 close(fd);
-                r->status = MHD_HTTP_NOT_MODIFIED;
                 r->body = SERVE_BODY_NONE;
-                return;
+                return r->status = MHD_HTTP_NOT_MODIFIED;
         }
         /* Range is defined for GET only (§14.2); If-Range compares strongly,
          * and a date never matches (we send no Last-Modified): send all. */
@@ -260,11 +262,12 @@ static void answer_blob(const struct serve_request *rq, const struct serve_backe
         r->fd = fd;
         r->first = k == SERVE_RANGE_ONE ? first : 0;
         r->length = k == SERVE_RANGE_ONE ? last - first + 1 : size;
+        return r->status;
 }
 
-void serve_handle(const struct serve_request *rq, const struct serve_backend *be,
-                  struct serve_response *r) {
-        *r = (struct serve_response){.fd = -1};
+/* serve_handle's decision; returns the status. */
+static unsigned decide(const struct serve_request *rq, const struct serve_backend *be,
+                       struct serve_response *r) {
         if (!streq(rq->method, "GET") && !streq(rq->method, "HEAD"))
                 return answer_text(r, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed\n");
         size_t len = strcspn(rq->path, "?");
@@ -292,9 +295,8 @@ void serve_handle(const struct serve_request *rq, const struct serve_backend *be
                 i++; /* the '/' */
         }
         if (streq(seg[0], "images") && (nseg == 1 || (nseg == 2 && !seg[1][0]))) {
-                r->status = MHD_HTTP_OK;
                 r->body = SERVE_BODY_LISTING;
-                return;
+                return r->status = MHD_HTTP_OK;
         }
         if (streq(seg[0], "images")) {
                 if (nseg != 4 || !store_name_valid(seg[1]) || !store_name_valid(seg[2]) ||
@@ -315,8 +317,14 @@ void serve_handle(const struct serve_request *rq, const struct serve_backend *be
                                            "expected /blobs/sha256/<64 lowercase hex digits>\n");
                 return answer_blob(rq, be, seg[2], NULL, true, r);
         }
-        answer_text(r, MHD_HTTP_NOT_FOUND,
-                    "not found (try /images, /images/NAME/VERSION/FILE, /blobs/sha256/HEX)\n");
+        return answer_text(r, MHD_HTTP_NOT_FOUND,
+                           "not found (try /images, /images/NAME/VERSION/FILE, /blobs/sha256/HEX)\n");
+}
+
+void serve_handle(const struct serve_request *rq, const struct serve_backend *be,
+                  struct serve_response *ret) {
+        *ret = (struct serve_response){.fd = -1};
+        decide(rq, be, ret);
 }
 
 /* Appends s[0..n) to buf (at *o, capacity cap), escaping every byte outside
@@ -423,8 +431,9 @@ static char *listing_json(struct store *st, size_t *ret_len) {
         return strbuf_detach(&sb);
 }
 
-/* Content-Disposition's filename: a valid store name has no quote or
- * backslash, so it needs no escaping (checked again here). */
+/* The headers r implies (serve.h). Content-Disposition's filename is a
+ * valid store name, which has no quote or backslash to escape (checked again
+ * here). */
 static void add_headers(struct MHD_Response *resp, const struct serve_response *r) {
         char buf[160];
         if (r->status == MHD_HTTP_METHOD_NOT_ALLOWED)
