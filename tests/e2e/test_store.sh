@@ -212,10 +212,10 @@ t_serve() {
         assert_contains "$(<"$T_TMP/srv.err")" "127.0.0.1 GET /images/demo/1.0/demo.raw 206 1000" || return 1
 }
 
-# send_raw PORT BYTES — one raw HTTP request (printf escapes allowed in
+# send_raw PORT BYTES — one raw HTTP request (backslash escapes as in %b, in
 # BYTES); prints the status code.
 send_raw() {
-        printf "$2" | "$PY" -c '
+        printf '%b' "$2" | "$PY" -c '
 import socket, sys
 s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10)
 s.sendall(sys.stdin.buffer.read())
