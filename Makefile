@@ -96,3 +96,14 @@ fuzz:
 	  -DKILN_VERSION='"$(VERSION)"' $(PKG_CFLAGS) tests/fuzz/fuzz_spec.c $(LIB_SRCS) \
 	  -o build-fuzz/fuzz_spec $(LDLIBS)
 	@echo "run: ./build-fuzz/fuzz_spec -max_total_time=60 tests/fuzz/corpus tests/specs/bad"
+
+# serve-images' request handling (src/store/serve.h); the corpus is replayed
+# by tests/unit/test_fuzz_serve_replay.c.
+.PHONY: fuzz-serve
+fuzz: fuzz-serve
+fuzz-serve:
+	@mkdir -p build-fuzz
+	clang -std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined -Isrc -D_GNU_SOURCE \
+	  -DKILN_VERSION='"$(VERSION)"' $(PKG_CFLAGS) tests/fuzz/fuzz_serve.c $(LIB_SRCS) \
+	  -o build-fuzz/fuzz_serve $(LDLIBS)
+	@echo "run: ./build-fuzz/fuzz_serve -max_total_time=60 tests/fuzz/corpus-serve"

@@ -202,19 +202,40 @@ int store_open_blob(struct store *st, const char *sha256, uint64_t *ret_size);
  *   GET /blobs/sha256/HEX                 a blob by digest
  *
  * Only names found in the catalog and well-formed digests resolve: no path
- * from a request reaches the file system. Files are sent with sendfile,
- * support HEAD, a single Range (206; 416 when unsatisfiable or malformed),
- * If-Range, ETag = "sha256" and If-None-Match (304), and carry
- * Content-Length, X-Checksum-Sha256 and Digest: sha-256=BASE64. */
+ * from a request reaches the file system; a path that does not decode to
+ * printable ASCII is refused (400). Files are sent with sendfile, support
+ * HEAD, Range as RFC 9110 §14 says (one range: 206; unsatisfiable: 416;
+ * another unit, invalid syntax or several ranges: ignored, 200), If-Range,
+ * ETag = "sha256" and If-None-Match (304), and carry Content-Length,
+ * X-Checksum-Sha256 and Digest: sha-256=BASE64. The request handling itself
+ * is in serve.h. */
 
 struct store_server;
 
+/* Connection limits (docs/store.md). One client address may hold at most
+ * max_per_client connections, so that it cannot lock the others out; a
+ * connection idle (nothing received or sent) for idle_timeout_s is closed. */
+#define STORE_SERVE_MAX_CONNECTIONS 512
+#define STORE_SERVE_MAX_PER_CLIENT 16
+#define STORE_SERVE_IDLE_TIMEOUT_S 15
+#define STORE_SERVE_MAX_CONNECTIONS_LIMIT 65536 /* the most max_connections may be */
+#define STORE_SERVE_IDLE_TIMEOUT_LIMIT_S 3600   /* the most idle_timeout_s may be */
+
+/* Zero fields take the defaults above. */
+struct store_serve_options {
+        unsigned max_connections; /* in total */
+        unsigned max_per_client;  /* per client IP address (<= max_connections) */
+        unsigned idle_timeout_s;
+};
+
 /* Starts serving st (borrowed until stop; the server's thread is then its
- * only user) on listen ("HOST:PORT", "PORT",
- * "[V6]:PORT"; port 0 picks a free one) in a background thread. log (may be
- * NULL) gets one access-log line per request. Returns 0 or -errno
- * (-EINVAL: bad listen address). */
-int store_serve_start(struct store *st, const char *listen,
+ * only user) on listen ("HOST:PORT", "PORT", "[V6]:PORT"; port 0 picks a
+ * free one) in a background thread, with the limits o (NULL: defaults).
+ * log (may be NULL) gets one access-log line per request (serve_log_line:
+ * control characters escaped). Returns 0 or -errno (-EINVAL: bad listen
+ * address; -ERANGE: a limit above its maximum, or max_per_client above
+ * max_connections). */
+int store_serve_start(struct store *st, const char *listen, const struct store_serve_options *o,
                       void (*log)(void *userdata, const char *line), void *userdata,
                       struct store_server **ret);
 /* "http://127.0.0.1:8080" — the address actually bound. Borrowed. */

@@ -118,9 +118,12 @@ t_real_build() {
         serve_stop || return 1
 }
 
-# serve_start STORE — starts kiln serve-images on a free port; sets URL, SRV.
+# serve_start STORE [OPTION...] — starts kiln serve-images on a free port;
+# sets URL, SRV.
 serve_start() {
-        "$KILN" serve-images --store "$1" --listen 127.0.0.1:0 >"$T_TMP/srv.out" 2>"$T_TMP/srv.err" &
+        local st=$1
+        shift
+        "$KILN" serve-images --store "$st" --listen 127.0.0.1:0 "$@" >"$T_TMP/srv.out" 2>"$T_TMP/srv.err" &
         SRV=$!
         wait_for 20 grep -q 'http://127.0.0.1:[0-9]' "$T_TMP/srv.out" ||
                 { cat "$T_TMP/srv.err"; t_fail "serve-images printed no URL"; return 1; }
@@ -172,9 +175,18 @@ t_serve() {
         curl -sS -o "$T_TMP/tail" -r -10 "$URL/blobs/sha256/$sha" || return 1
         tail -c 10 "$out/demo.raw" >"$T_TMP/want"
         assert_file_eq "$T_TMP/want" "$T_TMP/tail" || return 1
-        # Unsatisfiable and malformed ranges: 416.
-        assert_eq 416 "$(curl -s -o /dev/null -w '%{http_code}' -r "$size-" "$URL/images/demo/1.0/demo.raw")" || return 1
-        assert_eq 416 "$(curl -s -o /dev/null -w '%{http_code}' -H 'Range: bytes=9-3' "$URL/images/demo/1.0/demo.raw")" || return 1
+        # Unsatisfiable: 416 with Content-Range: bytes */SIZE.
+        curl -s -D "$T_TMP/h4" -o /dev/null -r "$size-" "$URL/images/demo/1.0/demo.raw"
+        assert_contains "$(tr -d '\r' <"$T_TMP/h4")" "HTTP/1.1 416" || return 1
+        assert_contains "$(tr -d '\r' <"$T_TMP/h4")" "Content-Range: bytes */$size" || return 1
+        # RFC 9110 §14.2: another unit, or an invalid range (9-3), is ignored:
+        # the whole file, 200 (was 416). Several ranges: the whole file too.
+        local rg
+        for rg in 'items=0-5' 'bytes=9-3' 'bytes=abc' 'bytes=0-1,5-6'; do
+                assert_eq "200 $size" "$(curl -s -o /dev/null -w '%{http_code} %{size_download}' -H "Range: $rg" "$URL/images/demo/1.0/demo.raw")" "Range: $rg" || return 1
+        done
+        # The unit is case-insensitive.
+        assert_eq "206 6" "$(curl -s -o /dev/null -w '%{http_code} %{size_download}' -H 'Range: BYTES=0-5' "$URL/images/demo/1.0/demo.raw")" || return 1
         # ETag / If-None-Match: 304 without a body; another tag: 200.
         assert_eq 304 "$(curl -s -o /dev/null -w '%{http_code}' -H "If-None-Match: \"$sha\"" "$URL/images/demo/1.0/demo.raw")" || return 1
         assert_eq 200 "$(curl -s -o /dev/null -w '%{http_code}' -H 'If-None-Match: "other"' "$URL/images/demo/1.0/demo.raw")" || return 1
@@ -197,7 +209,125 @@ t_serve() {
         assert_eq 404 "$(curl -s -o /dev/null -w '%{http_code}' "$URL/catalog.db")" || return 1
         assert_eq 405 "$(curl -s -o /dev/null -w '%{http_code}' -X DELETE "$URL/images/demo/1.0/demo.raw")" || return 1
         serve_stop || return 1
-        assert_contains "$(<"$T_TMP/srv.err")" "GET /images/demo/1.0/demo.raw 206 1000" || return 1
+        assert_contains "$(<"$T_TMP/srv.err")" "127.0.0.1 GET /images/demo/1.0/demo.raw 206 1000" || return 1
+}
+
+# send_raw PORT BYTES — one raw HTTP request (backslash escapes as in %b, in
+# BYTES); prints the status code.
+send_raw() {
+        printf '%b' "$2" | "$PY" -c '
+import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10)
+s.sendall(sys.stdin.buffer.read())
+print(s.recv(64).split(b" ")[1].decode())' "$1"
+}
+
+t_serve_paths_and_log() {
+        local st=$T_TMP/store out=$T_TMP/out/demo
+        fake_output "$out" demo s1 2
+        assert_exit 0 "$KILN" images add --store "$st" --version 1.0 "$out" || return 1
+        serve_start "$st" || return 1
+        local port=${URL##*:} p
+        # A decoded NUL, control character, DEL or non-ASCII byte, or a bad
+        # escape: 400 (%00 was answered 200 for demo.raw).
+        for p in "/images/demo/1.0/demo.raw%00.txt" "/images/demo/1.0/demo.raw%00" \
+                "/blobs/sha256/$(sha "$out/demo.raw")%00" "/images/demo/1.0/x%0aFORGED%20200" \
+                "/images/demo/1.0/x%0d%0aFORGED" "/images/demo/1.0/x%1b%5b31m" "/images/demo/1.0/x%7f" \
+                "/images/demo/1.0/x%c3%a9" "/images/demo/1.0/demo.raw%" "/images/demo/1.0/demo.raw%2"; do
+                assert_eq 400 "$(curl -s --path-as-is -o /dev/null -w '%{http_code}' "$URL$p")" "$p" || return 1
+        done
+        # Escaped plain characters are fine; a query is ignored.
+        assert_eq 200 "$(curl -s -o /dev/null -w '%{http_code}' "$URL/images/%64emo/1.0/demo.raw?a=%00")" || return 1
+        # Raw bytes in the request line: a NUL that would cut the path, an
+        # ESC that would colour the terminal, a CR.
+        assert_eq 400 "$(send_raw "$port" 'GET /images/demo/1.0/demo.raw\000junk HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')" "raw NUL" || return 1
+        assert_eq 400 "$(send_raw "$port" 'GET /images/\033[2J\033[31mFORGED HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')" "raw ESC" || return 1
+        serve_stop || return 1
+        local log
+        log=$(<"$T_TMP/srv.err")
+        # Logged as sent, escaped: no forged line, no control byte.
+        assert_contains "$log" "GET /images/demo/1.0/demo.raw%00.txt 400" || return 1
+        assert_contains "$log" "GET /images/demo/1.0/x%0aFORGED%20200 400" || return 1
+        assert_contains "$log" 'GET /images/\x1b[2J\x1b[31mFORGED 400' || return 1
+        assert_eq 0 "$(grep -c '^FORGED' "$T_TMP/srv.err")" "forged log lines" || return 1
+        assert_eq 0 "$(tr -d '\n' <"$T_TMP/srv.err" | LC_ALL=C tr -d '[:print:]' | wc -c)" "control bytes in the log" || return 1
+}
+
+# hold_idle PORT N SECONDS SRC WANT DIR — opens N idle connections from
+# address SRC to the server and holds them at most SECONDS; touches DIR/ready
+# once all are connected, writes DIR/closed (how many the server closed) as
+# soon as WANT of them are closed (polled every 50 ms) or at the deadline.
+hold_idle() {
+        "$PY" - "$@" <<'EOF'
+import os, select, socket, sys, time
+port, n, hold, src, want, d = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3]), sys.argv[4], int(sys.argv[5]), sys.argv[6]
+socks = []
+for _ in range(n):
+    s = socket.socket()
+    s.bind((src, 0))
+    s.connect(("127.0.0.1", port))
+    socks.append(s)
+open(os.path.join(d, "ready"), "w").close()
+live, reported = set(socks), False
+end = time.monotonic() + hold
+while time.monotonic() < end:
+    if not reported and n - len(live) >= want:
+        with open(os.path.join(d, "closed.tmp"), "w") as f:
+            f.write(str(n - len(live)))
+        os.rename(os.path.join(d, "closed.tmp"), os.path.join(d, "closed"))
+        reported = True
+    if reported and not live:
+        break
+    r = select.select(list(live), [], [], 0.05)[0] if live else []
+    if not live:
+        time.sleep(0.05)
+    for s in r:
+        try:
+            gone = s.recv(1) == b""
+        except OSError:
+            gone = True
+        if gone:
+            live.discard(s)
+if not reported:
+    with open(os.path.join(d, "closed"), "w") as f:
+        f.write(str(n - len(live)))
+EOF
+}
+
+t_serve_limits() {
+        local st=$T_TMP/store out=$T_TMP/out/demo
+        fake_output "$out" demo s1 2
+        assert_exit 0 "$KILN" images add --store "$st" --version 1.0 "$out" || return 1
+        # Defaults: 300 idle connections from 127.0.0.1 (which locked every
+        # client out: 256 slots for all, 120 s timeout) leave room for
+        # another client, and those above the per-client limit are closed
+        # at once.
+        serve_start "$st" || return 1
+        local port=${URL##*:} holder rc=0
+        mkdir "$T_TMP/a" "$T_TMP/b"
+        hold_idle "$port" 300 40 127.0.0.1 $((300 - 16)) "$T_TMP/a" &
+        holder=$!
+        wait_for 30 test -e "$T_TMP/a/ready" || t_fail "could not open 300 connections" || rc=1
+        [ $rc = 0 ] && { assert_eq 200 "$(curl -s -m 5 --interface 127.0.0.2 -o /dev/null -w '%{http_code}' "$URL/images")" \
+                "another client while 300 idle connections are held" || rc=1; }
+        [ $rc = 0 ] && { wait_for 15 test -e "$T_TMP/a/closed" || t_fail "excess connections were not closed" || rc=1; }
+        [ $rc = 0 ] && { [ "$(<"$T_TMP/a/closed")" -ge 284 ] || t_fail "closed: $(<"$T_TMP/a/closed") of 300" || rc=1; }
+        kill "$holder" 2>/dev/null
+        wait "$holder" 2>/dev/null
+        [ $rc = 0 ] || { kill "$SRV"; return 1; }
+        serve_stop || return 1
+        # An idle connection is closed after --idle-timeout (not before).
+        serve_start "$st" --max-per-client 4 --idle-timeout 2 || return 1
+        port=${URL##*:}
+        local t0=$SECONDS
+        hold_idle "$port" 4 20 127.0.0.1 4 "$T_TMP/b" || return 1
+        assert_eq 4 "$(<"$T_TMP/b/closed")" "idle connections closed by the server within 20 s" || return 1
+        [ $((SECONDS - t0)) -ge 1 ] || t_fail "closed before the idle timeout" || return 1
+        assert_eq 200 "$(curl -s -m 5 -o /dev/null -w '%{http_code}' "$URL/images")" || return 1
+        serve_stop || return 1
+        assert_exit 2 "$KILN" serve-images --store "$st" --max-per-client 0 || return 1
+        assert_exit 2 "$KILN" serve-images --store "$st" --idle-timeout 1x || return 1
+        assert_exit 2 "$KILN" serve-images --store "$st" --max-connections 8 --max-per-client 9 || return 1
 }
 
 t_prune() {
@@ -287,6 +417,8 @@ t_errors() {
 
 run_test store_real_build t_real_build
 run_test store_serve t_serve
+run_test store_serve_paths_and_log t_serve_paths_and_log
+run_test store_serve_limits t_serve_limits
 run_test store_prune t_prune
 run_test store_rm_show_filters t_rm_show_filters
 run_test store_errors t_errors
