@@ -5,10 +5,12 @@
  *
  * One publish is a small state machine, and each state is safe to interrupt:
  *
- *   1. SKIP CHECK   GET <key>.sha256; when it names the artifact's sha256 and
- *                   HEAD <key> has the right size, nothing is sent. Without a
- *                   sidecar, an object whose x-amz-meta-sha256 and size match
- *                   only gets its sidecar (0 payload bytes).
+ *   1. SKIP CHECK   HEAD <key>: only when the object's own x-amz-meta-sha256
+ *                   (written with every object) is the artifact's sha256 and
+ *                   the size matches is nothing sent; a missing or stale
+ *                   <key>.sha256 sidecar is then (re)written (0 payload
+ *                   bytes). The sidecar alone decides nothing: an object
+ *                   overwritten out of band leaves the old one behind.
  *   2. UPLOAD       small files: one PUT from memory with Content-MD5 and the
  *                   real x-amz-content-sha256, so the server checks both.
  *                   Large files: multipart. An unfinished upload of the same
@@ -22,6 +24,14 @@
  *                   MD5 of the parts' binary MD5s, "-N") and x-amz-meta-sha256.
  *   4. SIDECAR      PUT <key>.sha256 ("<hex>  <file name>\n") — last, so its
  *                   presence means the object is complete and verified.
+ *                   Keys are 1 to S3_MAX_KEY_BYTES bytes and never start with
+ *                   '/'; a key too long for its sidecar's key gets none.
+ *
+ * Besides publishing, the publisher lists and aborts unfinished multipart
+ * uploads under a key prefix (publisher.list_uploads / abort_upload).
+ *
+ * Byte accounting: the body bytes of a request count in bytes_sent when it
+ * succeeded (2xx), in bytes_retried when it did not.
  *
  * Every request is signed with sigv4.c. Credentials come from the
  * environment or an AWS credentials file and are registered with
