@@ -338,6 +338,17 @@ _printf_(3, 4) static void run_error(char **error, bool usage, const char *fmt, 
                 *error = TAKE_PTR(msg);
 }
 
+/* Prints a string that came from a server (a key, an upload id) with
+ * control characters shown as \xNN, so a hostile listing cannot drive the
+ * terminal. */
+static void print_untrusted(const char *s) {
+        for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+                if (*p < 0x20 || *p == 0x7f || *p == '\\')
+                        printf("\\x%02x", *p);
+                else
+                        putchar(*p);
+}
+
 /* --list-uploads / --abort-uploads: the unfinished uploads under a
  * target's key prefix, optionally only those older than older_s, listed
  * or aborted. Returns the exit code. */
@@ -402,10 +413,15 @@ static int uploads_run(const struct publish_target *t, bool abort_them, int64_t 
                 } else {
                         if (abort_them)
                                 printf("%-8s ", status);
-                        printf("%s  %s  %s", u[i].key, u[i].upload_id,
-                               u[i].initiated ? u[i].initiated : "-");
-                        if (masked)
-                                printf(": %s", masked);
+                        print_untrusted(u[i].key);
+                        printf("  ");
+                        print_untrusted(u[i].upload_id);
+                        printf("  ");
+                        print_untrusted(u[i].initiated ? u[i].initiated : "-");
+                        if (masked) {
+                                printf(": ");
+                                print_untrusted(masked);
+                        }
                         printf("\n");
                 }
         }
@@ -505,7 +521,7 @@ static int publish_run(struct cli *cli, int argc, char **argv) {
                 case P_HELP:
                         cli_print_verb_help(&verb_publish, stdout);
                         rc = EXIT_OK;
-                        goto out;
+                        goto out_printed; /* the help, not a JSON document */
                 case P_ONLY: {
                         const char *q = arg;
                         for (;;) {

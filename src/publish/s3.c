@@ -312,13 +312,35 @@ static int s3_configure(struct s3 *s, const struct value *settings, const struct
 /* Reads [profile] from an AWS credentials file (INI). */
 static int read_credentials_file(struct s3 *s, const char *path, const char *profile,
                                  struct strbuf *err) {
-        _cleanup_free_ char *text = NULL;
-        size_t len;
-        int r = read_file(path, S3_CRED_FILE_MAX, &text, &len);
-        if (r < 0) {
-                strbuf_addf(err, "cannot read credentials file %s: %s", path, strerror(-r));
-                return r;
+        /* Opened like an artifact: a FIFO or device named as the
+         * credentials file is refused, not read (it could block forever). */
+        _cleanup_strbuf_ struct strbuf why = STRBUF_INIT;
+        uint64_t size;
+        _cleanup_close_ int fd = publish_open_file(path, PUBLISH_ANY_SIZE, &size, &why);
+        if (fd < 0) {
+                strbuf_addf(err, "cannot read credentials file: %s", strbuf_str(&why));
+                return fd;
         }
+        if (size > S3_CRED_FILE_MAX) {
+                strbuf_addf(err, "credentials file %s is larger than %u bytes", path, S3_CRED_FILE_MAX);
+                return -E2BIG;
+        }
+        _cleanup_free_ char *text = xmalloc(size + 1);
+        size_t len = 0;
+        while (len < size) {
+                ssize_t k = read(fd, text + len, size - len);
+                if (k < 0 && errno == EINTR)
+                        continue;
+                if (k < 0) {
+                        int r = -errno;
+                        strbuf_addf(err, "cannot read credentials file %s: %s", path, strerror(-r));
+                        return r;
+                }
+                if (k == 0)
+                        break;
+                len += k;
+        }
+        text[len] = 0;
         bool in = false, found = false;
         char *save = NULL;
         for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {

@@ -288,6 +288,26 @@ TEST(publish_refuses_what_is_not_a_regular_file_without_reading_it) {
                 strbuf_free(&err);
         }
 
+        /* A FIFO as the S3 credentials file: refused, not read. */
+        {
+                _cleanup_free_ char *text = xasprintf(
+                        "{type: s3, bucket: abc, endpoint: 'http://127.0.0.1:1', credentials_file: '%s'}\n",
+                        fifo);
+                struct source *src;
+                struct value *v = parse(text, &src);
+                struct publish_target t = {.name = "x", .type = "s3", .settings = v};
+                struct publish_artifact a = {.path = "/nonexistent", .file_name = "f.raw",
+                                             .format = "raw", .size = 1, .sha256 = "00", .sha512 = ""};
+                char *env[] = {"HOME=/nonexistent", NULL};
+                struct publish_ctx ctx = {.environ = env, .log_fd = -1};
+                struct publish_result res = {0};
+                CHECK_INT(publisher_find("s3")->publish(&t, &a, &ctx, &res), ==, -EINVAL);
+                CHECK(res.error && strstr(res.error, "credentials file") && strstr(res.error, "a FIFO"));
+                publish_result_done(&res);
+                value_free(v);
+                source_free(src);
+        }
+
         /* A manifest naming a FIFO (or a directory) of the recorded size. */
         _cleanup_free_ char *img = xasprintf("%s/m.raw", dir);
         _cleanup_free_ char *mpath = xasprintf("%s/kiln-manifest.json", dir);
