@@ -65,7 +65,9 @@
 #define S3_DEFAULT_RETRIES 3u
 #define S3_MAX_RETRIES 10u
 #define S3_LIST_BODY_MAX (8u << 20)         /* ListParts/ListMultipartUploads pages */
-#define S3_LIST_PAGES_MAX 100u              /* ListMultipartUploads pages (1000 uploads each) */
+#define S3_LIST_PAGES_MAX 100u              /* ListMultipartUploads pages read, at most */
+#define S3_LIST_UPLOADS_MAX 10000u          /* unfinished uploads listed, at most */
+#define S3_UPLOAD_ID_MAX 1024u              /* bytes of an upload id we accept */
 #define S3_MAX_KEY_BYTES 1024u              /* S3's limit on a key, in UTF-8 bytes */
 #define S3_SIDECAR_SUFFIX ".sha256"
 #define S3_CRED_FILE_MAX (1u << 20)
@@ -983,6 +985,27 @@ static int list_uploads(struct s3 *s, struct http_client *c, const char *prefix,
                 while ((up = xml_get(p, end, "Upload", &next))) {
                         char *k = xml_get(up, up + strlen(up), "Key", NULL);
                         char *id = xml_get(up, up + strlen(up), "UploadId", NULL);
+                        if (k && id && (strlen(k) > S3_MAX_KEY_BYTES || strlen(id) > S3_UPLOAD_ID_MAX)) {
+                                free(k);
+                                free(id);
+                                free(up);
+                                http_response_done(&resp);
+                                strbuf_addf(err, "listing unfinished uploads: the server listed a key "
+                                            "over %u bytes or an upload id over %u", S3_MAX_KEY_BYTES,
+                                            S3_UPLOAD_ID_MAX);
+                                r = -EBADMSG;
+                                goto fail;
+                        }
+                        if (k && id && *id && n >= S3_LIST_UPLOADS_MAX) {
+                                free(k);
+                                free(id);
+                                free(up);
+                                http_response_done(&resp);
+                                strbuf_addf(err, "listing unfinished uploads: more than %u under '%s'; "
+                                            "use a longer prefix", S3_LIST_UPLOADS_MAX, prefix);
+                                r = -E2BIG;
+                                goto fail;
+                        }
                         if (k && id && *id) {
                                 GROW(v, n, cap);
                                 v[n] = (struct publish_upload){
