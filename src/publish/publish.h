@@ -53,6 +53,8 @@ struct publish_artifact {
 struct publish_target {
         const char *name;          /* shown in result lines: `name:` or "<type> #N" */
         const char *type;          /* "s3", "glance" */
+        bool enabled;              /* `enabled:` (every type takes it; default true): false
+                                      makes publish_one report PUBLISH_DISABLED at once */
         const struct value *settings; /* the whole map (including type:) */
 };
 
@@ -60,6 +62,7 @@ enum publish_status {
         PUBLISH_UPLOADED,
         PUBLISH_SKIPPED_IDENTICAL, /* the same content was already there; 0 bytes sent */
         PUBLISH_FAILED,
+        PUBLISH_DISABLED,          /* the target says `enabled: false`; nothing was contacted */
 };
 
 struct publish_result {
