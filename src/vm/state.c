@@ -99,8 +99,15 @@ void vm_boot_state_done(struct vm_boot_state *s) {
 int vm_boot_state(struct vm *vm, unsigned wait_s, struct vm_boot_state *ret) {
         if (!vm->ready)
                 return vm_fail(vm, -ENOTCONN, "the VM is not ready");
-        if (wait_s == 0)
-                wait_s = VM_SETTLE_TIMEOUT_S;
+        if (wait_s == 0) {
+                /* What is left of the readiness deadline (a slow host's boot
+                 * may still be busy), and never less than the settle time. */
+                unsigned timeout_s = vm->o.timeout_s ? vm->o.timeout_s
+                                     : vm->info.accel == VM_ACCEL_KVM ? 180 : 600;
+                uint64_t end = vm->start_ms + (uint64_t)timeout_s * 1000, now = vm_now_ms();
+                uint64_t left_s = end > now ? (end - now) / 1000 : 0;
+                wait_s = left_s > VM_SETTLE_TIMEOUT_S ? (unsigned)left_s : VM_SETTLE_TIMEOUT_S;
+        }
         /* No systemctl (not a systemd guest): state "none". A wait cut off by
          * timeout(1) prints nothing: ask once more without waiting. */
         _cleanup_free_ char *cmd = xasprintf(

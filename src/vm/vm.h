@@ -150,8 +150,9 @@ int vm_exec(struct vm *vm, const char *command, const void *stdin_data, size_t s
 
 /* ---- how the boot ended (state.c) ----------------------------------------- */
 
-/* After readiness, how long the guest's systemd may take to finish its boot
- * jobs (`systemctl is-system-running --wait`), in seconds. */
+/* After readiness, how long the guest's systemd may at least take to finish
+ * its boot jobs (`systemctl is-system-running --wait`), in seconds; longer
+ * when the readiness deadline leaves more. */
 #define VM_SETTLE_TIMEOUT_S 180
 /* Failed units kept by vm_boot_state (more are only counted), and the
  * longest unit name accepted (systemd's UNIT_NAME_MAX). */
@@ -171,7 +172,8 @@ struct vm_boot_state {
         size_t nomitted;            /* failed units past VM_FAILED_UNITS_MAX */
 };
 
-/* Waits (at most wait_s seconds; 0: VM_SETTLE_TIMEOUT_S) for the ready
+/* Waits (at most wait_s seconds; 0: what is left of the readiness deadline,
+ * at least VM_SETTLE_TIMEOUT_S) for the ready
  * guest's boot to finish, then reads its state and failed units over SSH.
  * 0 with *ret filled (free with vm_boot_state_done), or -errno with
  * vm_error set (-ETIMEDOUT: no answer in time, -EBADMSG: no state line). */
