@@ -22,6 +22,7 @@ static const struct field policy_fields[] = {
         {"allow_degraded", FT_BOOL, 0, NULL, NULL, "a boot with failed units passes (default false)"},
         {"allow_failed_units", FT_STRINGS, 0, NULL, NULL,
          "units that may fail: names or globs (NAME means NAME.service)"},
+        {"timeout", FT_DURATION, 0, NULL, NULL, "readiness deadline (default 600s under TCG, 180s with KVM)"},
         {NULL, 0, 0, NULL, NULL, NULL},
 };
 
@@ -96,6 +97,17 @@ int check_boot_policy_parse(const struct value *v, const char *what, struct diag
         const struct value *ad = value_map_get(v, "allow_degraded");
         if (ad && ad->kind == V_BOOL)
                 ret->allow_degraded = ad->b;
+        const struct value *to = value_map_get(v, "timeout");
+        uint64_t secs = 0;
+        if (to && !to->invalid && (to->kind == V_STRING || to->kind == V_NUMBER) && to->str &&
+            parse_duration(to->str, &secs) == 0) {
+                if (secs < 1 || secs > CHECK_BOOT_TIMEOUT_MAX_S)
+                        diag_error(d, &to->mark, value_span(to),
+                                   "%s: timeout: %s is not between 1s and 24h (CHECK_BOOT_TIMEOUT_MAX_S)", w,
+                                   value_shown(to));
+                else
+                        ret->timeout_s = (unsigned)secs;
+        }
         const struct value *au = value_map_get(v, "allow_failed_units");
         if (au && au->kind == V_LIST) {
                 for (size_t i = 0; i < au->n; i++)

@@ -136,6 +136,7 @@ enum check_status { CHECK_PASSED, CHECK_FAILED, CHECK_SKIPPED };
  * a build's `boot_check:` map (`allow_degraded: true`, `allow_failed_units:
  * [NAME-OR-GLOB, ...]`) and the CLI's --allow-degraded. */
 #define CHECK_ALLOW_UNITS_MAX 256       /* entries of allow_failed_units */
+#define CHECK_BOOT_TIMEOUT_MAX_S 86400  /* boot_check: timeout: at most a day */
 
 struct check_boot_policy {
         bool enabled;                /* boot_check: true or a map (without enabled: false) */
@@ -143,6 +144,7 @@ struct check_boot_policy {
         char **allow_units;          /* failed units that do not count: unit names or fnmatch
                                         globs; a name without '.' means NAME.service; owned */
         size_t nallow_units;
+        unsigned timeout_s;          /* `timeout:` readiness deadline; 0: the vm module's default */
         struct mark mark;            /* where boot_check: is written; no src when not written */
 };
 

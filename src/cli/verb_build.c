@@ -272,7 +272,7 @@ static unsigned boot_checks(struct checks_view *cv, const struct spec_args *a,
                 _cleanup_free_ char *console = xasprintf("%s/logs/boot-check-console.log", dir);
                 struct check_boot_options o = {.image = image, .console_log = console,
                                                .accel = getenv("KILN_ACCEL"), .cancel = &never,
-                                               .policy = &pol};
+                                               .policy = &pol, .timeout_s = pol.timeout_s};
                 struct check_report rep = {0};
                 _cleanup_free_ char *why = NULL;
                 if (r >= 0) {

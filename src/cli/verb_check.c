@@ -119,7 +119,7 @@ static int run_image(struct target *t, const char *image, bool allow_degraded) {
         diag_list_done(&d);
         pol.allow_degraded = pol.allow_degraded || allow_degraded;
         struct check_boot_options bo = {.image = image, .accel = getenv("KILN_ACCEL"),
-                                        .cancel = &cancelled, .policy = &pol};
+                                        .cancel = &cancelled, .policy = &pol, .timeout_s = pol.timeout_s};
         _cleanup_free_ char *why = NULL;
         fprintf(stderr, "kiln: check: booting %s (this takes a minute or two without KVM)...\n", image);
         int r = check_run_booted(&t->list, &bo, t->build->name, &t->report, &why);

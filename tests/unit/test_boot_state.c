@@ -138,6 +138,12 @@ TEST(boot_policy_forms) {
         CHECK(!check_boot_policy_allows_unit(&p.p, "slurmd.socket"));
         CHECK(!check_boot_policy_allows_unit(&p.p, "b.service"));
         pol_done(&p);
+        p = pol_parse("boot_check: {timeout: 30m}\n");
+        CHECK(p.r == 0 && p.p.enabled && p.p.timeout_s == 1800);
+        pol_done(&p);
+        p = pol_parse("boot_check: {timeout: 2d}\n");
+        CHECK(p.r == -EINVAL && has_diag(&p, 1, 23, "CHECK_BOOT_TIMEOUT_MAX_S"));
+        pol_done(&p);
         p = pol_parse("boot_check: {allow_failed_units: one.mount}\n"); /* one string */
         CHECK(p.r == 0 && p.p.nallow_units == 1 && check_boot_policy_allows_unit(&p.p, "one.mount"));
         pol_done(&p);
