@@ -89,8 +89,7 @@ int check_boot_policy_parse(const struct value *v, const char *what, struct diag
         }
         ret->enabled = true;
         _cleanup_free_ char *w = what ? xasprintf("%s: boot_check", what) : xstrdup("boot_check");
-        if (schema_check(v, policy_fields, w, d) > 0)
-                return -EINVAL;
+        schema_check(v, policy_fields, w, d); /* then every key that is right is read */
         const struct value *en = value_map_get(v, "enabled");
         if (en && en->kind == V_BOOL)
                 ret->enabled = en->b;
