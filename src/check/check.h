@@ -126,6 +126,47 @@ void check_exec_tree(struct check_exec *x, const struct check_tree *t);
 struct vm;
 void check_exec_guest(struct check_exec *x, struct vm *vm);
 
+enum check_status { CHECK_PASSED, CHECK_FAILED, CHECK_SKIPPED };
+
+/* ---- the boot's own verdict (boot.c) ----------------------------------------------------------- */
+
+/* Every boot check also asks systemd how the boot ended (vm_boot_state): a
+ * guest whose boot finished "degraded" — some unit failed — fails the boot
+ * check, naming the failed units, unless the policy allows it. The policy is
+ * a build's `boot_check:` map (`allow_degraded: true`, `allow_failed_units:
+ * [NAME-OR-GLOB, ...]`) and the CLI's --allow-degraded. */
+#define CHECK_ALLOW_UNITS_MAX 256       /* entries of allow_failed_units */
+#define CHECK_BOOT_TIMEOUT_MAX_S 86400  /* boot_check: timeout: at most a day */
+
+struct check_boot_policy {
+        bool enabled;                /* boot_check: true or a map (without enabled: false) */
+        bool allow_degraded;         /* a degraded boot passes (its failed units are still named) */
+        char **allow_units;          /* failed units that do not count: unit names or fnmatch
+                                        globs; a name without '.' means NAME.service; owned */
+        size_t nallow_units;
+        unsigned timeout_s;          /* `timeout:` readiness deadline; 0: the vm module's default */
+        struct mark mark;            /* where boot_check: is written; no src when not written */
+};
+
+/* Reads a build's `boot_check:` value — true/false or a map of enabled,
+ * allow_degraded and allow_failed_units — into *ret (defaults when v is
+ * NULL). `what` ("build 'x'", or NULL) starts messages. Problems go to d with their position; returns 0 or -EINVAL (*ret
+ * then holds what parsed). Free with check_boot_policy_done. */
+int check_boot_policy_parse(const struct value *v, const char *what, struct diag_list *d,
+                            struct check_boot_policy *ret);
+void check_boot_policy_done(struct check_boot_policy *p);
+
+/* Whether the policy lets failed unit `unit` pass. */
+bool check_boot_policy_allows_unit(const struct check_boot_policy *p, const char *unit);
+
+/* Judges systemd's verdict under policy p (NULL: nothing allowed): passed
+ * for "running" (or a degraded boot whose failed units are all allowed, or
+ * with allow_degraded), skipped when the guest has no systemd, failed
+ * otherwise; *ret_detail (owned) says why, naming the failed units. */
+struct vm_boot_state;
+enum check_status check_boot_state_judge(const struct vm_boot_state *s, const struct check_boot_policy *p,
+                                         char **ret_detail);
+
 struct check_boot_options {
         const char *image;           /* raw or qcow2; never written (QEMU -snapshot) */
         bool uefi;                   /* OVMF instead of SeaBIOS */
@@ -134,16 +175,18 @@ struct check_boot_options {
         const char *tmp_parent;      /* the VM's temp dir goes here; NULL: $TMPDIR */
         unsigned timeout_s;          /* readiness deadline; 0: the vm module's default */
         const volatile sig_atomic_t *cancel; /* optional: a signal arrived */
+        const struct check_boot_policy *policy; /* what systemd may report; NULL: only "running" */
 };
 
-/* Boots an image, waits until the guest is ready, runs the checks of l in
- * it and stops it again (always). Returns 0 with *ret filled, or -errno
+/* Boots an image, waits until the guest is ready, asks systemd how the boot
+ * ended (a first result, kind "system", target "running": see
+ * check_boot_state_judge), runs the checks of l in it and stops it again
+ * (always). Returns 0 with *ret filled, or -errno
  * with an explanation in *ret_error (owned; includes the end of the serial
  * console when the guest did not come up; -EINVAL for an unknown accel). */
 int check_run_booted(const struct check_list *l, const struct check_boot_options *o,
                      const char *build, struct check_report *ret, char **ret_error);
 
-enum check_status { CHECK_PASSED, CHECK_FAILED, CHECK_SKIPPED };
 const char *check_status_name(enum check_status s); /* "passed", "failed", "skipped" */
 
 struct check_result {
@@ -159,6 +202,7 @@ struct check_report {
         size_t n;
         unsigned passed, failed, skipped;
         uint64_t elapsed_ms;
+        struct check *builtin;       /* the "system" check of a boot (owned), or NULL */
 };
 
 /* Runs every check of l through x. Checks that need a booted guest are

@@ -203,6 +203,10 @@ void check_report_done(struct check_report *r) {
         for (size_t i = 0; i < r->n; i++)
                 free(r->v[i].detail);
         free(r->v);
+        if (r->builtin) {
+                free(r->builtin->target);
+                free(r->builtin);
+        }
         free(r->build);
         free(r->where);
         *r = (struct check_report){0};

@@ -87,6 +87,7 @@ enum {
         /* checks (kiln check; --no-checks and --boot-check for kiln build) */
         OPT_NO_CHECKS,
         OPT_BOOT_CHECK,
+        OPT_ALLOW_DEGRADED,
         OPT_CHECKS,
         OPT_IMAGE,
         OPT_TREE,
@@ -122,6 +123,7 @@ struct spec_args {
         bool trees_only;
         bool no_checks;         /* build: skip the checks */
         bool boot_check;        /* build: boot the image and run the checks in it */
+        bool allow_degraded;    /* build, check --image: a boot with failed units passes */
         const char *store_dir;  /* build: --store DIR (default: store_default_dir()) */
         bool no_store;          /* build: do not add images to the store */
         bool no_publish;        /* build: do not publish */

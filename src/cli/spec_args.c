@@ -34,6 +34,7 @@ const struct cli_option spec_cli_options[] = {
         {"trees-only", 0, false, OPT_TREES_ONLY},
         {"no-checks", 0, false, OPT_NO_CHECKS},
         {"boot-check", 0, false, OPT_BOOT_CHECK},
+        {"allow-degraded", 0, false, OPT_ALLOW_DEGRADED},
         {"checks", 0, true, OPT_CHECKS},
         {"image", 0, true, OPT_IMAGE},
         {"tree", 0, false, OPT_TREE},
@@ -128,6 +129,12 @@ int spec_args_parse(struct spec_args *a, const struct verb *v, int argc, char **
                                 a->no_checks = true;
                         else
                                 a->boot_check = true;
+                        break;
+                case OPT_ALLOW_DEGRADED:
+                        if (!a->build_opts && !a->check_opts)
+                                return cli_usage_error(v->name, "option '--allow-degraded' is for kiln build "
+                                                                "and kiln check");
+                        a->allow_degraded = true;
                         break;
                 case OPT_STORE:
                 case OPT_NO_STORE:
@@ -269,6 +276,10 @@ void cli_print_diags(struct cli *cli, struct diag_list *d) {
         fputs(strbuf_str(&sb), stderr);
 }
 
+static bool mark_same(const struct mark *a, const struct mark *b) {
+        return a->src == b->src && a->line == b->line && a->col == b->col;
+}
+
 /* The spec layer keeps checks: opaque (the check engine sits above it), so
  * every verb that loads a spec has them parsed here: a mistake in a check
  * is a spec error for validate as much as for build. */
@@ -277,6 +288,23 @@ static int cli_check_checks(const struct spec *s, struct diag_list *d) {
         _cleanup_free_ char *base = check_base_dir(s);
         for (size_t i = 0; i < s->nbuilds; i++) {
                 const struct spec_build *b = s->builds[i];
+                /* boot_check: options, where written (an inherited copy is
+                 * checked in its parent). Matrix cells share one source
+                 * node: check it once. */
+                if (b->needed && b->boot_check_set && b->boot_check_opts) {
+                        bool dup = false;
+                        for (size_t k = 0; k < i && !dup; k++)
+                                dup = s->builds[k]->needed && s->builds[k]->boot_check_set &&
+                                      s->builds[k]->boot_check_opts &&
+                                      mark_same(&s->builds[k]->boot_check_opts->mark,
+                                                &b->boot_check_opts->mark);
+                        struct check_boot_policy p;
+                        _cleanup_free_ char *what = xasprintf("build '%s'", b->base ? b->base : b->name);
+                        if (!dup && check_boot_policy_parse(b->boot_check_opts, what, d, &p) < 0)
+                                ret = -EINVAL;
+                        if (!dup)
+                                check_boot_policy_done(&p);
+                }
                 if (!b->needed || !b->checks)
                         continue;
                 /* A checks file is read once, however many builds name it

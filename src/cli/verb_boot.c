@@ -4,6 +4,7 @@
 #include "cli/cli.h"
 
 #include "base/json.h"
+#include "check/check.h"
 #include "vm/vm.h"
 
 #include <signal.h>
@@ -18,7 +19,9 @@ const struct verb verb_boot = {
         .help = "Boots IMAGE (raw or qcow2) in QEMU without modifying it (-snapshot), with a\n"
                 "generated cloud-init seed: a throwaway SSH key for root, a hostname and a\n"
                 "random readiness marker. The guest is ready when cloud-init has printed the\n"
-                "marker on the serial console and an SSH login works. Then:\n"
+                "marker on the serial console and an SSH login works, and it is usable when\n"
+                "systemd then calls the boot \"running\": a \"degraded\" boot (a unit failed)\n"
+                "is an error naming the failed units, unless --allow-degraded. Then:\n"
                 "  --run CMD          run CMD as root in the guest (stdout/stderr streamed);\n"
                 "                     kiln exits with CMD's exit status\n"
                 "  --ssh              an interactive SSH session\n"
@@ -34,10 +37,12 @@ const struct verb verb_boot = {
                 "  --hostname NAME        the guest's hostname (default kiln-<random>)\n"
                 "  --timeout SECONDS      deadline for readiness (default 600 under TCG, 180 with KVM)\n"
                 "  --console-log FILE     keep the serial console log in FILE\n"
+                "  --allow-degraded       go on when units failed (they are still named)\n"
                 "  --json                 print a JSON summary on stdout at the end\n"
                 "\n"
                 "Exit status: CMD's with --run (or the shell's with --ssh); otherwise 0 when the\n"
-                "guest became ready, 1 when it did not, 2 for a usage error.\n",
+                "guest became ready, 1 when it did not or its boot was degraded, 2 for a\n"
+                "usage error.\n",
         .run = boot_run,
 };
 
@@ -53,6 +58,7 @@ enum {
         B_RUN,
         B_SSH,
         B_JSON,
+        B_ALLOW_DEGRADED,
 };
 
 static const struct cli_option boot_opts[] = {
@@ -67,6 +73,7 @@ static const struct cli_option boot_opts[] = {
         {"run", 0, true, B_RUN},
         {"ssh", 0, false, B_SSH},
         {"json", 0, false, B_JSON},
+        {"allow-degraded", 0, false, B_ALLOW_DEGRADED},
         {NULL, 0, false, 0},
 };
 
@@ -99,8 +106,8 @@ static double secs(uint64_t ms) {
         return (double)ms / 1000.0;
 }
 
-static void print_json(const char *image, const struct vm_options *o, struct vm *vm, const char *phase,
-                       int status) {
+static void print_json(const char *image, const struct vm_options *o, struct vm *vm,
+                       const struct vm_boot_state *bs, const char *phase, int status) {
         const struct vm_info *i = vm_info(vm);
         _cleanup_strbuf_ struct strbuf out = STRBUF_INIT;
         struct json_writer w;
@@ -122,6 +129,16 @@ static void print_json(const char *image, const struct vm_options *o, struct vm 
         json_double(&w, secs(i->ready_ms));
         json_key(&w, "ready_seconds");
         json_double(&w, secs(i->ssh_ms));
+        json_key(&w, "system_state");
+        if (bs && bs->state[0])
+                json_string(&w, bs->state);
+        else
+                json_null(&w);
+        json_key(&w, "failed_units");
+        json_begin_array(&w);
+        for (size_t k = 0; bs && k < bs->nfailed; k++)
+                json_string(&w, bs->failed[k]);
+        json_end_array(&w);
         json_key(&w, "result");
         json_string(&w, phase);
         if (status >= 0) {
@@ -148,7 +165,7 @@ static int boot_run(struct cli *cli, int argc, char **argv) {
         struct cli_parser p = {.opts = boot_opts, .argc = argc, .argv = argv, .i = 1, .verb = "boot"};
         struct vm_options o = {0};
         const char *arg, *run = NULL;
-        bool ssh = false, json = false;
+        bool ssh = false, json = false, allow_degraded = false;
         int id;
         while ((id = cli_next(&p, &arg)) != -1) {
                 switch (id) {
@@ -191,6 +208,7 @@ static int boot_run(struct cli *cli, int argc, char **argv) {
                 case B_RUN: run = arg; break;
                 case B_SSH: ssh = true; break;
                 case B_JSON: json = true; break;
+                case B_ALLOW_DEGRADED: allow_degraded = true; break;
                 }
         }
         if (!o.image)
@@ -231,11 +249,39 @@ static int boot_run(struct cli *cli, int argc, char **argv) {
                 }
                 report_failure(vm, "the guest did not become ready", true);
                 if (json)
-                        print_json(o.image, &o, vm, "not-ready", -1);
+                        print_json(o.image, &o, vm, NULL, "not-ready", -1);
                 return EXIT_FAILED;
         }
         fprintf(stderr, "kiln boot: ready after %.1f s (cloud-init done after %.1f s)\n", secs(info->ssh_ms),
                 secs(info->ready_ms));
+        /* Ready is not enough: systemd says whether the boot went well. */
+        _cleanup_(vm_boot_state_done) struct vm_boot_state bs = {0};
+        r = vm_boot_state(vm, 0, &bs);
+        if (r == -ECANCELED) {
+                fprintf(stderr, "kiln boot: interrupted; stopping the VM\n");
+                return 128 + got_signal;
+        }
+        if (r < 0) {
+                report_failure(vm, "cannot tell how the boot ended", true);
+                if (json)
+                        print_json(o.image, &o, vm, NULL, "no-state", -1);
+                return EXIT_FAILED;
+        }
+        struct check_boot_policy pol = {.allow_degraded = allow_degraded};
+        _cleanup_free_ char *verdict = NULL;
+        enum check_status vs = check_boot_state_judge(&bs, &pol, &verdict);
+        if (vs == CHECK_FAILED) {
+                fprintf(stderr, "kiln boot: the boot is not clean: %s\n", verdict);
+                if (bs.nfailed)
+                        fprintf(stderr, "kiln boot: to look inside anyway: kiln boot --allow-degraded --run "
+                                        "'systemctl status --no-pager %s; journalctl -b --no-pager -u %s' %s\n",
+                                bs.failed[0], bs.failed[0], o.image);
+                if (json)
+                        print_json(o.image, &o, vm, &bs, "degraded", -1);
+                return EXIT_FAILED;
+        }
+        if (!streq(bs.state, "running"))
+                fprintf(stderr, "kiln boot: warning: %s\n", verdict);
 
         int status = -1;
         const char *phase = "ready";
@@ -269,6 +315,6 @@ static int boot_run(struct cli *cli, int argc, char **argv) {
                 }
         }
         if (json)
-                print_json(o.image, &o, vm, phase, status);
+                print_json(o.image, &o, vm, &bs, phase, status);
         return status >= 0 ? status : EXIT_OK;
 }

@@ -45,7 +45,11 @@ const struct verb verb_build = {
                 "  --boot-check         also boot each image in QEMU and run the checks\n"
                 "                       inside the guest (boot-only checks included;\n"
                 "                       KILN_ACCEL=tcg|kvm overrides the KVM probe);\n"
-                "                       boot_check: true in the spec asks per build\n"
+                "                       boot_check: true in the spec asks per build. A\n"
+                "                       boot that systemd calls degraded (a unit failed)\n"
+                "                       fails it, naming the failed units\n"
+                "  --allow-degraded     let a degraded boot pass the boot check (the\n"
+                "                       failed units are still reported)\n"
                 "  --store DIR          the local image store finished images are added to\n"
                 "                       (default $KILN_STORE_DIR or ~/.local/share/kiln/store)\n"
                 "  --no-store           do not add images to the store\n"
@@ -237,7 +241,9 @@ static unsigned boot_checks(struct checks_view *cv, const struct spec_args *a,
         const char *outdir = a->output_dir ? a->output_dir : "output";
         for (size_t i = 0; i < n; i++) {
                 const struct spec_build *b = res[i].build;
-                if (!res[i].ok || !b->selected || !b->checks || !(a->boot_check || b->boot_check))
+                /* Every booted image is judged by systemd's verdict, so
+                 * a build without checks: is booted too. */
+                if (!res[i].ok || !b->selected || !(a->boot_check || b->boot_check))
                         continue;
                 _cleanup_free_ char *image = NULL;
                 static const char *const exts[] = {"qcow2", "raw"};
@@ -256,12 +262,17 @@ static unsigned boot_checks(struct checks_view *cv, const struct spec_args *a,
                 }
                 struct diag_list d = {0};
                 struct check_list l;
+                struct check_boot_policy pol;
                 int r = check_list_parse(b->checks, cv->base_dir, &d, &l);
+                /* checked when the spec was loaded */
+                check_boot_policy_parse(b->boot_check_opts, NULL, &d, &pol);
+                pol.allow_degraded = pol.allow_degraded || a->allow_degraded;
                 diag_list_done(&d);
                 _cleanup_free_ char *dir = build_dir(bo, b);
                 _cleanup_free_ char *console = xasprintf("%s/logs/boot-check-console.log", dir);
                 struct check_boot_options o = {.image = image, .console_log = console,
-                                               .accel = getenv("KILN_ACCEL"), .cancel = &never};
+                                               .accel = getenv("KILN_ACCEL"), .cancel = &never,
+                                               .policy = &pol, .timeout_s = pol.timeout_s};
                 struct check_report rep = {0};
                 _cleanup_free_ char *why = NULL;
                 if (r >= 0) {
@@ -293,6 +304,7 @@ static unsigned boot_checks(struct checks_view *cv, const struct spec_args *a,
                 }
                 check_report_done(&rep);
                 check_list_done(&l);
+                check_boot_policy_done(&pol);
         }
         return bad;
 }
@@ -486,6 +498,8 @@ static int deliver(const struct spec_args *a, const struct spec *s, const struct
                                o[k].file ? o[k].file : "-", o[k].target);
                         if (pr->status == PUBLISH_UPLOADED)
                                 printf(" (%s in %.1fs)", bytes, pr->elapsed_ms / 1000.0);
+                        if (pr->status == PUBLISH_DISABLED)
+                                printf(" (enabled: false)");
                         if (pr->location)
                                 printf("  %s", pr->location);
                         putchar('\n');

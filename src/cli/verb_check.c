@@ -31,7 +31,11 @@ const struct verb verb_check = {
                 "  --tree              check the built tree (the default; needs root and a\n"
                 "                      finished `kiln build`)\n"
                 "  --image IMAGE       boot IMAGE (raw or qcow2, never modified) and check\n"
-                "                      inside the guest; one build at a time\n"
+                "                      inside the guest; one build at a time. A boot that\n"
+                "                      systemd calls degraded (a unit failed) fails the\n"
+                "                      first check, \"system running\", naming the units\n"
+                "  --allow-degraded    with --image: a degraded boot passes (the build's\n"
+                "                      boot_check: {allow_failed_units: [...]} is narrower)\n"
                 "  --json              print the reports as JSON on stdout\n"
                 "  --junit FILE        also write the reports as JUnit XML to FILE\n"
                 "  --work-dir DIR      where kiln build left the trees (default .kiln/build)\n"
@@ -108,12 +112,18 @@ static int run_tree(struct target *t, const char *work) {
         return r;
 }
 
-static int run_image(struct target *t, const char *image) {
+static int run_image(struct target *t, const char *image, bool allow_degraded) {
+        struct diag_list d = {0};
+        struct check_boot_policy pol;
+        check_boot_policy_parse(t->build->boot_check_opts, NULL, &d, &pol); /* checked when loaded */
+        diag_list_done(&d);
+        pol.allow_degraded = pol.allow_degraded || allow_degraded;
         struct check_boot_options bo = {.image = image, .accel = getenv("KILN_ACCEL"),
-                                        .cancel = &cancelled};
+                                        .cancel = &cancelled, .policy = &pol, .timeout_s = pol.timeout_s};
         _cleanup_free_ char *why = NULL;
         fprintf(stderr, "kiln: check: booting %s (this takes a minute or two without KVM)...\n", image);
         int r = check_run_booted(&t->list, &bo, t->build->name, &t->report, &why);
+        check_boot_policy_done(&pol);
         if (r < 0)
                 fprintf(stderr, "kiln: check: %s: %s\n", t->build->name, why ? why : strerror(-r));
         return r;
@@ -141,7 +151,9 @@ static int check_verb_run(struct cli *cli, int argc, char **argv) {
         targets = xcalloc(s->nbuilds + 1, sizeof(*targets));
         for (size_t i = 0; i < s->nbuilds; i++) {
                 const struct spec_build *b = s->builds[i];
-                if (!b->selected || (!b->checks && !a.checks_file))
+                /* A booted image is always judged by systemd's verdict,
+                 * so --image needs no checks: */
+                if (!b->selected || (!b->checks && !a.checks_file && !a.image))
                         continue;
                 struct target *t = &targets[nt++];
                 t->build = b;
@@ -176,7 +188,7 @@ static int check_verb_run(struct cli *cli, int argc, char **argv) {
         unsigned failed = 0;
         for (size_t i = 0; i < nt; i++) {
                 struct target *t = &targets[i];
-                r = a.image ? run_image(t, a.image) : run_tree(t, work);
+                r = a.image ? run_image(t, a.image, a.allow_degraded) : run_tree(t, work);
                 t->ran = r >= 0;
                 all_ran = all_ran && t->ran;
                 if (t->ran)

@@ -217,6 +217,10 @@ static void print_line(const struct out *r, struct view *v) {
         double secs = res->elapsed_ms / 1000.0;
         printf("%-17s %s%s%s  %s", publish_status_name(res->status), r->build ? r->build : "",
                r->build ? " -> " : "", r->o.target, r->o.file ? r->o.file : "-");
+        if (res->status == PUBLISH_DISABLED) {
+                printf("  (enabled: false)\n");
+                return;
+        }
         if (res->status == PUBLISH_FAILED) {
                 _cleanup_free_ char *e = cli_secrets_mask(&v->secrets, res->error ? res->error : "failed");
                 printf(": %s\n", e);

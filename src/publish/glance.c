@@ -98,6 +98,7 @@ static const struct field glance_fields[] = {
         {"import_timeout", FT_DURATION, 0, NULL, NULL, "glance-direct import deadline (30m)"},
         {"insecure", FT_BOOL, 0, NULL, NULL, "do not verify TLS certificates"},
         {"ca_file", FT_ABS_PATH, 0, NULL, NULL, "extra CA bundle"},
+        {"enabled", FT_BOOL, 0, NULL, NULL, "false: skip this target (default true)"},
         {NULL, 0, 0, NULL, NULL, NULL},
 };
 

@@ -62,6 +62,8 @@ void publish_uploads_free(struct publish_upload *u, size_t n);
 struct publish_target {
         const char *name;          /* shown in result lines: `name:` or "<type> #N" */
         const char *type;          /* "s3", "glance" */
+        bool enabled;              /* `enabled:` (every type takes it; default true): false
+                                      makes publish_one report PUBLISH_DISABLED at once */
         const struct value *settings; /* the whole map (including type:) */
 };
 
@@ -69,6 +71,7 @@ enum publish_status {
         PUBLISH_UPLOADED,
         PUBLISH_SKIPPED_IDENTICAL, /* the same content was already there; 0 bytes sent */
         PUBLISH_FAILED,
+        PUBLISH_DISABLED,          /* the target says `enabled: false`; nothing was contacted */
 };
 
 struct publish_result {

@@ -93,6 +93,7 @@ static const struct field s3_fields[] = {
          "sign multipart parts as UNSIGNED-PAYLOAD (default true; Content-MD5 still checks them)"},
         {"tls_verify", FT_BOOL, 0, NULL, NULL, "verify the server's certificate (default true)"},
         {"ca_file", FT_STRING, 0, NULL, NULL, "extra CA bundle"},
+        {"enabled", FT_BOOL, 0, NULL, NULL, "false: skip this target (default true)"},
         {"retries", FT_INT, 0, NULL, NULL, "attempts per request after a network error or 5xx"},
         {"timeout", FT_DURATION, 0, NULL, NULL, "abort a request that moves no data this long"},
         {NULL, 0, 0, NULL, NULL, NULL},

@@ -324,7 +324,8 @@ static const struct field build_fields[] = {
         {"disk", FT_OBJECT, 0, disk_fields, NULL, "disk size, filesystem, UUID seed"},
         {"outputs", FT_LIST, 0, NULL, NULL, "image formats to write"},
         {"checks", FT_ANY, 0, NULL, NULL, "checks the image must pass"},
-        {"boot_check", FT_BOOL, 0, NULL, NULL, "also boot the image and run the checks in it"},
+        {"boot_check", FT_ANY, 0, NULL, NULL,
+         "also boot the image and run the checks in it: true, or a map of options"},
         {"publish", FT_ANY, 0, NULL, NULL, "where to publish the image"},
         {NULL, 0, 0, NULL, NULL, NULL},
 };
@@ -1135,9 +1136,13 @@ static void load_sections(struct spec *s, struct spec_build *b, const struct ent
                         check_opaque(v, key, false, what, d);
                         b->publish = v;
                 } else if (streq(key, "boot_check")) {
-                        b->boot_check = v->kind == V_BOOL && v->b;
-                        b->boot_check_set = v->kind == V_BOOL;
-                        value_free(v);
+                        /* true/false, or a map of options (checked by the
+                         * check engine, which reads it: check_boot_policy_parse) */
+                        const struct value *en = v->kind == V_MAP ? value_map_get(v, "enabled") : NULL;
+                        b->boot_check = (v->kind == V_BOOL && v->b) ||
+                                        (v->kind == V_MAP && !(en && en->kind == V_BOOL && !en->b));
+                        b->boot_check_set = true;
+                        b->boot_check_opts = v;
                 } else if (streq(key, "labels")) {
                         b->labels = v;
                 } else {
@@ -1159,8 +1164,13 @@ static void load_sections(struct spec *s, struct spec_build *b, const struct ent
                 INHERIT(checks)
                 INHERIT(publish)
 #undef INHERIT
-                if (!b->boot_check_set)
+                if (!b->boot_check_set) {
                         b->boot_check = p->boot_check;
+                        if (p->boot_check_opts) {
+                                value_free(b->boot_check_opts);
+                                b->boot_check_opts = value_clone(p->boot_check_opts);
+                        }
+                }
                 if (p->labels && charge_copy(s, p->labels, e, d) >= 0) {
                         struct value *merged = value_clone(p->labels);
                         for (size_t i = 0; b->labels && i < b->labels->n; i++)

@@ -91,6 +91,7 @@ static void build_free(struct spec_build *b) {
         value_free(b->outputs);
         value_free(b->checks);
         value_free(b->publish);
+        value_free(b->boot_check_opts);
         value_free(b->labels);
         for (size_t i = 0; i < b->nfiles_read; i++)
                 free(b->files_read[i]);

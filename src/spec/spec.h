@@ -80,6 +80,8 @@ struct spec_build {
         bool boot_check;         /* boot_check: true (or inherited): boot the image
                                     and run the checks in the guest */
         bool boot_check_set;     /* written here (not inherited) */
+        struct value *boot_check_opts; /* the evaluated boot_check: value (true/false or a
+                                          map of options: check_boot_policy_parse), or NULL */
         char **files_read;       /* host files the spec read for this build (file()) */
         size_t nfiles_read;
         struct mark mark;

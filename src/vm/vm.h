@@ -23,6 +23,9 @@
  *                         proves the seed was applied and the boot finished),
  *                         then retries an SSH login until it succeeds. Fails
  *                         fast when QEMU exits; bounded by opts.timeout_s.
+ *     vm_boot_state(vm)   waits (bounded) for systemd to finish the boot and
+ *                         reads its verdict: "running", or "degraded" with
+ *                         the failed units (state.c)
  *     vm_exec(vm, ...)    runs a shell command as root in the guest
  *     vm_free(vm)         kills QEMU (SIGTERM, then SIGKILL after a short
  *                         grace), waits for it and removes the temp dir —
@@ -144,6 +147,44 @@ int vm_wait_ready(struct vm *vm);
  * Returns 0 when the command ran (whatever its status) or -errno. */
 int vm_exec(struct vm *vm, const char *command, const void *stdin_data, size_t stdin_len,
             struct strbuf *out, int *ret_status);
+
+/* ---- how the boot ended (state.c) ----------------------------------------- */
+
+/* After readiness, how long the guest's systemd may at least take to finish
+ * its boot jobs (`systemctl is-system-running --wait`), in seconds; longer
+ * when the readiness deadline leaves more. */
+#define VM_SETTLE_TIMEOUT_S 180
+/* Failed units kept by vm_boot_state (more are only counted), and the
+ * longest unit name accepted (systemd's UNIT_NAME_MAX). */
+#define VM_FAILED_UNITS_MAX 64
+#define VM_UNIT_NAME_MAX 255
+#define VM_STATE_WORD_MAX 31
+
+/* systemd's verdict on a finished boot. */
+struct vm_boot_state {
+        /* is-system-running's word: "running", "degraded", "starting" (the
+         * boot had not finished within the wait), "maintenance", ...;
+         * "none" when the guest has no systemctl, "unknown" when it said
+         * nothing. */
+        char state[VM_STATE_WORD_MAX + 1];
+        char **failed;              /* failed units (`systemctl --failed`), NULL-terminated; owned */
+        size_t nfailed;
+        size_t nomitted;            /* failed units past VM_FAILED_UNITS_MAX */
+};
+
+/* Waits (at most wait_s seconds; 0: what is left of the readiness deadline,
+ * at least VM_SETTLE_TIMEOUT_S) for the ready
+ * guest's boot to finish, then reads its state and failed units over SSH.
+ * 0 with *ret filled (free with vm_boot_state_done), or -errno with
+ * vm_error set (-ETIMEDOUT: no answer in time, -EBADMSG: no state line). */
+int vm_boot_state(struct vm *vm, unsigned wait_s, struct vm_boot_state *ret);
+/* Parses the output of vm_boot_state's guest script: the line
+ * "kiln-state: WORD" and "kiln-failed: UNIT LOAD ACTIVE SUB DESCRIPTION"
+ * lines (systemctl's --plain --no-legend listing, an optional leading
+ * bullet); every other line is ignored, as are unit names that are not
+ * systemd's (characters, length). -EBADMSG without a state line. */
+int vm_boot_state_parse(const char *output, struct vm_boot_state *ret);
+void vm_boot_state_done(struct vm_boot_state *s);
 
 /* An interactive SSH session (a TTY, kiln's stdin/stdout/stderr); the
  * remote shell's exit status in *ret_status. */

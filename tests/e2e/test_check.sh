@@ -177,7 +177,8 @@ EOF
         assert_contains "$so" "checks     2 passed, 0 failed, 5 skipped" || return 1
         [ -f "$out/minimal/kiln-manifest.json" ] || return 1
         # in the guest: everything ran; only the deliberate failure failed
-        assert_contains "$so" "boot-check 6 passed, 1 failed, 0 skipped" || return 1
+        # (plus the first, systemd's verdict: the minimal example boots clean)
+        assert_contains "$so" "boot-check 7 passed, 1 failed, 0 skipped" || return 1
         assert_contains "$se" "kiln: minimal: 1 check failed in the booted image:" || return 1
         assert_contains "$se" "checks.yaml:10:3: port tcp:2222 (nothing listens here): nothing listens on tcp port 2222" || return 1
         xml_ok "$work/minimal/boot-checks.xml" || return 1
@@ -189,5 +190,103 @@ import json,sys; v=json.load(sys.stdin); v=v if isinstance(v, list) else v["imag
                 t_fail "stored after a failed boot check" || return 1
 }
 run_test boot-check-in-guest t_boot_check
+
+# add_failing_unit SPEC: a step (after the example's last one) that installs
+# and enables a unit that exits 1 at boot, so systemd calls the boot
+# "degraded". Everything before it comes from the shared cache.
+add_failing_unit() {
+        python3 - "$1" <<'EOF'
+import sys
+p = sys.argv[1]
+s = open(p).read()
+step = """      - name: a unit that fails at boot
+        file:
+          path: /etc/systemd/system/kiln-e2e-fail.service
+          content: |
+            [Unit]
+            Description=kiln e2e: fails on purpose
+            [Service]
+            Type=oneshot
+            ExecStart=/bin/false
+            [Install]
+            WantedBy=multi-user.target
+      - name: enable it
+        shell: systemctl enable kiln-e2e-fail.service
+        network: false
+"""
+at = s.index("\n    # The disk") + 1
+s = s[:at] + step + s[at:]
+open(p, "w").write(s)
+EOF
+}
+
+# A degraded boot fails the boot check by default, naming the failed unit,
+# and `kiln boot` refuses it the same way; the spec's allow-list lets exactly
+# that unit pass, and --allow-degraded lets kiln boot go on. Four real boots,
+# two at a time.
+t_degraded_boot() {
+        cp -r examples/minimal "$T_TMP/ex"
+        add_failing_unit "$T_TMP/ex/kiln.yaml" || return 1
+        # (a generous deadline: TCG on a busy host can take many minutes)
+        echo "    boot_check: {timeout: 40m}" >>"$T_TMP/ex/kiln.yaml"
+        local out=$T_TMP/out work=$T_TMP/work store=$T_TMP/store
+        export KILN_ACCEL=tcg
+        assert_exit 1 "$KILN" build --store "$store" --work-dir "$work" -o "$out" "$T_TMP/ex/kiln.yaml" || return 1
+        local so se; so=$(cat "$T_OUT"); se=$(cat "$T_ERR")
+        # the checks passed offline: only the boot says otherwise
+        assert_contains "$so" "checks     4 passed, 0 failed, 0 skipped" || return 1
+        assert_contains "$so" "boot-check 4 passed, 1 failed, 0 skipped" || return 1
+        assert_contains "$se" "kiln: minimal: 1 check failed in the booted image:" || return 1
+        assert_contains "$se" "system running: degraded: failed unit: kiln-e2e-fail.service" || return 1
+        assert_contains "$se" "minimal: not stored: the boot check failed" || return 1
+        grep -q '<testcase classname="minimal.system" name="system running"' "$work/minimal/boot-checks.xml" ||
+                t_fail "no system testcase in boot-checks.xml" || return 1
+
+        # kiln boot: the same verdict before --run; --allow-degraded goes on
+        local img=$out/minimal/minimal.qcow2 rb=0 ra=0
+        "$KILN" boot --accel tcg --timeout 2400 --json "$img" --run 'echo should-not-run' >"$T_TMP/b.out" 2>"$T_TMP/b.err" &
+        local b=$!
+        "$KILN" boot --accel tcg --timeout 2400 --allow-degraded "$img" --run 'systemctl is-failed kiln-e2e-fail.service' \
+                >"$T_TMP/a.out" 2>"$T_TMP/a.err" &
+        local a=$!
+        # meanwhile, the opt-out in the spec, narrow: this unit may fail
+        # (the image is complete: it is not made again, only booted)
+        sed -i 's/^    boot_check: {timeout: 40m}$/    boot_check: {timeout: 40m, allow_failed_units: [kiln-e2e-fail]}/' "$T_TMP/ex/kiln.yaml"
+        assert_exit 0 "$KILN" build --store "$store" --work-dir "$work" -o "$out" "$T_TMP/ex/kiln.yaml" || return 1
+        so=$(cat "$T_OUT")
+        assert_contains "$so" "boot-check 5 passed, 0 failed, 0 skipped" || return 1
+        python3 - "$work/minimal/boot-checks.xml" <<'EOF' || t_fail "system testcase not passed" || return 1
+import sys, xml.dom.minidom
+d = xml.dom.minidom.parse(sys.argv[1])
+tc = [t for t in d.getElementsByTagName("testcase") if t.getAttribute("name") == "system running"]
+assert len(tc) == 1 and not tc[0].getElementsByTagName("failure"), tc
+EOF
+        wait "$b" || rb=$?
+        wait "$a" || ra=$?
+        assert_eq 1 "$rb" "kiln boot of a degraded guest"$'\n'"$(cat "$T_TMP/b.err")" || return 1
+        assert_contains "$(cat "$T_TMP/b.err")" "kiln boot: the boot is not clean: degraded: failed unit: kiln-e2e-fail.service" || return 1
+        assert_not_contains "$(cat "$T_TMP/b.out")" "should-not-run" || return 1
+        assert_eq "degraded ['kiln-e2e-fail.service'] degraded" "$(python3 -c '
+import json, sys; j = json.load(sys.stdin)
+print(j["system_state"], j["failed_units"], j["result"])' <"$T_TMP/b.out")" || return 1
+        assert_eq 0 "$ra" "kiln boot --allow-degraded"$'\n'"$(cat "$T_TMP/a.err")" || return 1
+        assert_eq failed "$(cat "$T_TMP/a.out")" || return 1
+        assert_contains "$(cat "$T_TMP/a.err")" "kiln boot: warning: degraded: failed unit: kiln-e2e-fail.service" || return 1
+}
+run_test degraded-boot-fails-boot-check t_degraded_boot
+
+# boot_check: options are checked like the rest of the spec, and located.
+t_boot_check_option_errors() {
+        cp -r examples/minimal "$T_TMP/ex"
+        printf '    boot_check:\n      allow_degraded: yes\n      allow_failed_units: [ok.service, "no spaces"]\n' \
+                >>"$T_TMP/ex/kiln.yaml"
+        local n; n=$(grep -c '' "$T_TMP/ex/kiln.yaml")
+        assert_exit 2 "$KILN" validate "$T_TMP/ex/kiln.yaml" || return 1
+        assert_contains "$(cat "$T_ERR")" "kiln.yaml:$((n - 1)):23: error: build 'minimal': boot_check: allow_degraded: expected a boolean" || return 1
+        assert_contains "$(cat "$T_ERR")" "kiln.yaml:$n:40: error: build 'minimal': boot_check: allow_failed_units: 'no spaces' has a character" || return 1
+        assert_exit 2 "$KILN" validate --allow-degraded "$T_TMP/ex/kiln.yaml" || return 1
+        assert_contains "$(cat "$T_ERR")" "'--allow-degraded' is for kiln build and kiln check" || return 1
+}
+run_test boot-check-option-errors t_boot_check_option_errors
 
 e2e_summary

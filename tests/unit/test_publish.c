@@ -466,6 +466,51 @@ TEST(s3_lists_uploads_through_the_publisher_table) {
         CHECK(p->abort_upload(&t, &one, &ctx, &e) < 0);
         CHECK(e && strstr(e, "aborting the upload: cannot connect"));
         free(e);
+/* enabled: false (here through a bool variable, as the examples do) makes a
+ * target opt-in: it is reported disabled, nothing is contacted, no
+ * credentials or built images are needed, and no SHA-512 is asked for. */
+TEST(publish_disabled_targets_are_reported_and_never_contacted) {
+        static const char spec_text[] =
+                "variables:\n"
+                "  publish: {type: bool, default: false}\n"
+                "builds:\n"
+                "  m:\n"
+                "    source: {type: debian, suite: bookworm}\n"
+                "    publish:\n"
+                "      - {type: glance, enabled: '${var.publish}'}\n"
+                "      - {type: s3, bucket: abc, endpoint: 'http://127.0.0.1:1', enabled: false}\n";
+        struct spec_options o = {.path = "t.yaml", .text = spec_text, .text_len = strlen(spec_text)};
+        struct diag_list d = {0};
+        struct spec *s = NULL;
+        CHECK_INT(spec_load(&o, &d, &s), ==, 0);
+        CHECK_INT(publish_validate_spec(s, &d), ==, 0);
+        const struct spec_build *b = spec_find_build(s, "m");
+        CHECK(!publish_needs_sha512(b->publish));
+        _cleanup_free_ char *out = tmpdir(); /* nothing built in it */
+        char *no_env[] = {"HOME=/nonexistent", NULL};
+        struct publish_ctx ctx = {.environ = no_env, .log_fd = -1};
+        struct publish_outcome *res = NULL;
+        size_t n = 0;
+        CHECK_INT(publish_build(s, b, out, &ctx, &res, &n), ==, 0);
+        CHECK_INT(n, ==, 2);
+        for (size_t i = 0; i < n; i++) {
+                CHECK_INT(res[i].result.status, ==, PUBLISH_DISABLED);
+                CHECK(res[i].result.error == NULL);
+        }
+        CHECK_STREQ(publish_status_name(PUBLISH_DISABLED), "disabled");
+        publish_outcomes_free(res, n);
+        rm_dir(out);
+        spec_free(s);
+        diag_list_done(&d);
+
+        /* enabled: is a boolean, located like every other key */
+        struct source *src;
+        struct value *v = parse("- {type: s3, bucket: abc, enabled: yes}\n", &src);
+        struct diag_list d2 = {0};
+        CHECK_INT(publish_validate(v, &d2), ==, -EINVAL);
+        _cleanup_free_ char *msg = render(&d2);
+        CHECK(strstr(msg, "t.yaml:1:36: error: publish target 's3': enabled: expected a boolean"));
+        diag_list_done(&d2);
         value_free(v);
         source_free(src);
 }
