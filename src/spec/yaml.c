@@ -23,7 +23,19 @@ struct loader {
         size_t nanchors, anchors_cap;
         size_t nodes;
         bool failed;
+        /* Entries dropped after an error (duplicate key, non-scalar key,
+         * merge key): anchors may point into them, so they live until the
+         * load ends. */
+        struct value *dropped;
 };
+
+/* Keeps a dropped map entry alive until yaml_load returns. */
+static void drop_entry(struct loader *l, struct value *key, struct value *val) {
+        if (!l->dropped)
+                l->dropped = value_new(V_LIST, NULL);
+        value_list_append(l->dropped, key);
+        value_list_append(l->dropped, val);
+}
 
 static struct mark mark_of(const struct loader *l, yaml_mark_t m) {
         return (struct mark){l->src, (unsigned)m.line + 1, (unsigned)m.column + 1};
@@ -225,6 +237,7 @@ static int parse_mapping(struct loader *l, yaml_event_t *start, unsigned depth,
                         diag_error(l->d, &key->mark, 1, "a key must be a scalar, not a %s",
                                    value_kind_name(key->kind));
                         l->failed = true;
+                        drop_entry(l, TAKE_PTR(key), TAKE_PTR(val));
                         continue;
                 }
                 if (key->style == STYLE_PLAIN && streq(key->str, "<<")) {
@@ -232,6 +245,7 @@ static int parse_mapping(struct loader *l, yaml_event_t *start, unsigned depth,
                                                      "YAML merge keys (<<) are not supported");
                         diag_hint(dg, "write the keys out, or use a `from:` build to share settings");
                         l->failed = true;
+                        drop_entry(l, TAKE_PTR(key), TAKE_PTR(val));
                         continue;
                 }
                 const struct value *prev = value_map_key(map, key->str);
@@ -240,6 +254,7 @@ static int parse_mapping(struct loader *l, yaml_event_t *start, unsigned depth,
                                                      "duplicate key '%s'", key->str);
                         diag_hint(dg, "first defined at line %u", prev->mark.line);
                         l->failed = true;
+                        drop_entry(l, TAKE_PTR(key), TAKE_PTR(val));
                         continue;
                 }
                 /* Keys are always strings, whatever their plain-scalar type. */
@@ -363,6 +378,7 @@ int yaml_load(const struct source *src, struct diag_list *d, struct value **ret)
         for (size_t i = 0; i < l.nanchors; i++)
                 free(l.anchors[i].name);
         free(l.anchors);
+        value_free(l.dropped);
         if (r < 0)
                 return r;
         /* l.failed: recoverable errors were reported and their entries
