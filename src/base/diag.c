@@ -3,6 +3,8 @@
 
 #include "base/json.h"
 
+#include <stdint.h>
+
 static unsigned next_source_id;
 
 struct source *source_new(const char *path, const char *text, size_t len) {
@@ -27,23 +29,55 @@ struct source *source_free(struct source *s) {
         return NULL;
 }
 
+size_t source_break_len(const char *p, const char *end) {
+        if (p >= end)
+                return 0;
+        const unsigned char *u = (const unsigned char *)p;
+        size_t avail = (size_t)(end - p);
+        if (u[0] == '\n')
+                return 1;
+        if (u[0] == '\r')
+                return avail >= 2 && u[1] == '\n' ? 2 : 1;
+        if (u[0] == 0xc2 && avail >= 2 && u[1] == 0x85)
+                return 2;
+        if (u[0] == 0xe2 && avail >= 3 && u[1] == 0x80 && (u[2] == 0xa8 || u[2] == 0xa9))
+                return 3;
+        return 0;
+}
+
+/* The first line break in [p, end), or end; *ret_blen gets its length. Cost
+ * O(line length): memchr-like scan for the three lead bytes. */
+static const char *find_break(const char *p, const char *end, size_t *ret_blen) {
+        for (; p < end; p++) {
+                unsigned char c = (unsigned char)*p;
+                if (c != '\n' && c != '\r' && c != 0xc2 && c != 0xe2)
+                        continue;
+                size_t b = source_break_len(p, end);
+                if (b) {
+                        *ret_blen = b;
+                        return p;
+                }
+        }
+        *ret_blen = 0;
+        return end;
+}
+
 const char *source_line(const struct source *s, unsigned line, size_t *ret_len) {
         if (!s || !s->text || line == 0)
                 return NULL;
         const char *p = s->text, *end = s->text + s->len;
+        size_t blen = 0;
         for (unsigned l = 1; l < line; l++) {
-                const char *nl = memchr(p, '\n', (size_t)(end - p));
-                if (!nl)
+                const char *br = find_break(p, end, &blen);
+                if (!blen)
                         return NULL;
-                p = nl + 1;
+                p = br + blen;
         }
-        if (p > end || (p == end && line > 1 && p[-1] == '\n'))
+        /* The "line" after a final line break does not exist. */
+        if (p == end && line > 1)
                 return NULL;
-        const char *nl = memchr(p, '\n', (size_t)(end - p));
-        size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
-        if (n && p[n - 1] == '\r')
-                n--;
-        *ret_len = n;
+        const char *br = find_break(p, end, &blen);
+        *ret_len = (size_t)(br - p);
         return p;
 }
 
@@ -112,6 +146,7 @@ void diag_list_done(struct diag_list *d) {
         for (size_t i = 0; i < d->nsecrets; i++)
                 free(d->secrets[i]);
         free(d->secrets);
+        free(d->redacted);
         *d = (struct diag_list){0};
 }
 
@@ -154,14 +189,25 @@ static void add_masked_track(const struct diag_list *d, struct strbuf *out, cons
                 *track = out->len - base;
 }
 
-static void add_masked(const struct diag_list *d, struct strbuf *out, const char *text, size_t n) {
-        add_masked_track(d, out, text, n, NULL);
+void diag_redact_lines(struct diag_list *d, const struct source *src, unsigned first,
+                       unsigned last) {
+        if (!src || first > last)
+                return;
+        GROW(d->redacted, d->nredacted, d->redacted_cap);
+        d->redacted[d->nredacted++] = (struct diag_lines){src, first, last};
 }
 
-static char *masked(const struct diag_list *d, const char *s) {
-        struct strbuf sb = STRBUF_INIT;
-        add_masked(d, &sb, s, strlen(s));
-        return strbuf_detach(&sb);
+/* Whether the line m points at may be quoted. */
+static bool may_quote(const struct diag_list *d, const struct diag *dg) {
+        const struct mark *m = &dg->mark;
+        if (dg->redact || !m->src || m->src->redact)
+                return false;
+        for (size_t i = 0; i < d->nredacted; i++) {
+                const struct diag_lines *r = &d->redacted[i];
+                if (r->src == m->src && m->line >= r->first && m->line <= r->last)
+                        return false;
+        }
+        return true;
 }
 
 void diag_adopt_source(struct diag_list *d, struct source *src) {
@@ -208,16 +254,6 @@ static const char *level_name(enum diag_level l) {
 #define C_GREEN "\033[1;32m"
 #define C_RESET "\033[0m"
 
-/* Number of display columns of the first n bytes of a UTF-8 line, counting
- * a tab as one column like the column numbers do. */
-static size_t utf8_chars(const char *s, size_t n) {
-        size_t c = 0;
-        for (size_t i = 0; i < n; i++)
-                if (((unsigned char)s[i] & 0xc0) != 0x80)
-                        c++;
-        return c;
-}
-
 /* Byte offset of character column col (1-based) in a line. */
 static size_t col_to_byte(const char *s, size_t n, unsigned col) {
         size_t chars = 0;
@@ -230,6 +266,211 @@ static size_t col_to_byte(const char *s, size_t n, unsigned col) {
         return n;
 }
 
+/* ---- safe display ------------------------------------------------------ */
+
+/* Characters shown as \uXXXX: C1 controls, line and paragraph separators,
+ * bidirectional marks and overrides, the BOM. */
+static bool cp_is_control(uint32_t cp) {
+        return (cp >= 0x80 && cp <= 0x9f) || cp == 0x061c || cp == 0x200e || cp == 0x200f ||
+               cp == 0x2028 || cp == 0x2029 || (cp >= 0x202a && cp <= 0x202e) ||
+               (cp >= 0x2066 && cp <= 0x2069) || cp == 0xfeff;
+}
+
+/* Decodes the UTF-8 character at s[0..n) (n >= 1). Returns its length in
+ * bytes and the code point, or 0 when the bytes are not valid UTF-8. */
+static size_t utf8_decode(const unsigned char *s, size_t n, uint32_t *ret_cp) {
+        unsigned char c = s[0];
+        size_t len;
+        uint32_t cp;
+        if (c < 0x80) {
+                *ret_cp = c;
+                return 1;
+        } else if (c >= 0xc2 && c <= 0xdf) {
+                len = 2;
+                cp = c & 0x1f;
+        } else if (c >= 0xe0 && c <= 0xef) {
+                len = 3;
+                cp = c & 0x0f;
+        } else if (c >= 0xf0 && c <= 0xf4) {
+                len = 4;
+                cp = c & 0x07;
+        } else {
+                return 0;
+        }
+        if (n < len)
+                return 0;
+        for (size_t i = 1; i < len; i++) {
+                if ((s[i] & 0xc0) != 0x80)
+                        return 0;
+                cp = cp << 6 | (s[i] & 0x3f);
+        }
+        if ((len == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
+            (len == 4 && (cp < 0x10000 || cp > 0x10ffff)))
+                return 0;
+        *ret_cp = cp;
+        return len;
+}
+
+/* Appends the display form of the character at s[0..n) (n >= 1) to out and
+ * returns how many input bytes it covers. Printable characters are copied;
+ * control characters and invalid bytes become \t \n \r \xNN or \uXXXX, so
+ * nothing reaches a terminal that it would interpret. In a quoted line
+ * (in_line) a tab is one space, like the column numbers count it. Every
+ * form is one column per byte except a copied multi-byte character, which
+ * is one column: *ret_cols gets the width. */
+static size_t add_display_char(struct strbuf *out, const char *s, size_t n, bool in_line,
+                               size_t *ret_cols) {
+        const unsigned char *u = (const unsigned char *)s;
+        uint32_t cp;
+        size_t len = utf8_decode(u, n, &cp);
+        size_t before = out->len;
+        if (len == 0) {
+                strbuf_addf(out, "\\x%02x", u[0]);
+                len = 1;
+        } else if (cp == '\t' && in_line) {
+                strbuf_addc(out, ' ');
+        } else if (cp < 0x20 || cp == 0x7f) {
+                if (cp == '\t')
+                        strbuf_adds(out, "\\t");
+                else if (cp == '\n')
+                        strbuf_adds(out, "\\n");
+                else if (cp == '\r')
+                        strbuf_adds(out, "\\r");
+                else
+                        strbuf_addf(out, "\\x%02x", (unsigned)cp);
+        } else if (cp_is_control(cp)) {
+                strbuf_addf(out, "\\u%04x", (unsigned)cp);
+        } else {
+                strbuf_add(out, s, len);
+                *ret_cols = 1;
+                return len;
+        }
+        *ret_cols = out->len - before;
+        return len;
+}
+
+static size_t longest_secret(const struct diag_list *d) {
+        size_t longest = 0;
+        for (size_t i = 0; i < d->nsecrets; i++)
+                if (strlen(d->secrets[i]) > longest)
+                        longest = strlen(d->secrets[i]);
+        return longest;
+}
+
+/* Appends text[0..n) with secrets masked and control characters escaped,
+ * cut at DIAG_MSG_MAX bytes with "...". For paths, messages and hints. */
+static void add_clean(const struct diag_list *d, struct strbuf *out, const char *text, size_t n) {
+        _cleanup_strbuf_ struct strbuf m = STRBUF_INIT;
+        /* Masking looks at no more than the cap can show, plus the longest
+         * secret (one cut at the edge is still recognised). */
+        size_t look = DIAG_MSG_MAX + longest_secret(d);
+        add_masked_track(d, &m, text, n < look ? n : look, NULL);
+        size_t start = out->len;
+        for (size_t i = 0; i < m.len;) {
+                size_t cols;
+                size_t at = out->len;
+                i += add_display_char(out, m.buf + i, m.len - i, false, &cols);
+                if (out->len - start > DIAG_MSG_MAX) {
+                        out->len = at;
+                        out->buf[at] = 0;
+                        strbuf_adds(out, "...");
+                        return;
+                }
+        }
+        if (n > look)
+                strbuf_adds(out, "...");
+}
+
+static char *clean(const struct diag_list *d, const char *s) {
+        struct strbuf sb = STRBUF_INIT;
+        add_clean(d, &sb, s, strlen(s));
+        return strbuf_detach(&sb);
+}
+
+/* Appends the quoted line of dg and the caret line under it, at most
+ * DIAG_EXCERPT_COLS columns around the caret. Cost: O(line length) to find
+ * the line, O(DIAG_EXCERPT_COLS + longest secret) for the rest. */
+static void add_excerpt(const struct diag_list *d, const struct diag *dg, struct strbuf *out,
+                        bool color) {
+        const struct mark *m = &dg->mark;
+        size_t len;
+        const char *line = may_quote(d, dg) ? source_line(m->src, m->line, &len) : NULL;
+        if (!line)
+                return;
+        size_t cb = col_to_byte(line, len, m->col ? m->col : 1);
+        /* A byte window that holds every character that can be shown (4
+         * bytes a character at most), widened by the longest secret so that
+         * one crossing the window's edge is still masked. */
+        size_t margin = 4 * (size_t)DIAG_EXCERPT_COLS + longest_secret(d);
+        size_t wb = cb > margin ? cb - margin : 0;
+        while (wb > 0 && wb < len && ((unsigned char)line[wb] & 0xc0) == 0x80)
+                wb++;
+        size_t we = len - cb > 2 * margin ? cb + 2 * margin : len;
+        while (we < len && ((unsigned char)line[we] & 0xc0) == 0x80)
+                we++;
+        _cleanup_strbuf_ struct strbuf mk = STRBUF_INIT;
+        size_t at = cb - wb;
+        add_masked_track(d, &mk, line + wb, we - wb, &at);
+
+        /* Escape, remembering where each character starts (byte in esc,
+         * column). */
+        _cleanup_strbuf_ struct strbuf esc = STRBUF_INIT;
+        _cleanup_free_ size_t *byte_of = xcalloc(mk.len + 1, sizeof(size_t));
+        _cleanup_free_ size_t *col_of = xcalloc(mk.len + 1, sizeof(size_t));
+        size_t n = 0, cols = 0, caret_k = SIZE_MAX;
+        for (size_t i = 0; i < mk.len; n++) {
+                if (caret_k == SIZE_MAX && i >= at)
+                        caret_k = n;
+                byte_of[n] = esc.len;
+                col_of[n] = cols;
+                size_t w;
+                i += add_display_char(&esc, mk.buf + i, mk.len - i, true, &w);
+                cols += w;
+        }
+        byte_of[n] = esc.len;
+        col_of[n] = cols;
+        if (caret_k == SIZE_MAX)
+                caret_k = n;
+        size_t end_k = dg->span < n - caret_k ? caret_k + dg->span : n;
+        size_t c0 = col_of[caret_k];
+        size_t c1 = end_k > caret_k ? col_of[end_k] : c0 + 1;
+
+        /* The column window: the caret about in the middle when cut. */
+        size_t total = cols, half = DIAG_EXCERPT_COLS / 2;
+        size_t ws = c0 > half ? c0 - half : 0, wc = ws + DIAG_EXCERPT_COLS;
+        if (wc > total) {
+                wc = total;
+                ws = total > DIAG_EXCERPT_COLS ? total - DIAG_EXCERPT_COLS : 0;
+        }
+        size_t ks = 0, ke = n;
+        while (ks < caret_k && col_of[ks] < ws)
+                ks++;
+        while (ke > caret_k && col_of[ke] > wc)
+                ke--;
+        bool pre = wb > 0 || ks > 0, post = we < len || ke < n;
+        if (c1 > col_of[ke])
+                c1 = col_of[ke] > c0 ? col_of[ke] : c0 + 1;
+
+        char num[16];
+        int w = snprintf(num, sizeof(num), "%u", m->line);
+        strbuf_addf(out, " %*s | ", w < 4 ? 4 : w, num);
+        if (pre)
+                strbuf_adds(out, "...");
+        strbuf_add(out, esc.buf + byte_of[ks], byte_of[ke] - byte_of[ks]);
+        if (post)
+                strbuf_adds(out, "...");
+        strbuf_addc(out, '\n');
+        strbuf_addf(out, " %*s | ", w < 4 ? 4 : w, "");
+        strbuf_addch_n(out, ' ', (pre ? 3 : 0) + c0 - col_of[ks]);
+        if (color)
+                strbuf_adds(out, C_GREEN);
+        strbuf_addc(out, '^');
+        strbuf_addch_n(out, '~', c1 - c0 - 1);
+        if (color)
+                strbuf_adds(out, C_RESET);
+        strbuf_addc(out, '\n');
+}
+
 static void render_one(const struct diag_list *d, const struct diag *dg, struct strbuf *out,
                        bool color) {
         const struct mark *m = &dg->mark;
@@ -237,7 +478,7 @@ static void render_one(const struct diag_list *d, const struct diag *dg, struct 
         if (color)
                 strbuf_adds(out, C_BOLD);
         if (m->src) {
-                strbuf_adds(out, m->src->path);
+                add_clean(d, out, m->src->path, strlen(m->src->path));
                 if (m->line)
                         strbuf_addf(out, ":%u:%u", m->line, m->col ? m->col : 1);
                 strbuf_adds(out, ": ");
@@ -250,55 +491,11 @@ static void render_one(const struct diag_list *d, const struct diag *dg, struct 
         if (color)
                 strbuf_adds(out, C_RESET C_BOLD);
         strbuf_addc(out, ' ');
-        add_masked(d, out, dg->msg, strlen(dg->msg));
+        add_clean(d, out, dg->msg, strlen(dg->msg));
         if (color)
                 strbuf_adds(out, C_RESET);
         strbuf_addc(out, '\n');
-
-        size_t len;
-        const char *line = dg->redact ? NULL : source_line(m->src, m->line, &len);
-        _cleanup_free_ char *mline = NULL;
-        unsigned caret_col = m->col ? m->col : 1;
-        if (line && d->nsecrets) {
-                /* Mask secrets in the quoted line and move the caret with the
-                 * text it points at. */
-                struct strbuf sb = STRBUF_INIT;
-                size_t at = col_to_byte(line, len, caret_col);
-                add_masked_track(d, &sb, line, len, &at);
-                if (sb.len != len || memcmp(sb.buf, line, len) != 0) {
-                        len = sb.len;
-                        mline = strbuf_detach(&sb);
-                        line = mline;
-                        caret_col = (unsigned)utf8_chars(line, at) + 1;
-                } else {
-                        strbuf_free(&sb);
-                }
-        }
-        if (line) {
-                char num[16];
-                int w = snprintf(num, sizeof(num), "%u", m->line);
-                strbuf_addf(out, " %*s | ", w < 4 ? 4 : w, num);
-                /* Tabs would make the caret line misalign: show them as spaces. */
-                for (size_t i = 0; i < len; i++)
-                        strbuf_addc(out, line[i] == '\t' ? ' ' : line[i]);
-                strbuf_addc(out, '\n');
-                strbuf_addf(out, " %*s | ", w < 4 ? 4 : w, "");
-                size_t chars = utf8_chars(line, len);
-                unsigned col = caret_col;
-                strbuf_addch_n(out, ' ', col - 1 <= chars ? col - 1 : chars);
-                size_t start = col_to_byte(line, len, col);
-                size_t avail = start < len ? utf8_chars(line + start, len - start) : 0;
-                size_t span = dg->span;
-                if (span > avail)
-                        span = avail ? avail : 1;
-                if (color)
-                        strbuf_adds(out, C_GREEN);
-                strbuf_addc(out, '^');
-                strbuf_addch_n(out, '~', span - 1);
-                if (color)
-                        strbuf_adds(out, C_RESET);
-                strbuf_addc(out, '\n');
-        }
+        add_excerpt(d, dg, out, color);
         if (dg->hint) {
                 if (color)
                         strbuf_adds(out, C_CYAN);
@@ -306,7 +503,7 @@ static void render_one(const struct diag_list *d, const struct diag *dg, struct 
                 if (color)
                         strbuf_adds(out, C_RESET);
                 strbuf_addc(out, ' ');
-                add_masked(d, out, dg->hint, strlen(dg->hint));
+                add_clean(d, out, dg->hint, strlen(dg->hint));
                 strbuf_addc(out, '\n');
         }
 }
@@ -333,15 +530,16 @@ void diag_write_json(const struct diag_list *d, struct json_writer *wp) {
                 const struct diag *dg = &d->v[i];
                 json_begin_object(&w);
                 json_key(&w, "file");
-                json_string(&w, dg->mark.src ? dg->mark.src->path : NULL);
+                _cleanup_free_ char *file = dg->mark.src ? clean(d, dg->mark.src->path) : NULL;
+                json_string(&w, file);
                 json_key(&w, "line");
                 json_int(&w, dg->mark.line);
                 json_key(&w, "column");
                 json_int(&w, dg->mark.col);
                 json_key(&w, "severity");
                 json_string(&w, level_name(dg->level));
-                _cleanup_free_ char *msg = masked(d, dg->msg);
-                _cleanup_free_ char *hint = dg->hint ? masked(d, dg->hint) : NULL;
+                _cleanup_free_ char *msg = clean(d, dg->msg);
+                _cleanup_free_ char *hint = dg->hint ? clean(d, dg->hint) : NULL;
                 json_key(&w, "message");
                 json_string(&w, msg);
                 json_key(&w, "hint");

@@ -10,8 +10,19 @@
  *
  * A `struct source` owns the text of one input so that rendering can quote
  * the offending line; diagnostics borrow the source, which must outlive them.
- * Sources without text (the command line, the environment) render without a
- * quoted line.
+ * Sources without text render without a quoted line.
+ *
+ * Rendering is safe for a terminal and bounded whatever the input: control
+ * characters (C0, DEL, C1, bidirectional overrides, line separators) and
+ * invalid UTF-8 in paths, messages, hints and quoted lines are shown escaped
+ * (\x1b, \u2028); messages and hints are cut at DIAG_MSG_MAX bytes and a
+ * quoted line at DIAG_EXCERPT_COLS columns around the caret, with "...".
+ *
+ * Secrets: a quoted line is never shown when the diagnostic is marked
+ * redact, when its source is marked redact (var files, --var, KILN_VAR_*:
+ * any line there may hold a secret), or when the line lies in a range
+ * registered with diag_redact_lines (a sensitive variable's declaration in
+ * the spec). Registered secrets are masked in everything rendered.
  */
 #pragma once
 
@@ -19,12 +30,17 @@
 
 /* Cap on stored diagnostics; further ones are only counted. */
 #define DIAG_MAX 200
+/* Cap on a rendered message or hint, in bytes (after escaping). */
+#define DIAG_MSG_MAX 1000
+/* Cap on the width of a quoted source line, in columns (after escaping). */
+#define DIAG_EXCERPT_COLS 200
 
 struct source {
         char *path;    /* as the user named it; owned */
         char *text;    /* NUL-terminated contents, or NULL; owned */
         size_t len;
         unsigned id;   /* creation order, for stable sorting */
+        bool redact;   /* never quote its lines: they may hold secrets */
 };
 
 /* A position in a source: 1-based line and column (in characters);
@@ -54,13 +70,27 @@ struct diag_list {
         size_t nadopted, adopted_cap;
         char **secrets;            /* texts masked in all rendered output; owned */
         size_t nsecrets, secrets_cap;
+        struct diag_lines *redacted; /* line ranges never quoted; owned */
+        size_t nredacted, redacted_cap;
+};
+
+/* Lines first..last (inclusive) of src. */
+struct diag_lines {
+        const struct source *src;
+        unsigned first, last;
 };
 
 /* Creates a source. text may be NULL; both strings are copied. */
 struct source *source_new(const char *path, const char *text, size_t len);
 struct source *source_free(struct source *s);
-/* Returns the text of line (1-based) without its newline, and its length;
- * NULL when the line does not exist or the source has no text. */
+/* Length in bytes of the line break at p (before end): \n, \r\n, a lone \r,
+ * U+0085, U+2028 or U+2029 — the breaks YAML (and libyaml's line numbers)
+ * count; 0 when p is not at a line break. */
+size_t source_break_len(const char *p, const char *end);
+/* Returns the text of line (1-based) without its line break, and its length;
+ * NULL when the line does not exist or the source has no text. Lines are
+ * split at every break source_break_len knows, so line numbers agree with
+ * libyaml's. */
 const char *source_line(const struct source *s, unsigned line, size_t *ret_len);
 
 /* Appends a diagnostic. A NULL mark means "no location". Identical
@@ -93,6 +123,12 @@ void diag_adopt_source(struct diag_list *d, struct source *src);
 #define DIAG_SECRET_MIN 4
 void diag_add_secret(struct diag_list *d, const char *s, size_t n);
 
+/* Never quote lines first..last (inclusive) of src: they hold a secret
+ * (e.g. the default of a sensitive variable). Holds for every diagnostic
+ * rendered afterwards, also those added before. src is borrowed. */
+void diag_redact_lines(struct diag_list *d, const struct source *src, unsigned first,
+                       unsigned last);
+
 /* Sorts by source, line, column (stable) — call before rendering. */
 void diag_sort(struct diag_list *d);
 
@@ -105,7 +141,8 @@ void diag_sort(struct diag_list *d);
  * than DIAG_MAX were reported. */
 void diag_render(const struct diag_list *d, struct strbuf *out, bool color);
 
-/* Renders the list as a JSON array of {file,line,column,severity,message,hint}. */
+/* Renders the list as a JSON array of {file,line,column,severity,message,hint};
+ * message, hint and file are escaped, capped and masked as in text. */
 void diag_render_json(const struct diag_list *d, struct strbuf *out);
 struct json_writer;
 /* The same array, written as the next value of w. */

@@ -168,8 +168,13 @@ int spec_args_parse(struct spec_args *a, const struct verb *v, int argc, char **
                         cli_print_verb_help(v, stdout);
                         return 1;
                 case OPT_VAR:
+                        /* The argument is never echoed: "--var NAME VALUE"
+                         * or "--var VALUE" puts a possible secret here. */
                         if (!strchr(arg, '='))
-                                return cli_usage_error(v->name, "--var needs NAME=VALUE, got '%s'", arg);
+                                return cli_usage_error(v->name,
+                                                       "--var expects NAME=VALUE as one argument; "
+                                                       "argument %d has no '=' (not shown: it may be a secret)",
+                                                       p.i - 1);
                         a->vars = xreallocarray(a->vars, a->nvars + 1, sizeof(char *));
                         a->vars[a->nvars++] = arg;
                         break;

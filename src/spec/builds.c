@@ -353,6 +353,20 @@ static int eval(const struct spec *s, const struct value *in, const struct value
         return interp_value(in, &env, d, ret);
 }
 
+/* Names, roles, architectures, parents and matrix values end up in file
+ * names, logs and manifests, where <sensitive> cannot stand in: none may be
+ * derived from a sensitive variable. Reports and returns true when v is. */
+static bool refuse_sensitive(const struct value *v, const char *build, const char *field,
+                             struct diag_list *d) {
+        if (!v || v->invalid || !value_any_sensitive(v))
+                return false;
+        struct diag *dg = diag_error(d, &v->mark, value_span(v),
+                                     "build '%s': %s cannot use a sensitive variable", build, field);
+        diag_hint(dg, "names, parents, roles, architectures and matrix values appear in file "
+                      "names, logs and manifests");
+        return true;
+}
+
 /* ---- stage 1: entries ---------------------------------------------------- */
 
 static void check_matrix(struct entry *e, struct diag_list *d) {
@@ -486,11 +500,15 @@ static void load_entry(const struct spec *s, struct entry *e, const struct value
         const struct value *m = value_map_get(e->def, "matrix");
         if (m) {
                 eval(s, m, scope, NULL, d, &e->matrix);
+                if (refuse_sensitive(e->matrix, e->key->str, "matrix:", d))
+                        e->matrix->invalid = true;
                 check_matrix(e, d);
         }
         const struct value *from = value_map_get(e->def, "from");
         if (from) {
                 eval(s, from, scope, NULL, d, &e->from);
+                if (refuse_sensitive(e->from, e->key->str, "from:", d))
+                        e->from->invalid = true;
                 if (e->from->invalid)
                         e->ok = false;
                 else if (e->from->kind != V_STRING) {
@@ -956,7 +974,7 @@ static void load_step(struct spec_build *b, const struct entry *e, const struct 
         b->steps[b->nsteps++] = (struct spec_step){
                 .index = index,
                 .kind = kind->name,
-                .name = nm && nm->kind == V_STRING ? xstrdup(nm->str) : NULL,
+                .name = nm && nm->kind == V_STRING ? xstrdup(value_shown(nm)) : NULL,
                 .network = !(net && net->kind == V_BOOL && !net->b),
                 .params = TAKE_PTR(p),
                 .mark = item->mark,
@@ -985,7 +1003,7 @@ static void load_sections(const struct spec *s, struct spec_build *b, const stru
                 schema_check_value(v, f, what, d);
                 if (streq(key, "description")) {
                         if (v->kind == V_STRING)
-                                b->description = xstrdup(v->str);
+                                b->description = xstrdup(value_shown(v));
                         value_free(v);
                 } else if (streq(key, "source")) {
                         if (!e->from)
@@ -1056,6 +1074,10 @@ static void expand(struct spec *s, struct entry *e, const struct value *base_sco
                 eval(s, raw, base_scope, NULL, d, &arch_v);
         if ((raw = value_map_get(e->def, "role")))
                 eval(s, raw, base_scope, NULL, d, &role_v);
+        if (refuse_sensitive(arch_v, e->key->str, "arch:", d))
+                arch_v->invalid = true;
+        if (refuse_sensitive(role_v, e->key->str, "role:", d))
+                role_v = value_free(role_v);
         const char *arch_fixed = NULL;
         if (arch_v && !arch_v->invalid) {
                 if (arch_v->kind != V_STRING || !(arch_fixed = spec_arch_normalize(arch_v->str))) {
@@ -1121,7 +1143,9 @@ static void expand(struct spec *s, struct entry *e, const struct value *base_sco
                 if (name_tpl) {
                         _cleanup_value_ struct value *nv = NULL;
                         eval(s, name_tpl, scope, NULL, d, &nv);
-                        if (!nv->invalid && nv->kind == V_STRING && name_valid(nv->str)) {
+                        if (refuse_sensitive(nv, e->key->str, "name:", d)) {
+                                /* reported; the default name stands in */
+                        } else if (!nv->invalid && nv->kind == V_STRING && name_valid(nv->str)) {
                                 b->name = xstrdup(nv->str);
                         } else if (!nv->invalid) {
                                 struct diag *dg = diag_error(d, &name_tpl->mark, value_span(name_tpl),

@@ -885,10 +885,17 @@ static int fn_formatdate(const struct call *k, struct value **ret) {
         int r;
         if ((r = arg_string(k, 0, &fmt, &flen)) < 0 || (r = arg_string(k, 1, &ts, &tslen)) < 0)
                 return r;
+        /* A sensitive argument is never quoted, not even one character of
+         * it: the error says where, not what. c->sensitive covers values
+         * derived from a secret inside this string (e.g. upper(var.pw)). */
+        bool fmt_secret = value_any_sensitive(k->argv[0]) || k->c->sensitive;
+        bool ts_secret = value_any_sensitive(k->argv[1]) || k->c->sensitive;
         struct tm_utc t;
         if (!parse_rfc3339(ts, tslen, &t)) {
-                struct diag *dg = arg_error(k, 1, "'%.*s' is not an RFC 3339 UTC timestamp",
-                                            (int)(tslen > QUOTE_MAX ? QUOTE_MAX : tslen), ts);
+                struct diag *dg = ts_secret
+                        ? arg_error(k, 1, "the timestamp (sensitive) is not an RFC 3339 UTC timestamp")
+                        : arg_error(k, 1, "'%.*s' is not an RFC 3339 UTC timestamp",
+                                    (int)(tslen > QUOTE_MAX ? QUOTE_MAX : tslen), ts);
                 diag_hint(dg, "write it like 2026-11-21T20:28:48Z, or use ${timestamp}");
                 return -EINVAL;
         }
@@ -930,8 +937,10 @@ static int fn_formatdate(const struct call *k, struct value **ret) {
                         run++;
                 if (!format_letter(&sb, ch, run, &t)) {
                         int show = (int)(run > QUOTE_MAX ? QUOTE_MAX : run);
-                        struct diag *dg = arg_error(
-                                k, 0, "unsupported sequence '%.*s' in the format", show, fmt + i);
+                        struct diag *dg = fmt_secret
+                                ? arg_error(k, 0, "unsupported sequence in the format (sensitive, not shown)")
+                                : arg_error(k, 0, "unsupported sequence '%.*s' in the format", show,
+                                            fmt + i);
                         diag_hint(dg, "use YYYY YY MMMM MMM MM M DD D EEEE EEE hh h HH H AA aa "
                                       "mm m ss s ZZZZZ ZZZZ ZZZ Z; put other letters in quotes, "
                                       "e.g. 'T'");

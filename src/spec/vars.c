@@ -14,6 +14,10 @@
  * Sensitive variables are marked on their value tree; every consumer
  * (interpolation, inspect, manifests) shows <sensitive>, and diagnostics
  * about them neither print the value nor quote the line it was written on.
+ * Sources that assign values (var files, --var, KILN_VAR_*) are never quoted
+ * at all: whether a value there is a secret depends on a declaration that
+ * may be missing or misspelt. In the spec, the lines of a sensitive
+ * variable's declaration are never quoted (redact_declaration).
  */
 #include "spec/spec-internal.h"
 
@@ -21,6 +25,7 @@
 #include "spec/schema.h"
 #include "spec/yaml.h"
 
+#include <limits.h>
 #include <regex.h>
 
 #define VAR_ENV_PREFIX "KILN_VAR_"
@@ -273,6 +278,7 @@ static void load_var_file(struct spec *s, const char *path, struct diag_list *d)
                         diag_hint(dg, "var files are limited to %u MiB", YAML_MAX_BYTES >> 20);
                 return;
         }
+        raw->redact = true; /* var files hold secrets */
         const struct source *src = spec_add_source(s, raw);
         _cleanup_value_ struct value *doc = NULL;
         if (yaml_load(src, d, &doc) < 0)
@@ -294,11 +300,14 @@ static void load_var_file(struct spec *s, const char *path, struct diag_list *d)
 /* NAME=VALUE from the environment or the command line. */
 static void assign_text(struct spec *s, const char *path, const char *text, size_t name_off,
                         const char *origin, bool warn_only, struct diag_list *d) {
-        const struct source *src = spec_add_source(s, source_new(path, text, strlen(text)));
+        struct source *raw = source_new(path, text, strlen(text));
+        raw->redact = true; /* the value may be a secret */
+        const struct source *src = spec_add_source(s, raw);
         const char *eq = strchr(text + name_off, '=');
         if (!eq || eq == text + name_off) {
+                /* The text is not echoed: it may be a secret. */
                 struct diag *dg = diag_error(d, &(struct mark){src, 1, 1}, 1,
-                                             "expected NAME=VALUE, got '%s'", text);
+                                             "expected NAME=VALUE, but the variable name is missing");
                 diag_hint(dg, "e.g. --var kubernetes_version=1.28.3");
                 return;
         }
@@ -413,11 +422,42 @@ static void validate_var(const struct spec_var *var, const struct value *decl,
         }
 }
 
+/* Registers the lines of the declaration decls->keys[i] (a sensitive
+ * variable) as never quoted: from its key to the line before the next key
+ * of the variables map (or, for the last one, of the document after
+ * variables:); to the end of the source when nothing follows. When that
+ * next key is in flow style ({...}, JSON), its own line may still hold the
+ * end of the declaration, and is included. Whole declarations rather than
+ * the default's value: a dropped duplicate `default:` must be covered too. */
+static void redact_declaration(const struct spec *s, const struct value *decls, size_t i,
+                               struct diag_list *d) {
+        const struct value *key = decls->keys[i];
+        const struct value *next = NULL, *container = decls;
+        if (i + 1 < decls->n) {
+                next = decls->keys[i + 1];
+        } else if (s->doc && s->doc->kind == V_MAP) {
+                container = s->doc;
+                for (size_t j = 0; j + 1 < s->doc->n; j++)
+                        if (s->doc->items[j] == decls)
+                                next = s->doc->keys[j + 1];
+        }
+        unsigned last = UINT_MAX;
+        if (next && next->mark.src == key->mark.src && next->mark.line > key->mark.line)
+                last = container->style == STYLE_PLAIN ? next->mark.line - 1 : next->mark.line;
+        else if (next && next->mark.src == key->mark.src)
+                last = key->mark.line;
+        diag_redact_lines(d, key->mark.src, key->mark.line, last);
+}
+
 void vars_load(struct spec *s, const struct value *decls, const struct spec_options *o,
                struct diag_list *d) {
         if (decls && decls->kind == V_MAP)
-                for (size_t i = 0; i < decls->n; i++)
+                for (size_t i = 0; i < decls->n; i++) {
+                        size_t before = s->nvars;
                         declare(s, decls->keys[i], decls->items[i], d);
+                        if (s->nvars > before && s->vars[before].sensitive)
+                                redact_declaration(s, decls, i, d);
+                }
         else if (decls && decls->kind != V_NULL) {
                 struct diag *dg = diag_error(d, &decls->mark, 1,
                                              "variables: expected a map of variable names, got a %s",
