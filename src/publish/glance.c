@@ -940,19 +940,15 @@ static int create_image(struct glance *g, const struct settings *s, const char *
         return 0;
 }
 
-/* PUTs the artifact's bytes to /v2/images/ID/<what> ("file" or "stage"). */
+/* PUTs the artifact's bytes to /v2/images/ID/<what> ("file" or "stage").
+ * The bytes of a PUT that succeeded count in ret->bytes_sent, those of one
+ * that failed in ret->bytes_retried. */
 static int put_data(struct glance *g, const char *id, const char *what,
-                    const struct publish_artifact *a, uint64_t *bytes_sent) {
-        _cleanup_close_ int fd = open(a->path, O_RDONLY | O_CLOEXEC);
+                    const struct publish_artifact *a, struct publish_result *ret) {
+        strbuf_reset(&g->err);
+        _cleanup_close_ int fd = publish_open_file(a->path, a->size, NULL, &g->err);
         if (fd < 0)
-                return fail(g, -errno, "%s: %s", a->path, strerror(errno));
-        struct stat st;
-        if (fstat(fd, &st) < 0)
-                return fail(g, -errno, "%s: %s", a->path, strerror(errno));
-        if ((uint64_t)st.st_size != a->size)
-                return fail(g, -ESTALE, "%s: its size changed (%llu bytes, expected %llu)",
-                            a->path, (unsigned long long)st.st_size,
-                            (unsigned long long)a->size);
+                return fd;
         _cleanup_free_ char *path = xasprintf("/v2/images/%s/%s", id, what);
         _cleanup_free_ char *url = url_for(g, path);
         struct http_request req = HTTP_REQUEST_INIT;
@@ -968,7 +964,10 @@ static int put_data(struct glance *g, const char *id, const char *what,
         g->total = a->size;
         struct http_response resp = {0};
         int r = send_request(g, &req, extra, &resp);
-        *bytes_sent += resp.bytes_sent;
+        if (r >= 0 && resp.status == 204)
+                ret->bytes_sent += resp.bytes_sent;
+        else
+                ret->bytes_retried += resp.bytes_sent;
         if (r < 0 || resp.status != 204)
                 r = fail_http(g, streq(what, "file") ? "uploading the image data"
                                                       : "staging the image data",
@@ -1185,7 +1184,7 @@ static int do_publish(struct glance *g, const struct publish_target *t,
         if (r < 0)
                 return r;
         log_note(g, "created image %s (%s)", id, name);
-        r = put_data(g, id, staged ? "stage" : "file", a, &ret->bytes_sent);
+        r = put_data(g, id, staged ? "stage" : "file", a, ret);
         if (r >= 0 && staged)
                 r = import_and_wait(g, id, s.import_timeout_s);
         if (r >= 0)

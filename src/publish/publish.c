@@ -44,6 +44,7 @@ const struct publisher *publisher_find(const char *type) {
 void publish_result_done(struct publish_result *r) {
         free(r->location);
         free(r->error);
+        free(r->note);
         *r = (struct publish_result){0};
 }
 
@@ -56,6 +57,15 @@ const char *publish_status_name(enum publish_status s) {
         default:
                 return "failed";
         }
+}
+
+void publish_uploads_free(struct publish_upload *u, size_t n) {
+        for (size_t i = 0; u && i < n; i++) {
+                free(u[i].key);
+                free(u[i].upload_id);
+                free(u[i].initiated);
+        }
+        free(u);
 }
 
 /* ---- validation ------------------------------------------------------------ */
@@ -206,11 +216,77 @@ void publish_artifacts_done(struct publish_artifacts *set) {
         *set = (struct publish_artifacts){0};
 }
 
-/* SHA-256 and (optionally) SHA-512 of a file in one pass. */
-static int hash_file(const char *path, char sha256[65], char *sha512, uint64_t *ret_size) {
-        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
-        if (fd < 0)
-                return -errno;
+/* What a file that is not a regular one is, for messages. */
+static const char *file_kind(mode_t m) {
+        if (S_ISDIR(m))
+                return "a directory";
+        if (S_ISFIFO(m))
+                return "a FIFO";
+        if (S_ISSOCK(m))
+                return "a socket";
+        if (S_ISCHR(m))
+                return "a character device";
+        if (S_ISBLK(m))
+                return "a block device";
+        return "not a regular file";
+}
+
+int publish_open_file(const char *path, uint64_t expect_size, uint64_t *ret_size,
+                      struct strbuf *err) {
+        /* stat first, so that a FIFO or device is refused without being
+         * opened (opening can block or have effects); then fstat the opened
+         * fd, in case path was replaced in between. Every struct stat is read
+         * only after its call succeeded. */
+        struct stat st;
+        if (stat(path, &st) < 0) {
+                int r = -errno;
+                strbuf_addf(err, "%s: %s", path, strerror(-r));
+                return r;
+        }
+        if (!S_ISREG(st.st_mode)) {
+                strbuf_addf(err, "%s: is %s, not a regular file (only files can be published)",
+                            path, file_kind(st.st_mode));
+                return -EINVAL;
+        }
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+        if (fd < 0) {
+                int r = -errno;
+                strbuf_addf(err, "%s: %s", path, strerror(-r));
+                return r;
+        }
+        if (fstat(fd, &st) < 0) {
+                int r = -errno;
+                strbuf_addf(err, "%s: %s", path, strerror(-r));
+                return r;
+        }
+        if (!S_ISREG(st.st_mode)) {
+                strbuf_addf(err, "%s: is %s, not a regular file (only files can be published)",
+                            path, file_kind(st.st_mode));
+                return -EINVAL;
+        }
+        int fl = fcntl(fd, F_GETFL);
+        if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0) {
+                int r = -errno;
+                strbuf_addf(err, "%s: %s", path, strerror(-r));
+                return r;
+        }
+        if (expect_size != PUBLISH_ANY_SIZE && (uint64_t)st.st_size != expect_size) {
+                strbuf_addf(err, "%s: %llu bytes, but %llu were recorded (changed since the build? "
+                            "rebuild it)", path, (unsigned long long)st.st_size,
+                            (unsigned long long)expect_size);
+                return -ESTALE;
+        }
+        if (ret_size)
+                *ret_size = st.st_size;
+        int ret_fd = fd;
+        fd = -1; /* handed to the caller */
+        return ret_fd;
+}
+
+/* SHA-256 and (optionally) SHA-512 of an open file in one pass, reporting
+ * progress through set->hash_progress. */
+static int hash_fd(const struct publish_artifacts *set, int fd, const char *path, uint64_t size,
+                   char sha256[65], char *sha512, uint64_t *ret_size) {
         EVP_MD_CTX *c256 = EVP_MD_CTX_new(), *c512 = sha512 ? EVP_MD_CTX_new() : NULL;
         size_t bufsize = 1 << 20;
         _cleanup_free_ unsigned char *buf = xmalloc(bufsize);
@@ -221,6 +297,8 @@ static int hash_file(const char *path, char sha256[65], char *sha512, uint64_t *
                 goto out;
         }
         uint64_t total = 0;
+        if (set->hash_progress)
+                set->hash_progress(set->hash_userdata, path, 0, size);
         for (;;) {
                 ssize_t k = read(fd, buf, bufsize);
                 if (k < 0 && errno == EINTR)
@@ -235,6 +313,8 @@ static int hash_file(const char *path, char sha256[65], char *sha512, uint64_t *
                 if (c512)
                         EVP_DigestUpdate(c512, buf, k);
                 total += k;
+                if (set->hash_progress)
+                        set->hash_progress(set->hash_userdata, path, total > size ? size : total, size);
         }
         unsigned char md[64];
         unsigned len;
@@ -270,15 +350,13 @@ static const char *format_from_name(const char *name) {
 
 int publish_artifacts_add_file(struct publish_artifacts *set, const char *path, bool need_sha512,
                                struct strbuf *err) {
-        struct stat st;
-        if (stat(path, &st) < 0 || !S_ISREG(st.st_mode)) {
-                int r = errno ? -errno : -EINVAL;
-                strbuf_addf(err, "%s: %s", path, S_ISDIR(st.st_mode) ? "is a directory" : strerror(-r));
-                return r;
-        }
+        uint64_t st_size;
+        _cleanup_close_ int fd = publish_open_file(path, PUBLISH_ANY_SIZE, &st_size, err);
+        if (fd < 0)
+                return fd;
         char sha256[65], sha512[129] = "";
         uint64_t size;
-        int r = hash_file(path, sha256, need_sha512 ? sha512 : NULL, &size);
+        int r = hash_fd(set, fd, path, st_size, sha256, need_sha512 ? sha512 : NULL, &size);
         if (r < 0) {
                 strbuf_addf(err, "hashing %s: %s", path, strerror(-r));
                 return r;
@@ -361,24 +439,17 @@ int publish_artifacts_load(const char *image_dir, bool need_sha512, struct publi
                 a->arch = arch;
                 a->role = role;
                 a->labels = labels && labels->kind == V_MAP ? labels : NULL;
-                struct stat st;
-                if (stat(a->path, &st) < 0) {
-                        r = -errno;
-                        strbuf_addf(err, "%s: %s", a->path, strerror(errno));
-                        return r;
-                }
-                if ((uint64_t)st.st_size != a->size) {
-                        strbuf_addf(err, "%s: %llu bytes, but the manifest says %llu (rebuild it)",
-                                    a->path, (unsigned long long)st.st_size,
-                                    (unsigned long long)a->size);
-                        return -ESTALE;
-                }
+                /* Opened (not only stat'ed): a FIFO or device named by a
+                 * manifest is refused here, not when a publisher reads it. */
+                _cleanup_close_ int fd = publish_open_file(a->path, a->size, NULL, err);
+                if (fd < 0)
+                        return fd;
                 if (is_hex(sha512, 128))
                         a->sha512 = sha512;
                 else if (need_sha512) {
                         char s256[65], s512[129];
                         uint64_t sz;
-                        r = hash_file(a->path, s256, s512, &sz);
+                        r = hash_fd(ret, fd, a->path, a->size, s256, s512, &sz);
                         if (r < 0) {
                                 strbuf_addf(err, "hashing %s: %s", a->path, strerror(-r));
                                 return r;

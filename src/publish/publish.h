@@ -49,6 +49,15 @@ struct publish_artifact {
         const struct value *labels; /* map of string labels, or NULL */
 };
 
+/* An unfinished (multipart) upload at a destination. */
+struct publish_upload {
+        char *key;                 /* object key; owned */
+        char *upload_id;           /* owned */
+        char *initiated;           /* start time as the server wrote it (ISO 8601), or NULL; owned */
+        int64_t initiated_s;       /* the same in seconds since the epoch, -1 when unknown */
+};
+void publish_uploads_free(struct publish_upload *u, size_t n);
+
 /* One destination: the evaluated map of a publish: entry. */
 struct publish_target {
         const char *name;          /* shown in result lines: `name:` or "<type> #N" */
@@ -66,7 +75,13 @@ struct publish_result {
         enum publish_status status;
         char *location;            /* URL / image id of the published artifact; owned */
         char *error;               /* human message when FAILED (no secrets); owned */
-        uint64_t bytes_sent;       /* payload bytes sent (0 when skipped) */
+        char *note;                /* something the user should know although it
+                                    * worked (e.g. no sidecar), or NULL; owned */
+        /* Payload bytes of requests that succeeded: what the destination got
+         * (0 when skipped). Bytes of attempts that failed (cut connections,
+         * 5xx, answered with an error) are counted in bytes_retried only. */
+        uint64_t bytes_sent;
+        uint64_t bytes_retried;
         uint64_t elapsed_ms;
 };
 
@@ -102,7 +117,29 @@ struct publisher {
          * does not hash a file whose manifest lacks a sha512 (sha512 is
          * "" for such publishers). */
         bool sha256_only;
+        /* Optional (NULL when the destination has no unfinished uploads):
+         * the unfinished uploads whose keys start with the target's `key:`
+         * (a prefix; may be empty), ordered by key, then by start time.
+         * *ret (owned; publish_uploads_free) and *ret_n are set on success;
+         * on failure -errno with *ret_error (owned, no secrets). */
+        int (*list_uploads)(const struct publish_target *t, const struct publish_ctx *ctx,
+                            struct publish_upload **ret, size_t *ret_n, char **ret_error);
+        /* Optional: discards one unfinished upload (its stored parts). 0 also
+         * when it is already gone; -errno with *ret_error (owned) otherwise. */
+        int (*abort_upload)(const struct publish_target *t, const struct publish_upload *u,
+                            const struct publish_ctx *ctx, char **ret_error);
 };
+
+/* Opens path for publishing: it must be a regular file (directories,
+ * FIFOs, sockets and devices are refused without being read, so a FIFO
+ * never blocks), and, when expect_size is not PUBLISH_ANY_SIZE, hold
+ * exactly that many bytes. Returns the fd (blocking, O_CLOEXEC) and its
+ * size in *ret_size, or -errno with a message naming path in err:
+ * -ENOENT and the like from open/stat, -EINVAL (not a regular file),
+ * -ESTALE (size differs). */
+#define PUBLISH_ANY_SIZE UINT64_MAX
+int publish_open_file(const char *path, uint64_t expect_size, uint64_t *ret_size,
+                      struct strbuf *err);
 
 /* The value of NAME in a NULL-terminated environment array (as
  * publish_ctx.environ), "" when set empty, NULL when unset or env is NULL. */
@@ -133,6 +170,12 @@ int publish_validate_spec(const struct spec *s, struct diag_list *d);
 struct publish_artifacts {
         struct publish_artifact *v;
         size_t n;
+        /* Set by the caller before loading or adding (may be NULL): called
+         * while a file is hashed, after every MiB and at the end, with the
+         * bytes hashed so far and the file's size. Library code does not
+         * print; the verb shows this. */
+        void (*hash_progress)(void *userdata, const char *path, uint64_t done, uint64_t total);
+        void *hash_userdata;
         struct value *manifest;   /* the parsed manifest, or NULL; owned */
         char **strings;           /* owned storage behind v's fields */
         size_t nstrings, strings_cap;
@@ -147,6 +190,7 @@ int publish_artifacts_load(const char *image_dir, bool need_sha512, struct publi
  * Its format is taken from the extension (qcow2, raw, img, vmdk, vhd, ...). */
 int publish_artifacts_add_file(struct publish_artifacts *set, const char *path, bool need_sha512,
                                struct strbuf *err);
+/* Frees what set owns and zeroes it (hash_progress too). */
 void publish_artifacts_done(struct publish_artifacts *set);
 
 /* The targets of a publish: section (map or list), in order. Names are

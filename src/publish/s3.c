@@ -5,10 +5,12 @@
  *
  * One publish is a small state machine, and each state is safe to interrupt:
  *
- *   1. SKIP CHECK   GET <key>.sha256; when it names the artifact's sha256 and
- *                   HEAD <key> has the right size, nothing is sent. Without a
- *                   sidecar, an object whose x-amz-meta-sha256 and size match
- *                   only gets its sidecar (0 payload bytes).
+ *   1. SKIP CHECK   HEAD <key>: only when the object's own x-amz-meta-sha256
+ *                   (written with every object) is the artifact's sha256 and
+ *                   the size matches is nothing sent; a missing or stale
+ *                   <key>.sha256 sidecar is then (re)written (0 payload
+ *                   bytes). The sidecar alone decides nothing: an object
+ *                   overwritten out of band leaves the old one behind.
  *   2. UPLOAD       small files: one PUT from memory with Content-MD5 and the
  *                   real x-amz-content-sha256, so the server checks both.
  *                   Large files: multipart. An unfinished upload of the same
@@ -22,6 +24,14 @@
  *                   MD5 of the parts' binary MD5s, "-N") and x-amz-meta-sha256.
  *   4. SIDECAR      PUT <key>.sha256 ("<hex>  <file name>\n") — last, so its
  *                   presence means the object is complete and verified.
+ *                   Keys are 1 to S3_MAX_KEY_BYTES bytes and never start with
+ *                   '/'; a key too long for its sidecar's key gets none.
+ *
+ * Besides publishing, the publisher lists and aborts unfinished multipart
+ * uploads under a key prefix (publisher.list_uploads / abort_upload).
+ *
+ * Byte accounting: the body bytes of a request count in bytes_sent when it
+ * succeeded (2xx), in bytes_retried when it did not.
  *
  * Every request is signed with sigv4.c. Credentials come from the
  * environment or an AWS credentials file and are registered with
@@ -55,6 +65,9 @@
 #define S3_DEFAULT_RETRIES 3u
 #define S3_MAX_RETRIES 10u
 #define S3_LIST_BODY_MAX (8u << 20)         /* ListParts/ListMultipartUploads pages */
+#define S3_LIST_PAGES_MAX 100u              /* ListMultipartUploads pages (1000 uploads each) */
+#define S3_MAX_KEY_BYTES 1024u              /* S3's limit on a key, in UTF-8 bytes */
+#define S3_SIDECAR_SUFFIX ".sha256"
 #define S3_CRED_FILE_MAX (1u << 20)
 
 static const char *const addressing_values[] = {"path", "virtual", NULL};
@@ -105,7 +118,8 @@ struct s3 {
         const struct publish_ctx *ctx;
         const struct publish_artifact *a;
         atomic_uint_fast64_t progress_done;
-        atomic_uint_fast64_t bytes_sent;
+        atomic_uint_fast64_t bytes_sent;    /* payload of requests that succeeded */
+        atomic_uint_fast64_t bytes_retried; /* payload of attempts that failed */
 };
 
 static const char *setting(const struct value *settings, const char *key) {
@@ -159,7 +173,37 @@ static bool bucket_name_ok(const char *b) {
         return true;
 }
 
-/* Reads the settings; on error writes a message into err. */
+/* Whether key can be an object key kiln writes; if not, says why in why.
+ * A leading '/' is refused rather than kept or dropped: S3 allows it, but
+ * many tools drop it or turn it into an empty path segment, so the object
+ * would not be where the user looks. */
+static bool key_ok(const char *key, struct strbuf *why) {
+        size_t n = strlen(key);
+        if (n == 0) {
+                strbuf_adds(why, "key: empty");
+                return false;
+        }
+        if (key[0] == '/') {
+                strbuf_adds(why, "key: starts with '/' (kiln refuses such keys: many S3 tools drop "
+                                 "or double the slash); remove the leading '/'");
+                return false;
+        }
+        if (n > S3_MAX_KEY_BYTES) {
+                strbuf_addf(why, "key: %zu bytes, longer than S3's limit of %u bytes (UTF-8)", n,
+                            S3_MAX_KEY_BYTES);
+                return false;
+        }
+        return true;
+}
+
+/* The .sha256 sidecar's key must fit S3's limit too. */
+static bool sidecar_fits(const char *key) {
+        return strlen(key) + strlen(S3_SIDECAR_SUFFIX) <= S3_MAX_KEY_BYTES;
+}
+
+/* Reads the settings; on error writes a message into err. Without an
+ * artifact (a == NULL: listing unfinished uploads), key: is a prefix and
+ * may be empty. */
 static int s3_configure(struct s3 *s, const struct value *settings, const struct publish_artifact *a,
                         char *const *env, struct strbuf *err) {
         const char *v;
@@ -170,18 +214,16 @@ static int s3_configure(struct s3 *s, const struct value *settings, const struct
         }
         s->bucket = xstrdup(v);
         v = setting(settings, "key");
-        if (!v || !*v)
+        if (!a)
+                s->key = xstrdup(v ? v : "");
+        else if (!v || !*v)
                 s->key = xstrdup(a->file_name);
         else if (endswith(v, "/"))
                 s->key = xasprintf("%s%s", v, a->file_name);
         else
                 s->key = xstrdup(v);
-        while (s->key[0] == '/')
-                memmove(s->key, s->key + 1, strlen(s->key));
-        if (!*s->key || strlen(s->key) > 1024 - 7) {
-                strbuf_adds(err, "key: empty or longer than S3's 1024 bytes");
+        if (a && !key_ok(s->key, err))
                 return -EINVAL;
-        }
         v = setting(settings, "region");
         if (!v)
                 v = publish_getenv(env, "AWS_REGION");
@@ -419,7 +461,9 @@ struct s3_req {
         size_t max_body;
         void (*on_sent)(void *userdata, uint64_t n);
         void *userdata;
-        bool count_sent; /* s3_do_retry adds every attempt's bytes_sent to s->bytes_sent */
+        /* s3_do_retry adds the body bytes of every attempt to s->bytes_sent
+         * when it succeeded (2xx), to s->bytes_retried when it did not */
+        bool count_sent;
 };
 
 static int s3_do(struct s3 *s, struct http_client *c, const struct s3_req *q,
@@ -619,7 +663,9 @@ static int s3_do_retry(struct s3 *s, struct http_client *c, const struct s3_req 
         for (unsigned attempt = 0;; attempt++) {
                 r = s3_do(s, c, q, resp);
                 if (q->count_sent)
-                        atomic_fetch_add(&s->bytes_sent, resp->bytes_sent);
+                        atomic_fetch_add(r >= 0 && resp->status / 100 == 2 ? &s->bytes_sent
+                                                                           : &s->bytes_retried,
+                                         resp->bytes_sent);
                 if (!retryable(r, resp) || attempt >= s->retries)
                         return r;
                 backoff(attempt + 1);
@@ -647,7 +693,7 @@ static void base64(const unsigned char *in, size_t n, char *out) {
 
 /* ---- steps ---------------------------------------------------------------- */
 
-static char *sidecar_key(const struct s3 *s) { return xasprintf("%s.sha256", s->key); }
+static char *sidecar_key(const struct s3 *s) { return xasprintf("%s" S3_SIDECAR_SUFFIX, s->key); }
 
 /* HEAD the object: size, ETag (unquoted) and x-amz-meta-sha256. Returns 1
  * when it exists, 0 when not, -errno with a message in err otherwise. */
@@ -697,39 +743,45 @@ static int put_sidecar(struct s3 *s, struct http_client *c, struct strbuf *err) 
 }
 
 /* Step 1. Returns 1 when the artifact is already there (result filled),
- * 0 to upload, -errno on a hard error (bucket missing, wrong key). */
+ * 0 to upload, -errno on a hard error (bucket missing, wrong key).
+ *
+ * The object's own record decides: its size and the x-amz-meta-sha256 kiln
+ * writes with it. The sidecar is a separate object that an out-of-band
+ * overwrite of the object leaves behind, so a matching sidecar alone proves
+ * nothing; an object without a recorded sha256, or with another one, is
+ * uploaded again. A missing or stale sidecar of a matching object is
+ * (re)written (0 payload bytes). */
 static int skip_check(struct s3 *s, struct http_client *c, struct strbuf *err) {
-        _cleanup_free_ char *k = sidecar_key(s);
-        struct http_response resp = {0};
-        struct s3_req q = {.method = "GET", .key = k, .max_body = 4096};
-        int r = s3_do_retry(s, c, &q, &resp);
         bool sidecar_match = false;
-        if (r >= 0 && resp.status == 200)
-                sidecar_match = resp.body && resp.body_len >= SHA256_HEX_LEN &&
-                                strncasecmp(resp.body, s->a->sha256, SHA256_HEX_LEN) == 0;
-        else if (r < 0 || resp.status != 404 ||
-                 (resp.body && strstr(resp.body, "<Code>NoSuchBucket</Code>"))) {
-                describe_failure(s, err, "checking for an existing upload", r, &resp);
+        if (sidecar_fits(s->key)) {
+                _cleanup_free_ char *k = sidecar_key(s);
+                struct http_response resp = {0};
+                struct s3_req q = {.method = "GET", .key = k, .max_body = 4096};
+                int r = s3_do_retry(s, c, &q, &resp);
+                if (r >= 0 && resp.status == 200)
+                        sidecar_match = resp.body && resp.body_len >= SHA256_HEX_LEN &&
+                                        strncasecmp(resp.body, s->a->sha256, SHA256_HEX_LEN) == 0;
+                else if (r < 0 || resp.status != 404 ||
+                         (resp.body && strstr(resp.body, "<Code>NoSuchBucket</Code>"))) {
+                        describe_failure(s, err, "checking for an existing upload", r, &resp);
+                        http_response_done(&resp);
+                        return r < 0 ? r : -EIO;
+                }
                 http_response_done(&resp);
-                return r < 0 ? r : -EIO;
         }
-        http_response_done(&resp);
 
         uint64_t size = 0;
         _cleanup_free_ char *sha = NULL;
-        r = head_object(s, c, &size, NULL, &sha, err);
+        int r = head_object(s, c, &size, NULL, &sha, err);
         if (r <= 0)
                 return r;
-        if (size != s->a->size)
+        if (size != s->a->size || !sha || strcasecmp(sha, s->a->sha256) != 0)
                 return 0;
-        if (sidecar_match)
+        if (sidecar_match || !sidecar_fits(s->key))
                 return 1;
-        if (sha && strcasecmp(sha, s->a->sha256) == 0) {
-                /* complete and recorded, but the sidecar was never written */
-                r = put_sidecar(s, c, err);
-                return r < 0 ? r : 1;
-        }
-        return 0;
+        /* complete and recorded, but the sidecar is missing or stale */
+        r = put_sidecar(s, c, err);
+        return r < 0 ? r : 1;
 }
 
 static void on_sent(void *userdata, uint64_t n) {
@@ -741,12 +793,28 @@ static void on_sent(void *userdata, uint64_t n) {
 
 /* Step 2, small files: one PUT from memory. */
 static int put_single(struct s3 *s, struct http_client *c, struct strbuf *err) {
-        _cleanup_free_ char *buf = NULL;
+        if (s->a->size > S3_MAX_SINGLE) {
+                strbuf_addf(err, "%s: too large for a single PUT", s->a->path);
+                return -E2BIG;
+        }
+        _cleanup_close_ int fd = publish_open_file(s->a->path, s->a->size, NULL, err);
+        if (fd < 0)
+                return fd;
+        _cleanup_free_ char *buf = xmalloc(s->a->size ? s->a->size : 1);
         size_t len = 0;
-        int r = read_file(s->a->path, S3_MAX_SINGLE, &buf, &len);
-        if (r < 0) {
-                strbuf_addf(err, "reading %s: %s", s->a->path, strerror(-r));
-                return r;
+        int r;
+        while (len < s->a->size) {
+                ssize_t k = read(fd, buf + len, s->a->size - len);
+                if (k < 0 && errno == EINTR)
+                        continue;
+                if (k < 0) {
+                        r = -errno;
+                        strbuf_addf(err, "reading %s: %s", s->a->path, strerror(-r));
+                        return r;
+                }
+                if (k == 0)
+                        break; /* shrank: the sha256 check below says so */
+                len += k;
         }
         char sha[SHA256_HEX_LEN + 1];
         unsigned char md5[16];
@@ -844,41 +912,129 @@ static int mp_abort(struct mp *m, struct http_client *c, const char *upload_id) 
         return r;
 }
 
+/* Seconds since the epoch of an S3 timestamp ("2026-12-03T10:14:22.000Z"),
+ * or -1. */
+static int64_t parse_s3_time(const char *t) {
+        struct tm tm = {0};
+        int y, mo, d, h, mi, sec;
+        if (!t || sscanf(t, "%4d-%2d-%2dT%2d:%2d:%2d", &y, &mo, &d, &h, &mi, &sec) != 6)
+                return -1;
+        tm.tm_year = y - 1900;
+        tm.tm_mon = mo - 1;
+        tm.tm_mday = d;
+        tm.tm_hour = h;
+        tm.tm_min = mi;
+        tm.tm_sec = sec;
+        time_t v = timegm(&tm);
+        return v == (time_t)-1 ? -1 : (int64_t)v;
+}
+
+/* ListMultipartUploads for keys starting with prefix, following the
+ * key/upload-id markers over at most S3_LIST_PAGES_MAX pages. *ret (owned)
+ * holds them in the server's order (by key, then start time). */
+static int list_uploads(struct s3 *s, struct http_client *c, const char *prefix,
+                        struct publish_upload **ret, size_t *ret_n, struct strbuf *err) {
+        struct publish_upload *v = NULL;
+        size_t n = 0, cap = 0;
+        _cleanup_free_ char *key_marker = NULL, *id_marker = NULL;
+        int r = 0;
+        bool truncated = true;
+        for (unsigned page = 0; truncated && page < S3_LIST_PAGES_MAX; page++) {
+                struct sigv4_param qp[4] = {{"uploads", NULL}, {"prefix", prefix}};
+                size_t nq = 2;
+                if (key_marker)
+                        qp[nq++] = (struct sigv4_param){"key-marker", key_marker};
+                if (id_marker)
+                        qp[nq++] = (struct sigv4_param){"upload-id-marker", id_marker};
+                struct s3_req q = {.method = "GET", .query = qp, .nquery = nq,
+                                   .max_body = S3_LIST_BODY_MAX};
+                struct http_response resp = {0};
+                r = s3_do_retry(s, c, &q, &resp);
+                if (r < 0 || resp.status != 200) {
+                        describe_failure(s, err, "listing unfinished uploads", r, &resp);
+                        http_response_done(&resp);
+                        r = r < 0 ? r : -EIO;
+                        goto fail;
+                }
+                const char *p = resp.body ? resp.body : "", *end = p + resp.body_len, *next;
+                char *up;
+                while ((up = xml_get(p, end, "Upload", &next))) {
+                        char *k = xml_get(up, up + strlen(up), "Key", NULL);
+                        char *id = xml_get(up, up + strlen(up), "UploadId", NULL);
+                        if (k && id && *id) {
+                                GROW(v, n, cap);
+                                v[n] = (struct publish_upload){
+                                        .key = k, .upload_id = id,
+                                        .initiated = xml_get(up, up + strlen(up), "Initiated", NULL),
+                                };
+                                v[n].initiated_s = parse_s3_time(v[n].initiated);
+                                n++;
+                        } else {
+                                free(k);
+                                free(id);
+                        }
+                        free(up);
+                        p = next;
+                }
+                _cleanup_free_ char *trunc = xml_body_get(&resp, "IsTruncated");
+                _cleanup_free_ char *nk = xml_body_get(&resp, "NextKeyMarker");
+                _cleanup_free_ char *ni = xml_body_get(&resp, "NextUploadIdMarker");
+                http_response_done(&resp);
+                truncated = trunc && streq(trunc, "true");
+                if (!truncated)
+                        break;
+                /* A next page must start after this one, or it never ends. */
+                if (!nk || !*nk || (key_marker && streq(nk, key_marker) &&
+                                    streq(ni ? ni : "", id_marker ? id_marker : ""))) {
+                        strbuf_adds(err, "listing unfinished uploads: the server's listing does not advance");
+                        r = -EBADMSG;
+                        goto fail;
+                }
+                free(key_marker);
+                free(id_marker);
+                key_marker = TAKE_PTR(nk);
+                id_marker = ni && *ni ? TAKE_PTR(ni) : NULL;
+        }
+        if (truncated) {
+                strbuf_addf(err, "listing unfinished uploads: more than %u pages under '%s'; "
+                            "use a longer prefix", S3_LIST_PAGES_MAX, prefix);
+                r = -E2BIG;
+                goto fail;
+        }
+        *ret = v;
+        *ret_n = n;
+        return 0;
+fail:
+        publish_uploads_free(v, n);
+        return r;
+}
+
 /* Finds an unfinished upload of this key (the newest) and the parts it
  * already has. Returns 1 when one is resumed, 0 when there is none, -errno
  * on errors. An upload whose parts do not fit the local layout is aborted. */
 static int mp_find(struct mp *m, struct http_client *c, struct strbuf *err) {
         struct s3 *s = m->s;
-        const struct sigv4_param qp[] = {{"uploads", NULL}, {"prefix", s->key}};
-        struct s3_req q = {.method = "GET", .query = qp, .nquery = 2, .max_body = S3_LIST_BODY_MAX};
-        struct http_response resp = {0};
-        int r = s3_do_retry(s, c, &q, &resp);
-        if (r < 0 || resp.status != 200) {
-                describe_failure(s, err, "listing unfinished uploads", r, &resp);
-                http_response_done(&resp);
-                return r < 0 ? r : -EIO;
-        }
+        struct publish_upload *ups = NULL;
+        size_t nups = 0;
+        int r = list_uploads(s, c, s->key, &ups, &nups, err);
+        if (r < 0)
+                return r;
         _cleanup_free_ char *best_id = NULL, *best_time = NULL;
-        const char *p = resp.body ? resp.body : "", *end = p + resp.body_len, *next;
-        char *up;
-        while ((up = xml_get(p, end, "Upload", &next))) {
-                _cleanup_free_ char *k = xml_get(up, up + strlen(up), "Key", NULL);
-                _cleanup_free_ char *id = xml_get(up, up + strlen(up), "UploadId", NULL);
-                _cleanup_free_ char *t = xml_get(up, up + strlen(up), "Initiated", NULL);
-                if (k && id && *id && streq(k, s->key) &&
-                    (!best_id || strcmp(t ? t : "", best_time ? best_time : "") > 0)) {
+        for (size_t i = 0; i < nups; i++) {
+                const char *t = ups[i].initiated ? ups[i].initiated : "";
+                if (streq(ups[i].key, s->key) && (!best_id || strcmp(t, best_time) > 0)) {
                         free(best_id);
                         free(best_time);
-                        best_id = TAKE_PTR(id);
-                        best_time = xstrdup(t ? t : "");
+                        best_id = xstrdup(ups[i].upload_id);
+                        best_time = xstrdup(t);
                 }
-                free(up);
-                p = next;
         }
-        http_response_done(&resp);
+        publish_uploads_free(ups, nups);
         if (!best_id)
                 return 0;
 
+        struct http_response resp = {0};
+        const char *p, *end, *next;
         /* ListParts, page by page. */
         unsigned marker = 0;
         bool fits = true;
@@ -1105,10 +1261,9 @@ static int put_multipart(struct s3 *s, struct http_client *c, char etag_out[48],
                 m.parts[i].offset = (uint64_t)i * ps;
                 m.parts[i].size = i + 1 < m.nparts ? ps : s->a->size - (uint64_t)i * ps;
         }
-        m.fd = open(s->a->path, O_RDONLY | O_CLOEXEC);
+        m.fd = publish_open_file(s->a->path, s->a->size, NULL, err);
         if (m.fd < 0) {
-                r = -errno;
-                strbuf_addf(err, "opening %s: %s", s->a->path, strerror(errno));
+                r = m.fd;
                 goto out;
         }
         r = mp_find(&m, c, err);
@@ -1167,6 +1322,22 @@ static uint64_t now_ms(void) {
         return (uint64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* Settings, credentials and an HTTP client: what every operation starts
+ * with. a is NULL for operations on a key prefix (listing uploads). */
+static int s3_open(struct s3 *s, const struct publish_target *t, const struct publish_artifact *a,
+                   struct http_client **ret_c, struct strbuf *err) {
+        int r = s3_configure(s, t->settings, a, s->ctx->environ, err);
+        if (r < 0)
+                return r;
+        r = s3_credentials(s, t->settings, s->ctx->environ, err);
+        if (r < 0)
+                return r;
+        r = s3_client(s, ret_c);
+        if (r < 0)
+                strbuf_adds(err, "cannot create an HTTP client");
+        return r;
+}
+
 static int s3_publish(const struct publish_target *t, const struct publish_artifact *a,
                       const struct publish_ctx *ctx, struct publish_result *ret) {
         uint64_t t0 = now_ms();
@@ -1180,18 +1351,14 @@ static int s3_publish(const struct publish_target *t, const struct publish_artif
         int r;
         *ret = (struct publish_result){.status = PUBLISH_FAILED};
 
-        r = s3_configure(&s, t->settings, a, ctx->environ, &err);
+        r = s3_open(&s, t, a, &c, &err);
         if (r < 0)
                 goto out;
         ret->location = xasprintf("s3://%s/%s", s.bucket, s.key);
-        r = s3_credentials(&s, t->settings, ctx->environ, &err);
-        if (r < 0)
-                goto out;
-        r = s3_client(&s, &c);
-        if (r < 0) {
-                strbuf_adds(&err, "cannot create an HTTP client");
-                goto out;
-        }
+        if (!sidecar_fits(s.key))
+                ret->note = xasprintf("no %s sidecar: the key is %zu bytes and its sidecar's would "
+                                      "exceed S3's %u; the object's x-amz-meta-sha256 records "
+                                      "the hash", S3_SIDECAR_SUFFIX, strlen(s.key), S3_MAX_KEY_BYTES);
 
         r = skip_check(&s, c, &err);
         if (r < 0)
@@ -1244,13 +1411,16 @@ static int s3_publish(const struct publish_target *t, const struct publish_artif
                 r = -ESTALE;
                 goto out;
         }
-        r = put_sidecar(&s, c, &err);
-        if (r < 0)
-                goto out;
+        if (sidecar_fits(s.key)) {
+                r = put_sidecar(&s, c, &err);
+                if (r < 0)
+                        goto out;
+        }
         ret->status = PUBLISH_UPLOADED;
         r = 0;
 out:
         ret->bytes_sent = atomic_load(&s.bytes_sent);
+        ret->bytes_retried = atomic_load(&s.bytes_retried);
         ret->elapsed_ms = now_ms() - t0;
         if (r < 0) {
                 ret->status = PUBLISH_FAILED;
@@ -1299,12 +1469,60 @@ static int s3_validate(const struct value *settings, struct diag_list *d) {
                            S3_MAX_RETRIES);
                 errs++;
         }
-        if ((v = value_map_get(settings, "key")) && v->kind == V_STRING && !v->invalid &&
-            strlen(v->str) > 1000) {
-                diag_error(d, &v->mark, 1, "publish target 's3': key: longer than 1000 bytes");
+        /* A key ending in '/' gets the file name appended: that can only
+         * make it longer, so what is refused here stays refused. */
+        _cleanup_strbuf_ struct strbuf why = STRBUF_INIT;
+        if ((v = value_map_get(settings, "key")) && v->kind == V_STRING && !v->invalid && *v->str &&
+            !key_ok(v->str, &why)) {
+                diag_error(d, &v->mark, value_span(v), "publish target 's3': %s", strbuf_str(&why));
                 errs++;
         }
         return errs ? -EINVAL : 0;
+}
+
+static int s3_list_uploads(const struct publish_target *t, const struct publish_ctx *ctx,
+                           struct publish_upload **ret, size_t *ret_n, char **ret_error) {
+        struct s3 s = {.ctx = ctx};
+        _cleanup_strbuf_ struct strbuf err = STRBUF_INIT;
+        struct http_client *c = NULL;
+        *ret = NULL;
+        *ret_n = 0;
+        *ret_error = NULL;
+        int r = s3_open(&s, t, NULL, &c, &err);
+        if (r >= 0)
+                r = list_uploads(&s, c, s.key, ret, ret_n, &err);
+        if (r < 0)
+                *ret_error = strbuf_detach(&err);
+        http_client_free(c);
+        s3_free(&s);
+        return r;
+}
+
+static int s3_abort_upload(const struct publish_target *t, const struct publish_upload *u,
+                           const struct publish_ctx *ctx, char **ret_error) {
+        struct s3 s = {.ctx = ctx};
+        _cleanup_strbuf_ struct strbuf err = STRBUF_INIT;
+        struct http_client *c = NULL;
+        *ret_error = NULL;
+        int r = s3_open(&s, t, NULL, &c, &err);
+        if (r >= 0) {
+                const struct sigv4_param qp[] = {{"uploadId", u->upload_id}};
+                struct s3_req q = {.method = "DELETE", .key = u->key, .query = qp, .nquery = 1};
+                struct http_response resp = {0};
+                r = s3_do_retry(&s, c, &q, &resp);
+                /* 404 NoSuchUpload: completed or aborted meanwhile: gone either way. */
+                if (r < 0 || (resp.status / 100 != 2 && resp.status != 404)) {
+                        describe_failure(&s, &err, "aborting the upload", r, &resp);
+                        r = r < 0 ? r : -EIO;
+                } else
+                        r = 0;
+                http_response_done(&resp);
+        }
+        if (r < 0)
+                *ret_error = strbuf_detach(&err);
+        http_client_free(c);
+        s3_free(&s);
+        return r;
 }
 
 const struct publisher publisher_s3 = {
@@ -1313,4 +1531,6 @@ const struct publisher publisher_s3 = {
         .validate = s3_validate,
         .publish = s3_publish,
         .sha256_only = true,
+        .list_uploads = s3_list_uploads,
+        .abort_upload = s3_abort_upload,
 };

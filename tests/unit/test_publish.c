@@ -243,3 +243,209 @@ TEST(publish_build_reads_the_output_folder_and_reports_per_target) {
         spec_free(s);
         diag_list_done(&d);
 }
+
+/* Hash progress as the verb sees it: the calls, first and last. */
+struct progress_seen {
+        unsigned calls;
+        uint64_t first_done, last_done, total;
+};
+
+static void seen_progress(void *userdata, const char *path, uint64_t done, uint64_t total) {
+        struct progress_seen *p = userdata;
+        (void)path;
+        if (p->calls++ == 0)
+                p->first_done = done;
+        p->last_done = done;
+        p->total = total;
+}
+
+TEST(publish_refuses_what_is_not_a_regular_file_without_reading_it) {
+        _cleanup_free_ char *dir = tmpdir();
+        _cleanup_free_ char *fifo = xasprintf("%s/fifo.raw", dir);
+        _cleanup_free_ char *missing = xasprintf("%s/missing.raw", dir);
+        CHECK_INT(mkfifo(fifo, 0600), ==, 0);
+        static const struct {
+                const char *path, *what;
+                int r;
+        } cases[] = {
+                {NULL, "a FIFO", -EINVAL}, /* fifo, filled in below */
+                {NULL, "No such file or directory", -ENOENT},
+                {"/dev/null", "a character device", -EINVAL},
+                {"/tmp", "a directory", -EINVAL},
+        };
+        for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+                const char *path = i == 0 ? fifo : i == 1 ? missing : cases[i].path;
+                struct publish_artifacts set = {0};
+                struct strbuf err = STRBUF_INIT;
+                /* errno left over from elsewhere must not show */
+                errno = ENOTTY;
+                CHECK_INT(publish_artifacts_add_file(&set, path, true, &err), ==, cases[i].r);
+                CHECK(strstr(strbuf_str(&err), path) != NULL);
+                CHECK(strstr(strbuf_str(&err), cases[i].what) != NULL);
+                CHECK(!strstr(strbuf_str(&err), "ioctl"));
+                CHECK_INT(set.n, ==, 0);
+                publish_artifacts_done(&set);
+                strbuf_free(&err);
+        }
+
+        /* A manifest naming a FIFO (or a directory) of the recorded size. */
+        _cleanup_free_ char *img = xasprintf("%s/m.raw", dir);
+        _cleanup_free_ char *mpath = xasprintf("%s/kiln-manifest.json", dir);
+        const char *manifest =
+                "{\"name\": \"m\", \"artifacts\": [{\"file\": \"m.raw\", \"format\": \"raw\", \"size\": 0,"
+                " \"sha256\": \"e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855\"}]}";
+        CHECK_INT(write_file(mpath, manifest, strlen(manifest), 0644, 0), ==, 0);
+        CHECK_INT(mkfifo(img, 0600), ==, 0);
+        for (int need512 = 0; need512 <= 1; need512++) {
+                struct publish_artifacts set = {0};
+                struct strbuf err = STRBUF_INIT;
+                CHECK_INT(publish_artifacts_load(dir, need512, &set, &err), ==, -EINVAL);
+                CHECK(strstr(strbuf_str(&err), "a FIFO") != NULL);
+                publish_artifacts_done(&set);
+                strbuf_free(&err);
+        }
+        CHECK_INT(unlink(img), ==, 0);
+        CHECK_INT(mkdir(img, 0755), ==, 0);
+        struct publish_artifacts set = {0};
+        struct strbuf err = STRBUF_INIT;
+        CHECK_INT(publish_artifacts_load(dir, false, &set, &err), ==, -EINVAL);
+        CHECK(strstr(strbuf_str(&err), "a directory") != NULL);
+        publish_artifacts_done(&set);
+        strbuf_free(&err);
+        rm_dir(dir);
+}
+
+TEST(publish_open_file_checks_kind_and_size) {
+        _cleanup_free_ char *dir = tmpdir();
+        _cleanup_free_ char *f = xasprintf("%s/f.raw", dir);
+        CHECK_INT(write_file(f, "abcd", 4, 0644, 0), ==, 0);
+        struct strbuf err = STRBUF_INIT;
+        uint64_t size = 0;
+        int fd = publish_open_file(f, 4, &size, &err);
+        CHECK(fd >= 0);
+        CHECK_INT(size, ==, 4);
+        char buf[8];
+        CHECK_INT(read(fd, buf, sizeof(buf)), ==, 4); /* blocking, readable */
+        close(fd);
+        CHECK_INT(publish_open_file(f, 3, NULL, &err), ==, -ESTALE);
+        CHECK(strstr(strbuf_str(&err), "4 bytes, but 3 were recorded"));
+        strbuf_free(&err);
+        rm_dir(dir);
+}
+
+TEST(publish_hash_progress_is_reported) {
+        _cleanup_free_ char *dir = tmpdir();
+        _cleanup_free_ char *f = xasprintf("%s/big.raw", dir);
+        size_t n = (3u << 20) + 5;
+        _cleanup_free_ char *data = xcalloc(1, n);
+        CHECK_INT(write_file(f, data, n, 0644, 0), ==, 0);
+        struct progress_seen seen = {0};
+        struct publish_artifacts set = {.hash_progress = seen_progress, .hash_userdata = &seen};
+        struct strbuf err = STRBUF_INIT;
+        CHECK_INT(publish_artifacts_add_file(&set, f, false, &err), ==, 0);
+        CHECK(seen.calls >= 4); /* 0, then after every MiB */
+        CHECK_INT(seen.first_done, ==, 0);
+        CHECK_INT(seen.last_done, ==, n);
+        CHECK_INT(seen.total, ==, n);
+        publish_artifacts_done(&set);
+        strbuf_free(&err);
+        rm_dir(dir);
+}
+
+/* Runs the s3 publisher's validate on one target text; returns the
+ * rendered diagnostics (owned) and the result in *ret. */
+static char *s3_validate_text(const char *text, int *ret) {
+        struct source *src;
+        struct value *v = parse(text, &src);
+        struct diag_list d = {0};
+        *ret = publish_validate(v, &d);
+        char *out = render(&d);
+        diag_list_done(&d);
+        value_free(v);
+        source_free(src);
+        return out;
+}
+
+TEST(s3_keys_up_to_1024_bytes_and_no_leading_slash) {
+        /* 1024 bytes exactly (UTF-8: 2 + 511 * 2), 1025, a leading '/' */
+        struct strbuf k = STRBUF_INIT;
+        strbuf_adds(&k, "u/");
+        for (int i = 0; i < 511; i++)
+                strbuf_adds(&k, "\xc3\xa9");
+        CHECK_INT(k.len, ==, 1024);
+        int r;
+        _cleanup_free_ char *t1 = xasprintf("{type: s3, bucket: abc, key: \"%s\"}\n", strbuf_str(&k));
+        _cleanup_free_ char *o1 = s3_validate_text(t1, &r);
+        CHECK_INT(r, ==, 0);
+        CHECK_STREQ(o1, "");
+        _cleanup_free_ char *t2 = xasprintf("{type: s3, bucket: abc, key: \"%sx\"}\n", strbuf_str(&k));
+        _cleanup_free_ char *o2 = s3_validate_text(t2, &r);
+        CHECK_INT(r, ==, -EINVAL);
+        CHECK(strstr(o2, "t.yaml:1:30: error: publish target 's3': key: 1025 bytes, longer than "
+                         "S3's limit of 1024 bytes"));
+        _cleanup_free_ char *o3 = s3_validate_text("{type: s3, bucket: abc, key: /x/}\n", &r);
+        CHECK_INT(r, ==, -EINVAL);
+        CHECK(strstr(o3, "t.yaml:1:30: error: publish target 's3': key: starts with '/'"));
+
+        /* At publish time (keys from --to, or with the file name appended):
+         * the same rules, before any request. */
+        char *env[] = {"AWS_ACCESS_KEY_ID=AKIDEXAMPLE", "AWS_SECRET_ACCESS_KEY=secret-value-123", NULL};
+        struct publish_ctx ctx = {.environ = env, .log_fd = -1};
+        struct publish_artifact a = {.path = "/nonexistent", .file_name = "f.raw", .format = "raw",
+                                     .size = 1, .sha256 = "00", .sha512 = ""};
+        static const struct {
+                const char *key_suffix; /* after k */
+                bool prefix_k;
+                const char *want;
+        } cases[] = {
+                {"/lead/x.raw", false, "starts with '/'"},
+                {"//", false, "starts with '/'"},
+                {"", true, "cannot connect"},      /* 1024 bytes: accepted */
+                {"z", true, "1025 bytes"},
+                {"/", true, "1030 bytes"},          /* + "f.raw" */
+        };
+        for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+                _cleanup_free_ char *key = xasprintf("%s%s", cases[i].prefix_k ? strbuf_str(&k) : "",
+                                                     cases[i].key_suffix);
+                _cleanup_free_ char *text = xasprintf(
+                        "{type: s3, bucket: abc, endpoint: 'http://127.0.0.1:1', retries: 0, key: \"%s\"}\n",
+                        key);
+                struct source *src;
+                struct value *v = parse(text, &src);
+                struct publish_target t = {.name = "x", .type = "s3", .settings = v};
+                struct publish_result res = {0};
+                CHECK(publisher_find("s3")->publish(&t, &a, &ctx, &res) < 0);
+                CHECK(res.error && strstr(res.error, cases[i].want));
+                publish_result_done(&res);
+                value_free(v);
+                source_free(src);
+        }
+        strbuf_free(&k);
+}
+
+TEST(s3_lists_uploads_through_the_publisher_table) {
+        const struct publisher *p = publisher_find("s3");
+        CHECK(p->list_uploads != NULL && p->abort_upload != NULL);
+        CHECK(publisher_find("glance")->list_uploads == NULL);
+        /* Nothing listens on port 1: an error, no uploads, no secret. */
+        struct source *src;
+        struct value *v = parse("{type: s3, bucket: abc, endpoint: 'http://127.0.0.1:1', retries: 0, key: p/}\n",
+                                &src);
+        struct publish_target t = {.name = "x", .type = "s3", .settings = v};
+        char *env[] = {"AWS_ACCESS_KEY_ID=AKIDEXAMPLE", "AWS_SECRET_ACCESS_KEY=secret-value-123", NULL};
+        struct publish_ctx ctx = {.environ = env, .log_fd = -1};
+        struct publish_upload *u = (struct publish_upload *)&ctx; /* must be reset */
+        size_t n = 7;
+        char *e = NULL;
+        CHECK(p->list_uploads(&t, &ctx, &u, &n, &e) < 0);
+        CHECK(u == NULL && n == 0);
+        CHECK(e && strstr(e, "listing unfinished uploads: cannot connect"));
+        CHECK(e && !strstr(e, "secret-value-123"));
+        free(e);
+        struct publish_upload one = {.key = "p/x", .upload_id = "id1", .initiated_s = -1};
+        CHECK(p->abort_upload(&t, &one, &ctx, &e) < 0);
+        CHECK(e && strstr(e, "aborting the upload: cannot connect"));
+        free(e);
+        value_free(v);
+        source_free(src);
+}
