@@ -88,22 +88,36 @@ help:
 -include $(shell find $(B) $(BS) -name '*.d' 2>/dev/null)
 .SECONDARY:
 
-# Coverage-guided fuzzing of the spec front end (needs clang: apt-get install clang).
-# The corpus is replayed without clang by tests/unit/test_fuzz_replay.c.
-fuzz:
-	@mkdir -p build-fuzz
-	clang -std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined -Isrc -D_GNU_SOURCE \
-	  -DKILN_VERSION='"$(VERSION)"' $(PKG_CFLAGS) tests/fuzz/fuzz_spec.c $(LIB_SRCS) \
-	  -o build-fuzz/fuzz_spec $(LDLIBS)
-	@echo "run: ./build-fuzz/fuzz_spec -max_total_time=60 tests/fuzz/corpus tests/specs/bad"
+# Coverage-guided fuzzing (needs clang: apt-get install clang): one entry
+# point per parser, tests/fuzz/fuzz_<name>.c (see tests/fuzz/fuzz.h), each
+# with a seed corpus in tests/fuzz/corpus-<name>/ (the spec's: corpus/).
+# tests/unit/test_fuzz_replay.c replays every corpus without clang. Run one:
+#   ./build-fuzz/fuzz_varfile -max_total_time=60 tests/fuzz/corpus-varfile
+FUZZ_CC    ?= clang
+FUZZ_FLAGS := -std=gnu11 -g -O1 -Isrc -D_GNU_SOURCE -DKILN_VERSION='"$(VERSION)"' $(PKG_CFLAGS)
+FZ         := build-fuzz
 
-# serve-images' request handling (src/store/serve.h); the corpus is replayed
-# by tests/unit/test_fuzz_serve_replay.c.
-.PHONY: fuzz-serve
-fuzz: fuzz-serve
-fuzz-serve:
-	@mkdir -p build-fuzz
-	clang -std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined -Isrc -D_GNU_SOURCE \
-	  -DKILN_VERSION='"$(VERSION)"' $(PKG_CFLAGS) tests/fuzz/fuzz_serve.c $(LIB_SRCS) \
-	  -o build-fuzz/fuzz_serve $(LDLIBS)
-	@echo "run: ./build-fuzz/fuzz_serve -max_total_time=60 tests/fuzz/corpus-serve"
+$(FZ)/obj/%.o: %.c
+	@mkdir -p $(@D)
+	@echo "  CC      $@"
+	$(Q)$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link,address,undefined -c $< -o $@
+
+$(FZ)/libkiln.a: $(LIB_SRCS:%.c=$(FZ)/obj/%.o)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+$(FZ)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(FZ)/libkiln.a
+	@echo "  LINK    $@"
+	$(Q)$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer,address,undefined $< $(FZ)/libkiln.a \
+	  -o $@ $(LDLIBS)
+
+# One line per entry point.
+fuzz: \
+	$(FZ)/fuzz_spec \
+	$(FZ)/fuzz_varfile \
+	$(FZ)/fuzz_varargs \
+	$(FZ)/fuzz_checks \
+	$(FZ)/fuzz_publish \
+	$(FZ)/fuzz_manifest \
+	$(FZ)/fuzz_serve \
+

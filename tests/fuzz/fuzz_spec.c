@@ -7,14 +7,16 @@
  * Without: tests/unit/test_fuzz_replay.c replays every spec in the repository
  * through this function under ASan+UBSan as part of `make check`.
  */
+#include "fuzz.h"
+
 #include "spec/render.h"
 #include "spec/spec.h"
 
 #include <stdint.h>
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+int fuzz_spec_one(const uint8_t *data, size_t size);
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+int fuzz_spec_one(const uint8_t *data, size_t size) {
         struct diag_list d = {0};
         struct spec *s = NULL;
         struct spec_options o = {
@@ -37,3 +39,4 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         diag_list_done(&d);
         return 0;
 }
+FUZZ_ENTRY(fuzz_spec_one)

@@ -1,14 +1,37 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Replays the fuzz corpus — every spec in the repository plus
- * tests/fuzz/corpus/ — through the fuzz entry point (tests/fuzz/fuzz_spec.c),
- * so that inputs that once crashed stay fixed. */
+/* Replays every fuzz corpus through its entry point (tests/fuzz/fuzz_*.c,
+ * included here with FUZZ_REPLAY so that each keeps only its named
+ * fuzz_<name>_one function), under ASan+UBSan in the san build, so that
+ * inputs that once crashed stay fixed. The spec fuzzer also gets every
+ * spec in the repository. A new entry point adds one #include and one row
+ * of fuzzers[]. */
 #include "harness.h"
 
+#define FUZZ_REPLAY
 #include "../fuzz/fuzz_spec.c"
+#include "../fuzz/fuzz_varfile.c"
+#include "../fuzz/fuzz_varargs.c"
+#include "../fuzz/fuzz_checks.c"
+#include "../fuzz/fuzz_publish.c"
+#include "../fuzz/fuzz_manifest.c"
 
 #include <dirent.h>
 
-static size_t replay_dir(const char *dir, bool recurse) {
+static const struct {
+        const char *corpus;
+        int (*one)(const uint8_t *data, size_t size);
+        size_t min_seeds; /* a corpus that shrank by accident fails the test */
+} fuzzers[] = {
+        {"tests/fuzz/corpus-varfile", fuzz_varfile_one, 8},
+        {"tests/fuzz/corpus-varargs", fuzz_varargs_one, 6},
+        {"tests/fuzz/corpus-checks", fuzz_checks_one, 6},
+        {"tests/fuzz/corpus-publish", fuzz_publish_one, 6},
+        {"tests/fuzz/corpus-manifest", fuzz_manifest_one, 6},
+};
+
+/* Feeds every file of dir to one: in a corpus directory all of them, else
+ * (the repository's specs) those named *.yaml, *.yml or *.json. */
+static size_t replay_with(int (*one)(const uint8_t *, size_t), const char *dir, bool recurse) {
         DIR *d = opendir(dir);
         if (!d)
                 return 0;
@@ -20,7 +43,7 @@ static size_t replay_dir(const char *dir, bool recurse) {
                 _cleanup_free_ char *path = xasprintf("%s/%s", dir, de->d_name);
                 if (de->d_type == DT_DIR) {
                         if (recurse)
-                                n += replay_dir(path, recurse);
+                                n += replay_with(one, path, recurse);
                         continue;
                 }
                 if (!endswith(de->d_name, ".yaml") && !endswith(de->d_name, ".json") &&
@@ -30,7 +53,7 @@ static size_t replay_dir(const char *dir, bool recurse) {
                 size_t len = 0;
                 if (read_file(path, 1u << 20, &buf, &len) < 0)
                         continue;
-                LLVMFuzzerTestOneInput((const uint8_t *)buf, len);
+                one((const uint8_t *)buf, len);
                 n++;
         }
         closedir(d);
@@ -39,8 +62,9 @@ static size_t replay_dir(const char *dir, bool recurse) {
 
 TEST(fuzz_corpus_replays_cleanly) {
         /* Run from the repository root (tests/run-all.sh does). */
-        size_t n = replay_dir("tests/specs", true) + replay_dir("examples", true) +
-                   replay_dir("tests/fuzz/corpus", false);
+        size_t n = replay_with(fuzz_spec_one, "tests/specs", true) +
+                   replay_with(fuzz_spec_one, "examples", true) +
+                   replay_with(fuzz_spec_one, "tests/fuzz/corpus", false);
         printf("    replayed %zu inputs\n", n);
         CHECK(n >= 40);
 }
@@ -59,13 +83,21 @@ TEST(fuzz_survives_mutations_of_a_valid_spec) {
         size_t len = sizeof(spec) - 1;
         char buf[sizeof(spec)];
         for (size_t cut = 0; cut <= len; cut++)
-                LLVMFuzzerTestOneInput((const uint8_t *)spec, cut);
+                fuzz_spec_one((const uint8_t *)spec, cut);
         static const char flips[] = "{}[]:,-$\"'\n \t#&*!|>";
         for (size_t i = 0; i < len; i++)
                 for (size_t f = 0; f < sizeof(flips) - 1; f += 3) {
                         memcpy(buf, spec, len);
                         buf[i] = flips[(i + f) % (sizeof(flips) - 1)];
-                        LLVMFuzzerTestOneInput((const uint8_t *)buf, len);
+                        fuzz_spec_one((const uint8_t *)buf, len);
                 }
         CHECK(len > 100);
+}
+
+TEST(fuzz_corpora_of_every_entry_point_replay_cleanly) {
+        for (size_t i = 0; i < ARRAY_SIZE(fuzzers); i++) {
+                size_t n = replay_with(fuzzers[i].one, fuzzers[i].corpus, false);
+                printf("    %s: replayed %zu inputs\n", fuzzers[i].corpus, n);
+                CHECK(n >= fuzzers[i].min_seeds);
+        }
 }
