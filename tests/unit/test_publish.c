@@ -466,6 +466,10 @@ TEST(s3_lists_uploads_through_the_publisher_table) {
         CHECK(p->abort_upload(&t, &one, &ctx, &e) < 0);
         CHECK(e && strstr(e, "aborting the upload: cannot connect"));
         free(e);
+        value_free(v);
+        source_free(src);
+}
+
 /* enabled: false (here through a bool variable, as the examples do) makes a
  * target opt-in: it is reported disabled, nothing is contacted, no
  * credentials or built images are needed, and no SHA-512 is asked for. */
