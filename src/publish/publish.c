@@ -167,7 +167,7 @@ int publish_targets_from_value(const struct value *publish, struct publish_targe
                 const struct value *en = value_map_get(items[i], "enabled");
                 t[i].type = type->str;
                 t[i].settings = items[i];
-                t[i].enabled = !(en && en->kind == V_BOOL && !en->b);
+                t[i].disabled = en && en->kind == V_BOOL && !en->b;
                 t[i].name = name && name->kind == V_STRING ? xstrdup(name->str)
                                                            : xasprintf("%s #%zu", type->str, i + 1);
         }
@@ -490,7 +490,7 @@ int publish_one(const struct publish_target *t, const struct publish_artifact *a
                 .file = a ? xstrdup(a->file_name) : NULL,
                 .result = {.status = PUBLISH_FAILED},
         };
-        if (!t->enabled) {
+        if (t->disabled) {
                 ret->result.status = PUBLISH_DISABLED; /* an opt-in target not opted in */
                 return 0;
         }
@@ -519,7 +519,7 @@ int publish_one(const struct publish_target *t, const struct publish_artifact *a
 static bool targets_need_sha512(const struct publish_target *t, size_t n) {
         for (size_t i = 0; i < n; i++) {
                 const struct publisher *p = publisher_find(t[i].type);
-                if (t[i].enabled && p && !p->sha256_only)
+                if (!t[i].disabled && p && !p->sha256_only)
                         return true;
         }
         return false;
@@ -553,7 +553,7 @@ int publish_build(const struct spec *s, const struct spec_build *b, const char *
         r = publish_artifacts_load(dir, targets_need_sha512(t, nt), &set, &err);
         int ret_r = 0;
         for (size_t i = 0; i < nt; i++) {
-                if (r < 0 && t[i].enabled) {
+                if (r < 0 && !t[i].disabled) {
                         o[i] = (struct publish_outcome){
                                 .target = xstrdup(t[i].name), .type = xstrdup(t[i].type),
                                 .result = {.status = PUBLISH_FAILED, .error = xstrdup(strbuf_str(&err))},

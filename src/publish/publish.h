@@ -62,8 +62,9 @@ void publish_uploads_free(struct publish_upload *u, size_t n);
 struct publish_target {
         const char *name;          /* shown in result lines: `name:` or "<type> #N" */
         const char *type;          /* "s3", "glance" */
-        bool enabled;              /* `enabled:` (every type takes it; default true): false
-                                      makes publish_one report PUBLISH_DISABLED at once */
+        bool disabled;             /* `enabled: false` (every type takes it): publish_one
+                                      reports PUBLISH_DISABLED at once. Negated so that a
+                                      target built in code ({.type = "s3", ...}) is on. */
         const struct value *settings; /* the whole map (including type:) */
 };
 
