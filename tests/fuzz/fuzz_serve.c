@@ -12,16 +12,18 @@
  * byte in the log line, a lookup with a name the store would refuse).
  *
  * With clang and libFuzzer:  make fuzz && ./build-fuzz/fuzz_serve tests/fuzz/corpus-serve
- * Without: tests/unit/test_fuzz_serve_replay.c replays tests/fuzz/corpus-serve/
+ * Without: tests/unit/test_fuzz_replay.c replays tests/fuzz/corpus-serve/
  * through this function as part of `make check`.
  */
+#include "fuzz.h"
+
 #include "base/util.h"
 #include "store/serve.h"
 
 #include <fcntl.h>
 #include <stdint.h>
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+int fuzz_serve_one(const uint8_t *data, size_t size);
 
 #define FUZZ_SHA "a3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 #define FUZZ_SHA_CHANGED "00000000000000000000000000000000000000000000000000000000000000ff"
@@ -69,7 +71,7 @@ static int fuzz_open_blob(void *ctx, const char *sha256, uint64_t *ret_size) {
         return fd;
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+int fuzz_serve_one(const uint8_t *data, size_t size) {
         /* Split into at most six NUL-terminated fields (a NUL inside a field
          * ends it: headers and paths reach us as C strings). */
         char *buf = xmalloc(size + 1);
@@ -154,3 +156,5 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         free(buf);
         return 0;
 }
+
+FUZZ_ENTRY(fuzz_serve_one)

@@ -14,6 +14,7 @@
 #include "../fuzz/fuzz_checks.c"
 #include "../fuzz/fuzz_publish.c"
 #include "../fuzz/fuzz_manifest.c"
+#include "../fuzz/fuzz_serve.c"
 
 #include <dirent.h>
 
@@ -27,6 +28,7 @@ static const struct {
         {"tests/fuzz/corpus-checks", fuzz_checks_one, 6},
         {"tests/fuzz/corpus-publish", fuzz_publish_one, 6},
         {"tests/fuzz/corpus-manifest", fuzz_manifest_one, 6},
+        {"tests/fuzz/corpus-serve", fuzz_serve_one, 10},
 };
 
 /* Feeds every file of dir to one: in a corpus directory all of them, else
@@ -100,4 +102,26 @@ TEST(fuzz_corpora_of_every_entry_point_replay_cleanly) {
                 printf("    %s: replayed %zu inputs\n", fuzzers[i].corpus, n);
                 CHECK(n >= fuzzers[i].min_seeds);
         }
+}
+
+TEST(fuzz_serve_survives_mutations_of_a_range_request) {
+        /* Every truncation, and a byte from a small alphabet at every
+         * position, of a request that reaches every stage. */
+        static const char req[] =
+                "GET\n/images/demo/1.0/demo.raw?q\nbytes=0-5, -7,9-\n"
+                "\"a3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855\"\n"
+                "W/\"x\", *\n1000";
+        size_t len = sizeof(req) - 1;
+        char buf[sizeof(req)];
+        for (size_t cut = 0; cut <= len; cut++)
+                fuzz_serve_one((const uint8_t *)req, cut);
+        static const char flips[] = "%0-/,=\n\x1b\\?*9\"";
+        for (size_t i = 0; i < len; i++)
+                for (size_t f = 0; f < sizeof(flips) - 1; f++) {
+                        memcpy(buf, req, len);
+                        buf[i] = flips[f];
+                        fuzz_serve_one((const uint8_t *)buf, len);
+                }
+        fuzz_serve_one((const uint8_t *)"\0", 1);
+        CHECK(len > 100);
 }
