@@ -16,6 +16,8 @@
 
 #include "base/strbuf.h"
 #include "base/util.h"
+#include "spec/render.h"
+#include "spec/spec.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -153,5 +155,35 @@ static __attribute__((unused)) const char fuzz_vars_spec[] =
         "    steps:\n"
         "      - packages: ${var.items}\n"
         "      - shell: 'echo ${var.token} ${var.required} ${var.opts.k}'\n";
+
+/* The variable fuzzers' run: loads fuzz_vars_spec with the variables o
+ * carries (var files, --var, KILN_VAR_), renders the spec and every
+ * diagnostic, and aborts when a sensitive value shows in them. input is the
+ * fuzzer's input, for fuzz_check_secrets. */
+static __attribute__((unused)) void fuzz_vars_load(struct spec_options *o, const void *input,
+                                                   size_t input_len) {
+        o->path = "fuzz.yaml";
+        o->text = fuzz_vars_spec;
+        o->text_len = sizeof(fuzz_vars_spec) - 1;
+        o->now = 1700000000;
+        struct diag_list d = {0};
+        struct spec *s = NULL;
+        struct strbuf out = STRBUF_INIT;
+        if (spec_load(o, &d, &s) >= 0) {
+                spec_render_text(s, &out, true);
+                spec_render_json(s, &out);
+        }
+        diag_sort(&d);
+        diag_render(&d, &out, true);
+        diag_render_json(&d, &out);
+        fuzz_show(strbuf_str(&out));
+        if (s) {
+                _cleanup_free_ const char **secrets = spec_secrets(s);
+                fuzz_check_secrets(secrets, strbuf_str(&out), input, input_len, fuzz_vars_spec);
+        }
+        strbuf_free(&out);
+        spec_free(s);
+        diag_list_done(&d);
+}
 
 #endif

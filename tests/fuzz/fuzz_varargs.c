@@ -33,33 +33,12 @@ int fuzz_varargs_one(const uint8_t *data, size_t size) {
                 else if (*p)
                         vars[nvars++] = p + 1;
         }
-        struct diag_list d = {0};
-        struct spec *s = NULL;
         struct spec_options o = {
-                .path = "fuzz.yaml",
-                .text = fuzz_vars_spec,
-                .text_len = sizeof(fuzz_vars_spec) - 1,
                 .vars = vars,
                 .nvars = nvars,
                 .environ = env,
-                .now = 1700000000,
         };
-        struct strbuf out = STRBUF_INIT;
-        if (spec_load(&o, &d, &s) >= 0) {
-                spec_render_text(s, &out, true);
-                spec_render_json(s, &out);
-        }
-        diag_sort(&d);
-        diag_render(&d, &out, true);
-        diag_render_json(&d, &out);
-        fuzz_show(strbuf_str(&out));
-        if (s) {
-                _cleanup_free_ const char **secrets = spec_secrets(s);
-                fuzz_check_secrets(secrets, strbuf_str(&out), data, size, fuzz_vars_spec);
-        }
-        strbuf_free(&out);
-        spec_free(s);
-        diag_list_done(&d);
+        fuzz_vars_load(&o, data, size);
         for (size_t i = 0; i < nenv; i++)
                 free(env[i]);
         return 0;

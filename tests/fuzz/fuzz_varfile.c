@@ -18,32 +18,11 @@ int fuzz_varfile_one(const uint8_t *data, size_t size);
 int fuzz_varfile_one(const uint8_t *data, size_t size) {
         _cleanup_free_ char *path = fuzz_write(fuzz_dir(), "vars.yaml", data, size);
         const char *files[] = {path};
-        struct diag_list d = {0};
-        struct spec *s = NULL;
         struct spec_options o = {
-                .path = "fuzz.yaml",
-                .text = fuzz_vars_spec,
-                .text_len = sizeof(fuzz_vars_spec) - 1,
                 .var_files = files,
                 .nvar_files = 1,
-                .now = 1700000000,
         };
-        struct strbuf out = STRBUF_INIT;
-        if (spec_load(&o, &d, &s) >= 0) {
-                spec_render_text(s, &out, true);
-                spec_render_json(s, &out);
-        }
-        diag_sort(&d);
-        diag_render(&d, &out, true);
-        diag_render_json(&d, &out);
-        fuzz_show(strbuf_str(&out));
-        if (s) {
-                _cleanup_free_ const char **secrets = spec_secrets(s);
-                fuzz_check_secrets(secrets, strbuf_str(&out), data, size, fuzz_vars_spec);
-        }
-        strbuf_free(&out);
-        spec_free(s);
-        diag_list_done(&d);
+        fuzz_vars_load(&o, data, size);
         return 0;
 }
 
