@@ -104,6 +104,22 @@ static __attribute__((unused)) void fuzz_show(const char *what) {
                 fprintf(stderr, "%s\n", what);
 }
 
+/* Renders what a fuzz run produced into out: the spec (text and JSON) when
+ * s is not NULL, then every diagnostic, sorted (text and JSON); shown on
+ * stderr with KILN_FUZZ_SHOW. Diagnostics point into the spec's sources:
+ * call this before freeing s. */
+static __attribute__((unused)) void fuzz_render(const struct spec *s, struct diag_list *d,
+                                                struct strbuf *out) {
+        if (s) {
+                spec_render_text(s, out, true);
+                spec_render_json(s, out);
+        }
+        diag_sort(d);
+        diag_render(d, out, true);
+        diag_render_json(d, out);
+        fuzz_show(strbuf_str(out));
+}
+
 /* The oracle for secrets: a sensitive value must not show in out. Only
  * values that cannot appear there for another reason are checked: at
  * least 8 characters, with a digit and a letter, only letters and digits,
@@ -169,14 +185,8 @@ static __attribute__((unused)) void fuzz_vars_load(struct spec_options *o, const
         struct diag_list d = {0};
         struct spec *s = NULL;
         struct strbuf out = STRBUF_INIT;
-        if (spec_load(o, &d, &s) >= 0) {
-                spec_render_text(s, &out, true);
-                spec_render_json(s, &out);
-        }
-        diag_sort(&d);
-        diag_render(&d, &out, true);
-        diag_render_json(&d, &out);
-        fuzz_show(strbuf_str(&out));
+        spec_load(o, &d, &s);
+        fuzz_render(s, &d, &out);
         if (s) {
                 _cleanup_free_ const char **secrets = spec_secrets(s);
                 fuzz_check_secrets(secrets, strbuf_str(&out), input, input_len, fuzz_vars_spec);

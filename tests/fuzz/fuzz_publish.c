@@ -61,10 +61,7 @@ int fuzz_publish_one(const uint8_t *data, size_t size) {
                         publish_targets_free(t, n);
                 }
         struct strbuf out = STRBUF_INIT;
-        diag_sort(&d);
-        diag_render(&d, &out, true);
-        diag_render_json(&d, &out);
-        fuzz_show(strbuf_str(&out));
+        fuzz_render(NULL, &d, &out);
         strbuf_free(&out);
         spec_free(s);
         diag_list_done(&d);

@@ -26,14 +26,8 @@ int fuzz_spec_one(const uint8_t *data, size_t size) {
                 .now = 1700000000,
         };
         struct strbuf out = STRBUF_INIT;
-        if (spec_load(&o, &d, &s) >= 0) {
-                spec_render_text(s, &out, true);
-                spec_render_json(s, &out);
-        }
-        /* Diagnostics point into the spec's sources: render them first. */
-        diag_sort(&d);
-        diag_render(&d, &out, true);
-        diag_render_json(&d, &out);
+        spec_load(&o, &d, &s);
+        fuzz_render(s, &d, &out);
         strbuf_free(&out);
         spec_free(s);
         diag_list_done(&d);
