@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
 #
-# cache-storage.sh — how should the step cache (src/build/cache.c) store the
+# cache-storage.sh — how should the step cache (src/provision/cache.c) store the
 # result of a build step? Measures four ways on a real Debian root tree:
 #
 #     bench/cache-storage.sh [TREE]

@@ -18,8 +18,8 @@
  */
 #include "check/check.h"
 
-#include "build/cache.h"
-#include "build/sandbox.h"
+#include "provision/cache.h"
+#include "provision/sandbox.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>

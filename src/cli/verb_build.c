@@ -3,8 +3,8 @@
  * with the step cache. Draws one line per step. */
 #include "cli/cli.h"
 
-#include "build/build.h"
-#include "build/sandbox.h"
+#include "provision/build.h"
+#include "provision/sandbox.h"
 #include "check/check.h"
 #include "image/outputs.h"
 #include "publish/publish.h"

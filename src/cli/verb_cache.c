@@ -3,7 +3,7 @@
 #include "cli/cli.h"
 
 #include "base/json.h"
-#include "build/cache.h"
+#include "provision/cache.h"
 #include "spec/schema.h"
 
 #include <time.h>

@@ -4,8 +4,8 @@
  * JUnit XML. */
 #include "cli/cli.h"
 
-#include "build/build.h"
-#include "build/sandbox.h"
+#include "provision/build.h"
+#include "provision/sandbox.h"
 #include "check/check.h"
 
 #include <signal.h>

@@ -2,8 +2,8 @@
 /* kiln shell: an interactive shell inside a built (or failed) tree. */
 #include "cli/cli.h"
 
-#include "build/build.h"
-#include "build/sandbox.h"
+#include "provision/build.h"
+#include "provision/sandbox.h"
 
 #include <sys/stat.h>
 #include <unistd.h>

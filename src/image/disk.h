@@ -65,7 +65,7 @@
  */
 #pragma once
 
-#include "build/sandbox.h"
+#include "provision/sandbox.h"
 #include "spec/value.h"
 
 #include <stdint.h>

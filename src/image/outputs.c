@@ -3,8 +3,8 @@
 
 #include "base/hash.h"
 #include "base/json.h"
-#include "build/build.h" /* build_holds_secrets */
-#include "build/cache.h" /* rm_rf */
+#include "provision/build.h" /* build_holds_secrets */
+#include "provision/cache.h" /* rm_rf */
 #include "image/disk.h"
 #include "image/format.h"
 #include "spec/schema.h"

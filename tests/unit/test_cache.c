@@ -9,7 +9,7 @@
 #include "harness.h"
 
 #include "base/hash.h"
-#include "build/cache.h"
+#include "provision/cache.h"
 
 #include <fcntl.h>
 #include <sched.h>

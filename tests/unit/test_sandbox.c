@@ -7,7 +7,7 @@
  */
 #include "harness.h"
 
-#include "build/sandbox.h"
+#include "provision/sandbox.h"
 
 #include <dirent.h>
 #include <fcntl.h>

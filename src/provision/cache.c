@@ -60,7 +60,7 @@
  * write (>>) through a link changed the parent entry too, which the bench
  * checks and reports.
  */
-#include "build/cache.h"
+#include "provision/cache.h"
 
 #include "base/json.h"
 #include "base/util.h"

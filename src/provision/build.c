@@ -13,11 +13,11 @@
  * stored metadata keeps the same inputs with secrets redacted plus a hash
  * of the whole parameters, which is what `--explain` compares.
  */
-#include "build/build.h"
+#include "provision/build.h"
 
 #include "base/hash.h"
 #include "base/json.h"
-#include "build/steps.h"
+#include "provision/steps.h"
 #include "spec/yaml.h"
 
 #include <dirent.h>

@@ -24,7 +24,7 @@
  * (host_env). No secret is ever put in a command line (visible to every
  * user in /proc/PID/cmdline): it travels in a memfd or an environment.
  */
-#include "build/steps.h"
+#include "provision/steps.h"
 
 #include "base/hash.h"
 #include "base/json.h"

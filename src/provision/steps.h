@@ -11,7 +11,7 @@
  */
 #pragma once
 
-#include "build/sandbox.h"
+#include "provision/sandbox.h"
 #include "spec/spec.h"
 
 struct step_ctx {

@@ -25,7 +25,7 @@
  */
 #pragma once
 
-#include "build/cache.h"
+#include "provision/cache.h"
 #include "spec/spec.h"
 
 #include <stdint.h>
