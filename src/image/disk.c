@@ -1862,15 +1862,16 @@ static int grub_build(struct ctx *c) {
         if (a->boot_loaders & ARCH_LOADER_GRUB_EFI) {
                 _cleanup_free_ char *out = xasprintf("/run/kiln/out/%s", a->efi_boot_file);
                 /* the arch's video modules, then the common ones (and xfs) */
+                const char *const common[] = {GRUB_COMMON_MODULES, xfs};
                 char *efi[32] = {"grub-mkimage", "-O", (char *)a->grub_efi_target, "-o", out,
                                  "-p", "/boot/grub", "-c", "/run/kiln/stage/early.cfg"};
                 size_t n = 9;
+                static_assert(9 + ARRAY_SIZE(a->grub_efi_modules) + ARRAY_SIZE(common) < ARRAY_SIZE(efi),
+                              "room for every module and the NULL");
                 for (const char *const *m = a->grub_efi_modules; *m; m++)
                         efi[n++] = (char *)*m;
-                const char *const common[] = {GRUB_COMMON_MODULES, xfs};
                 for (size_t i = 0; i < ARRAY_SIZE(common) && common[i]; i++)
                         efi[n++] = (char *)common[i];
-                assert(n < ARRAY_SIZE(efi));
                 r = run_in_tree(c, &t, efi);
                 if (r < 0)
                         return r;
