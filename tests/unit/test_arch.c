@@ -108,19 +108,25 @@ TEST(arch_x86_64_facts) {
         CHECK(a);
         if (!a)
                 return;
-        CHECK_STREQ(a->qemu_system, "qemu-system-x86_64");
-        CHECK_STREQ(a->qemu_package, "qemu-system-x86");
-        CHECK_STREQ(a->machine, "q35");
-        CHECK_STREQ(a->tcg_cpu, "max");
-        CHECK_STREQ(a->console, "ttyS0");
-        CHECK_STREQ(a->bios, "SeaBIOS");
-        CHECK_STREQ(a->uefi_code, "/usr/share/OVMF/OVMF_CODE_4M.fd");
-        CHECK_STREQ(a->uefi_vars, "/usr/share/OVMF/OVMF_VARS_4M.fd");
-        CHECK_STREQ(a->uefi_package, "ovmf");
-        CHECK_STREQ(a->grub_bios_target, "i386-pc");
-        CHECK_STREQ(a->grub_efi_target, "x86_64-efi");
-        CHECK_STREQ(a->efi_boot_file, "BOOTX64.EFI");
-        CHECK_STREQ(a->gpt_root_type, "4f68bce3-e8cd-4db1-96e7-fbcaf984b709");
+        const struct {
+                const char *got, *want;
+        } facts[] = {
+                {a->qemu_system, "qemu-system-x86_64"},
+                {a->qemu_package, "qemu-system-x86"},
+                {a->machine, "q35"},
+                {a->tcg_cpu, "max"},
+                {a->console, "ttyS0"},
+                {a->bios, "SeaBIOS"},
+                {a->uefi_code, "/usr/share/OVMF/OVMF_CODE_4M.fd"},
+                {a->uefi_vars, "/usr/share/OVMF/OVMF_VARS_4M.fd"},
+                {a->uefi_package, "ovmf"},
+                {a->grub_bios_target, "i386-pc"},
+                {a->grub_efi_target, "x86_64-efi"},
+                {a->efi_boot_file, "BOOTX64.EFI"},
+                {a->gpt_root_type, "4f68bce3-e8cd-4db1-96e7-fbcaf984b709"},
+        };
+        for (size_t i = 0; i < ARRAY_SIZE(facts); i++)
+                CHECK_STREQ(facts[i].got, facts[i].want);
         CHECK_INT(a->boot_loaders, ==, ARCH_LOADER_GRUB_BIOS | ARCH_LOADER_GRUB_EFI);
         const struct arch *arm = arch_find("aarch64");
         CHECK(arm && !arm->bios && !arm->grub_bios_target && arm->boot_loaders == 0);

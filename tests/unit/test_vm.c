@@ -182,6 +182,15 @@ TEST(vm_start_errors) {
         rm_tree(t);
 }
 
+/* vm was set up for QEMU binary qemu, its seed writing to console. */
+static void check_arch_setup(const struct vm *vm, const char *qemu, const char *console) {
+        CHECK_STREQ(vm->qemu, qemu);
+        _cleanup_free_ char *iso = NULL, *want = xasprintf("> /dev/%s\"", console);
+        size_t ilen = 0;
+        CHECK(read_file(vm->seed_path, 1u << 20, &iso, &ilen) == 0);
+        CHECK(iso && memmem(iso, ilen, want, strlen(want)) != NULL);
+}
+
 /* QEMU's binary, the firmware and the console come from the arch table
  * (base/arch.h); an unknown arch, or BIOS where there is none, is refused. */
 TEST(vm_new_arch) {
@@ -203,11 +212,7 @@ TEST(vm_new_arch) {
         for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
                 o.arch = names[i];
                 CHECK_INT(vm_new(&o, &vm), ==, 0);
-                CHECK_STREQ(vm->qemu, "qemu-system-x86_64");
-                _cleanup_free_ char *iso = NULL;
-                size_t ilen = 0;
-                CHECK(read_file(vm->seed_path, 1u << 20, &iso, &ilen) == 0);
-                CHECK(iso && memmem(iso, ilen, "> /dev/ttyS0", 12) != NULL);
+                check_arch_setup(vm, "qemu-system-x86_64", "ttyS0");
                 vm_free(vm);
         }
 
@@ -221,11 +226,7 @@ TEST(vm_new_arch) {
                 CHECK(vm && strstr(vm_error(vm), "(package qemu-efi-aarch64)"));
         } else {
                 CHECK_INT(r, ==, 0);
-                CHECK_STREQ(vm->qemu, "qemu-system-aarch64");
-                _cleanup_free_ char *iso = NULL;
-                size_t ilen = 0;
-                CHECK(read_file(vm->seed_path, 1u << 20, &iso, &ilen) == 0);
-                CHECK(iso && memmem(iso, ilen, "> /dev/ttyAMA0", 14) != NULL);
+                check_arch_setup(vm, "qemu-system-aarch64", "ttyAMA0");
         }
         vm_free(vm);
         rm_tree(t);
