@@ -11,8 +11,8 @@
  * else on the last. The response is built from struct httpd_response after
  * the handler returned, so a handler can set headers in any order.
  *
- * libmicrohttpd decodes %XX in the path by default; no_unescape leaves the
- * target as sent, for the handler to check what it uses.
+ * libmicrohttpd decodes %XX in the path and query by default; no_unescape
+ * leaves both as sent, for the handler to check what it uses.
  * Cleanup style: scoped (_cleanup_free_).
  */
 #include "net/httpd.h"
@@ -320,6 +320,10 @@ void httpd_log_line(const char *client, const char *method, const char *path, un
 
 const char *httpd_request_header(const struct httpd_request *rq, const char *name) {
         return rq->conn ? MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, name) : NULL;
+}
+
+const char *httpd_request_arg(const struct httpd_request *rq, const char *key) {
+        return rq->conn ? MHD_lookup_connection_value(rq->conn, MHD_GET_ARGUMENT_KIND, key) : NULL;
 }
 
 static void client_address(struct MHD_Connection *c, char *buf, size_t n) {

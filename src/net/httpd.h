@@ -20,9 +20,9 @@
  * chunked body that grows past the cap closes the connection. With
  * max_body 0 bodies are not read at all (the handler sees none).
  *
- * Paths: the handler gets the request target exactly as the client sent it
- * (percent-escapes NOT decoded, the query included), so it checks exactly
- * what it will use; a target that a raw NUL byte cut short (which a C
+ * Paths: the handler gets the request's path exactly as the client sent it
+ * (percent-escapes NOT decoded; the query apart, httpd_request_arg), so it
+ * checks exactly what it will use; a target that a raw NUL byte cut short (which a C
  * string cannot show) is flagged path_cut, and should be refused.
  *
  * Access log: one line per request, "CLIENT METHOD PATH STATUS BYTES"
@@ -66,7 +66,7 @@ struct MHD_Connection;
 /* One request, valid during the handler call. Every pointer is borrowed. */
 struct httpd_request {
         const char *method;
-        const char *path;      /* the target as sent: not decoded, query included */
+        const char *path;      /* the path as sent: not decoded, without the query */
         bool path_cut;         /* a raw NUL cut the target short: refuse it */
         const char *client;    /* the client's address ("-" when unknown) */
         const char *body;      /* NUL-terminated, or NULL when none was read */
@@ -76,6 +76,8 @@ struct httpd_request {
 
 /* The value of request header name (case-insensitive), or NULL. */
 const char *httpd_request_header(const struct httpd_request *rq, const char *name);
+/* The value of query argument key, as sent (not decoded), or NULL. */
+const char *httpd_request_arg(const struct httpd_request *rq, const char *key);
 
 /* The answer a handler builds with the calls below; one httpd_respond_*
  * call sets the status and body (a later one replaces an earlier one). A
