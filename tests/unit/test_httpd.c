@@ -13,7 +13,10 @@
 #include "net/http.h"
 #include "net/httpd.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <pthread.h>
+#include <sys/socket.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -40,6 +43,7 @@ static void handler(void *userdata, const struct httpd_request *rq, struct httpd
         s->calls++;
         pthread_mutex_unlock(&s->lock);
         httpd_response_header(r, "X-Path", rq->path);
+        httpd_response_header(r, "X-Cut", rq->path_cut ? "yes" : "no");
         const char *q = httpd_request_arg(rq, "q");
         if (q)
                 httpd_response_header(r, "X-Q", q);
@@ -134,6 +138,7 @@ TEST(httpd_answers) {
         CHECK_INT(get(c, "GET", raw, NULL, NULL, &resp), ==, 0);
         CHECK_INT(resp.status, ==, 404);
         CHECK_STREQ(http_response_header(&resp, "X-Path"), "/a%2Fb%00");
+        CHECK_STREQ(http_response_header(&resp, "X-Cut"), "no");
         CHECK_STREQ(http_response_header(&resp, "X-Q"), "%41");
         CHECK_STREQ(resp.body, "{\"error\":\"no route \\\"here\\\"\"}\n");
         CHECK_STREQ(http_response_header(&resp, "Content-Type"), "application/json");
@@ -178,6 +183,8 @@ TEST(httpd_post_bodies_are_capped) {
         CHECK_INT(get(c, "POST", echo, NULL, body, &resp), ==, 0);
         CHECK_INT(resp.status, ==, 201);
         CHECK_STREQ(resp.body, body);
+        /* The target checks hold on the call after the body, too. */
+        CHECK_STREQ(http_response_header(&resp, "X-Cut"), "no");
         /* Chunked, under the cap. */
         const char *const chunked[] = {"Transfer-Encoding: chunked", NULL};
         CHECK_INT(get(c, "POST", echo, chunked, body, &resp), ==, 0);
@@ -211,6 +218,30 @@ TEST(httpd_post_bodies_are_capped) {
         CHECK_INT(resp.status, ==, 201);
         http_response_done(&resp);
         http_client_free(c);
+        httpd_stop(d);
+        seen_free(s);
+}
+
+/* A request line with a raw NUL byte in the target: the handler is told. */
+TEST(httpd_flags_a_target_cut_by_nul) {
+        struct seen *s = seen_new();
+        struct httpd *d = start(s, 0);
+        unsigned port = (unsigned)atoi(strrchr(httpd_url(d), ':') + 1);
+        int fd = socket(AF_INET, SOCK_STREAM, 0);
+        CHECK(fd >= 0);
+        struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
+        sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        CHECK(connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+        static const char req[] = "GET /json\0/x HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n";
+        CHECK(write(fd, req, sizeof(req) - 1) == (ssize_t)sizeof(req) - 1);
+        char buf[4096];
+        size_t n = 0;
+        ssize_t k;
+        while (n < sizeof(buf) - 1 && (k = read(fd, buf + n, sizeof(buf) - 1 - n)) > 0)
+                n += (size_t)k;
+        buf[n] = 0;
+        close(fd);
+        CHECK(strstr(buf, "X-Cut: yes") != NULL);
         httpd_stop(d);
         seen_free(s);
 }
