@@ -721,13 +721,9 @@ static int publish_run(struct cli *cli, int argc, char **argv) {
                 struct spec_args la = a;
                 la.only = NULL;
                 la.nonly = 0;
+                /* publish: sections are validated as the spec loads. */
                 if (cli_load_spec(cli, &la, &d, &s) < 0)
                         goto out_diags;
-                if (publish_validate_spec(s, &d) < 0) {
-                        if (!a.json)
-                                cli_print_diags(cli, &d);
-                        goto out_diags;
-                }
                 sets_art = xcalloc(s->nbuilds, sizeof(*sets_art));
                 spec_targets = xcalloc(s->nbuilds, sizeof(*spec_targets));
                 spec_ntargets = xcalloc(s->nbuilds, sizeof(*spec_ntargets));

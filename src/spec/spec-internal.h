@@ -28,3 +28,9 @@ void builds_load(struct spec *s, const struct value *builds, const struct spec_o
 
 /* True when name is a valid identifier for variables and matrix axes. */
 bool spec_ident_valid(const char *name);
+
+/* Gives every needed build the typed struct of each registered section
+ * (section.c; section.h says which diagnostics it adds), at the end of
+ * loading. sections_free frees b's. */
+void sections_parse(struct spec *s, struct diag_list *d);
+void sections_free(const struct spec *s, struct spec_build *b);
