@@ -127,15 +127,15 @@ struct spec_options {
         size_t nexcept;
         char *const *environ;          /* for KILN_VAR_*; NULL means none */
         time_t now;                    /* the run's ${timestamp} */
-        /* When set, called once at the end of loading, also after errors,
-         * with the builds that loaded (failed sections are missing or have
-         * ->invalid set): the layers above check what the spec layer keeps
-         * opaque (checks:, publish:), so that one run reports every
-         * section's errors. What it reports counts as spec errors. */
+        /* When set, called once at the end of loading (after the sections'
+         * parse), also after errors, with the builds that loaded (failed
+         * sections are missing or have ->invalid set): a last look at the
+         * whole spec for callers. What it reports counts as spec errors. */
         void (*check_sections)(const struct spec *s, struct diag_list *d, void *arg);
         void *check_arg;
         /* The sections the engines own (section.h), NULL-terminated;
-         * NULL: none, their keys are kept as values unchecked. pipeline_load sets every engine's. Must outlive the spec. */
+         * NULL: none, their keys are kept as values unchecked.
+         * pipeline_load sets every engine's. Must outlive the spec. */
         const struct spec_section *const *sections;
 };
 
