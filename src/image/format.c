@@ -55,6 +55,9 @@ static const struct format_writer raw_writer = {
         .write = raw_write,
 };
 
+/* A format is one file defining its driver, declared and listed here. */
+extern const struct format_writer qcow2_writer;
+
 const struct format_writer *const format_writers[] = {&raw_writer, &qcow2_writer, NULL};
 
 const struct format_writer *format_probe(const uint8_t *head, size_t len) {

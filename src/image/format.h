@@ -143,6 +143,8 @@ int compress_parse(const char *s, enum compress_kind *ret);
  * the table above.
  */
 
+/* The qcow2 driver by name, for its own tests; everyone else asks the
+ * table. */
 extern const struct format_writer qcow2_writer;
 
 /* The artifact stream a writer writes through, strictly in order: it feeds

@@ -59,6 +59,8 @@ TEST(format_table_every_driver_is_complete_and_probes_its_own_output) {
                 CHECK(w->extension && *w->extension);
                 CHECK(w->probe != NULL && w->write != NULL);
                 CHECK(format_find(w->name) == w);
+                /* a writer that seeks back cannot feed a compressor */
+                CHECK(!((w->caps & FORMAT_NEEDS_SEEK) && (w->caps & FORMAT_COMPRESSIBLE)));
                 for (size_t k = 0; k < i; k++) {
                         CHECK(!streq(format_writers[k]->name, w->name));
                         CHECK(!streq(format_writers[k]->extension, w->extension));
