@@ -487,7 +487,7 @@ static int publish_run(struct cli *cli, int argc, char **argv) {
         struct view view = {.tty = isatty(STDERR_FILENO), .lock = PTHREAD_MUTEX_INITIALIZER,
                             .secrets = CLI_SECRETS_INIT};
         bool *to_used = NULL;
-        struct publish_target **spec_targets = NULL;
+        struct publish_target **spec_targets = NULL; /* borrowed from the spec */
         size_t *spec_ntargets = NULL;
         struct strbuf err = STRBUF_INIT;
         char *error = NULL;            /* what ended the run early (for --json) */
@@ -736,7 +736,10 @@ static int publish_run(struct cli *cli, int argc, char **argv) {
                                 continue;
                         if (!a.nonly && !b->publish && !nurl)
                                 continue;
-                        publish_targets_from_value(b->publish, &spec_targets[i], &spec_ntargets[i]);
+                        /* parsed when the spec was loaded; borrowed from it */
+                        const struct publish_targets *pt = publish_targets_of(b);
+                        spec_targets[i] = pt ? pt->v : NULL;
+                        spec_ntargets[i] = pt ? pt->n : 0;
                         size_t want = 0;
                         for (size_t k = 0; k < spec_ntargets[i]; k++) {
                                 bool sel = !nnames;
@@ -846,8 +849,6 @@ out_printed:
                 publish_artifacts_done(&sets_art[i]);
         free(sets_art);
         if (spec_targets) {
-                for (size_t i = 0; i < s->nbuilds; i++)
-                        publish_targets_free(spec_targets[i], spec_ntargets[i]);
                 free(spec_targets);
                 free(spec_ntargets);
         }

@@ -24,7 +24,6 @@
 #include "spec/interp.h"
 #include "spec/kinds.h"
 #include "spec/schema.h"
-#include "spec/section.h"
 
 #include <fnmatch.h>
 
@@ -439,27 +438,6 @@ static struct spec_build *pick_parent(const struct entry *e, const struct spec_b
         return NULL;
 }
 
-void spec_section_expect_collection(struct value *v, const struct spec_section_ctx *ctx,
-                                    bool allow_string, struct diag_list *d) {
-        if (!v || v->invalid)
-                return;
-        if (v->kind == V_MAP || v->kind == V_LIST || (allow_string && v->kind == V_STRING))
-                return;
-        diag_error(d, &v->mark, 1, "%s: %s: expected a map or a list%s, got a %s", ctx->what,
-                   ctx->key, allow_string ? " (or a file name)" : "", value_kind_name(v->kind));
-        v->invalid = true;
-}
-
-/* Hands an evaluated section to its registered owner, if any. */
-static void section_validate(const struct spec *s, const struct spec_build *b, const char *key,
-                             struct value *v, const char *what, struct diag_list *d) {
-        const struct spec_section *sec = spec_section_find(s, key);
-        if (!sec || !sec->validate)
-                return;
-        struct spec_section_ctx ctx = {.spec = s, .build = b, .what = what, .key = key};
-        sec->validate(v, &ctx, d);
-}
-
 static void load_source(struct spec_build *b, const struct value *v, const struct value *key,
                         struct diag_list *d) {
         if (v->invalid)
@@ -805,6 +783,7 @@ static void load_sections(struct spec *s, struct spec_build *b, const struct ent
                 struct value *v = NULL;
                 eval(s, e->def->items[i], scope, b, d, &v);
                 schema_check_value(v, f, what, d);
+                sections_validate(s, b, key, v, what, d); /* an engine's section */
                 if (streq(key, "description")) {
                         if (v->kind == V_STRING)
                                 b->description = xstrdup(value_shown(v));
@@ -819,19 +798,14 @@ static void load_sections(struct spec *s, struct spec_build *b, const struct ent
                                         load_step(s, b, e, v->items[j], (unsigned)j + 1, d);
                         value_free(v);
                 } else if (streq(key, "disk")) {
-                        section_validate(s, b, key, v, what, d);
                         b->disk = v;
                 } else if (streq(key, "outputs")) {
-                        section_validate(s, b, key, v, what, d);
                         b->outputs = v;
                 } else if (streq(key, "checks")) {
-                        section_validate(s, b, key, v, what, d);
                         b->checks = v;
                 } else if (streq(key, "publish")) {
-                        section_validate(s, b, key, v, what, d);
                         b->publish = v;
                 } else if (streq(key, "boot_check")) {
-                        section_validate(s, b, key, v, what, d);
                         /* true/false, or a map of options (checked by the
                          * check engine, which reads it: check_boot_policy_parse) */
                         const struct value *en = v->kind == V_MAP ? value_map_get(v, "enabled") : NULL;

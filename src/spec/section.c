@@ -28,6 +28,26 @@ const void *spec_build_section(const struct spec_build *b, const struct spec_sec
         return NULL;
 }
 
+void spec_section_expect_collection(struct value *v, const struct spec_section_ctx *ctx,
+                                    bool allow_string, struct diag_list *d) {
+        if (!v || v->invalid)
+                return;
+        if (v->kind == V_MAP || v->kind == V_LIST || (allow_string && v->kind == V_STRING))
+                return;
+        diag_error(d, &v->mark, 1, "%s: %s: expected a map or a list%s, got a %s", ctx->what,
+                   ctx->key, allow_string ? " (or a file name)" : "", value_kind_name(v->kind));
+        v->invalid = true;
+}
+
+void sections_validate(const struct spec *s, const struct spec_build *b, const char *key,
+                             struct value *v, const char *what, struct diag_list *d) {
+        const struct spec_section *sec = spec_section_find(s, key);
+        if (!sec || !sec->validate)
+                return;
+        struct spec_section_ctx ctx = {.spec = s, .build = b, .what = what, .key = key};
+        sec->validate(v, &ctx, d);
+}
+
 /* Where build b keeps the section under key, and whether b inherited it
  * rather than wrote it. The spec's document model has these sections as
  * values (spec.h) and renders them; what is inside is the owner's. */
