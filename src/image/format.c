@@ -51,6 +51,7 @@ static const struct format_writer raw_writer = {
         .extension = "raw",
         .aliases = raw_aliases,
         .caps = FORMAT_BOOTABLE | FORMAT_COMPRESSIBLE,
+        .boot_rank = 1,
         .probe = raw_probe,
         .write = raw_write,
 };

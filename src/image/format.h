@@ -99,6 +99,8 @@ struct format_writer {
         const char *extension;   /* "raw", "qcow2" (before any ".zst") */
         const char *const *aliases; /* other extensions meaning this format ("img"), or NULL */
         unsigned caps;           /* FORMAT_* bits */
+        int boot_rank;           /* FORMAT_BOOTABLE: which output a boot check boots
+                                    when there are several (highest first) */
         const struct format_option *options; /* terminated by an empty key; NULL: none */
         /* Scores how surely the first bytes of a file (head, len bytes: up to
          * FORMAT_PROBE_BYTES, fewer for a short file) are this format's

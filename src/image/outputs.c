@@ -56,12 +56,15 @@ static char *output_file(const struct spec_build *b, const struct image_output *
 
 int image_boot_output(const struct spec_build *b, char **ret_file) {
         const struct image_outputs *outs = image_outputs_of(b);
+        const struct image_output *best = NULL;
         for (size_t i = 0; outs && i < outs->n; i++)
-                if ((outs->v[i].format->caps & FORMAT_BOOTABLE) && outs->v[i].compress == COMPRESS_NONE) {
-                        *ret_file = output_file(b, &outs->v[i]);
-                        return 0;
-                }
-        return -ENOENT;
+                if ((outs->v[i].format->caps & FORMAT_BOOTABLE) && outs->v[i].compress == COMPRESS_NONE &&
+                    (!best || outs->v[i].format->boot_rank > best->format->boot_rank))
+                        best = &outs->v[i];
+        if (!best)
+                return -ENOENT;
+        *ret_file = output_file(b, best);
+        return 0;
 }
 
 char *image_bootable_formats(void) {

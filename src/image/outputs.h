@@ -61,9 +61,10 @@ extern const struct spec_section image_disk_section, image_outputs_section;
  * was loaded without the image sections. */
 const struct image_disk *image_disk_of(const struct spec_build *b);
 const struct image_outputs *image_outputs_of(const struct spec_build *b);
-/* The first output of b that QEMU boots as it is (FORMAT_BOOTABLE, not
- * file-compressed): its file name in *ret_file (owned). -ENOENT when
- * there is none. */
+/* The output of b a boot check boots: QEMU boots it as it is
+ * (FORMAT_BOOTABLE, not file-compressed), the highest boot_rank, the
+ * first of those. Its file name in *ret_file (owned); -ENOENT when there
+ * is none. */
 int image_boot_output(const struct spec_build *b, char **ret_file);
 /* "raw or qcow2": the formats QEMU boots, for messages. Owned. */
 char *image_bootable_formats(void);

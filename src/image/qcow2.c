@@ -949,6 +949,8 @@ const struct format_writer qcow2_writer = {
         .extension = "qcow2",
         /* The writer only appends (format.h), so a compressor can follow. */
         .caps = FORMAT_BOOTABLE | FORMAT_COMPRESSIBLE,
+        /* before raw: the holes stay out of the file QEMU reads */
+        .boot_rank = 2,
         .options = qcow2_options,
         .probe = qcow2_probe,
         .write = qcow2_write,
