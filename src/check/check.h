@@ -90,6 +90,16 @@ char *check_base_dir(const struct spec *s);
 int check_list_load(const char *path, struct diag_list *d, struct check_list *ret);
 void check_list_done(struct check_list *l);
 
+/* ---- the check engine's spec sections (section.c) ----
+ * `checks:` and `boot_check:` are registered with the spec layer
+ * (spec/section.h; the pipeline assembles the table) and parsed once, when
+ * the spec loads, for every needed build. */
+struct spec_section;
+extern const struct spec_section check_checks_section, check_boot_section;
+/* b's parsed checks: NULL when b has none (or was not needed). Borrowed
+ * from the spec. */
+const struct check_list *check_list_of(const struct spec_build *b);
+
 /* One-line description of what a check looks at: "/etc/ssh/sshd_config",
  * "openssh-server >= 1:9", followed by " (NAME)" when it has a name:.
  * Owned by the caller. */
@@ -155,6 +165,10 @@ struct check_boot_policy {
 int check_boot_policy_parse(const struct value *v, const char *what, struct diag_list *d,
                             struct check_boot_policy *ret);
 void check_boot_policy_done(struct check_boot_policy *p);
+
+/* b's parsed boot_check: policy, or the defaults when b has none: a copy
+ * that borrows from the spec (never check_boot_policy_done it). */
+void check_boot_policy_of(const struct spec_build *b, struct check_boot_policy *ret);
 
 /* Whether the policy lets failed unit `unit` pass. */
 bool check_boot_policy_allows_unit(const struct check_boot_policy *p, const char *unit);

@@ -7,8 +7,7 @@
  */
 #include "cli/cli.h"
 
-#include "check/check.h"
-#include "publish/publish.h"
+#include "pipeline/pipeline.h"
 
 #include <unistd.h>
 
@@ -276,65 +275,6 @@ void cli_print_diags(struct cli *cli, struct diag_list *d) {
         fputs(strbuf_str(&sb), stderr);
 }
 
-static bool mark_same(const struct mark *a, const struct mark *b) {
-        return a->src == b->src && a->line == b->line && a->col == b->col;
-}
-
-/* The spec layer keeps checks: opaque (the check engine sits above it), so
- * every verb that loads a spec has them parsed here: a mistake in a check
- * is a spec error for validate as much as for build. */
-static int cli_check_checks(const struct spec *s, struct diag_list *d) {
-        int ret = 0;
-        _cleanup_free_ char *base = check_base_dir(s);
-        for (size_t i = 0; i < s->nbuilds; i++) {
-                const struct spec_build *b = s->builds[i];
-                /* boot_check: options, where written (an inherited copy is
-                 * checked in its parent). Matrix cells share one source
-                 * node: check it once. */
-                if (b->needed && b->boot_check_set && b->boot_check_opts) {
-                        bool dup = false;
-                        for (size_t k = 0; k < i && !dup; k++)
-                                dup = s->builds[k]->needed && s->builds[k]->boot_check_set &&
-                                      s->builds[k]->boot_check_opts &&
-                                      mark_same(&s->builds[k]->boot_check_opts->mark,
-                                                &b->boot_check_opts->mark);
-                        struct check_boot_policy p;
-                        _cleanup_free_ char *what = xasprintf("build '%s'", b->base ? b->base : b->name);
-                        if (!dup && check_boot_policy_parse(b->boot_check_opts, what, d, &p) < 0)
-                                ret = -EINVAL;
-                        if (!dup)
-                                check_boot_policy_done(&p);
-                }
-                if (!b->needed || !b->checks)
-                        continue;
-                /* A checks file is read once, however many builds name it
-                 * (its diagnostics would otherwise repeat per build). */
-                bool seen = false;
-                for (size_t k = 0; k < i && b->checks->kind == V_STRING; k++) {
-                        const struct value *o = s->builds[k]->checks;
-                        seen = seen || (s->builds[k]->needed && o && o->kind == V_STRING &&
-                                        streq(o->str, b->checks->str));
-                }
-                if (seen)
-                        continue;
-                struct check_list l;
-                if (check_list_parse(b->checks, base, d, &l) < 0)
-                        ret = -EINVAL;
-                check_list_done(&l);
-        }
-        return ret;
-}
-
-/* spec_options.check_sections: checks: and publish: of the builds that
- * loaded, also when other parts of the spec have errors. */
-static void cli_check_sections(const struct spec *s, struct diag_list *d, void *arg) {
-        (void)arg;
-        cli_check_checks(s, d);
-        /* publish: targets are checked by their publisher (same reasoning:
-         * the spec layer does not know the publishers). */
-        publish_validate_spec(s, d);
-}
-
 int cli_load_spec(struct cli *cli, const struct spec_args *a, struct diag_list *diags,
                   struct spec **ret) {
         struct spec_options o = {
@@ -349,10 +289,12 @@ int cli_load_spec(struct cli *cli, const struct spec_args *a, struct diag_list *
                 .nexcept = a->nexcept,
                 .environ = environ,
                 .now = spec_now(),
-                .check_sections = cli_check_sections,
         };
-        /* The spec stays on success: the diagnostics point into its sources. */
-        int r = spec_load(&o, diags, ret);
+        /* Every section is parsed by its engine (checks:, publish: too: a
+         * mistake there is a spec error for validate as much as for
+         * build). The spec stays on success: the diagnostics point into
+         * its sources. */
+        int r = pipeline_load(&o, diags, ret);
         if (!a->json)
                 cli_print_diags(cli, diags);
         return r;

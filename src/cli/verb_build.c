@@ -142,7 +142,6 @@ static void print_output(void *userdata, const struct spec_build *b, const char 
 
 struct checks_view {
         const struct spec *spec;
-        char *base_dir;             /* checks files are relative to it (check_base_dir) */
         struct view *view;
         pthread_mutex_t lock;       /* builds verify in parallel */
         char **failures;            /* "BUILD\tFILE:LINE:COL: kind what: why", for the summary */
@@ -185,26 +184,21 @@ static void show_report(struct checks_view *cv, const struct spec_build *b, cons
 static int verify_tree(void *userdata, const struct spec_build *b, const char *const *layers,
                        size_t nlayers, const char *dir, struct json_writer *w, char **ret_why) {
         struct checks_view *cv = userdata;
-        struct diag_list d = {0};
-        struct check_list l;
-        /* Parsed (and reported) when the spec was loaded: only a checks file
-         * that vanished since can fail here. */
-        int r = check_list_parse(b->checks, cv->base_dir, &d, &l);
-        diag_list_done(&d);
-        if (r < 0) {
-                check_list_done(&l);
+        /* Parsed (and reported) when the spec was loaded. */
+        const struct check_list *l = check_list_of(b);
+        int r;
+        if (!l) {
                 json_null(w);
-                *ret_why = xasprintf("cannot read the checks: %s", strerror(-r));
-                return r;
+                *ret_why = xasprintf("the checks were not parsed: %s", strerror(EINVAL));
+                return -EINVAL;
         }
         _cleanup_free_ char *scratch = xasprintf("%s/run", dir);
         struct check_tree tree = {.layers = layers, .nlayers = nlayers, .scratch_dir = scratch};
         struct check_exec x;
         check_exec_tree(&x, &tree);
         struct check_report rep = {0};
-        r = check_run(&l, &x, b->name, &rep);
+        r = check_run(l, &x, b->name, &rep);
         if (r < 0) {
-                check_list_done(&l);
                 json_null(w);
                 *ret_why = xasprintf("the checks could not run in the tree: %s", strerror(-r));
                 return r;
@@ -220,7 +214,6 @@ static int verify_tree(void *userdata, const struct spec_build *b, const char *c
                 *ret_why = xasprintf("cannot write %s: %s", junit, strerror(-k));
         r = rep.failed ? 1 : k < 0 ? k : 0;
         check_report_done(&rep);
-        check_list_done(&l);
         return r;
 }
 
@@ -245,29 +238,28 @@ static unsigned boot_checks(struct checks_view *cv, const struct spec_args *a,
                  * a build without checks: is booted too. */
                 if (!res[i].ok || !b->selected || !(a->boot_check || b->boot_check))
                         continue;
-                _cleanup_free_ char *image = NULL;
-                static const char *const exts[] = {"qcow2", "raw"};
-                for (size_t k = 0; k < ARRAY_SIZE(exts) && !image; k++) {
-                        char *p = xasprintf("%s/%s/%s.%s", outdir, b->name, b->name, exts[k]);
-                        if (access(p, R_OK) == 0)
-                                image = p;
-                        else
-                                free(p);
-                }
-                if (!image) {
-                        fprintf(stderr, "kiln: %s: --boot-check needs a raw or qcow2 image among its outputs\n", b->name);
+                /* The first output QEMU boots as it is (the format table's
+                 * FORMAT_BOOTABLE). */
+                _cleanup_free_ char *file = NULL, *image = NULL;
+                if (image_boot_output(b, &file) >= 0)
+                        image = xasprintf("%s/%s/%s", outdir, b->name, file);
+                if (!image || access(image, R_OK) < 0) {
+                        _cleanup_free_ char *names = image_bootable_formats();
+                        fprintf(stderr, "kiln: %s: --boot-check needs a%s %s image among its outputs\n",
+                                b->name, strchr("aeiou", names[0]) ? "" : "n", names);
                         held[i] = HELD_BOOT_FAILED;
                         bad++;
                         continue;
                 }
-                struct diag_list d = {0};
-                struct check_list l;
+                /* Parsed (and reported) when the spec was loaded; no checks:
+                 * boots with an empty list (systemd's verdict still counts). */
+                static const struct check_list no_checks;
+                const struct check_list *l = check_list_of(b);
+                l = l ? l : &no_checks;
                 struct check_boot_policy pol;
-                int r = check_list_parse(b->checks, cv->base_dir, &d, &l);
-                /* checked when the spec was loaded */
-                check_boot_policy_parse(b->boot_check_opts, NULL, &d, &pol);
+                check_boot_policy_of(b, &pol);
                 pol.allow_degraded = pol.allow_degraded || a->allow_degraded;
-                diag_list_done(&d);
+                int r = 0;
                 _cleanup_free_ char *dir = build_dir(bo, b);
                 _cleanup_free_ char *console = xasprintf("%s/logs/boot-check-console.log", dir);
                 struct check_boot_options o = {.image = image, .console_log = console,
@@ -279,7 +271,7 @@ static unsigned boot_checks(struct checks_view *cv, const struct spec_args *a,
                         printf("%-*s  %-4s %-10s booting %s...\n", (int)cv->view->name_width, b->name, "",
                                "boot-check", image);
                         fflush(stdout);
-                        r = check_run_booted(&l, &o, b->name, &rep, &why);
+                        r = check_run_booted(l, &o, b->name, &rep, &why);
                 }
                 if (r < 0) {
                         fprintf(stderr, "kiln: %s: boot check: %s\n", b->name, why ? why : strerror(-r));
@@ -303,8 +295,6 @@ static unsigned boot_checks(struct checks_view *cv, const struct spec_args *a,
                         }
                 }
                 check_report_done(&rep);
-                check_list_done(&l);
-                check_boot_policy_done(&pol);
         }
         return bad;
 }
@@ -571,7 +561,7 @@ static int build_verb_run(struct cli *cli, int argc, char **argv) {
                 if (!ask)
                         fprintf(stderr, "kiln: warning: --on-error=ask without a terminal: cleaning up instead\n");
         }
-        struct checks_view cv = {.spec = s, .base_dir = check_base_dir(s), .view = &view};
+        struct checks_view cv = {.spec = s, .view = &view};
         pthread_mutex_init(&cv.lock, NULL);
         struct build_verifier verifier = {.userdata = &cv, .verify = verify_tree};
         struct build_options bo = {
@@ -660,7 +650,6 @@ static int build_verb_run(struct cli *cli, int argc, char **argv) {
         for (size_t i = 0; i < cv.nfailures; i++)
                 free(cv.failures[i]);
         free(cv.failures);
-        free(cv.base_dir);
         pthread_mutex_destroy(&cv.lock);
 out:
         cache_close(cache);

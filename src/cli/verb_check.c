@@ -62,18 +62,22 @@ static void on_signal(int sig) {
 
 struct target {
         const struct spec_build *build;
-        struct check_list list;
+        const struct check_list *list; /* own, or the build's (parsed when loaded) */
+        struct check_list own;
         struct check_report report;
         bool ran;
 };
 
-/* The checks one build runs: --checks FILE, or its own. */
-static int load_checks(const struct spec_args *a, const struct spec *s, const struct spec_build *b,
-                       struct diag_list *d, struct check_list *l) {
+/* The checks one build runs: --checks FILE, or its own (parsed when the
+ * spec was loaded; none: an empty list). */
+static int load_checks(const struct spec_args *a, const struct spec_build *b, struct diag_list *d,
+                       struct target *t) {
+        t->list = &t->own;
         if (a->checks_file)
-                return check_list_load(a->checks_file, d, l);
-        _cleanup_free_ char *base = check_base_dir(s);
-        return check_list_parse(b->checks, base, d, l);
+                return check_list_load(a->checks_file, d, &t->own);
+        if (check_list_of(b))
+                t->list = check_list_of(b);
+        return 0;
 }
 
 static int run_tree(struct target *t, const char *work) {
@@ -101,7 +105,7 @@ static int run_tree(struct target *t, const char *work) {
                                           .scratch_dir = scratch};
                 struct check_exec x;
                 check_exec_tree(&x, &tree);
-                r = check_run(&t->list, &x, t->build->name, &t->report);
+                r = check_run(t->list, &x, t->build->name, &t->report);
                 if (r < 0)
                         fprintf(stderr, "kiln: check: %s: cannot run the checks in the tree: %s\n",
                                 t->build->name, strerror(-r));
@@ -113,17 +117,14 @@ static int run_tree(struct target *t, const char *work) {
 }
 
 static int run_image(struct target *t, const char *image, bool allow_degraded) {
-        struct diag_list d = {0};
         struct check_boot_policy pol;
-        check_boot_policy_parse(t->build->boot_check_opts, NULL, &d, &pol); /* checked when loaded */
-        diag_list_done(&d);
+        check_boot_policy_of(t->build, &pol); /* parsed when the spec was loaded */
         pol.allow_degraded = pol.allow_degraded || allow_degraded;
         struct check_boot_options bo = {.image = image, .accel = getenv("KILN_ACCEL"),
                                         .cancel = &cancelled, .policy = &pol, .timeout_s = pol.timeout_s};
         _cleanup_free_ char *why = NULL;
         fprintf(stderr, "kiln: check: booting %s (this takes a minute or two without KVM)...\n", image);
-        int r = check_run_booted(&t->list, &bo, t->build->name, &t->report, &why);
-        check_boot_policy_done(&pol);
+        int r = check_run_booted(t->list, &bo, t->build->name, &t->report, &why);
         if (r < 0)
                 fprintf(stderr, "kiln: check: %s: %s\n", t->build->name, why ? why : strerror(-r));
         return r;
@@ -157,7 +158,7 @@ static int check_verb_run(struct cli *cli, int argc, char **argv) {
                         continue;
                 struct target *t = &targets[nt++];
                 t->build = b;
-                if (load_checks(&a, s, b, &d, &t->list) < 0) {
+                if (load_checks(&a, b, &d, t) < 0) {
                         cli_print_diags(cli, &d);
                         goto out;
                 }
@@ -252,7 +253,7 @@ static int check_verb_run(struct cli *cli, int argc, char **argv) {
 out:
         for (size_t i = 0; i < nt; i++) {
                 check_report_done(&targets[i].report);
-                check_list_done(&targets[i].list);
+                check_list_done(&targets[i].own);
         }
         free(targets);
         diag_list_done(&d);

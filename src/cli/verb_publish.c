@@ -487,7 +487,7 @@ static int publish_run(struct cli *cli, int argc, char **argv) {
         struct view view = {.tty = isatty(STDERR_FILENO), .lock = PTHREAD_MUTEX_INITIALIZER,
                             .secrets = CLI_SECRETS_INIT};
         bool *to_used = NULL;
-        struct publish_target **spec_targets = NULL;
+        struct publish_target **spec_targets = NULL; /* borrowed from the spec */
         size_t *spec_ntargets = NULL;
         struct strbuf err = STRBUF_INIT;
         char *error = NULL;            /* what ended the run early (for --json) */
@@ -721,13 +721,9 @@ static int publish_run(struct cli *cli, int argc, char **argv) {
                 struct spec_args la = a;
                 la.only = NULL;
                 la.nonly = 0;
+                /* publish: sections are validated as the spec loads. */
                 if (cli_load_spec(cli, &la, &d, &s) < 0)
                         goto out_diags;
-                if (publish_validate_spec(s, &d) < 0) {
-                        if (!a.json)
-                                cli_print_diags(cli, &d);
-                        goto out_diags;
-                }
                 sets_art = xcalloc(s->nbuilds, sizeof(*sets_art));
                 spec_targets = xcalloc(s->nbuilds, sizeof(*spec_targets));
                 spec_ntargets = xcalloc(s->nbuilds, sizeof(*spec_ntargets));
@@ -740,7 +736,10 @@ static int publish_run(struct cli *cli, int argc, char **argv) {
                                 continue;
                         if (!a.nonly && !b->publish && !nurl)
                                 continue;
-                        publish_targets_from_value(b->publish, &spec_targets[i], &spec_ntargets[i]);
+                        /* parsed when the spec was loaded; borrowed from it */
+                        const struct publish_targets *pt = publish_targets_of(b);
+                        spec_targets[i] = pt ? pt->v : NULL;
+                        spec_ntargets[i] = pt ? pt->n : 0;
                         size_t want = 0;
                         for (size_t k = 0; k < spec_ntargets[i]; k++) {
                                 bool sel = !nnames;
@@ -850,8 +849,6 @@ out_printed:
                 publish_artifacts_done(&sets_art[i]);
         free(sets_art);
         if (spec_targets) {
-                for (size_t i = 0; i < s->nbuilds; i++)
-                        publish_targets_free(spec_targets[i], spec_ntargets[i]);
                 free(spec_targets);
                 free(spec_ntargets);
         }

@@ -216,40 +216,42 @@ static const struct disk_part_req default_parts[] = {
         {.type = DISK_PT_ROOT},
 };
 
-/* Filesystem labels: what mkfs.ext4 (16), mkfs.xfs (12) and FAT (11)
- * take, in characters every tool passes through unchanged. */
-static bool label_ok(const char *label, const char *fs) {
-        size_t max = fs && streq(fs, "xfs") ? 12 : fs && streq(fs, "vfat") ? 11 : 16;
-        size_t n = strlen(label);
-        if (n == 0 || n > max)
-                return false;
-        for (const char *p = label; *p; p++)
-                if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-", *p))
-                        return false;
-        return true;
+size_t disk_label_max(enum disk_part_type type, const char *fs) {
+        if (type == DISK_PT_ESP)
+                return 11;
+        return fs && streq(fs, "xfs") ? 12 : 16;
 }
 
-/* A data partition's mount point: absolute, normalised, no whitespace or
- * quotes (it goes into fstab, a protofile and shell arguments), not the
- * root and not where the system itself lives. */
-static bool mount_ok(const char *m) {
+static bool label_ok(const char *label, enum disk_part_type type, const char *fs) {
+        size_t n = strlen(label);
+        return n > 0 && n <= disk_label_max(type, fs) &&
+               strspn(label, DISK_LABEL_CHARS) == n;
+}
+
+const char *disk_mount_problem(const char *m) {
         static const char *const reserved[] = {"/etc", "/usr", "/boot", "/bin", "/sbin", "/lib",
                                                "/lib32", "/lib64", "/libx32", "/proc", "/sys",
                                                "/dev", "/run"};
-        if (!m || m[0] != '/' || strlen(m) < 2 || strlen(m) >= DISK_MOUNT_MAX ||
-            m[strlen(m) - 1] == '/' || strstr(m, "//") || strstr(m, "/./") || strstr(m, "/../") ||
+        size_t n = strlen(m);
+        if (streq(m, "/"))
+                return "'/' is the root partition's";
+        if (n >= DISK_MOUNT_MAX)
+                return "is too long";
+        if (m[n - 1] == '/' || strstr(m, "//") || strstr(m, "/./") || strstr(m, "/../") ||
             endswith(m, "/.") || endswith(m, "/.."))
-                return false;
+                return "is not a plain path (no trailing '/', '//', '.' or '..')";
         for (const char *p = m; *p; p++)
                 if ((unsigned char)*p <= 0x20 || (unsigned char)*p >= 0x7f || strchr("'\"\\:$", *p))
-                        return false;
+                        return "may only hold printable ASCII without blanks, quotes, '\\', ':' or '$'";
         for (size_t i = 0; i < ARRAY_SIZE(reserved); i++) {
-                size_t n = strlen(reserved[i]);
-                if (strncmp(m, reserved[i], n) == 0 && (m[n] == 0 || m[n] == '/'))
-                        return false;
+                size_t k = strlen(reserved[i]);
+                if (strncmp(m, reserved[i], k) == 0 && (m[k] == 0 || m[k] == '/'))
+                        return "is part of the system the root filesystem must hold to boot";
         }
-        return true;
+        return NULL;
 }
+
+static bool mount_ok(const char *m) { return m && m[0] == '/' && !disk_mount_problem(m); }
 
 static uint64_t round_mib(uint64_t v) { return (v + DISK_ALIGN - 1) / DISK_ALIGN * DISK_ALIGN; }
 
@@ -261,13 +263,16 @@ static uint64_t req_size(const struct disk_part_req *p) {
         return p->type == DISK_PT_BIOS ? DISK_BIOS_SIZE : p->type == DISK_PT_ESP ? DISK_ESP_SIZE : 0;
 }
 
-static uint64_t min_size(const struct disk_part_req *p) {
-        switch (p->type) {
+uint64_t disk_part_min_size(enum disk_part_type type, const char *fs) {
+        switch (type) {
         case DISK_PT_BIOS: return DISK_ALIGN;
         case DISK_PT_ESP: return DISK_MIN_ESP_SIZE;
-        default: return p->filesystem && streq(p->filesystem, "xfs") ? DISK_MIN_XFS_SIZE
-                                                                      : DISK_MIN_ROOT_SIZE;
+        default: return fs && streq(fs, "xfs") ? DISK_MIN_XFS_SIZE : DISK_MIN_ROOT_SIZE;
         }
+}
+
+static uint64_t min_size(const struct disk_part_req *p) {
+        return disk_part_min_size(p->type, p->filesystem);
 }
 
 /* The rules of disk.h (reported to users by the spec checker). */
@@ -288,7 +293,7 @@ static int parts_check(const struct disk_part_req *parts, size_t n) {
                 if (!fs_ok || (p->type == DISK_PT_LINUX) != (p->mount != NULL) ||
                     (p->mount && !mount_ok(p->mount)))
                         return -EINVAL;
-                if (p->label && !label_ok(p->label, p->type == DISK_PT_ESP ? "vfat" : p->filesystem))
+                if (p->label && !label_ok(p->label, p->type, p->filesystem))
                         return -EINVAL;
                 if (req_size(p) == 0)
                         rest++;
@@ -2124,7 +2129,7 @@ int disk_make_filesystem(const struct disk_options *o, const char *fs, const cha
 
         if (!o || !fs || !label || !uuid || !o->seed || !o->scratch_dir || !o->layers ||
             o->nlayers == 0 || o->nlayers >= SANDBOX_MAX_LAYERS || out_fd < 0 ||
-            (!streq(fs, "ext4") && !streq(fs, "xfs")) || !label_ok(label, fs) ||
+            (!streq(fs, "ext4") && !streq(fs, "xfs")) || !label_ok(label, DISK_PT_ROOT, fs) ||
             uuid_parse(uuid, u) < 0 || offset % DISK_SECTOR || size % DISK_ALIGN || size == 0 ||
             size > DISK_MAX_SIZE || offset > DISK_MAX_SIZE ||
             (dir && (dir[0] == '/' || strstr(dir, ".."))))

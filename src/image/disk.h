@@ -91,6 +91,9 @@
 #define DISK_MAX_SIZE (1ULL << 48)             /* 256 TiB: keeps all arithmetic far from overflow */
 #define DISK_MAX_PARTS 16u
 #define DISK_MOUNT_MAX 256u                    /* length of a data partition's mount path */
+#define DISK_DEFAULT_SIZE (2048ull * 1024 * 1024) /* disk: without size: */
+/* What a filesystem label may hold (every mkfs passes it unchanged). */
+#define DISK_LABEL_CHARS "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-"
 
 #define GPT_ENTRIES 128u                       /* entries in each array (the minimum the spec allows) */
 #define GPT_ENTRY_SIZE 128u
@@ -103,6 +106,16 @@ enum disk_part_type { DISK_PT_BIOS, DISK_PT_ESP, DISK_PT_ROOT, DISK_PT_LINUX, DI
 /* The partition types' spec names ("bios", "esp", "root", "linux"), indexed
  * by enum disk_part_type, NULL-terminated. */
 extern const char *const disk_part_type_names[];
+
+/* The rules of a partition request, shared by disk_plan's guards and the
+ * spec's disk: section (section.c), so they are written once:
+ * the longest label a partition of type with filesystem fs (NULL: ext4)
+ * takes; the smallest size of such a partition; and what is wrong with a
+ * data partition's absolute mount point m (a phrase that follows the
+ * mount in a message), or NULL when it is usable. */
+size_t disk_label_max(enum disk_part_type type, const char *fs);
+uint64_t disk_part_min_size(enum disk_part_type type, const char *fs);
+const char *disk_mount_problem(const char *m);
 
 /* One partition asked for (the spec's disk.partitions[] entry). Strings are
  * borrowed. */

@@ -40,13 +40,79 @@ static uint8_t zero_buf[256 * 1024];
 static int raw_write(int raw_fd, uint64_t size, int out_fd, const struct format_options *o,
                      struct format_result *res);
 
+/* No magic: a raw disk is whatever no other format claims (as QEMU's raw
+ * driver, the lowest score). */
+static int raw_probe(const uint8_t *head, size_t len) { return 1; }
+
+static const char *const raw_aliases[] = {"img", NULL};
+
 static const struct format_writer raw_writer = {
         .name = "raw",
         .extension = "raw",
+        .aliases = raw_aliases,
+        .caps = FORMAT_BOOTABLE | FORMAT_COMPRESSIBLE,
+        .boot_rank = 1,
+        .probe = raw_probe,
         .write = raw_write,
 };
 
+/* A format is one file defining its driver, declared and listed here. */
+extern const struct format_writer qcow2_writer;
+
 const struct format_writer *const format_writers[] = {&raw_writer, &qcow2_writer, NULL};
+
+const struct format_writer *format_probe(const uint8_t *head, size_t len) {
+        const struct format_writer *best = NULL;
+        int best_score = 0;
+        for (size_t i = 0; format_writers[i]; i++) {
+                int score = format_writers[i]->probe(head, len);
+                if (score > best_score) {
+                        best = format_writers[i];
+                        best_score = score;
+                }
+        }
+        return best;
+}
+
+const struct format_writer *format_probe_fd(int fd) {
+        uint8_t head[FORMAT_PROBE_BYTES];
+        ssize_t n;
+        do
+                n = pread(fd, head, sizeof(head), 0);
+        while (n < 0 && errno == EINTR);
+        if (n < 0)
+                return NULL;
+        return format_probe(head, (size_t)n);
+}
+
+char *format_name_from_file(const char *file, enum compress_kind *ret_compress) {
+        static const enum compress_kind kinds[] = {COMPRESS_ZSTD, COMPRESS_XZ, COMPRESS_GZIP};
+        _cleanup_free_ char *s = xstrdup(file);
+        enum compress_kind c = COMPRESS_NONE;
+        for (size_t i = 0; i < ARRAY_SIZE(kinds); i++) {
+                const char *suf = compress_suffix(kinds[i]);
+                if (endswith(s, suf) && strlen(s) > strlen(suf)) {
+                        s[strlen(s) - strlen(suf)] = 0;
+                        c = kinds[i];
+                        break;
+                }
+        }
+        if (ret_compress)
+                *ret_compress = c;
+        const char *dot = strrchr(s, '.');
+        if (!dot || !dot[1] || dot == s)
+                return NULL;
+        const char *ext = dot + 1;
+        for (size_t i = 0; format_writers[i]; i++) {
+                const struct format_writer *w = format_writers[i];
+                if (streq(w->extension, ext))
+                        return xstrdup(w->name);
+                for (const char *const *a = w->aliases; a && *a; a++)
+                        if (streq(*a, ext))
+                                return xstrdup(w->name);
+        }
+        return xstrdup(ext);
+}
 
 const struct format_writer *format_find(const char *name) {
         if (!name)

@@ -37,6 +37,7 @@
 #pragma once
 
 #include "base/hash.h"
+#include "spec/schema.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -70,9 +71,42 @@ struct format_result {
         char sha512[128 + 1];
 };
 
+/* What a format can do; callers ask these bits instead of naming formats. */
+enum {
+        FORMAT_BOOTABLE = 1 << 0,     /* QEMU boots the file as it is (boot checks) */
+        FORMAT_NEEDS_SEEK = 1 << 1,   /* the writer seeks back in its output: no
+                                         pipe, no file compressor on top */
+        FORMAT_COMPRESSIBLE = 1 << 2, /* whole-file compression (compress:) applies */
+};
+
+/* An option an outputs: entry may give for this format beside the common
+ * ones (format, compress, checksums): its key, type and allowed values as
+ * a spec field (spec/schema.h), and `off`, the value that means "not used"
+ * (accepted for every format). */
+struct format_option {
+        struct field field;
+        const char *off;              /* e.g. "none"; NULL: no such value */
+        const char *what;             /* "compresses clusters (...)": ends the message
+                                         "only qcow2 <what>" for other formats */
+};
+
+/* One output format driver: one file (format.c holds raw, qcow2.c qcow2)
+ * and one line in format_writers[]. Adding a format needs nothing else:
+ * the spec's outputs: schema, the boot-check image choice, QEMU's format
+ * probe and the file-name guess all read this table. */
 struct format_writer {
         const char *name;        /* "raw", "qcow2" */
         const char *extension;   /* "raw", "qcow2" (before any ".zst") */
+        const char *const *aliases; /* other extensions meaning this format ("img"), or NULL */
+        unsigned caps;           /* FORMAT_* bits */
+        int boot_rank;           /* FORMAT_BOOTABLE: which output a boot check boots
+                                    when there are several (highest first) */
+        const struct format_option *options; /* terminated by an empty key; NULL: none */
+        /* Scores how surely the first bytes of a file (head, len bytes: up to
+         * FORMAT_PROBE_BYTES, fewer for a short file) are this format's
+         * output: 0 not this format, 100 its magic. A format without magic
+         * (raw) answers 1 for anything: it is what is left. */
+        int (*probe)(const uint8_t *head, size_t len);
         /* Writes the artifact for the raw image in raw_fd (size bytes; a
          * regular file) to out_fd (empty, at offset 0). Returns 0 or -errno:
          * -EINVAL bad options, -EOPNOTSUPP an unsupported combination,
@@ -83,8 +117,22 @@ struct format_writer {
                      struct format_result *res);
 };
 
+#define FORMAT_PROBE_BYTES 512u
+
 extern const struct format_writer *const format_writers[]; /* NULL-terminated */
 const struct format_writer *format_find(const char *name);
+/* The driver with the highest probe score for head; NULL only when no
+ * driver accepts it (never with raw in the table). */
+const struct format_writer *format_probe(const uint8_t *head, size_t len);
+/* format_probe on the first FORMAT_PROBE_BYTES of fd (pread at 0). NULL
+ * with errno set when the read fails. */
+const struct format_writer *format_probe_fd(int fd);
+/* The format a file's name says: the compression suffix (".zst", ".xz",
+ * ".gz"; its kind in *ret_compress when not NULL) comes off, then the
+ * extension names a driver (its extension or an alias: "img" is raw) or is
+ * returned as it is ("vmdk": formats kiln does not write). NULL when the
+ * name has no extension. Owned by the caller. */
+char *format_name_from_file(const char *file, enum compress_kind *ret_compress);
 
 /* File-compression suffix (".zst", ".xz", ".gz", or ""). */
 const char *compress_suffix(enum compress_kind k);
@@ -97,6 +145,8 @@ int compress_parse(const char *s, enum compress_kind *ret);
  * the table above.
  */
 
+/* The qcow2 driver by name, for its own tests; everyone else asks the
+ * table. */
 extern const struct format_writer qcow2_writer;
 
 /* The artifact stream a writer writes through, strictly in order: it feeds

@@ -17,7 +17,6 @@
 #include <time.h>
 
 #define IMAGE_KEY_FORMAT "kiln-image-v1"
-#define DEFAULT_DISK_SIZE (2ull << 30)
 
 static uint64_t now_ms(void) {
         struct timespec ts;
@@ -51,43 +50,57 @@ static void out_specs_free(struct out_spec *v, size_t n) {
         free(v);
 }
 
+static char *output_file(const struct spec_build *b, const struct image_output *out) {
+        return xasprintf("%s.%s%s", b->name, out->format->extension, compress_suffix(out->compress));
+}
+
+int image_boot_output(const struct spec_build *b, char **ret_file) {
+        const struct image_outputs *outs = image_outputs_of(b);
+        const struct image_output *best = NULL;
+        for (size_t i = 0; outs && i < outs->n; i++)
+                if ((outs->v[i].format->caps & FORMAT_BOOTABLE) && outs->v[i].compress == COMPRESS_NONE &&
+                    (!best || outs->v[i].format->boot_rank > best->format->boot_rank))
+                        best = &outs->v[i];
+        if (!best)
+                return -ENOENT;
+        *ret_file = output_file(b, best);
+        return 0;
+}
+
+char *image_bootable_formats(void) {
+        struct strbuf sb = STRBUF_INIT;
+        size_t n = 0, k = 0;
+        for (size_t i = 0; format_writers[i]; i++)
+                n += !!(format_writers[i]->caps & FORMAT_BOOTABLE);
+        for (size_t i = 0; format_writers[i]; i++)
+                if (format_writers[i]->caps & FORMAT_BOOTABLE)
+                        strbuf_addf(&sb, "%s%s", k++ == 0 ? "" : k == n ? " or " : ", ",
+                                    format_writers[i]->name);
+        return strbuf_detach(&sb);
+}
+
+/* b's outputs: (parsed when the spec was loaded) as writer settings. */
 static int parse_outputs(const struct spec_build *b, unsigned threads, bool sha512,
                          struct out_spec **ret, size_t *ret_n, int log_fd) {
-        const struct value *outs = b->outputs;
-        size_t n = outs && outs->kind == V_LIST ? outs->n : 0;
+        const struct image_outputs *outs = image_outputs_of(b);
+        if (!outs) {
+                dprintf(log_fd, "kiln: %s: outputs: were not parsed (load the spec with pipeline_load)\n",
+                        b->name);
+                return -EINVAL;
+        }
+        size_t n = outs->n;
         struct out_spec *v = xcalloc(n + 1, sizeof(*v));
         for (size_t i = 0; i < n; i++) {
-                const struct value *o = outs->items[i];
-                const char *fmt = o->kind == V_STRING ? o->str : NULL;
-                const struct value *f = value_map_get(o, "format");
-                if (!fmt && f)
-                        fmt = f->str;
-                v[i].writer = fmt ? format_find(fmt) : NULL;
-                if (!v[i].writer) {
-                        dprintf(log_fd, "kiln: unknown output format %s\n", fmt ? fmt : "?");
-                        out_specs_free(v, i);
-                        return -EINVAL;
-                }
-                v[i].fo = (struct format_options){.threads = threads, .sha256 = true};
-                const struct value *c = value_map_get(o, "compress");
-                if (c && c->str)
-                        compress_parse(c->str, &v[i].fo.file_compression);
-                const struct value *cl = value_map_get(o, "clusters");
-                if (cl && cl->str)
-                        compress_parse(cl->str, &v[i].fo.cluster_compression);
-                const struct value *cs = value_map_get(o, "checksums");
-                if (cs && cs->kind == V_LIST) {
-                        v[i].fo.sha256 = false;
-                        for (size_t k = 0; k < cs->n; k++) {
-                                if (cs->items[k]->str && streq(cs->items[k]->str, "sha256"))
-                                        v[i].fo.sha256 = true;
-                                if (cs->items[k]->str && streq(cs->items[k]->str, "sha512"))
-                                        v[i].fo.sha512 = true;
-                        }
-                }
-                v[i].fo.sha512 |= sha512;
-                v[i].file = xasprintf("%s.%s%s", b->name, v[i].writer->extension,
-                                      compress_suffix(v[i].fo.file_compression));
+                const struct image_output *o = &outs->v[i];
+                v[i].writer = o->format;
+                v[i].fo = (struct format_options){
+                        .threads = threads,
+                        .cluster_compression = o->clusters,
+                        .file_compression = o->compress,
+                        .sha256 = o->sha256,
+                        .sha512 = o->sha512 || sha512,
+                };
+                v[i].file = output_file(b, o);
                 for (size_t k = 0; k < i; k++)
                         if (streq(v[k].file, v[i].file)) {
                                 dprintf(log_fd, "kiln: two outputs would both be written to %s\n",
@@ -384,30 +397,34 @@ int outputs_build(const struct spec *s, const struct spec_build *b, const char *
         output_result_done(ret);
         ret->dir = xasprintf("%s/%s", o->output_dir, b->name);
 
-        /* Disk settings. */
-        uint64_t size = DEFAULT_DISK_SIZE;
-        const struct value *dsize = value_map_get(b->disk, "size");
-        if (dsize && dsize->str)
-                parse_size(dsize->str, &size);
-        const struct value *dseed = value_map_get(b->disk, "seed");
-        const char *seed = dseed && dseed->str ? dseed->str : tree_key;
-        const struct value *cmdline = value_map_get(b->disk, "kernel_cmdline");
+        /* Disk settings (parsed when the spec was loaded). */
+        static const struct image_disk no_disk = {.size = DISK_DEFAULT_SIZE};
+        const struct image_disk *disk = image_disk_of(b);
+        if (!disk && b->disk) {
+                dprintf(o->log_fd, "kiln: %s: disk: was not parsed (load the spec with pipeline_load)\n",
+                        b->name);
+                out_specs_free(outs, nouts);
+                return -EINVAL;
+        }
+        disk = disk ? disk : &no_disk;
+        uint64_t size = disk->size;
+        const char *seed = disk->seed ? disk->seed : tree_key;
         struct disk_options dopt = {
                 .size = size,
                 .arch = b->arch,
                 .seed = seed,
                 .source_date_epoch = o->source_date_epoch,
-                .kernel_cmdline_extra = cmdline && cmdline->str ? cmdline->str : NULL,
+                .kernel_cmdline_extra = disk->kernel_cmdline,
+                .root_fs = disk->root_fs,
+                .parts = disk->parts,
+                .nparts = disk->nparts,
                 .layers = layers,
                 .nlayers = nlayers,
                 .scratch_dir = o->scratch_dir,
                 .log_fd = o->log_fd,
         };
-        _cleanup_free_ struct disk_part_req *dparts = NULL;
         struct disk_layout L;
-        r = disk_options_from_spec(b->disk, &dopt, &dparts);
-        if (r >= 0)
-                r = disk_plan(&dopt, &L);
+        r = disk_plan(&dopt, &L);
         if (r < 0) {
                 dprintf(o->log_fd, "kiln: cannot lay out a %llu-byte disk: %s\n",
                         (unsigned long long)size, strerror(-r));

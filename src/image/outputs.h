@@ -22,9 +22,52 @@
  */
 #pragma once
 
+#include "image/disk.h"
+#include "image/format.h"
+#include "spec/section.h"
 #include "spec/spec.h"
 
 #include <stdint.h>
+
+/* ---- the image engine's spec sections (section.c) ----
+ * disk: and outputs: are the image engine's: it registers them with the
+ * spec layer (spec/section.h; the pipeline assembles the table), checks
+ * them when a spec loads, and reads them back as these structs. Strings
+ * are borrowed from the spec. */
+
+struct image_disk {
+        uint64_t size;               /* bytes; DISK_DEFAULT_SIZE when not written */
+        const char *seed;            /* UUID seed; NULL: the tree's cache key */
+        const char *kernel_cmdline;  /* appended to the kernel's; NULL: nothing */
+        const char *root_fs;         /* "ext4", "xfs"; NULL: ext4 */
+        struct disk_part_req *parts; /* owned; NULL: the default layout */
+        size_t nparts;
+};
+
+struct image_output {
+        const struct format_writer *format;
+        enum compress_kind compress; /* whole file (compress:) */
+        enum compress_kind clusters; /* qcow2 clusters (clusters:) */
+        bool sha256, sha512;         /* checksums: */
+};
+
+struct image_outputs {
+        struct image_output *v;
+        size_t n;
+};
+
+extern const struct spec_section image_disk_section, image_outputs_section;
+/* b's parsed sections: NULL when b has none, was not needed, or the spec
+ * was loaded without the image sections. */
+const struct image_disk *image_disk_of(const struct spec_build *b);
+const struct image_outputs *image_outputs_of(const struct spec_build *b);
+/* The output of b a boot check boots: QEMU boots it as it is
+ * (FORMAT_BOOTABLE, not file-compressed), the highest boot_rank, the
+ * first of those. Its file name in *ret_file (owned); -ENOENT when there
+ * is none. */
+int image_boot_output(const struct spec_build *b, char **ret_file);
+/* "raw or qcow2": the formats QEMU boots, for messages. Owned. */
+char *image_bootable_formats(void);
 
 struct output_options {
         const char *output_dir;      /* "output" by default */

@@ -931,8 +931,27 @@ static int qcow2_write(int raw_fd, uint64_t size, int out_fd, const struct forma
         return format_out_finish(out, res);
 }
 
+/* Every qcow2 version starts with the magic "QFI\xfb". */
+static int qcow2_probe(const uint8_t *head, size_t len) {
+        return len >= 4 && memcmp(head, "QFI\xfb", 4) == 0 ? 100 : 0;
+}
+
+static const char *const cluster_compressions[] = {"none", "zstd", "zlib", NULL};
+
+static const struct format_option qcow2_options[] = {
+        {{"clusters", FT_STRING, 0, NULL, cluster_compressions, "qcow2 cluster compression: zstd, zlib"},
+         "none", "compresses clusters (use compress: for the whole file)"},
+        {{NULL, 0, 0, NULL, NULL, NULL}, NULL, NULL},
+};
+
 const struct format_writer qcow2_writer = {
         .name = "qcow2",
         .extension = "qcow2",
+        /* The writer only appends (format.h), so a compressor can follow. */
+        .caps = FORMAT_BOOTABLE | FORMAT_COMPRESSIBLE,
+        /* before raw: the holes stay out of the file QEMU reads */
+        .boot_rank = 2,
+        .options = qcow2_options,
+        .probe = qcow2_probe,
         .write = qcow2_write,
 };

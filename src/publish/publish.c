@@ -11,6 +11,8 @@
 #include "base/hash.h"
 #include "base/strbuf.h"
 #include "base/util.h"
+#include "image/format.h"
+#include "spec/section.h"
 #include "spec/spec.h"
 #include "spec/yaml.h"
 
@@ -341,15 +343,11 @@ out:
         return r;
 }
 
-static const char *format_from_name(const char *name) {
-        static const char *const exts[] = {"qcow2", "raw", "img", "vmdk", "vhd", "vhdx", "vdi",
-                                           "iso", "ova", "tar", "zst", "xz", "gz"};
-        const char *dot = strrchr(name, '.');
-        if (dot)
-                for (size_t i = 0; i < ARRAY_SIZE(exts); i++)
-                        if (streq(dot + 1, exts[i]))
-                                return streq(exts[i], "img") ? "raw" : exts[i];
-        return "raw";
+/* The format a file's name says (image/format.h), raw when it has no
+ * extension; kept with the set. */
+static const char *format_from_name(struct publish_artifacts *set, const char *name) {
+        char *f = format_name_from_file(name, NULL);
+        return f ? keep(set, f) : "raw";
 }
 
 int publish_artifacts_add_file(struct publish_artifacts *set, const char *path, bool need_sha512,
@@ -369,7 +367,7 @@ int publish_artifacts_add_file(struct publish_artifacts *set, const char *path, 
         a->path = keep(set, xstrdup(path));
         const char *slash = strrchr(path, '/');
         a->file_name = slash ? slash + 1 : a->path;
-        a->format = format_from_name(a->file_name);
+        a->format = format_from_name(set, a->file_name);
         a->size = size;
         a->sha256 = keep(set, xstrdup(sha256));
         a->sha512 = keep(set, xstrdup(sha512));
@@ -435,7 +433,7 @@ int publish_artifacts_load(const char *image_dir, bool need_sha512, struct publi
                 struct publish_artifact *a = new_artifact(ret);
                 a->path = keep(ret, xasprintf("%s/%s", image_dir, file));
                 a->file_name = file;
-                a->format = fmt ? fmt : format_from_name(file);
+                a->format = fmt ? fmt : format_from_name(ret, file);
                 a->size = strtoull(size->str, NULL, 10);
                 a->sha256 = sha256;
                 a->image_name = name;
@@ -539,13 +537,17 @@ int publish_build(const struct spec *s, const struct spec_build *b, const char *
                   const struct publish_ctx *ctx, struct publish_outcome **ret, size_t *ret_n) {
         *ret = NULL;
         *ret_n = 0;
-        struct publish_target *t = NULL;
-        size_t nt = 0;
+        /* Parsed when the spec was loaded (pipeline_load); a spec loaded
+         * without the registry has only the value. */
+        const struct publish_targets *pt = publish_targets_of(b);
+        struct publish_targets own = {0};
         if (!b->publish)
                 return 0;
-        int r = publish_targets_from_value(b->publish, &t, &nt);
+        int r = pt ? 0 : publish_targets_from_value(b->publish, &own.v, &own.n);
         if (r < 0)
                 return r;
+        const struct publish_target *t = pt ? pt->v : own.v;
+        size_t nt = pt ? pt->n : own.n;
         _cleanup_free_ char *dir = xasprintf("%s/%s", output_dir, b->name);
         struct publish_artifacts set = {0};
         _cleanup_strbuf_ struct strbuf err = STRBUF_INIT;
@@ -567,8 +569,43 @@ int publish_build(const struct spec *s, const struct spec_build *b, const char *
         }
         (void)s;
         publish_artifacts_done(&set);
-        publish_targets_free(t, nt);
+        publish_targets_free(own.v, own.n);
         *ret = o;
         *ret_n = nt;
         return ret_r;
+}
+
+/* ---- the publish: section (spec/section.h) ---- */
+
+static void section_validate(struct value *v, const struct spec_section_ctx *ctx, struct diag_list *d) {
+        spec_section_expect_collection(v, ctx, false, d);
+}
+
+static void section_free(void *p) {
+        struct publish_targets *t = p;
+        if (t)
+                publish_targets_free(t->v, t->n);
+        free(t);
+}
+
+static int section_parse(const struct value *v, const struct spec_section_ctx *ctx, struct diag_list *d,
+                         void **ret) {
+        int r = publish_validate(v, d);
+        if (r < 0)
+                return r;
+        struct publish_targets *t = xcalloc(1, sizeof(*t));
+        r = publish_targets_from_value(v, &t->v, &t->n);
+        *ret = t;
+        return r;
+}
+
+const struct spec_section publish_section = {
+        .key = "publish",
+        .validate = section_validate,
+        .parse = section_parse,
+        .free_parsed = section_free,
+};
+
+const struct publish_targets *publish_targets_of(const struct spec_build *b) {
+        return spec_build_section(b, &publish_section);
 }

@@ -204,6 +204,20 @@ int publish_targets_from_value(const struct value *publish, struct publish_targe
                                size_t *ret_n);
 void publish_targets_free(struct publish_target *t, size_t n);
 
+/* ---- the publish: section ----
+ * Registered with the spec layer (spec/section.h; the pipeline assembles
+ * the table): publish_validate, then the targets, once when the spec
+ * loads, for every needed build. */
+struct publish_targets {
+        struct publish_target *v;
+        size_t n;
+};
+struct spec_section;
+extern const struct spec_section publish_section;
+/* b's parsed targets: NULL when b has no publish: (or was not needed).
+ * Borrowed from the spec. */
+const struct publish_targets *publish_targets_of(const struct spec_build *b);
+
 /* The artifact a target publishes: the one whose format is the target's
  * `format:` (or, without it, `disk_format:`), else the first. NULL when a
  * format is asked for and no artifact has it. */

@@ -31,287 +31,6 @@
 #define NAME_MAX_LEN 128
 #define GLOB_HINT_NAMES 32 /* builds of an entry a glob hint suggests among */
 
-/* ---- disk: (image/disk.h has the same rules as API guards) ---------------- */
-
-static const char *const disk_filesystems[] = {"ext4", "xfs", NULL};
-static const char *const partition_types[] = {"bios", "esp", "root", "linux", NULL};
-
-static const struct field partition_fields[] = {
-        {"type", FT_STRING, F_REQUIRED, NULL, partition_types, "bios, esp, root or linux (data)"},
-        {"size", FT_SIZE, 0, NULL, NULL, "bios 1M, esp 64M by default; root/linux: the rest"},
-        {"filesystem", FT_STRING, 0, NULL, disk_filesystems, "root/linux: ext4 (default) or xfs"},
-        {"mount", FT_ABS_PATH, 0, NULL, NULL, "linux: where it is mounted, filled from that directory"},
-        {"label", FT_STRING, 0, NULL, NULL, "GPT name and filesystem label"},
-        {NULL, 0, 0, NULL, NULL, NULL},
-};
-
-static const struct field disk_fields[] = {
-        {"size", FT_SIZE, 0, NULL, NULL, "disk size (default 2G); the root partition fills it"},
-        {"filesystem", FT_STRING, 0, NULL, disk_filesystems, "root filesystem (ext4 or xfs)"},
-        {"seed", FT_STRING, 0, NULL, NULL, "UUIDs derive from this (default: the tree's cache key)"},
-        {"kernel_cmdline", FT_STRING, 0, NULL, NULL, "appended to root=... console=tty0 console=ttyS0"},
-        {"partitions", FT_LIST, 0, NULL, NULL, "partition list (default: bios 1M, esp 64M, root)"},
-        {NULL, 0, 0, NULL, NULL, NULL},
-};
-
-#define MIB (1024ull * 1024)
-#define DISK_DEFAULT_SIZE (2048 * MIB)
-#define DISK_GPT_OVERHEAD (2 * MIB)      /* 1 MiB before the first partition, 1 after the last */
-#define PART_MAX 16
-#define MOUNT_MAX 255
-
-/* Rounds up to whole MiB; v <= SPEC_MAX_DISK_SIZE, so this cannot wrap. */
-static uint64_t mib_up(uint64_t v) { return (v + MIB - 1) / MIB * MIB; }
-
-/* Parses a disk or partition size; false (reported, or left to the schema
- * check that reports it) when it is not a size or larger than a disk can
- * be — the arithmetic below then never sees more than SPEC_MAX_DISK_SIZE. */
-static bool disk_size_ok(const struct value *v, const char *what, const char *key,
-                         struct diag_list *d, uint64_t *ret) {
-        uint64_t n;
-        if (parse_size(v->str, &n) < 0)
-                return false; /* reported by schema_check */
-        if (n > SPEC_MAX_DISK_SIZE) {
-                struct diag *dg = diag_error(d, &v->mark, value_span(v),
-                                             "%s: disk: %s: %s is larger than a disk can be "
-                                             "(256 TiB, limit SPEC_MAX_DISK_SIZE)",
-                                             what, key, value_shown(v));
-                diag_hint(dg, "sizes are bytes with an optional unit: 512M, 4G, 2T");
-                return false;
-        }
-        *ret = n;
-        return true;
-}
-
-static void disk_err(struct diag_list *d, const struct value *at, const char *hint,
-                     const char *what, const char *fmt, ...) _printf_(5, 6);
-static void disk_err(struct diag_list *d, const struct value *at, const char *hint,
-                     const char *what, const char *fmt, ...) {
-        va_list ap;
-        va_start(ap, fmt);
-        _cleanup_free_ char *msg = xvasprintf(fmt, ap);
-        va_end(ap);
-        struct diag *dg = diag_error(d, &at->mark, value_span(at), "%s: disk: %s", what, msg);
-        if (hint)
-                diag_hint(dg, "%s", hint);
-}
-
-static const char *mount_problem(const char *m) {
-        static const char *const system_dirs[] = {"/etc", "/usr", "/boot", "/bin", "/sbin", "/lib",
-                                                  "/lib32", "/lib64", "/libx32", "/proc", "/sys",
-                                                  "/dev", "/run"};
-        size_t n = strlen(m);
-        if (streq(m, "/"))
-                return "'/' is the root partition's";
-        if (n > MOUNT_MAX)
-                return "is too long";
-        if (m[n - 1] == '/' || strstr(m, "//") || strstr(m, "/./") || strstr(m, "/../") ||
-            endswith(m, "/.") || endswith(m, "/.."))
-                return "is not a plain path (no trailing '/', '//', '.' or '..')";
-        for (const char *p = m; *p; p++)
-                if ((unsigned char)*p <= 0x20 || (unsigned char)*p >= 0x7f || strchr("'\"\\:$", *p))
-                        return "may only hold printable ASCII without blanks, quotes, '\\', ':' or '$'";
-        for (size_t i = 0; i < ARRAY_SIZE(system_dirs); i++) {
-                size_t k = strlen(system_dirs[i]);
-                if (strncmp(m, system_dirs[i], k) == 0 && (m[k] == 0 || m[k] == '/'))
-                        return "is part of the system the root filesystem must hold to boot";
-        }
-        return NULL;
-}
-
-/* The semantic rules of disk: (schema_check did keys and types). */
-static void check_disk(const struct value *disk, const char *what, struct diag_list *d) {
-        if (!disk || disk->invalid || disk->kind != V_MAP)
-                return;
-        const struct value *list = value_map_get(disk, "partitions");
-        const struct value *dsize = value_map_get(disk, "size");
-        const struct value *root_fs = value_map_get(disk, "filesystem");
-        uint64_t disk_size = DISK_DEFAULT_SIZE;
-        if (dsize && dsize->str && !disk_size_ok(dsize, what, "size", d, &disk_size))
-                return; /* reported */
-        disk_size = mib_up(disk_size);
-        if (!list && dsize && dsize->str) {
-                /* the default layout: bios 1M, esp 64M, the root */
-                bool xfs = root_fs && root_fs->str && streq(root_fs->str, "xfs");
-                uint64_t need = DISK_GPT_OVERHEAD + 65 * MIB + (xfs ? 300 : 32) * MIB;
-                if (disk_size < need)
-                        disk_err(d, dsize, NULL, what,
-                                 "size: %s is too small: the BIOS boot partition, the ESP and %s root need %llu MiB",
-                                 dsize->str, xfs ? "an xfs" : "the smallest", (unsigned long long)(need / MIB));
-        }
-        if (!list || list->invalid || list->kind != V_LIST)
-                return;
-        const struct value *first[4] = {NULL}, *rest = NULL, *mounts[PART_MAX] = {NULL},
-                           *labels[PART_MAX] = {NULL};
-        size_t nmounts = 0, nlabels = 0;
-        uint64_t fixed = 0, rest_min = 0;
-        bool ok = true;
-        _cleanup_free_ char *pw = xasprintf("%s: disk: partitions", what);
-
-        if (list->n == 0 || list->n > PART_MAX) {
-                disk_err(d, list, "e.g. partitions: [{type: bios}, {type: esp}, {type: root}]", what,
-                         "partitions: %s", list->n ? "more than 16 partitions" : "the list is empty");
-                return;
-        }
-        for (size_t i = 0; i < list->n; i++) {
-                const struct value *p = list->items[i];
-                if (p->invalid)
-                        continue;
-                if (p->kind != V_MAP) {
-                        disk_err(d, p, "e.g. - {type: linux, mount: /srv, size: 10G}", what,
-                                 "partitions: item %zu must be a map, not a %s", i + 1,
-                                 value_kind_name(p->kind));
-                        ok = false;
-                        continue;
-                }
-                if (schema_check(p, partition_fields, pw, d)) {
-                        ok = false;
-                        continue;
-                }
-                const struct value *type = value_map_get(p, "type"), *size = value_map_get(p, "size"),
-                                   *fs = value_map_get(p, "filesystem"),
-                                   *mount = value_map_get(p, "mount"),
-                                   *label = value_map_get(p, "label");
-                size_t t = 0;
-                while (partition_types[t] && !streq(partition_types[t], type->str))
-                        t++;
-                bool data = t == 3, root = t == 2;
-                if (first[t] && !data) {
-                        disk_err(d, type, NULL, what, "partitions: a second %s partition (the first is at line %u)",
-                                 type->str, first[t]->mark.line);
-                        ok = false;
-                }
-                if (!first[t])
-                        first[t] = type;
-                if (fs && !root && !data) {
-                        disk_err(d, fs, t == 1 ? "the ESP is always FAT32" : "the BIOS boot partition holds GRUB's core image, no filesystem",
-                                 what, "partitions: filesystem: the %s partition has no filesystem to choose",
-                                 type->str);
-                        ok = false;
-                }
-                if (mount && !data) {
-                        disk_err(d, mount, root ? "the root is mounted at /" : t == 1 ? "the ESP is mounted at /boot/efi" : NULL,
-                                 what, "partitions: mount: only linux (data) partitions take a mount point");
-                        ok = false;
-                }
-                if (data && !mount) {
-                        disk_err(d, type, "e.g. {type: linux, mount: /var/lib/containers, size: 10G}",
-                                 what, "partitions: a linux partition needs mount: (the directory it holds)");
-                        ok = false;
-                }
-                if (root && fs && root_fs && root_fs->str && !streq(fs->str, root_fs->str)) {
-                        disk_err(d, fs, NULL, what,
-                                 "partitions: the root's filesystem '%s' contradicts disk.filesystem '%s' (line %u)",
-                                 fs->str, root_fs->str, root_fs->mark.line);
-                        ok = false;
-                }
-                const char *fsname = fs ? fs->str : root && root_fs && root_fs->str ? root_fs->str : "ext4";
-                bool xfs = (root || data) && streq(fsname, "xfs");
-                if (data && mount && mount->str && mount->str[0] == '/') {
-                        const char *why = mount_problem(mount->str);
-                        if (why) {
-                                disk_err(d, mount, NULL, what, "partitions: mount: '%s' %s", mount->str, why);
-                                ok = false;
-                        }
-                        for (size_t k = 0; k < nmounts && !why; k++) {
-                                const char *o = mounts[k]->str, *m = mount->str;
-                                size_t a = strlen(m), b = strlen(o);
-                                if (strncmp(m, o, a < b ? a : b) == 0 &&
-                                    (a == b || (a < b ? o[a] : m[b]) == '/')) {
-                                        disk_err(d, mount, "give each data partition its own directory, not one inside another",
-                                                 what, "partitions: mount: '%s' %s '%s' (line %u)", m,
-                                                 a == b ? "is already the mount point of" : "nests with", o,
-                                                 mounts[k]->mark.line);
-                                        ok = false;
-                                        break;
-                                }
-                        }
-                        mounts[nmounts++] = mount;
-                }
-                if (label && label->str) {
-                        size_t max = t == 1 ? 11 : xfs ? 12 : 16, n = strlen(label->str);
-                        bool chars = n > 0 && strspn(label->str, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") == n;
-                        if (!chars || n > max) {
-                                disk_err(d, label, NULL, what,
-                                         "partitions: label: '%s' must be 1 to %zu characters (%s) of letters, digits, '.', '_' and '-'",
-                                         label->str, max, t == 1 ? "FAT" : xfs ? "xfs" : "ext4");
-                                ok = false;
-                        }
-                        for (size_t k = 0; k < nlabels; k++)
-                                if (streq(labels[k]->str, label->str)) {
-                                        disk_err(d, label, NULL, what, "partitions: label: '%s' is already used (line %u)",
-                                                 label->str, labels[k]->mark.line);
-                                        ok = false;
-                                }
-                        labels[nlabels++] = label;
-                }
-                /* sizes */
-                uint64_t min = t == 0 ? MIB : t == 1 ? 33 * MIB : xfs ? 300 * MIB : 32 * MIB;
-                uint64_t bytes = 0;
-                if (size && size->str && !disk_size_ok(size, what, "partitions: size", d, &bytes)) {
-                        ok = false;
-                        continue; /* reported */
-                }
-                if (!size && t <= 1)
-                        bytes = t == 0 ? MIB : 64 * MIB;
-                bytes = mib_up(bytes);
-                if (!size && !bytes) {
-                        if (rest) {
-                                disk_err(d, p, "give all but one of them a size:", what,
-                                         "partitions: more than one partition takes the rest of the disk (the other is at line %u)",
-                                         rest->mark.line);
-                                ok = false;
-                        }
-                        rest = p;
-                        rest_min = min;
-                        continue;
-                }
-                if (bytes < min) {
-                        const char *hint = t == 1 ? "an ESP is FAT32 (UEFI expects it on a disk), which needs at least 65525 clusters: 33M or more"
-                                           : xfs ? "mkfs.xfs makes no filesystem below 300 MiB" : NULL;
-                        disk_err(d, size, hint, what, "partitions: size: %s is too small for %s (at least %llu MiB)",
-                                 size->str, t == 1 ? "an ESP" : t == 0 ? "a BIOS boot partition" : xfs ? "xfs" : "ext4",
-                                 (unsigned long long)(min / MIB));
-                        ok = false;
-                }
-                /* At most PART_MAX sizes of at most SPEC_MAX_DISK_SIZE each:
-                 * cannot wrap, but size arithmetic is checked on principle. */
-                if (__builtin_add_overflow(fixed, bytes, &fixed))
-                        fixed = UINT64_MAX;
-        }
-        if (!ok)
-                return;
-        if (!first[2])
-                disk_err(d, list, "add {type: root} (it takes the rest of the disk without a size:)",
-                         what, "partitions: no root partition");
-        else if (!first[0] && !first[1])
-                disk_err(d, list, "add {type: bios} (legacy BIOS boot) and/or {type: esp} (UEFI boot)",
-                         what, "partitions: neither a BIOS boot partition nor an ESP: the disk could not boot");
-        const struct value *at = dsize ? dsize : list;
-        uint64_t need;
-        if (__builtin_add_overflow(fixed, DISK_GPT_OVERHEAD + rest_min, &need))
-                need = UINT64_MAX;
-        if (need > disk_size)
-                disk_err(d, at, "make the disk larger or the partitions smaller", what,
-                         "the partitions need %llu MiB%s, plus 2 MiB for the partition tables, but the disk is %llu MiB",
-                         (unsigned long long)((fixed + rest_min) / MIB),
-                         rest ? " (counting the smallest the one without a size can be)" : "",
-                         (unsigned long long)(disk_size / MIB));
-}
-
-static const char *const output_formats[] = {"raw", "qcow2", NULL};
-static const char *const file_compressions[] = {"none", "zstd", "xz", "gzip", NULL};
-static const char *const cluster_compressions[] = {"none", "zstd", "zlib", NULL};
-static const char *const checksum_kinds[] = {"sha256", "sha512", NULL};
-
-static const struct field output_fields[] = {
-        {"format", FT_STRING, F_REQUIRED, NULL, output_formats, "raw or qcow2"},
-        {"compress", FT_STRING, 0, NULL, file_compressions, "compress the whole file: zstd, xz, gzip"},
-        {"clusters", FT_STRING, 0, NULL, cluster_compressions, "qcow2 cluster compression: zstd, zlib"},
-        {"checksums", FT_STRING_LIST, 0, NULL, NULL, "sha256 (default), sha512"},
-        {NULL, 0, 0, NULL, NULL, NULL},
-};
-
 static const struct field build_fields[] = {
         {"description", FT_STRING, 0, NULL, NULL, "what this image is for"},
         {"from", FT_STRING, 0, NULL, NULL, "build this image on top of another build"},
@@ -322,8 +41,10 @@ static const struct field build_fields[] = {
         {"name", FT_STRING, 0, NULL, NULL, "naming template for expanded builds"},
         {"labels", FT_SCALAR_MAP, 0, NULL, NULL, "key/value labels recorded with the image"},
         {"steps", FT_LIST, 0, NULL, NULL, "provisioning steps, in order"},
-        {"disk", FT_OBJECT, 0, disk_fields, NULL, "disk size, filesystem, UUID seed"},
-        {"outputs", FT_LIST, 0, NULL, NULL, "image formats to write"},
+        /* Sections whose content belongs to an engine (section.h): the
+         * registered section checks them. */
+        {"disk", FT_ANY, 0, NULL, NULL, "disk size, filesystem, UUID seed"},
+        {"outputs", FT_ANY, 0, NULL, NULL, "image formats to write"},
         {"checks", FT_ANY, 0, NULL, NULL, "checks the image must pass"},
         {"boot_check", FT_ANY, 0, NULL, NULL,
          "also boot the image and run the checks in it: true, or a map of options"},
@@ -727,54 +448,6 @@ static struct spec_build *pick_parent(const struct entry *e, const struct spec_b
         return NULL;
 }
 
-static void check_outputs(const struct value *v, const char *what, struct diag_list *d) {
-        if (!v || v->invalid || v->kind != V_LIST)
-                return;
-        _cleanup_free_ char *ow = xasprintf("%s: outputs", what);
-        struct field fmt = {"format", FT_STRING, 0, NULL, output_formats, NULL};
-        for (size_t i = 0; i < v->n; i++) {
-                const struct value *o = v->items[i];
-                if (o->invalid)
-                        continue;
-                if (o->kind == V_STRING) {
-                        schema_check_value(o, &fmt, ow, d);
-                        continue;
-                }
-                if (o->kind == V_MAP) {
-                        if (schema_check(o, output_fields, ow, d) == 0) {
-                                const struct value *c = value_map_get(o, "clusters");
-                                const struct value *f = value_map_get(o, "format");
-                                if (c && f && f->str && !streq(f->str, "qcow2") && c->str && !streq(c->str, "none"))
-                                        diag_error(d, &c->mark, value_span(c),
-                                                   "%s: clusters: only qcow2 compresses clusters (use compress: for the whole file)", ow);
-                                const struct value *cs = value_map_get(o, "checksums");
-                                struct field ck = {"checksums", FT_STRING, 0, NULL, checksum_kinds, NULL};
-                                for (size_t k = 0; cs && cs->kind == V_LIST && k < cs->n; k++)
-                                        schema_check_value(cs->items[k], &ck, ow, d);
-                        }
-                        continue;
-                }
-                struct diag *dg = diag_error(d, &o->mark, 1,
-                                             "%s: outputs: item %zu must be a format name or a map, not a %s",
-                                             what, i + 1, value_kind_name(o->kind));
-                diag_hint(dg, "e.g. outputs: [raw, { format: qcow2, clusters: zstd }]");
-        }
-}
-
-/* Checks the shape of a section the engines above read (checks:,
- * publish:); a wrong one is reported and marked invalid, so that their own
- * validation (spec_options.check_sections) skips it. */
-static void check_opaque(struct value *v, const char *key, bool allow_string, const char *what,
-                         struct diag_list *d) {
-        if (!v || v->invalid)
-                return;
-        if (v->kind == V_MAP || v->kind == V_LIST || (allow_string && v->kind == V_STRING))
-                return;
-        diag_error(d, &v->mark, 1, "%s: %s: expected a map or a list%s, got a %s", what, key,
-                   allow_string ? " (or a file name)" : "", value_kind_name(v->kind));
-        v->invalid = true;
-}
-
 static void load_source(struct spec_build *b, const struct value *v, const struct value *key,
                         struct diag_list *d) {
         if (v->invalid)
@@ -1120,6 +793,7 @@ static void load_sections(struct spec *s, struct spec_build *b, const struct ent
                 struct value *v = NULL;
                 eval(s, e->def->items[i], scope, b, d, &v);
                 schema_check_value(v, f, what, d);
+                sections_validate(s, b, key, v, what, d); /* an engine's section */
                 if (streq(key, "description")) {
                         if (v->kind == V_STRING)
                                 b->description = xstrdup(value_shown(v));
@@ -1134,16 +808,12 @@ static void load_sections(struct spec *s, struct spec_build *b, const struct ent
                                         load_step(s, b, e, v->items[j], (unsigned)j + 1, d);
                         value_free(v);
                 } else if (streq(key, "disk")) {
-                        check_disk(v, what, d);
                         b->disk = v;
                 } else if (streq(key, "outputs")) {
-                        check_outputs(v, what, d);
                         b->outputs = v;
                 } else if (streq(key, "checks")) {
-                        check_opaque(v, key, true, what, d);
                         b->checks = v;
                 } else if (streq(key, "publish")) {
-                        check_opaque(v, key, false, what, d);
                         b->publish = v;
                 } else if (streq(key, "boot_check")) {
                         /* true/false, or a map of options (checked by the

@@ -8,6 +8,7 @@
 #include "spec/spec-internal.h"
 
 #include "spec/schema.h"
+#include "spec/section.h"
 #include "spec/yaml.h"
 
 #include <libgen.h>
@@ -45,7 +46,8 @@ const struct spec_build *spec_find_build(const struct spec *s, const char *name)
         return NULL;
 }
 
-static void build_free(struct spec_build *b) {
+static void build_free(const struct spec *s, struct spec_build *b) {
+        sections_free(s, b);
         free(b->name);
         free(b->id);
         free(b->base);
@@ -80,7 +82,7 @@ struct spec *spec_free(struct spec *s) {
         if (!s)
                 return NULL;
         for (size_t i = 0; i < s->nbuilds; i++)
-                build_free(s->builds[i]);
+                build_free(s, s->builds[i]);
         free(s->builds);
         for (size_t i = 0; i < s->nvars; i++) {
                 free(s->vars[i].name);
@@ -103,6 +105,9 @@ struct spec *spec_free(struct spec *s) {
 
 static int load(struct spec *s, const struct spec_options *o, struct diag_list *d) {
         size_t errors_before = d->nerrors;
+        for (const struct spec_section *const *sec = o->sections; sec && *sec; sec++)
+                s->nsections++;
+        s->sections = o->sections;
         s->path = xstrdup(o->path);
         _cleanup_free_ char *tmp = xstrdup(o->path);
         /* Absolute, so that relative paths in the spec (file sources,
@@ -169,6 +174,8 @@ static int load(struct spec *s, const struct spec_options *o, struct diag_list *
                 builds_load(s, builds, o, d);
         /* Not after the interpolation budget ran out: the builds are cut
          * short, and the checks would only add noise. */
+        if (s->nsections && !s->budget.exhausted)
+                sections_parse(s, d);
         if (o->check_sections && !s->budget.exhausted)
                 o->check_sections(s, d, o->check_arg);
 

@@ -28,3 +28,13 @@ void builds_load(struct spec *s, const struct value *builds, const struct spec_o
 
 /* True when name is a valid identifier for variables and matrix axes. */
 bool spec_ident_valid(const char *name);
+
+/* Gives every needed build the typed struct of each registered section
+ * (section.c; section.h says which diagnostics it adds), at the end of
+ * loading. sections_free frees b's. */
+void sections_parse(struct spec *s, struct diag_list *d);
+/* Hands the evaluated section under key of build b (written there, not
+ * inherited) to its registered owner's validate hook, if any. */
+void sections_validate(const struct spec *s, const struct spec_build *b, const char *key,
+                       struct value *v, const char *what, struct diag_list *d);
+void sections_free(const struct spec *s, struct spec_build *b);

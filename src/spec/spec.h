@@ -24,10 +24,11 @@
 #define SPEC_MAX_BUILDS 1024      /* expanded builds in one spec */
 #define SPEC_MAX_MATRIX_CELLS 256 /* expansions of one build */
 #define SPEC_MAX_STEPS 1000       /* steps in one build */
-#define SPEC_MAX_DISK_SIZE (1ull << 48) /* 256 TiB: a disk or partition (image/disk.h's DISK_MAX_SIZE) */
 #define SPEC_FORMAT_VERSION 1
 
 enum var_type { VAR_STRING, VAR_NUMBER, VAR_BOOL, VAR_LIST, VAR_MAP };
+
+struct spec_section;
 
 struct spec_var {
         char *name;
@@ -82,6 +83,10 @@ struct spec_build {
         bool boot_check_set;     /* written here (not inherited) */
         struct value *boot_check_opts; /* the evaluated boot_check: value (true/false or a
                                           map of options: check_boot_policy_parse), or NULL */
+        /* The typed structs of the registered sections (section.h), by
+         * the order of spec->sections; private: use spec_build_section. */
+        void **parsed;
+        const struct spec_section *const *parsed_by;
         char **files_read;       /* host files the spec read for this build (file()) */
         size_t nfiles_read;
         struct mark mark;
@@ -99,6 +104,8 @@ struct spec {
         size_t nvars;
         struct spec_build **builds; /* parents before children; declaration order otherwise */
         size_t nbuilds;
+        const struct spec_section *const *sections; /* registered (section.h); borrowed */
+        size_t nsections;
         size_t sources_cap, vars_cap, builds_cap; /* private */
         struct interp_budget budget; /* private: what loading may spend on
                                         interpolation and copies (interp.h) */
@@ -120,13 +127,16 @@ struct spec_options {
         size_t nexcept;
         char *const *environ;          /* for KILN_VAR_*; NULL means none */
         time_t now;                    /* the run's ${timestamp} */
-        /* When set, called once at the end of loading, also after errors,
-         * with the builds that loaded (failed sections are missing or have
-         * ->invalid set): the layers above check what the spec layer keeps
-         * opaque (checks:, publish:), so that one run reports every
-         * section's errors. What it reports counts as spec errors. */
+        /* When set, called once at the end of loading (after the sections'
+         * parse), also after errors, with the builds that loaded (failed
+         * sections are missing or have ->invalid set): a last look at the
+         * whole spec for callers. What it reports counts as spec errors. */
         void (*check_sections)(const struct spec *s, struct diag_list *d, void *arg);
         void *check_arg;
+        /* The sections the engines own (section.h), NULL-terminated;
+         * NULL: none, their keys are kept as values unchecked.
+         * pipeline_load sets every engine's. Must outlive the spec. */
+        const struct spec_section *const *sections;
 };
 
 /* Loads, validates and expands a spec. Returns 0 and the spec in *ret when

@@ -42,6 +42,7 @@
 #include "base/strbuf.h"
 #include "base/util.h"
 #include "db/db.h"
+#include "image/format.h"
 #include "spec/value.h"
 #include "spec/yaml.h"
 
@@ -1262,16 +1263,6 @@ int store_add_output_dir(struct store *st, const char *dir, const struct store_a
         return r;
 }
 
-/* "minimal.qcow2.zst" -> "qcow2"; NULL when there is no extension. */
-static char *format_from_name(const char *file) {
-        _cleanup_free_ char *s = xstrdup(file);
-        static const char *const compress[] = {".zst", ".xz", ".gz"};
-        for (size_t i = 0; i < ARRAY_SIZE(compress); i++)
-                if (endswith(s, compress[i]) && strlen(s) > strlen(compress[i]))
-                        s[strlen(s) - strlen(compress[i])] = 0;
-        const char *dot = strrchr(s, '.');
-        return dot && dot[1] && dot != s ? xstrdup(dot + 1) : NULL;
-}
 
 int store_add_files(struct store *st, const char *const *paths, size_t n,
                     const struct store_add_options *o, struct store_entry **ret, size_t *ret_n) {
@@ -1292,7 +1283,7 @@ int store_add_files(struct store *st, const char *const *paths, size_t n,
                 it->path = xstrdup(paths[i]);
                 const char *slash = strrchr(paths[i], '/');
                 it->file = xstrdup(slash ? slash + 1 : paths[i]);
-                it->format = o->format ? xstrdup(o->format) : format_from_name(it->file);
+                it->format = o->format ? xstrdup(o->format) : format_name_from_file(it->file, NULL);
                 struct stat s;
                 if (stat(it->path, &s) == 0 && s.st_mtim.tv_sec > m.created)
                         m.created = s.st_mtim.tv_sec;

@@ -17,6 +17,7 @@
 #include "vm/vm-internal.h"
 
 #include "vm/cidata.h"
+#include "image/format.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -284,13 +285,6 @@ static int write_seed(struct vm *vm, const char *nonce) {
         return 0;
 }
 
-static const char *probe_format(int fd) {
-        unsigned char magic[4];
-        if (pread(fd, magic, sizeof(magic), 0) == (ssize_t)sizeof(magic) && memcmp(magic, "QFI\xfb", 4) == 0)
-                return "qcow2";
-        return "raw";
-}
-
 static int setup(struct vm *vm) {
         struct stat st;
         if (stat(vm->image, &st) < 0)
@@ -300,7 +294,9 @@ static int setup(struct vm *vm) {
         _cleanup_close_ int fd = open(vm->image, O_RDONLY | O_CLOEXEC);
         if (fd < 0)
                 return vm_fail(vm, -errno, "cannot open image %s: %s", vm->image, strerror(errno));
-        vm->format = probe_format(fd);
+        /* QEMU is told the format (never left to guess from the bytes). */
+        const struct format_writer *fw = format_probe_fd(fd);
+        vm->format = fw ? fw->name : "raw";
         if (vm->extra_iso && access(vm->extra_iso, R_OK) < 0)
                 return vm_fail(vm, -errno, "cannot read %s: %s", vm->extra_iso, strerror(errno));
         const struct arch *a = vm->arch;

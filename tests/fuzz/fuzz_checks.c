@@ -5,7 +5,7 @@
  * kiln reads one: written inline as a build's `checks:` value, as the
  * checks file that another build names (relative to the spec's
  * directory), and as a file named on the command line (kiln check
- * --checks). Each is parsed as the CLI does after spec_load, every check
+ * --checks). Each is parsed as the CLI loads it (pipeline_load), every check
  * is described, and the diagnostics are rendered.
  *
  *   make fuzz && ./build-fuzz/fuzz_checks tests/fuzz/corpus-checks
@@ -13,6 +13,7 @@
 #include "fuzz.h"
 
 #include "check/check.h"
+#include "pipeline/pipeline.h"
 #include "spec/spec.h"
 
 static void fuzz_checks_describe(const struct check_list *l) {
@@ -42,17 +43,10 @@ int fuzz_checks_one(const uint8_t *data, size_t size) {
         struct diag_list d = {0};
         struct spec *s = NULL;
         struct spec_options o = {.path = spec_path, .text = text, .text_len = len, .now = 1700000000};
-        if (spec_load(&o, &d, &s) >= 0) {
-                _cleanup_free_ char *base = check_base_dir(s);
-                for (size_t i = 0; i < s->nbuilds; i++) {
-                        if (!s->builds[i]->needed || !s->builds[i]->checks)
-                                continue;
-                        struct check_list l;
-                        check_list_parse(s->builds[i]->checks, base, &d, &l);
-                        fuzz_checks_describe(&l);
-                        check_list_done(&l);
-                }
-        }
+        if (pipeline_load(&o, &d, &s) >= 0)
+                for (size_t i = 0; i < s->nbuilds; i++)
+                        if (check_list_of(s->builds[i]))
+                                fuzz_checks_describe(check_list_of(s->builds[i]));
         struct check_list l;
         check_list_load(file, &d, &l);
         fuzz_checks_describe(&l);

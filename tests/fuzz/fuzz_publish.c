@@ -3,15 +3,16 @@
  * Fuzz entry point for the `publish:` section, given a spec that loads:
  * the input is one build's `publish:` value (a matrix build, so that
  * ${matrix.*} and ${build.*} expand in it; a child build inherits it). As
- * `kiln validate` does after spec_load, every publisher validates its
- * targets (publish_validate_spec); as `kiln build` does before uploading,
- * the targets are listed and each picks an artifact from a fixed set.
+ * `kiln validate` does (pipeline_load), every publisher validates its
+ * targets and they are parsed once; as `kiln build` does before uploading,
+ * each parsed target picks an artifact from a fixed set.
  * Nothing is uploaded (no publisher's publish() runs).
  *
  *   make fuzz && ./build-fuzz/fuzz_publish tests/fuzz/corpus-publish
  */
 #include "fuzz.h"
 
+#include "pipeline/pipeline.h"
 #include "publish/publish.h"
 #include "spec/spec.h"
 
@@ -47,18 +48,16 @@ int fuzz_publish_one(const uint8_t *data, size_t size) {
         struct diag_list d = {0};
         struct spec *s = NULL;
         struct spec_options o = {.path = "kiln.yaml", .text = text, .text_len = len, .now = 1700000000};
-        if (spec_load(&o, &d, &s) >= 0 && publish_validate_spec(s, &d) >= 0)
+        if (pipeline_load(&o, &d, &s) >= 0)
                 for (size_t i = 0; i < s->nbuilds; i++) {
                         const struct spec_build *b = s->builds[i];
-                        struct publish_target *t = NULL;
-                        size_t n = 0;
-                        if (!b->needed || publish_targets_from_value(b->publish, &t, &n) < 0)
+                        const struct publish_targets *t = publish_targets_of(b);
+                        if (!t)
                                 continue;
-                        for (size_t k = 0; k < n; k++)
-                                publish_pick_artifact(&t[k], fuzz_publish_artifacts,
+                        for (size_t k = 0; k < t->n; k++)
+                                publish_pick_artifact(&t->v[k], fuzz_publish_artifacts,
                                                       ARRAY_SIZE(fuzz_publish_artifacts));
                         publish_needs_sha512(b->publish);
-                        publish_targets_free(t, n);
                 }
         struct strbuf out = STRBUF_INIT;
         fuzz_render(NULL, &d, &out);

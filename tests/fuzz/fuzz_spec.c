@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Fuzz entry point for the whole spec front end: YAML/JSON loading,
- * variables, interpolation, matrix expansion, the from: graph and rendering.
+ * variables, interpolation, matrix expansion, the from: graph, every
+ * engine's sections (pipeline_load: disk:, outputs:, checks:, boot_check:,
+ * publish:) and rendering.
  *
  * With clang and libFuzzer:  make fuzz && ./build-fuzz/fuzz_spec tests/fuzz/corpus
  * Without: tests/unit/test_fuzz_replay.c replays every spec in the repository
@@ -9,6 +11,7 @@
  */
 #include "fuzz.h"
 
+#include "pipeline/pipeline.h"
 #include "spec/render.h"
 #include "spec/spec.h"
 
@@ -26,7 +29,7 @@ int fuzz_spec_one(const uint8_t *data, size_t size) {
                 .now = 1700000000,
         };
         struct strbuf out = STRBUF_INIT;
-        spec_load(&o, &d, &s);
+        pipeline_load(&o, &d, &s);
         fuzz_render(s, &d, &out);
         strbuf_free(&out);
         spec_free(s);

@@ -6,6 +6,7 @@
  * blow-up (without the limits these specs take minutes or gigabytes). */
 #include "harness.h"
 
+#include "pipeline/pipeline.h"
 #include "spec/schema.h"
 #include "spec/spec.h"
 
@@ -51,7 +52,7 @@ static void load_into(struct loaded *l, const char *text) {
                 .check_sections = count_calls,
                 .check_arg = l,
         };
-        l->r = spec_load(&o, &l->d, &l->s);
+        l->r = pipeline_load(&o, &l->d, &l->s); /* disk: rules are the image engine's */
 }
 
 static void unload(struct loaded *l) {
