@@ -41,10 +41,10 @@
 #include "base/json.h"
 #include "base/strbuf.h"
 #include "base/util.h"
+#include "os/fs.h"
 #include "spec/value.h"
 #include "spec/yaml.h"
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <linux/fs.h>
 #include <openssl/evp.h>
@@ -271,19 +271,18 @@ static int64_t mtime_ns(const struct stat *s) {
 
 /* Removes tmp/ files no live process holds a lock on (see the invariants). */
 static void sweep_tmp(const char *tmpdir) {
-        DIR *d = opendir(tmpdir);
-        if (!d)
+        char **names = NULL;
+        if (fs_list(AT_FDCWD, tmpdir, &names, NULL) < 0)
                 return;
-        struct dirent *de;
-        while ((de = readdir(d))) {
-                if (de->d_name[0] == '.')
+        for (char **nm = names; *nm; nm++) {
+                if ((*nm)[0] == '.')
                         continue;
-                _cleanup_free_ char *p = xasprintf("%s/%s", tmpdir, de->d_name);
+                _cleanup_free_ char *p = xasprintf("%s/%s", tmpdir, *nm);
                 _cleanup_close_ int fd = open(p, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
                 if (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) == 0)
                         unlink(p);
         }
-        closedir(d);
+        fs_names_free(names);
 }
 
 int store_open(const char *dir, struct store **ret) {
@@ -631,14 +630,10 @@ static int hash_copy(int in, int out, uint64_t size, struct hashes *h) {
         static const unsigned char zeros[65536];
         uint64_t off = 0;
         while (off < size) {
-                off_t data = lseek(in, (off_t)off, SEEK_DATA);
-                uint64_t dend;
-                if (data < 0 && errno == ENXIO)
-                        dend = size;
-                else if (data < 0)
-                        dend = off; /* no SEEK_DATA: read everything */
-                else
-                        dend = (uint64_t)data < size ? (uint64_t)data : size;
+                uint64_t dend, hend;
+                int r = fs_next_data(in, off, size, &dend, &hend);
+                if (r < 0)
+                        return r;
                 for (; off < dend;) { /* a hole */
                         size_t k = dend - off < sizeof(zeros) ? dend - off : sizeof(zeros);
                         hashes_update(h, zeros, k);
@@ -646,9 +641,6 @@ static int hash_copy(int in, int out, uint64_t size, struct hashes *h) {
                 }
                 if (off >= size)
                         break;
-                off_t hole = lseek(in, (off_t)off, SEEK_HOLE);
-                uint64_t hend = hole < 0 || (uint64_t)hole > size || (uint64_t)hole <= off
-                                        ? size : (uint64_t)hole;
                 while (off < hend) {
                         size_t want = hend - off < COPY_CHUNK ? hend - off : COPY_CHUNK;
                         ssize_t got = pread(in, buf, want, (off_t)off);
@@ -659,17 +651,9 @@ static int hash_copy(int in, int out, uint64_t size, struct hashes *h) {
                         if (got == 0)
                                 return -EIO; /* shrank while read */
                         hashes_update(h, buf, (size_t)got);
-                        if (out >= 0 && !all_zero(buf, (size_t)got)) {
-                                for (size_t done = 0; done < (size_t)got;) {
-                                        ssize_t w = pwrite(out, buf + done, (size_t)got - done,
-                                                           (off_t)(off + done));
-                                        if (w < 0 && errno == EINTR)
-                                                continue;
-                                        if (w < 0)
-                                                return -errno;
-                                        done += (size_t)w;
-                                }
-                        }
+                        if (out >= 0 && !all_zero(buf, (size_t)got) &&
+                            (r = pwrite_all(out, buf, (size_t)got, off)) < 0)
+                                return r;
                         off += (uint64_t)got;
                 }
         }
