@@ -9,6 +9,7 @@
 #include "harness.h"
 
 #include "base/hash.h"
+#include "os/fs.h"
 #include "provision/cache.h"
 
 #include <fcntl.h>
