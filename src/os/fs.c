@@ -204,6 +204,13 @@ int fs_tree_size_at(int dfd, const char *name, uint64_t *ret) {
         return 0;
 }
 
+int fs_fsync_dir_at(int dfd, const char *name) {
+        _cleanup_close_ int fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        return fsync(fd) < 0 ? -errno : 0;
+}
+
 /* ---- sparse files ------------------------------------------------------ */
 
 int pwrite_all(int fd, const void *buf, size_t n, uint64_t off) {

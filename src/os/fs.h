@@ -36,6 +36,10 @@ int rm_rf_at(int dfd, const char *name);
  * mount point entered. 0 or -errno. */
 int fs_tree_size_at(int dfd, const char *name, uint64_t *ret);
 
+/* fsync of the directory name (relative to dfd): makes the entries
+ * created or renamed in it durable. 0 or -errno. */
+int fs_fsync_dir_at(int dfd, const char *name);
+
 /* pread / pwrite of exactly n bytes at off, retrying short transfers and
  * EINTR: 0, -EIO when the file ends first (pread) or nothing can be
  * written (pwrite), -EFBIG for an offset beyond off_t, or -errno. */

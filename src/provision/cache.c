@@ -132,13 +132,6 @@ static bool build_name_valid(const char *s) {
 
 /* ---- small file helpers ------------------------------------------------------------------ */
 
-static int fsync_dir_at(int dfd, const char *name) {
-        _cleanup_close_ int fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (fd < 0)
-                return -errno;
-        return fsync(fd) < 0 ? -errno : 0;
-}
-
 /* Creates (or truncates) name under dfd with data, fsynced. */
 static int write_file_at(int dfd, const char *name, const char *data, size_t len) {
         int fd = openat(dfd, name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
@@ -491,7 +484,7 @@ static int txn_publish(struct cache_txn *t, const char *meta_json) {
         if (renameat2(c->fd, rel, c->fd, dst, RENAME_NOREPLACE) < 0 &&
             (errno != EINVAL || renameat(c->fd, rel, c->fd, dst) < 0))
                 return -errno;
-        return fsync_dir_at(c->fd, "entries");
+        return fs_fsync_dir_at(c->fd, "entries");
 }
 
 /* Always consumes t: on failure the tmp dir is discarded as by cache_abort. */

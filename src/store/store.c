@@ -643,18 +643,12 @@ static int hash_copy(int in, int out, uint64_t size, struct hashes *h) {
                         break;
                 while (off < hend) {
                         size_t want = hend - off < COPY_CHUNK ? hend - off : COPY_CHUNK;
-                        ssize_t got = pread(in, buf, want, (off_t)off);
-                        if (got < 0 && errno == EINTR)
-                                continue;
-                        if (got < 0)
-                                return -errno;
-                        if (got == 0)
-                                return -EIO; /* shrank while read */
-                        hashes_update(h, buf, (size_t)got);
-                        if (out >= 0 && !all_zero(buf, (size_t)got) &&
-                            (r = pwrite_all(out, buf, (size_t)got, off)) < 0)
+                        if ((r = pread_all(in, buf, want, off)) < 0)
+                                return r; /* -EIO: shrank while read */
+                        hashes_update(h, buf, want);
+                        if (out >= 0 && !all_zero(buf, want) && (r = pwrite_all(out, buf, want, off)) < 0)
                                 return r;
-                        off += (uint64_t)got;
+                        off += want;
                 }
         }
         if (out >= 0 && ftruncate(out, (off_t)size) < 0)
@@ -857,13 +851,6 @@ static int prepare_item(struct store *st, struct item *it, unsigned flags) {
         return 0;
 }
 
-static int fsync_dir(const char *dir) {
-        _cleanup_close_ int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (fd < 0 || fsync(fd) < 0)
-                return -errno;
-        return 0;
-}
-
 /* Inside the write transaction: puts the blob in place (when staged) and
  * records it. -EAGAIN when it was neither staged nor present any more. */
 static int place_blob(struct store *st, struct item *it, int64_t now) {
@@ -885,7 +872,7 @@ static int place_blob(struct store *st, struct item *it, int64_t now) {
                 free(it->tmp);
                 it->tmp = NULL;
                 it->placed = true;
-                fsync_dir(dir);
+                fs_fsync_dir_at(AT_FDCWD, dir);
                 if (stat(path, &s) < 0)
                         return -errno;
         } else {

@@ -3,8 +3,9 @@
  * Tests for src/os/proc.c (spawning, waiting, stopping) and src/os/fs.c
  * (rm_rf's guards, listing, sparse copies). Real programs (sh, env, sleep,
  * cat) run; nothing waits with a fixed sleep: every wait is for a condition
- * (a pipe's data, an exit) with a deadline. Tests that need root (a mount,
- * a PID namespace) say "skipped" otherwise.
+ * (a pipe's data, an exit) with a deadline. Tests that need root (a PID
+ * namespace) say "skipped" otherwise. rm_rf at a mount point is tested in
+ * test_cache.c (rm_rf_stays_on_one_file_system), where it was first used.
  */
 #include "harness.h"
 
@@ -13,9 +14,7 @@
 
 #include <fcntl.h>
 #include <poll.h>
-#include <sched.h>
 #include <signal.h>
-#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -85,6 +84,19 @@ static bool wait_gone(pid_t pid) {
         return false;
 }
 
+/* Runs o (stdout: a pipe) to its end; returns what it wrote (owned). */
+static char *run_capture(struct proc_opts o, struct proc_status *st) {
+        struct proc p = PROC_INIT;
+        o.stdout_fd = PROC_PIPE;
+        *st = (struct proc_status){.exit_code = -1};
+        if (proc_spawn(&o, &p) < 0)
+                return xstrdup("(not started)");
+        char *out = read_all(p.stdout_fd);
+        CHECK_INT(proc_wait(&p, st), ==, 0);
+        proc_done(&p);
+        return out;
+}
+
 /* ---- proc ---------------------------------------------------------------- */
 
 TEST(proc_environment_is_exactly_what_was_passed) {
@@ -93,15 +105,12 @@ TEST(proc_environment_is_exactly_what_was_passed) {
         char *envp[] = {"PATH=/usr/bin:/bin", "A=1", "B=two words", NULL};
         struct proc p = PROC_INIT;
         struct proc_opts o = {.argv = argv, .envp = envp, .stdin_fd = PROC_NULL,
-                              .stdout_fd = PROC_PIPE, .stderr_fd = PROC_STDOUT};
-        CHECK_INT(proc_spawn(&o, &p), ==, 0);
-        char *out = read_all(p.stdout_fd);
+                              .stderr_fd = PROC_STDOUT};
         struct proc_status st;
-        CHECK_INT(proc_wait(&p, &st), ==, 0);
+        char *out = run_capture(o, &st);
         CHECK_INT(st.exit_code, ==, 0);
         CHECK_STREQ(out, "PATH=/usr/bin:/bin\nA=1\nB=two words\n");
         free(out);
-        proc_done(&p);
         unsetenv("KILN_VAR_PROC_TEST_SECRET");
 
         /* no environment given: refused, not kiln's taken instead */
@@ -146,13 +155,10 @@ TEST(proc_reports_exit_status_signal_and_spawn_errors) {
         char *pwd[] = {"sh", "-c", "pwd", NULL};
         struct proc p = PROC_INIT;
         o.argv = pwd;
-        o.stdout_fd = PROC_PIPE;
         o.cwd = "/usr";
-        CHECK_INT(proc_spawn(&o, &p), ==, 0);
-        char *out = read_all(p.stdout_fd);
+        char *out = run_capture(o, &st);
         CHECK_STREQ(out, "/usr\n");
         free(out);
-        proc_done(&p);
         o.cwd = "/kiln-no-such-dir";
         CHECK_INT(proc_spawn(&o, &p), ==, -ENOENT);
         CHECK_INT(p.pid, ==, 0);
@@ -325,17 +331,13 @@ TEST(proc_isolate_gives_pid_1_and_private_mounts) {
                                  dir, dir);
         char *argv[] = {"sh", "-c", script, NULL};
         struct proc_opts o = {.argv = argv, .envp = envp_min, .stdin_fd = PROC_NULL,
-                              .stdout_fd = PROC_PIPE, .stderr_fd = PROC_STDOUT, .isolate = true};
-        struct proc p = PROC_INIT;
-        CHECK_INT(proc_spawn(&o, &p), ==, 0);
-        char *out = read_all(p.stdout_fd);
+                              .stderr_fd = PROC_STDOUT, .isolate = true};
         struct proc_status st;
-        CHECK_INT(proc_wait(&p, &st), ==, 0);
+        char *out = run_capture(o, &st);
         CHECK_INT(st.exit_code, ==, 0);
         /* pid 1, alone in a new /proc; the tmpfs seen inside */
         CHECK_STREQ(out, "1\n1\n1\n");
         free(out);
-        proc_done(&p);
         /* and not here */
         char *mi = NULL;
         size_t len;
@@ -425,45 +427,6 @@ TEST(rm_rf_opens_up_directories_without_access) {
         CHECK_INT(rm_rf(d), ==, 0);
         CHECK(!exists_in(d, ""));
         free(w), free(d);
-}
-
-TEST(rm_rf_does_not_cross_a_mount_point) {
-        if (geteuid() != 0) {
-                printf("    skipped: not root (needs a mount)\n");
-                return;
-        }
-        char *d = fs_dir();
-        char *m = xasprintf("%s/m", d);
-        CHECK_INT(mkdir(m, 0755), ==, 0);
-        touch(d, "other");
-        /* in a child with its own mount namespace: the mount cannot outlive
-         * the test, whatever happens */
-        pid_t pid = fork();
-        if (pid == 0) {
-                if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
-                    mount("tmpfs", m, "tmpfs", 0, "size=64k") < 0)
-                        _exit(10);
-                char *keep = xasprintf("%s/keep", m);
-                if (write_file(keep, "k", 1, 0644, 0) < 0)
-                        _exit(11);
-                if (rm_rf(d) != -EXDEV)
-                        _exit(12);
-                struct stat st;
-                if (stat(keep, &st) < 0)
-                        _exit(13); /* went into the mount */
-                char *other = xasprintf("%s/other", d);
-                if (lstat(other, &st) == 0)
-                        _exit(14); /* what was on the same fs stays */
-                _exit(0);
-        }
-        int st;
-        CHECK_INT(waitpid(pid, &st, 0), ==, pid);
-        CHECK(WIFEXITED(st));
-        CHECK_INT(WEXITSTATUS(st), ==, 0);
-        /* unmounted with the namespace: now it all goes */
-        CHECK_INT(rm_rf(d), ==, 0);
-        CHECK(!exists_in(d, ""));
-        free(m), free(d);
 }
 
 TEST(fs_list_sorted_by_bytes) {
