@@ -73,7 +73,7 @@ struct proc {
         int stdout_fd;
         int stderr_fd;
         bool own_group;
-        uint64_t start_ms;     /* base/util.h now_ms clock */
+        uint64_t start_ms;     /* CLOCK_MONOTONIC, in ms */
         uint64_t deadline_ms;  /* 0: none */
         unsigned kill_grace_ms;
         const volatile sig_atomic_t *cancel;
