@@ -18,8 +18,8 @@
  */
 #include "check/check.h"
 
-#include "provision/cache.h"
-#include "provision/sandbox.h"
+#include "os/fs.h"
+#include "os/sandbox.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>

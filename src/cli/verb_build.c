@@ -4,7 +4,8 @@
 #include "cli/cli.h"
 
 #include "provision/build.h"
-#include "provision/sandbox.h"
+#include "os/fs.h"
+#include "os/sandbox.h"
 #include "check/check.h"
 #include "image/outputs.h"
 #include "publish/publish.h"

@@ -5,7 +5,7 @@
 #include "cli/cli.h"
 
 #include "provision/build.h"
-#include "provision/sandbox.h"
+#include "os/sandbox.h"
 #include "check/check.h"
 
 #include <signal.h>

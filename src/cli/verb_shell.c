@@ -3,7 +3,8 @@
 #include "cli/cli.h"
 
 #include "provision/build.h"
-#include "provision/sandbox.h"
+#include "os/fs.h"
+#include "os/sandbox.h"
 
 #include <sys/stat.h>
 #include <unistd.h>

@@ -40,19 +40,18 @@
 #include "base/hash.h"
 #include "base/strbuf.h"
 #include "base/util.h"
+#include "os/fs.h"
+#include "os/proc.h"
 #include "spec/schema.h"
 
 #include <assert.h>
 #include <dirent.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <zlib.h>
 
-extern char **environ;
 
 /* ---- small helpers ------------------------------------------------------ */
 
@@ -78,42 +77,6 @@ static uint64_t get_le64(const uint8_t *p) {
         for (int i = 7; i >= 0; i--)
                 v = v << 8 | p[i];
         return v;
-}
-
-static int pwrite_all(int fd, const void *buf, size_t n, uint64_t off) {
-        const uint8_t *p = buf;
-        while (n > 0) {
-                if (off > (uint64_t)INT64_MAX)
-                        return -EFBIG;
-                ssize_t w = pwrite(fd, p, n, (off_t)off);
-                if (w < 0 && errno == EINTR)
-                        continue;
-                if (w < 0)
-                        return -errno;
-                if (w == 0)
-                        return -EIO;
-                p += w;
-                n -= (size_t)w;
-                off += (uint64_t)w;
-        }
-        return 0;
-}
-
-static int pread_all(int fd, void *buf, size_t n, uint64_t off) {
-        uint8_t *p = buf;
-        while (n > 0) {
-                ssize_t r = pread(fd, p, n, (off_t)off);
-                if (r < 0 && errno == EINTR)
-                        continue;
-                if (r < 0)
-                        return -errno;
-                if (r == 0)
-                        return -EIO; /* short file */
-                p += r;
-                n -= (size_t)r;
-                off += (uint64_t)r;
-        }
-        return 0;
 }
 
 /* ---- UUIDs ----------------------------------------------------------- */
@@ -710,18 +673,6 @@ static void say_argv(struct ctx *c, const char *where, char *const *argv) {
         strbuf_free(&sb);
 }
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
-        return remove(path) < 0 && errno != ENOENT ? -1 : 0;
-}
-
-/* rm -rf, staying on one filesystem and never following symlinks. */
-static int rm_rf(const char *path) {
-        struct stat st;
-        if (lstat(path, &st) < 0)
-                return errno == ENOENT ? 0 : -errno;
-        return nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT) < 0 ? -errno : 0;
-}
-
 static int write_text(const char *dir, const char *name, const char *text, mode_t mode) {
         _cleanup_free_ char *path = xasprintf("%s/%s", dir, name);
         return write_file(path, text, strlen(text), mode, 0);
@@ -804,37 +755,20 @@ static int run_in_tree(struct ctx *c, const struct tree_run *t, char *const *arg
 /* Runs a host tool (mkfs.fat, mtools) with the image as its stdin (so it
  * can open /proc/self/fd/0) and its output in the log. Non-zero exit: -EIO. */
 static int run_host(struct ctx *c, const char *what, char *const *argv, int stdin_fd) {
-        int status;
-
         say_argv(c, "[host] ", argv);
-        pid_t pid = fork();
-        if (pid < 0)
-                return fail(c, -errno, "%s: fork: %m", what);
-        if (pid == 0) {
-                /* only async-signal-safe calls until exec */
-                int out = c->log_fd >= 0 ? c->log_fd : open("/dev/null", O_WRONLY | O_CLOEXEC);
-                int in = stdin_fd >= 0 ? stdin_fd : open("/dev/null", O_RDONLY | O_CLOEXEC);
-                if (out < 0 || in < 0)
-                        _exit(127);
-                if ((in < 3 && (in = fcntl(in, F_DUPFD_CLOEXEC, 3)) < 0) ||
-                    (out < 3 && (out = fcntl(out, F_DUPFD_CLOEXEC, 3)) < 0))
-                        _exit(127);
-                if (dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(out, 2) < 0)
-                        _exit(127);
-                (void)close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
-                environ = c->envp; /* execvpe searches the PATH of environ */
-                execvpe(argv[0], argv, c->envp);
-                _exit(127);
-        }
-        while (waitpid(pid, &status, 0) < 0)
-                if (errno != EINTR)
-                        return fail(c, -errno, "%s: waitpid: %m", what);
-        if (WIFEXITED(status) && WEXITSTATUS(status) == 127)
-                return fail(c, -ENOENT, "%s: cannot run %s (is it installed on the host?)", what,
-                            argv[0]);
-        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        struct proc_opts po = {.argv = argv, .envp = c->envp,
+                               .stdin_fd = stdin_fd >= 0 ? stdin_fd : PROC_NULL,
+                               .stdout_fd = c->log_fd >= 0 ? c->log_fd : PROC_NULL,
+                               .stderr_fd = PROC_STDOUT};
+        struct proc_status st;
+        int r = proc_run(&po, &st);
+        if (r == -ENOENT)
+                return fail(c, r, "%s: cannot run %s (is it installed on the host?)", what, argv[0]);
+        if (r < 0)
+                return fail(c, r, "%s: cannot run %s: %s", what, argv[0], strerror(-r));
+        if (st.exit_code != 0)
                 return fail(c, -EIO, "%s: %s failed (status 0x%x, output above)", what, argv[0],
-                            (unsigned)status);
+                            (unsigned)st.wait_status);
         return 0;
 }
 
@@ -1597,30 +1531,6 @@ static int xfs_proto(struct ctx *c, const char *dir, const char *src, struct str
         return 0;
 }
 
-/* Copies the data extents of file src (holes stay holes) into fd at off. */
-static int copy_sparse(int src, int fd, uint64_t off) {
-        _cleanup_free_ uint8_t *buf = xmalloc(1u << 20);
-        off_t pos = 0, end;
-        for (;;) {
-                pos = lseek(src, pos, SEEK_DATA);
-                if (pos < 0)
-                        return errno == ENXIO ? 0 : -errno;
-                end = lseek(src, pos, SEEK_HOLE);
-                if (end < 0)
-                        return -errno;
-                while (pos < end) {
-                        size_t want = (size_t)(end - pos) < (1u << 20) ? (size_t)(end - pos) : 1u << 20;
-                        int r = pread_all(src, buf, want, (uint64_t)pos);
-                        if (r < 0)
-                                return r;
-                        r = pwrite_all(fd, buf, want, off + (uint64_t)pos);
-                        if (r < 0)
-                                return r;
-                        pos += (off_t)want;
-                }
-        }
-}
-
 /* Sets the modes a protofile cannot carry (the sticky bit), each line of
  * list "/PATH MODE", with xfs_db in expert mode on the filesystem image. */
 static int xfs_set_sticky(struct ctx *c, const char *img, char *list) {
@@ -1698,7 +1608,7 @@ static int make_xfs(struct ctx *c, int fd, unsigned i, const char *src, bool pop
         _cleanup_close_ int ifd = open(img, O_RDONLY | O_CLOEXEC);
         if (ifd < 0)
                 return fail(c, -errno, "xfs: cannot open %s: %m", img);
-        r = copy_sparse(ifd, fd, part_offset(c->l, i));
+        r = fs_copy_sparse(ifd, fd, part_offset(c->l, i));
         if (r < 0)
                 return fail(c, r, "xfs: cannot copy %s into the disk: %s", img, strerror(-r));
         (void)unlink(img);

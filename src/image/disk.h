@@ -67,7 +67,7 @@
  */
 #pragma once
 
-#include "provision/sandbox.h"
+#include "os/sandbox.h"
 #include "spec/value.h"
 
 #include <stdint.h>

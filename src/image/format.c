@@ -16,6 +16,7 @@
 #include "image/format.h"
 
 #include "base/util.h"
+#include "os/fs.h"
 
 #include <fcntl.h>
 #include <limits.h>
@@ -200,37 +201,6 @@ int format_pread(int fd, void *buf, size_t len, uint64_t off) {
                 off += (uint64_t)n;
                 len -= (size_t)n;
         }
-        return 0;
-}
-
-int format_next_data(int fd, uint64_t off, uint64_t size, uint64_t *ret_start,
-                     uint64_t *ret_end) {
-        if (off >= size) {
-                *ret_start = *ret_end = size;
-                return 0;
-        }
-        off_t ds = lseek(fd, (off_t)off, SEEK_DATA);
-        if (ds < 0) {
-                if (errno == ENXIO) { /* only a hole (or EOF) from off on */
-                        *ret_start = *ret_end = size;
-                        return 0;
-                }
-                if (errno != EINVAL)
-                        return -errno;
-                /* No SEEK_DATA here: everything is data. */
-                *ret_start = off;
-                *ret_end = size;
-                return 0;
-        }
-        if ((uint64_t)ds >= size) {
-                *ret_start = *ret_end = size;
-                return 0;
-        }
-        off_t de = lseek(fd, ds, SEEK_HOLE);
-        if (de < 0)
-                return -errno;
-        *ret_start = (uint64_t)ds;
-        *ret_end = (uint64_t)de < size ? (uint64_t)de : size;
         return 0;
 }
 
@@ -767,7 +737,7 @@ static int raw_write(int raw_fd, uint64_t size, int out_fd, const struct format_
 
         for (uint64_t off = 0; off < size;) {
                 uint64_t ds, de;
-                if ((r = format_next_data(raw_fd, off, size, &ds, &de)) < 0)
+                if ((r = fs_next_data(raw_fd, off, size, &ds, &de)) < 0)
                         return r;
                 if ((r = format_out_zeros(out, ds - off)) < 0)
                         return r;

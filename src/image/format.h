@@ -177,7 +177,3 @@ unsigned format_threads(const struct format_options *o);
 bool format_is_zero(const void *buf, size_t len);
 /* Reads len bytes at off, zeros past the end of the file. 0 or -errno. */
 int format_pread(int fd, void *buf, size_t len, uint64_t off);
-/* The first data extent [*ret_start, *ret_end) at or after off and below
- * size (SEEK_DATA/SEEK_HOLE); both are size when there is none. */
-int format_next_data(int fd, uint64_t off, uint64_t size, uint64_t *ret_start,
-                     uint64_t *ret_end);

@@ -4,13 +4,12 @@
 #include "base/hash.h"
 #include "base/json.h"
 #include "provision/build.h" /* build_holds_secrets */
-#include "provision/cache.h" /* rm_rf */
+#include "os/fs.h"
 #include "image/disk.h"
 #include "image/format.h"
 #include "spec/schema.h"
 #include "spec/yaml.h"
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <sys/random.h>
 #include <sys/stat.h>
@@ -194,17 +193,16 @@ static bool up_to_date(const char *dir, const char *key, size_t nouts, struct ou
 
 /* Removes leftovers of killed runs: OUTPUT/.<name>.tmp-* */
 static void clean_stale(const char *output_dir, const char *name) {
-        DIR *d = opendir(output_dir);
-        if (!d)
+        char **names = NULL;
+        if (fs_list(AT_FDCWD, output_dir, &names, NULL) < 0)
                 return;
         _cleanup_free_ char *prefix = xasprintf(".%s.tmp-", name);
-        struct dirent *de;
-        while ((de = readdir(d)))
-                if (startswith(de->d_name, prefix)) {
-                        _cleanup_free_ char *p = xasprintf("%s/%s", output_dir, de->d_name);
+        for (char **nm = names; *nm; nm++)
+                if (startswith(*nm, prefix)) {
+                        _cleanup_free_ char *p = xasprintf("%s/%s", output_dir, *nm);
                         rm_rf(p);
                 }
-        closedir(d);
+        fs_names_free(names);
 }
 
 static void guid_text(const uint8_t g[16], struct json_writer *w) {

@@ -90,6 +90,7 @@
 #include "image/format.h"
 
 #include "base/util.h"
+#include "os/fs.h"
 
 #include <assert.h>
 #include <endian.h>
@@ -180,7 +181,7 @@ static int next_run(struct runs *rs, uint64_t *c0, uint64_t *c1) {
                 uint64_t off = rs->next << CLUSTER_BITS, ds, de;
                 if (off >= rs->size)
                         return 0;
-                int r = format_next_data(rs->fd, off, rs->size, &ds, &de);
+                int r = fs_next_data(rs->fd, off, rs->size, &ds, &de);
                 if (r < 0)
                         return r;
                 if (ds >= rs->size)

@@ -17,6 +17,7 @@
 
 #include "base/hash.h"
 #include "base/json.h"
+#include "os/fs.h"
 #include "provision/steps.h"
 #include "spec/yaml.h"
 
@@ -66,21 +67,16 @@ static int hash_tree_rec(struct sha256 *h, const char *path, const char *rel, un
                         return r;
                 sha256_update(h, hex, SHA256_HEX_LEN);
         } else if (S_ISDIR(st.st_mode)) {
-                struct dirent **list = NULL;
-                int n = scandir(path, &list, NULL, alphasort);
-                if (n < 0)
-                        return -errno;
-                int r = 0;
-                for (int i = 0; i < n; i++) {
-                        const char *nm = list[i]->d_name;
-                        if (r == 0 && !streq(nm, ".") && !streq(nm, "..")) {
-                                _cleanup_free_ char *cp = xasprintf("%s/%s", path, nm);
-                                _cleanup_free_ char *cr = xasprintf("%s/%s", rel, nm);
-                                r = hash_tree_rec(h, cp, cr, count);
-                        }
-                        free(list[i]);
+                char **names = NULL;
+                int r = fs_list(AT_FDCWD, path, &names, NULL);
+                if (r < 0)
+                        return r;
+                for (char **nm = names; r == 0 && *nm; nm++) {
+                        _cleanup_free_ char *cp = xasprintf("%s/%s", path, *nm);
+                        _cleanup_free_ char *cr = xasprintf("%s/%s", rel, *nm);
+                        r = hash_tree_rec(h, cp, cr, count);
                 }
-                free(list);
+                fs_names_free(names);
                 return r;
         }
         return 0;
@@ -441,20 +437,17 @@ static unsigned step_retries(const struct spec_step *st) {
 
 /* Empties a directory without removing it. */
 static int clear_dir(const char *path) {
-        DIR *d = opendir(path);
-        if (!d)
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0)
                 return -errno;
-        struct dirent *de;
-        int r = 0;
-        while ((de = readdir(d))) {
-                if (streq(de->d_name, ".") || streq(de->d_name, ".."))
-                        continue;
-                _cleanup_free_ char *p = xasprintf("%s/%s", path, de->d_name);
-                int k = rm_rf(p);
+        char **names = NULL;
+        int r = fs_list(fd, NULL, &names, NULL);
+        for (char **nm = names; names && *nm; nm++) {
+                int k = rm_rf_at(fd, *nm);
                 if (k < 0 && r == 0)
                         r = k;
         }
-        closedir(d);
+        fs_names_free(names);
         return r;
 }
 

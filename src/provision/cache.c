@@ -64,6 +64,7 @@
 
 #include "base/json.h"
 #include "base/util.h"
+#include "os/fs.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -104,10 +105,6 @@ static int take_fd(int *fd) {
         return r;
 }
 
-static bool dot_or_dotdot(const char *s) {
-        return s[0] == '.' && (s[1] == 0 || (s[1] == '.' && s[2] == 0));
-}
-
 static bool key_valid(const char *key) {
         if (!key)
                 return false;
@@ -133,182 +130,7 @@ static bool build_name_valid(const char *s) {
         return true;
 }
 
-/* ---- tree walks: size and removal ------------------------------------------------------ */
-
-/* One recursive walker serves both cache_commit's size count and rm_rf: it
- * never follows symlinks (O_NOFOLLOW, fstatat with AT_SYMLINK_NOFOLLOW),
- * never leaves the file system it started on, and holds one descriptor
- * per level (so depth is bounded by RLIMIT_NOFILE: -EMFILE beyond it). */
-enum walk_op { WALK_SIZE, WALK_REMOVE };
-
-struct linked {
-        ino_t ino;
-        uint64_t bytes;
-};
-
-struct walk {
-        enum walk_op op;
-        dev_t dev;
-        int err;         /* first error; ENOENT never counts (races with other removers) */
-        uint64_t bytes;  /* WALK_SIZE: singly linked inodes */
-        struct linked *links; /* WALK_SIZE: inodes with st_nlink > 1, summed once at the end */
-        size_t nlinks, caplinks;
-        size_t removed;  /* WALK_REMOVE: names removed */
-};
-
-static void walk_error(struct walk *w, int r) {
-        if (r < 0 && r != -ENOENT && w->err == 0)
-                w->err = r;
-}
-
-static void walk_count(struct walk *w, const struct stat *st) {
-        uint64_t b = (uint64_t)st->st_blocks * 512;
-        if (S_ISDIR(st->st_mode) || st->st_nlink <= 1) {
-                w->bytes += b;
-                return;
-        }
-        GROW(w->links, w->nlinks, w->caplinks);
-        w->links[w->nlinks++] = (struct linked){st->st_ino, b};
-}
-
-static int linked_cmp(const void *a, const void *b) {
-        ino_t x = ((const struct linked *)a)->ino, y = ((const struct linked *)b)->ino;
-        return x < y ? -1 : x > y;
-}
-
-/* Opens directory name (lstat'ed as st) for walking. For removal, a
- * directory that denies its owner access (overlay's work/work is mode 000)
- * gets u+rwx first: without r it cannot be listed, without wx its entries
- * cannot be unlinked. */
-static int walk_open_dir(int dfd, const char *name, const struct stat *st, bool fix_mode) {
-        int flags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK;
-        int fd = openat(dfd, name, flags);
-        if (fd < 0 && errno == EACCES && fix_mode) {
-                if (fchmodat(dfd, name, (st->st_mode & 07777) | 0700, AT_SYMLINK_NOFOLLOW) < 0)
-                        return -EACCES;
-                fd = openat(dfd, name, flags);
-        }
-        if (fd < 0)
-                return -errno;
-        struct stat now;
-        if (fstat(fd, &now) < 0 || now.st_dev != st->st_dev || now.st_ino != st->st_ino) {
-                close(fd); /* replaced between lstat and open: someone else's business now */
-                return -ENOENT;
-        }
-        if (fix_mode && (now.st_mode & 0700) != 0700)
-                (void)fchmod(fd, (now.st_mode & 07777) | 0700);
-        return fd;
-}
-
-static void walk_entry(struct walk *w, int dfd, const char *name);
-
-/* Walks the directory open at dfd (consumed). */
-static void walk_dir(struct walk *w, int dfd) {
-        _cleanup_closedir_ DIR *d = fdopendir(dfd);
-        if (!d) {
-                walk_error(w, -errno);
-                close(dfd);
-                return;
-        }
-        /* Unlinking while reading may make a file system skip names, so a
-         * removal reads the directory again until a pass finds nothing (or
-         * removes nothing: what is left then is an error already recorded). */
-        for (;;) {
-                size_t seen = 0, removed = w->removed;
-                struct dirent *de;
-                errno = 0;
-                while ((de = readdir(d))) {
-                        if (!dot_or_dotdot(de->d_name)) {
-                                seen++;
-                                walk_entry(w, dirfd(d), de->d_name);
-                        }
-                        errno = 0;
-                }
-                if (errno) {
-                        walk_error(w, -errno);
-                        return;
-                }
-                if (w->op != WALK_REMOVE || seen == 0 || w->removed == removed)
-                        return;
-                rewinddir(d);
-        }
-}
-
-/* Counts or removes name (relative to dfd) and, for a directory, all below. */
-static void walk_entry(struct walk *w, int dfd, const char *name) {
-        struct stat st;
-        if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-                return walk_error(w, -errno);
-        bool dir = S_ISDIR(st.st_mode);
-        if (dir && st.st_dev != w->dev) {
-                /* A mount point: never descend. Removal cannot finish. */
-                if (w->op == WALK_REMOVE)
-                        walk_error(w, -EXDEV);
-                return;
-        }
-        if (w->op == WALK_SIZE)
-                walk_count(w, &st);
-        if (dir) {
-                int fd = walk_open_dir(dfd, name, &st, w->op == WALK_REMOVE);
-                if (fd < 0)
-                        return walk_error(w, fd);
-                walk_dir(w, fd);
-        }
-        if (w->op == WALK_REMOVE) {
-                /* Whiteouts (char 0:0), fifos, sockets, devices and symlinks are
-                 * all just names here: unlinkat never opens or follows them. */
-                if (unlinkat(dfd, name, dir ? AT_REMOVEDIR : 0) < 0)
-                        return walk_error(w, -errno);
-                w->removed++;
-        }
-}
-
-static int rm_rf_at(int dfd, const char *name) {
-        struct stat st, root;
-        if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-                return errno == ENOENT ? 0 : -errno;
-        if (stat("/", &root) == 0 && st.st_dev == root.st_dev && st.st_ino == root.st_ino)
-                return -EPERM;
-        struct walk w = {.op = WALK_REMOVE, .dev = st.st_dev};
-        walk_entry(&w, dfd, name);
-        return w.err;
-}
-
-int rm_rf(const char *path) {
-        if (!path || !path[0])
-                return -EINVAL;
-        return rm_rf_at(AT_FDCWD, path);
-}
-
-/* Bytes on disk of the tree at name (relative to dfd), st_blocks × 512,
- * each inode counted once. */
-static int tree_size_at(int dfd, const char *name, uint64_t *ret) {
-        struct stat st;
-        if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-                return -errno;
-        struct walk w = {.op = WALK_SIZE, .dev = st.st_dev};
-        walk_entry(&w, dfd, name);
-        if (w.nlinks > 0) {
-                qsort(w.links, w.nlinks, sizeof(*w.links), linked_cmp);
-                for (size_t i = 0; i < w.nlinks; i++)
-                        if (i == 0 || w.links[i].ino != w.links[i - 1].ino)
-                                w.bytes += w.links[i].bytes;
-        }
-        free(w.links);
-        if (w.err < 0)
-                return w.err;
-        *ret = w.bytes;
-        return 0;
-}
-
 /* ---- small file helpers ------------------------------------------------------------------ */
-
-static int fsync_dir_at(int dfd, const char *name) {
-        _cleanup_close_ int fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (fd < 0)
-                return -errno;
-        return fsync(fd) < 0 ? -errno : 0;
-}
 
 /* Creates (or truncates) name under dfd with data, fsynced. */
 static int write_file_at(int dfd, const char *name, const char *data, size_t len) {
@@ -393,35 +215,22 @@ static bool tmp_name_key(const char *name, char key[CACHE_KEY_LEN + 1]) {
 
 /* Lists tmp/ names: all of them, or those of one key. */
 static int tmp_names(struct cache *c, const char *only_key, char ***ret, size_t *ret_n) {
-        int fd = openat(c->fd, "tmp", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (fd < 0)
-                return -errno;
-        _cleanup_closedir_ DIR *d = fdopendir(fd);
-        if (!d) {
-                close(fd);
-                return -errno;
-        }
-        char **v = NULL;
-        size_t n = 0, cap = 0;
-        struct dirent *de;
-        while ((de = readdir(d))) {
+        char **all = NULL;
+        int r = fs_list(c->fd, "tmp", &all, NULL);
+        if (r < 0)
+                return r;
+        size_t n = 0;
+        for (char **nm = all; *nm; nm++) {
                 char k[CACHE_KEY_LEN + 1];
-                if (dot_or_dotdot(de->d_name))
-                        continue;
-                if (only_key && !(tmp_name_key(de->d_name, k) && streq(k, only_key)))
-                        continue;
-                GROW(v, n, cap);
-                v[n++] = xstrdup(de->d_name);
+                if (only_key && !(tmp_name_key(*nm, k) && streq(k, only_key)))
+                        free(*nm);
+                else
+                        all[n++] = *nm;
         }
-        *ret = v;
+        all[n] = NULL;
+        *ret = all;
         *ret_n = n;
         return 0;
-}
-
-static void strv_free(char **v, size_t n) {
-        for (size_t i = 0; i < n; i++)
-                free(v[i]);
-        free(v);
 }
 
 static int rm_rf_tmp(struct cache *c, const char *name) {
@@ -459,7 +268,7 @@ static int clean_tmp(struct cache *c, const char *held_key) {
                 if (fd >= 0)
                         unlock_key(c, key, fd, !entry_exists(c, key));
         }
-        strv_free(names, n);
+        fs_names_free(names);
         return r;
 }
 
@@ -612,29 +421,16 @@ static int json_validate(const char *s, size_t len);
 
 /* Leaves only tree/ in the tmp dir (overlay work/, mount points, ...). */
 static int txn_tidy(int xfd) {
-        int fd = dup(xfd);
-        if (fd < 0)
-                return -errno;
-        _cleanup_closedir_ DIR *d = fdopendir(fd);
-        if (!d) {
-                close(fd);
-                return -errno;
-        }
         char **names = NULL;
-        size_t n = 0, cap = 0;
-        struct dirent *de;
-        while ((de = readdir(d)))
-                if (!dot_or_dotdot(de->d_name) && !streq(de->d_name, "tree")) {
-                        GROW(names, n, cap);
-                        names[n++] = xstrdup(de->d_name);
-                }
-        int r = 0;
-        for (size_t i = 0; i < n; i++) {
-                int k = rm_rf_at(xfd, names[i]);
+        int r = fs_list(xfd, NULL, &names, NULL);
+        if (r < 0)
+                return r;
+        for (char **nm = names; *nm; nm++) {
+                int k = streq(*nm, "tree") ? 0 : rm_rf_at(xfd, *nm);
                 if (k < 0 && r == 0)
                         r = k;
         }
-        strv_free(names, n);
+        fs_names_free(names);
         return r;
 }
 
@@ -654,7 +450,7 @@ static int txn_publish(struct cache_txn *t, const char *meta_json) {
         if (r < 0)
                 return r;
         uint64_t size = 0;
-        if ((r = tree_size_at(xfd, "tree", &size)) < 0)
+        if ((r = fs_tree_size_at(xfd, "tree", &size)) < 0)
                 return r;
 
         _cleanup_strbuf_ struct strbuf sb = STRBUF_INIT;
@@ -688,7 +484,7 @@ static int txn_publish(struct cache_txn *t, const char *meta_json) {
         if (renameat2(c->fd, rel, c->fd, dst, RENAME_NOREPLACE) < 0 &&
             (errno != EINVAL || renameat(c->fd, rel, c->fd, dst) < 0))
                 return -errno;
-        return fsync_dir_at(c->fd, "entries");
+        return fs_fsync_dir_at(c->fd, "entries");
 }
 
 /* Always consumes t: on failure the tmp dir is discarded as by cache_abort. */
@@ -1046,7 +842,7 @@ static int entry_info(struct cache *c, struct listed *e) {
         }
         if (!have_size) {
                 snprintf(rel, sizeof(rel), "entries/%s", key);
-                int r = tree_size_at(c->fd, rel, &e->info.size);
+                int r = fs_tree_size_at(c->fd, rel, &e->info.size);
                 if (r < 0)
                         return r;
                 extra = 0; /* the walk counted everything */

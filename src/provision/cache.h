@@ -107,6 +107,3 @@ int cache_remove(struct cache *c, const char *key);
  * bytes freed in *ret_freed. */
 int cache_prune(struct cache *c, uint64_t max_bytes, uint64_t *ret_freed, size_t *ret_removed);
 
-/* Recursively removes a directory tree (no symlink following, stays on one
- * filesystem; overlay whiteouts and odd modes included). */
-int rm_rf(const char *path);

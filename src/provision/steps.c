@@ -29,17 +29,14 @@
 #include "base/arch.h"
 #include "base/hash.h"
 #include "base/json.h"
+#include "os/proc.h"
 #include "spec/interp.h"
 #include "spec/schema.h"
 
 #include <fcntl.h>
 #include <signal.h>
-#include <sched.h>
 #include <sys/mman.h>
-#include <sys/mount.h>
-#include <sys/prctl.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <time.h>
 
 /* ---- small helpers ---------------------------------------------------------------- */
@@ -787,99 +784,17 @@ const struct step_runner *step_runner_find(const char *kind) {
 
 int run_host_isolated(char *const *argv, char *const *envp, const char *cwd, int in_fd, int out_fd,
                       uint64_t timeout_ms_, struct sandbox_result *res) {
-        struct timespec t0, t1;
-        clock_gettime(CLOCK_MONOTONIC, &t0);
-        int errpipe[2];
-        if (pipe2(errpipe, O_CLOEXEC) < 0)
-                return -errno;
-        pid_t parent = getpid();
-        pid_t pid = fork();
-        if (pid < 0) {
-                int r = -errno;
-                close(errpipe[0]);
-                close(errpipe[1]);
+        /* Private mounts, own PID namespace: whatever the tool mounts or
+         * starts ends with it, also if kiln is killed. */
+        struct proc_opts po = {.argv = argv, .envp = envp, .cwd = cwd,
+                               .stdin_fd = in_fd >= 0 ? in_fd : PROC_NULL, .stdout_fd = out_fd,
+                               .stderr_fd = PROC_STDOUT, .isolate = true, .timeout_ms = timeout_ms_};
+        struct proc_status st;
+        int r = proc_run(&po, &st);
+        if (r < 0)
                 return r;
-        }
-        if (pid == 0) {
-                /* Private mounts, own PID namespace: whatever the tool mounts
-                 * or starts ends with it, also if kiln is killed. */
-                prctl(PR_SET_PDEATHSIG, SIGKILL);
-                if (getppid() != parent)
-                        _exit(127);
-                int err = 0;
-                if (unshare(CLONE_NEWNS | CLONE_NEWPID) < 0 ||
-                    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
-                        err = errno;
-                pid_t child = err ? -1 : fork();
-                if (child == 0) {
-                        prctl(PR_SET_PDEATHSIG, SIGKILL);
-                        /* pid 1 of the new namespace: a fresh /proc for it */
-                        mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
-                        int in = in_fd >= 0 ? in_fd : open("/dev/null", O_RDONLY);
-                        if (in >= 0)
-                                dup2(in, 0);
-                        dup2(out_fd, 1);
-                        dup2(out_fd, 2);
-                        if (cwd && chdir(cwd) < 0)
-                                _exit(126);
-                        execvpe(argv[0], argv, envp);
-                        int e = errno;
-                        if (write(errpipe[1], &e, sizeof(e)) < 0) {
-                        }
-                        _exit(127);
-                }
-                if (err || child < 0) {
-                        if (!err)
-                                err = errno;
-                        if (write(errpipe[1], &err, sizeof(err)) < 0) {
-                        }
-                        _exit(127);
-                }
-                int st;
-                while (waitpid(child, &st, 0) < 0 && errno == EINTR) {
-                }
-                if (WIFSIGNALED(st))
-                        _exit(128 + WTERMSIG(st));
-                _exit(WEXITSTATUS(st));
-        }
-        close(errpipe[1]);
-        int st = 0;
-        bool timed_out = false;
-        uint64_t waited = 0;
-        for (;;) {
-                pid_t w = waitpid(pid, &st, timeout_ms_ ? WNOHANG : 0);
-                if (w == pid)
-                        break;
-                if (w < 0 && errno != EINTR) {
-                        close(errpipe[0]);
-                        return -errno;
-                }
-                if (timeout_ms_ && w == 0) {
-                        if (waited >= timeout_ms_ && !timed_out) {
-                                kill(pid, SIGKILL);
-                                timed_out = true;
-                        }
-                        struct timespec ts = {0, 50 * 1000 * 1000};
-                        nanosleep(&ts, NULL);
-                        waited += 50;
-                }
-        }
-        int err = 0;
-        ssize_t n = read(errpipe[0], &err, sizeof(err));
-        close(errpipe[0]);
-        clock_gettime(CLOCK_MONOTONIC, &t1);
-        *res = (struct sandbox_result){
-                .timed_out = timed_out,
-                .elapsed_ms = (uint64_t)((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000),
-        };
-        if (n == sizeof(err) && err)
-                return -err;
-        if (WIFSIGNALED(st))
-                res->signal = WTERMSIG(st);
-        else if (WEXITSTATUS(st) > 128 && WEXITSTATUS(st) < 160)
-                res->signal = WEXITSTATUS(st) - 128;
-        else
-                res->exit_code = WEXITSTATUS(st);
+        *res = (struct sandbox_result){.timed_out = st.timed_out, .elapsed_ms = st.elapsed_ms,
+                                       .signal = st.signal, .exit_code = st.signal ? 0 : st.exit_code};
         return 0;
 }
 

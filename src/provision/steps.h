@@ -13,7 +13,7 @@
  */
 #pragma once
 
-#include "provision/sandbox.h"
+#include "os/sandbox.h"
 #include "spec/spec.h"
 
 struct step_ctx {

@@ -43,10 +43,10 @@
 #include "base/util.h"
 #include "db/db.h"
 #include "image/format.h"
+#include "os/fs.h"
 #include "spec/value.h"
 #include "spec/yaml.h"
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <linux/fs.h>
 #include <openssl/evp.h>
@@ -205,19 +205,18 @@ static int64_t mtime_ns(const struct stat *s) {
 
 /* Removes tmp/ files no live process holds a lock on (see the invariants). */
 static void sweep_tmp(const char *tmpdir) {
-        DIR *d = opendir(tmpdir);
-        if (!d)
+        char **names = NULL;
+        if (fs_list(AT_FDCWD, tmpdir, &names, NULL) < 0)
                 return;
-        struct dirent *de;
-        while ((de = readdir(d))) {
-                if (de->d_name[0] == '.')
+        for (char **nm = names; *nm; nm++) {
+                if ((*nm)[0] == '.')
                         continue;
-                _cleanup_free_ char *p = xasprintf("%s/%s", tmpdir, de->d_name);
+                _cleanup_free_ char *p = xasprintf("%s/%s", tmpdir, *nm);
                 _cleanup_close_ int fd = open(p, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
                 if (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) == 0)
                         unlink(p);
         }
-        closedir(d);
+        fs_names_free(names);
 }
 
 int store_open(const char *dir, struct store **ret) {
@@ -560,14 +559,10 @@ static int hash_copy(int in, int out, uint64_t size, struct hashes *h) {
         static const unsigned char zeros[65536];
         uint64_t off = 0;
         while (off < size) {
-                off_t data = lseek(in, (off_t)off, SEEK_DATA);
-                uint64_t dend;
-                if (data < 0 && errno == ENXIO)
-                        dend = size;
-                else if (data < 0)
-                        dend = off; /* no SEEK_DATA: read everything */
-                else
-                        dend = (uint64_t)data < size ? (uint64_t)data : size;
+                uint64_t dend, hend;
+                int r = fs_next_data(in, off, size, &dend, &hend);
+                if (r < 0)
+                        return r;
                 for (; off < dend;) { /* a hole */
                         size_t k = dend - off < sizeof(zeros) ? dend - off : sizeof(zeros);
                         hashes_update(h, zeros, k);
@@ -575,31 +570,14 @@ static int hash_copy(int in, int out, uint64_t size, struct hashes *h) {
                 }
                 if (off >= size)
                         break;
-                off_t hole = lseek(in, (off_t)off, SEEK_HOLE);
-                uint64_t hend = hole < 0 || (uint64_t)hole > size || (uint64_t)hole <= off
-                                        ? size : (uint64_t)hole;
                 while (off < hend) {
                         size_t want = hend - off < COPY_CHUNK ? hend - off : COPY_CHUNK;
-                        ssize_t got = pread(in, buf, want, (off_t)off);
-                        if (got < 0 && errno == EINTR)
-                                continue;
-                        if (got < 0)
-                                return -errno;
-                        if (got == 0)
-                                return -EIO; /* shrank while read */
-                        hashes_update(h, buf, (size_t)got);
-                        if (out >= 0 && !all_zero(buf, (size_t)got)) {
-                                for (size_t done = 0; done < (size_t)got;) {
-                                        ssize_t w = pwrite(out, buf + done, (size_t)got - done,
-                                                           (off_t)(off + done));
-                                        if (w < 0 && errno == EINTR)
-                                                continue;
-                                        if (w < 0)
-                                                return -errno;
-                                        done += (size_t)w;
-                                }
-                        }
-                        off += (uint64_t)got;
+                        if ((r = pread_all(in, buf, want, off)) < 0)
+                                return r; /* -EIO: shrank while read */
+                        hashes_update(h, buf, want);
+                        if (out >= 0 && !all_zero(buf, want) && (r = pwrite_all(out, buf, want, off)) < 0)
+                                return r;
+                        off += want;
                 }
         }
         if (out >= 0 && ftruncate(out, (off_t)size) < 0)
@@ -802,13 +780,6 @@ static int prepare_item(struct store *st, struct item *it, unsigned flags) {
         return 0;
 }
 
-static int fsync_dir(const char *dir) {
-        _cleanup_close_ int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (fd < 0 || fsync(fd) < 0)
-                return -errno;
-        return 0;
-}
-
 /* Inside the write transaction: puts the blob in place (when staged) and
  * records it. -EAGAIN when it was neither staged nor present any more. */
 static int place_blob(struct store *st, struct item *it, int64_t now) {
@@ -830,7 +801,7 @@ static int place_blob(struct store *st, struct item *it, int64_t now) {
                 free(it->tmp);
                 it->tmp = NULL;
                 it->placed = true;
-                fsync_dir(dir);
+                fs_fsync_dir_at(AT_FDCWD, dir);
                 if (stat(path, &s) < 0)
                         return -errno;
         } else {

@@ -216,24 +216,25 @@ static int probe_qemu(unsigned timeout_ms, const char **ret_reason) {
         char *argv[] = {(char *)a->qemu_system, "-machine", machine, "-cpu", "host", "-m", "16", "-nodefaults",
                         "-display", "none", "-no-reboot", "-device", "isa-debug-exit,iobase=0x501,iosize=1",
                         "-drive", drive, NULL};
-        pid_t pid;
-        r = vm_spawn(argv, -1, -1, -1, true, &pid);
+        char **env = vm_tool_env();
+        struct proc_opts po = {.argv = argv, .envp = env, .stdin_fd = PROC_NULL, .stdout_fd = PROC_NULL,
+                               .stderr_fd = PROC_NULL, .timeout_ms = timeout_ms, .kill_grace_ms = 500};
+        struct proc_status st;
+        r = proc_run(&po, &st);
+        proc_env_free(env);
+        unlink(path);
         if (r < 0) {
-                unlink(path);
                 static char why[96]; /* the reason outlives the call, as the others do */
                 snprintf(why, sizeof why, "cannot run %s for the KVM probe", a->qemu_system);
                 *ret_reason = why;
                 return r;
         }
-        int st;
-        r = vm_wait_child(pid, NULL, vm_now_ms() + timeout_ms, &st);
-        unlink(path);
-        if (r == -ETIMEDOUT) {
+        if (st.timed_out) {
                 *ret_reason = "a test guest under QEMU/KVM did not finish within the probe's deadline "
                               "(its timer is too slow or stuck)";
-                return r;
+                return -ETIMEDOUT;
         }
-        if (r < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != PROBE_EXIT_STATUS) {
+        if (st.signal || st.exit_code != PROBE_EXIT_STATUS) {
                 *ret_reason = "QEMU could not run a test guest with KVM";
                 return -ENODEV;
         }

@@ -19,17 +19,17 @@
 #include "vm/cidata.h"
 #include "image/format.h"
 
+#include "os/fs.h"
+
 #include <dirent.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
-#include <sys/prctl.h>
 #include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <time.h>
 
 #define PORT_ATTEMPTS 8
@@ -68,86 +68,32 @@ void vm_strv_free(char **v) {
         free(v);
 }
 
-int vm_exit_code(int st) {
-        if (WIFEXITED(st))
-                return WEXITSTATUS(st);
-        if (WIFSIGNALED(st))
-                return 128 + WTERMSIG(st);
-        return 255;
+/* What the programs kiln starts for a VM (QEMU, ssh, ssh-keygen, qemu-img)
+ * get of kiln's environment: the search path, where temporary files go
+ * (QEMU's snapshot overlay), the terminal and locale for an interactive
+ * shell; nothing else (no KILN_VAR_*, no credentials). */
+char **vm_tool_env(void) {
+        static const char *const names[] = {"PATH", "HOME", "TMPDIR", "TERM", "LANG",
+                                             "LC_ALL", "LC_CTYPE", "USER", "LOGNAME", NULL};
+        return proc_env_from_host(names, NULL);
 }
 
-int vm_spawn(char *const argv[], int in_fd, int out_fd, int err_fd, bool new_pgrp, pid_t *ret_pid) {
-        int p[2];
-        if (pipe2(p, O_CLOEXEC) < 0)
-                return -errno;
-        pid_t parent = getpid();
-        pid_t pid = fork();
-        if (pid < 0) {
-                int r = -errno;
-                close(p[0]);
-                close(p[1]);
+int vm_run(struct vm *vm, char *const argv[], int out_fd, uint64_t deadline_ms, int *ret_code) {
+        uint64_t now = vm_now_ms();
+        if (deadline_ms && now >= deadline_ms)
+                return -ETIMEDOUT;
+        struct proc_opts po = {.argv = argv, .envp = vm->env, .stdin_fd = PROC_NULL,
+                               .stdout_fd = out_fd, .stderr_fd = out_fd,
+                               .timeout_ms = deadline_ms ? deadline_ms - now : 0,
+                               .cancel = vm->o.cancel};
+        struct proc_status st;
+        int r = proc_run(&po, &st);
+        if (r < 0)
                 return r;
-        }
-        if (pid == 0) {
-                close(p[0]);
-                if (new_pgrp)
-                        setpgid(0, 0);
-                prctl(PR_SET_PDEATHSIG, SIGKILL);
-                if (getppid() != parent) /* kiln died before the prctl */
-                        _exit(127);
-                int null = open("/dev/null", O_RDWR | O_CLOEXEC);
-                int fds[3] = {in_fd, out_fd, err_fd};
-                for (int i = 0; i < 3; i++) {
-                        int fd = fds[i] >= 0 ? fds[i] : null;
-                        if (fd == i)
-                                fcntl(fd, F_SETFD, 0);
-                        else if (dup2(fd, i) < 0)
-                                goto fail;
-                }
-                /* a child must not inherit kiln's signal handlers' effects */
-                signal(SIGINT, SIG_DFL);
-                signal(SIGTERM, SIG_DFL);
-                signal(SIGPIPE, SIG_DFL);
-                execvp(argv[0], argv);
-        fail:;
-                int e = errno;
-                (void)!write(p[1], &e, sizeof(e));
-                _exit(127);
-        }
-        close(p[1]);
-        int e = 0;
-        ssize_t n;
-        while ((n = read(p[0], &e, sizeof(e))) < 0 && errno == EINTR)
-                ;
-        close(p[0]);
-        if (n == sizeof(e)) {
-                while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
-                        ;
-                return -e;
-        }
-        *ret_pid = pid;
+        if (st.cancelled || st.timed_out)
+                return st.cancelled ? -ECANCELED : -ETIMEDOUT;
+        *ret_code = st.exit_code;
         return 0;
-}
-
-int vm_wait_child(pid_t pid, const volatile sig_atomic_t *cancel, uint64_t deadline_ms, int *ret_status) {
-        for (;;) {
-                int st;
-                pid_t w = waitpid(pid, &st, WNOHANG);
-                if (w == pid) {
-                        *ret_status = st;
-                        return 0;
-                }
-                if (w < 0 && errno != EINTR)
-                        return -errno;
-                bool cancelled = cancel && *cancel;
-                if (cancelled || (deadline_ms && vm_now_ms() >= deadline_ms)) {
-                        kill(pid, SIGKILL);
-                        while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-                                ;
-                        return cancelled ? -ECANCELED : -ETIMEDOUT;
-                }
-                sleep_ms(20);
-        }
 }
 
 /* ---- string tables ---------------------------------------------------------- */
@@ -218,14 +164,12 @@ static int run_tool(struct vm *vm, char *const argv[]) {
         _cleanup_close_ int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
         if (fd < 0)
                 return vm_fail(vm, -errno, "cannot create %s: %s", log, strerror(errno));
-        pid_t pid;
-        int r = vm_spawn(argv, -1, fd, fd, false, &pid);
+        int st;
+        int r = vm_run(vm, argv, fd, vm_now_ms() + 60000, &st);
+        if (r == -ECANCELED || r == -ETIMEDOUT)
+                return vm_fail(vm, r, "%s: %s", argv[0], strerror(-r));
         if (r < 0)
                 return vm_fail(vm, r, "cannot run %s: %s", argv[0], strerror(-r));
-        int st;
-        r = vm_wait_child(pid, vm->o.cancel, vm_now_ms() + 60000, &st);
-        if (r < 0)
-                return vm_fail(vm, r, "%s: %s", argv[0], strerror(-r));
         if (st != 0) {
                 _cleanup_free_ char *text = NULL;
                 size_t len;
@@ -234,7 +178,7 @@ static int run_tool(struct vm *vm, char *const argv[]) {
                 while (len > 0 && text[len - 1] == '\n')
                         text[--len] = 0;
                 unlink(log);
-                return vm_fail(vm, -EIO, "%s failed (exit %d)%s%s", argv[0], vm_exit_code(st),
+                return vm_fail(vm, -EIO, "%s failed (exit %d)%s%s", argv[0], st,
                                *text ? ": " : "", text);
         }
         unlink(log);
@@ -355,6 +299,8 @@ int vm_new(const struct vm_options *opts, struct vm **ret) {
         if (!opts || !opts->image)
                 return -EINVAL;
         struct vm *vm = xcalloc(1, sizeof(*vm));
+        vm->qemu_proc = (struct proc)PROC_INIT;
+        vm->env = vm_tool_env();
         vm->o = *opts;
         vm->image = xstrdup(opts->image);
         vm->console_log = xstrdup_null(opts->console_log);
@@ -398,22 +344,18 @@ int vm_new(const struct vm_options *opts, struct vm **ret) {
 /* ---- QEMU ------------------------------------------------------------------- */
 
 static bool reap(struct vm *vm) {
-        if (vm->pid <= 0)
+        if (vm->qemu_proc.pid <= 0)
                 return true;
-        int st;
-        pid_t w = waitpid(vm->pid, &st, WNOHANG);
-        if (w == vm->pid) {
-                vm->wait_status = st;
-                vm->reaped = true;
-                vm->pid = 0;
-                vm->info.qemu_pid = 0;
-                return true;
-        }
-        return false;
+        struct proc_status st = {.exit_code = 255};
+        if (proc_try_reap(&vm->qemu_proc, &st) == 0)
+                return false;
+        vm->exit_code = st.exit_code;
+        vm->info.qemu_pid = 0;
+        return true;
 }
 
 bool vm_running(struct vm *vm) {
-        return vm && vm->pid > 0 && !reap(vm);
+        return vm && vm->qemu_proc.pid > 0 && !reap(vm);
 }
 
 /* A free TCP port on 127.0.0.1, by binding port 0. Another process may take
@@ -519,16 +461,18 @@ static int start_qemu_once(struct vm *vm, enum vm_accel accel) {
         if (log < 0)
                 return vm_fail(vm, -errno, "cannot create %s: %s", vm->qemu_log, strerror(errno));
         char **argv = qemu_argv(vm, accel);
-        pid_t pid;
-        int r = vm_spawn(argv, -1, log, log, true, &pid);
+        /* QEMU leads its own process group: a terminal's Ctrl-C does not
+         * reach it, and vm_stop stops it as a group */
+        struct proc_opts po = {.argv = argv, .envp = vm->env, .stdin_fd = PROC_NULL,
+                               .stdout_fd = log, .stderr_fd = log, .kill_grace_ms = STOP_GRACE_MS};
+        proc_done(&vm->qemu_proc); /* the pidfd of an earlier attempt */
+        int r = proc_spawn(&po, &vm->qemu_proc);
         vm_strv_free(argv);
         if (r == -ENOENT)
                 return vm_fail(vm, r, "%s not found (package %s)", vm->qemu, vm->arch->qemu_package);
         if (r < 0)
                 return vm_fail(vm, r, "cannot run %s: %s", vm->qemu, strerror(-r));
-        vm->pid = pid;
-        vm->info.qemu_pid = pid;
-        vm->reaped = false;
+        vm->info.qemu_pid = vm->qemu_proc.pid;
         vm->start_ms = vm_now_ms();
         /* QEMU sets up host forwarding before the guest runs: wait until the
          * port answers (QEMU owns it) or QEMU exits (it could not bind). */
@@ -539,7 +483,7 @@ static int start_qemu_once(struct vm *vm, enum vm_accel accel) {
                         if (strstr(msg, "host forwarding") || strstr(msg, "Address already in use"))
                                 return -EADDRINUSE;
                         return vm_fail(vm, -ECHILD, "QEMU exited at once (status %d): %s",
-                                       vm_exit_code(vm->wait_status), *msg ? msg : "no message");
+                                       vm->exit_code, *msg ? msg : "no message");
                 }
                 if (port_accepts(vm->info.ssh_port))
                         return 0;
@@ -555,7 +499,7 @@ static int start_qemu_once(struct vm *vm, enum vm_accel accel) {
 int vm_start(struct vm *vm) {
         if (!vm->tmp_dir)
                 return vm_fail(vm, -EINVAL, "the VM was not set up");
-        if (vm->pid > 0)
+        if (vm->qemu_proc.pid > 0)
                 return vm_fail(vm, -EBUSY, "QEMU is already running");
         enum vm_accel accel = vm->o.accel;
         if (accel == VM_ACCEL_AUTO && vm->arch != arch_host()) {
@@ -611,12 +555,12 @@ static bool marker_seen(const struct vm *vm, off_t *off, struct strbuf *carry) {
 
 static int exited_early(struct vm *vm, const char *stage) {
         _cleanup_free_ char *msg = qemu_message(vm);
-        return vm_fail(vm, -ECHILD, "QEMU exited (status %d) %s%s%s", vm_exit_code(vm->wait_status), stage,
+        return vm_fail(vm, -ECHILD, "QEMU exited (status %d) %s%s%s", vm->exit_code, stage,
                        *msg ? ": " : "", msg);
 }
 
 int vm_wait_ready(struct vm *vm) {
-        if (vm->pid <= 0)
+        if (vm->qemu_proc.pid <= 0)
                 return vm_fail(vm, -ECHILD, "QEMU is not running");
         unsigned timeout_s = vm->o.timeout_s ? vm->o.timeout_s : vm->info.accel == VM_ACCEL_KVM ? 180 : 600;
         uint64_t deadline = vm->start_ms + (uint64_t)timeout_s * 1000;
@@ -641,14 +585,12 @@ int vm_wait_ready(struct vm *vm) {
          * may still be starting (a positive check bounded by the deadline). */
         for (;;) {
                 char **argv = vm_ssh_argv(vm, false, "true");
-                pid_t pid;
-                int r = vm_spawn(argv, -1, -1, -1, false, &pid);
+                int st;
+                int r = vm_run(vm, argv, PROC_NULL, deadline, &st);
                 vm_strv_free(argv);
-                if (r < 0)
+                if (r < 0 && r != -ECANCELED && r != -ETIMEDOUT)
                         return vm_fail(vm, r, r == -ENOENT ? "ssh not found (package openssh-client)"
                                                            : "cannot run ssh: %s", strerror(-r));
-                int st;
-                r = vm_wait_child(pid, vm->o.cancel, deadline, &st);
                 if (r == -ECANCELED)
                         return vm_fail(vm, r, "interrupted");
                 if (r == 0 && st == 0)
@@ -672,49 +614,26 @@ int vm_wait_ready(struct vm *vm) {
 /* ---- teardown and accessors ----------------------------------------------- */
 
 int vm_stop(struct vm *vm) {
-        if (!vm || vm->pid <= 0)
+        if (!vm || vm->qemu_proc.pid <= 0)
                 return 0;
         if (reap(vm))
                 return 0;
-        /* QEMU leads its own process group (vm_spawn with new_pgrp) */
-        kill(-vm->pid, SIGTERM);
-        uint64_t deadline = vm_now_ms() + STOP_GRACE_MS;
-        while (!reap(vm)) {
-                if (vm_now_ms() >= deadline) {
-                        kill(-vm->pid, SIGKILL);
-                        int st;
-                        while (waitpid(vm->pid, &st, 0) < 0 && errno == EINTR)
-                                ;
-                        vm->wait_status = st;
-                        vm->pid = 0;
-                        vm->info.qemu_pid = 0;
-                        vm->reaped = true;
-                        break;
-                }
-                sleep_ms(20);
-        }
+        /* SIGTERM to QEMU's group, SIGKILL after STOP_GRACE_MS */
+        struct proc_status st = {.exit_code = 255};
+        (void)proc_stop(&vm->qemu_proc, &st);
+        vm->exit_code = st.exit_code;
+        vm->info.qemu_pid = 0;
         return 0;
-}
-
-/* Removes the temp dir: it holds only plain files kiln put there. */
-static void remove_tmp_dir(const char *dir) {
-        DIR *d = opendir(dir);
-        if (d) {
-                struct dirent *e;
-                while ((e = readdir(d)))
-                        if (!streq(e->d_name, ".") && !streq(e->d_name, ".."))
-                                unlinkat(dirfd(d), e->d_name, 0);
-                closedir(d);
-        }
-        rmdir(dir);
 }
 
 struct vm *vm_free(struct vm *vm) {
         if (!vm)
                 return NULL;
         vm_stop(vm);
+        proc_done(&vm->qemu_proc);
+        proc_env_free(vm->env);
         if (vm->tmp_dir)
-                remove_tmp_dir(vm->tmp_dir);
+                (void)rm_rf(vm->tmp_dir); /* only files kiln put there */
         free(vm->image);
         free(vm->console_log);
         free(vm->extra_iso);

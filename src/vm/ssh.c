@@ -88,32 +88,22 @@ int vm_exec(struct vm *vm, const char *command, const void *stdin_data, size_t s
             struct strbuf *out, int *ret_status) {
         if (!vm->ready)
                 return vm_fail(vm, -ENOTCONN, "the VM is not ready");
-        int in[2] = {-1, -1}, outp[2] = {-1, -1};
-        if (pipe2(in, O_CLOEXEC) < 0)
-                return vm_fail(vm, -errno, "pipe: %s", strerror(errno));
-        if (out && pipe2(outp, O_CLOEXEC) < 0) {
-                int r = -errno;
-                close(in[0]);
-                close(in[1]);
-                return vm_fail(vm, r, "pipe: %s", strerror(-r));
-        }
         char **argv = vm_ssh_argv(vm, false, command);
-        pid_t pid;
-        int r = vm_spawn(argv, in[0], out ? outp[1] : STDOUT_FILENO, out ? outp[1] : STDERR_FILENO, false, &pid);
+        struct proc_opts po = {.argv = argv, .envp = vm->env, .stdin_fd = PROC_PIPE,
+                               .stdout_fd = out ? PROC_PIPE : STDOUT_FILENO,
+                               .stderr_fd = out ? PROC_STDOUT : STDERR_FILENO,
+                               .timeout_ms = (uint64_t)vm->o.exec_timeout_s * 1000,
+                               .cancel = vm->o.cancel};
+        _cleanup_(proc_done) struct proc ssh = PROC_INIT;
+        int r = proc_spawn(&po, &ssh);
         vm_strv_free(argv);
-        close(in[0]);
-        if (out)
-                close(outp[1]);
-        if (r < 0) {
-                close(in[1]);
-                if (out)
-                        close(outp[0]);
+        if (r < 0)
                 return vm_fail(vm, r, r == -ENOENT ? "ssh not found (package openssh-client)" : "cannot run ssh: %s",
                                strerror(-r));
-        }
         /* Feed stdin and drain the output together: either may block. */
         void (*old_pipe)(int) = signal(SIGPIPE, SIG_IGN);
-        int wfd = in[1], rfd = out ? outp[0] : -1;
+        int wfd = ssh.stdin_fd, rfd = ssh.stdout_fd;
+        ssh.stdin_fd = ssh.stdout_fd = -1; /* closed here */
         size_t written = 0;
         if (!stdin_data || stdin_len == 0) {
                 close(wfd);
@@ -121,7 +111,7 @@ int vm_exec(struct vm *vm, const char *command, const void *stdin_data, size_t s
         } else {
                 set_nonblock(wfd);
         }
-        uint64_t deadline = vm->o.exec_timeout_s ? vm_now_ms() + (uint64_t)vm->o.exec_timeout_s * 1000 : 0;
+        uint64_t deadline = ssh.deadline_ms;
         int err = 0;
         while (wfd >= 0 || rfd >= 0) {
                 if (vm->o.cancel && *vm->o.cancel) {
@@ -179,10 +169,12 @@ int vm_exec(struct vm *vm, const char *command, const void *stdin_data, size_t s
         if (rfd >= 0)
                 close(rfd);
         signal(SIGPIPE, old_pipe);
+        struct proc_status st = {0};
         if (err)
-                kill(pid, SIGKILL);
-        int st = 0;
-        r = vm_wait_child(pid, vm->o.cancel, deadline, &st);
+                proc_signal(&ssh, SIGKILL);
+        r = proc_wait(&ssh, &st);
+        if (err == 0 && r == 0 && (st.cancelled || st.timed_out))
+                r = st.cancelled ? -ECANCELED : -ETIMEDOUT;
         if (err == 0)
                 err = r;
         switch (err) {
@@ -192,7 +184,7 @@ int vm_exec(struct vm *vm, const char *command, const void *stdin_data, size_t s
         case -E2BIG: return vm_fail(vm, err, "the command wrote more than %u MiB", VM_EXEC_MAX_OUTPUT >> 20);
         default: return vm_fail(vm, err, "ssh: %s", strerror(-err));
         }
-        int code = vm_exit_code(st);
+        int code = st.exit_code;
         if (code == 255 && !vm_running(vm))
                 return vm_fail(vm, -ECONNRESET, "the VM stopped (QEMU exited) during the command");
         *ret_status = code;
@@ -203,16 +195,18 @@ int vm_shell(struct vm *vm, int *ret_status) {
         if (!vm->ready)
                 return vm_fail(vm, -ENOTCONN, "the VM is not ready");
         char **argv = vm_ssh_argv(vm, isatty(STDIN_FILENO), NULL);
-        pid_t pid;
-        int r = vm_spawn(argv, STDIN_FILENO, STDOUT_FILENO, STDERR_FILENO, false, &pid);
+        /* interactive: in kiln's process group, which owns the terminal */
+        struct proc_opts po = {.argv = argv, .envp = vm->env, .stdin_fd = STDIN_FILENO,
+                               .stdout_fd = STDOUT_FILENO, .stderr_fd = STDERR_FILENO,
+                               .foreground = true, .cancel = vm->o.cancel};
+        struct proc_status st;
+        int r = proc_run(&po, &st);
         vm_strv_free(argv);
         if (r < 0)
                 return vm_fail(vm, r, r == -ENOENT ? "ssh not found (package openssh-client)" : "cannot run ssh: %s",
                                strerror(-r));
-        int st;
-        r = vm_wait_child(pid, vm->o.cancel, 0, &st);
-        if (r < 0)
-                return vm_fail(vm, r, "interrupted");
-        *ret_status = vm_exit_code(st);
+        if (st.cancelled)
+                return vm_fail(vm, -ECANCELED, "interrupted");
+        *ret_status = st.exit_code;
         return 0;
 }

@@ -5,6 +5,7 @@
  */
 #pragma once
 
+#include "os/proc.h"
 #include "vm/vm.h"
 
 #include "base/arch.h"
@@ -31,9 +32,9 @@ struct vm {
         const char *format;         /* "raw" or "qcow2" */
         char *accel_note;
 
-        pid_t pid;                  /* QEMU, or 0 */
-        int wait_status;            /* QEMU's status once reaped */
-        bool reaped;
+        struct proc qemu_proc;      /* QEMU (qemu_proc.pid 0 once reaped) */
+        int exit_code;              /* QEMU's once reaped: status or 128 + signal */
+        char **env;                 /* the environment of every program started (vm_tool_env) */
         uint64_t start_ms;          /* monotonic, when QEMU was (last) started */
         bool ready;
 
@@ -46,24 +47,18 @@ uint64_t vm_now_ms(void);
 /* Sets vm_error's text (printf-style) and returns r (a -errno). */
 _printf_(3, 4) int vm_fail(struct vm *vm, int r, const char *fmt, ...);
 
-/* Starts argv[0] (looked up in PATH) with the given descriptors (-1:
- * /dev/null) as stdin, stdout, stderr; the child dies with kiln
- * (PR_SET_PDEATHSIG) and, with new_pgrp, leads its own process group (so a
- * terminal's Ctrl-C does not reach it and it can be killed as a group).
- * Returns 0 with *ret_pid, or -errno when the program could not be
- * executed (-ENOENT when it is not installed). */
-int vm_spawn(char *const argv[], int in_fd, int out_fd, int err_fd, bool new_pgrp, pid_t *ret_pid);
+/* The environment for programs started for a VM (owned: proc_env_free). */
+char **vm_tool_env(void);
 
-/* Waits for pid, polling every 100 ms for *cancel and the deadline
- * (deadline_ms 0: none). Returns 0 with the wait status, -ECANCELED or
- * -ETIMEDOUT (the child is then killed with SIGKILL and reaped). */
-int vm_wait_child(pid_t pid, const volatile sig_atomic_t *cancel, uint64_t deadline_ms, int *ret_status);
+/* Runs argv with vm->env, output to out_fd (or PROC_NULL), until it ends
+ * or deadline_ms (0: none) or *vm->o.cancel (it is then stopped: SIGTERM,
+ * SIGKILL after the grace). Returns 0 with *ret_code (exit status, or 128
+ * + signal), -ETIMEDOUT, -ECANCELED, or proc_spawn's -errno (-ENOENT: not
+ * installed). */
+int vm_run(struct vm *vm, char *const argv[], int out_fd, uint64_t deadline_ms, int *ret_code);
 
 /* The ssh argv for the guest: options, user@127.0.0.1, then `command`
  * (NULL: none, for an interactive shell); tty adds -t. NULL-terminated,
  * owned by the caller (free each string and the array: vm_strv_free). */
 char **vm_ssh_argv(const struct vm *vm, bool tty, const char *command);
 void vm_strv_free(char **v);
-
-/* Exit status from a wait status: the code, or 128+signal. */
-int vm_exit_code(int wait_status);

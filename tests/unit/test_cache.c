@@ -9,6 +9,7 @@
 #include "harness.h"
 
 #include "base/hash.h"
+#include "os/fs.h"
 #include "provision/cache.h"
 
 #include <fcntl.h>
@@ -585,9 +586,15 @@ TEST(rm_rf_stays_on_one_file_system) {
                         _exit(1);
                 char *f = xasprintf("%s/on-tmpfs", mnt);
                 put(f, "t");
+                char *beside = xasprintf("%s/beside", t);
+                put(beside, "b");
                 int r = rm_rf(t);
                 if (r >= 0)
                         _exit(2); /* the mount point cannot be removed */
+                if (r != -EXDEV)
+                        _exit(4); /* and says why */
+                if (exists(beside))
+                        _exit(5); /* what is on the same file system goes */
                 _exit(exists(f) ? 0 : 3);
         }
         CHECK_INT(wait_child(pid), ==, 0);

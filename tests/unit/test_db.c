@@ -10,7 +10,7 @@
 
 #include "base/util.h"
 #include "db/db.h"
-#include "provision/cache.h" /* rm_rf */
+#include "os/fs.h"
 
 #include <errno.h>
 #include <sqlite3.h>

@@ -775,6 +775,40 @@ TEST(disk_assemble_needs_kernel_initramfs_and_grub) {
         free(log);
 }
 
+/* The tools disk_assemble runs get the environment it builds (PATH,
+ * locale, SOURCE_DATE_EPOCH...), never kiln's: a KILN_VAR_* secret in
+ * kiln's environment does not reach them. The tree's grub-mkimage here is
+ * a script (run by a static busybox) that prints its environment into the
+ * log and fails. */
+TEST(disk_tools_do_not_see_kilns_environment) {
+        if (geteuid() != 0 || access("/bin/busybox", X_OK) < 0) {
+                printf("    skipped: needs root and /bin/busybox (busybox-static)\n");
+                return;
+        }
+        setenv("KILN_VAR_DISK_TEST_SECRET", "disk-s3cr3t", 1);
+        setenv("KILN_DISK_TEST_OTHER", "other-value", 1);
+        char *log = NULL;
+        CHECK_INT(assemble_layer("mkdir -p boot bin usr/bin usr/lib/grub/i386-pc usr/lib/grub/x86_64-efi && "
+                                 "touch boot/vmlinuz-1 boot/initrd.img-1 usr/lib/grub/i386-pc/boot.img "
+                                 "usr/lib/grub/i386-pc/moddep.lst usr/lib/grub/x86_64-efi/moddep.lst && "
+                                 "cp /bin/busybox bin/busybox && ln -s busybox bin/sh && "
+                                 "printf '#!/bin/sh\\n/bin/busybox env | /bin/busybox sed s/^/tool-env:/\\n"
+                                 "exit 3\\n' > usr/bin/grub-mkimage && chmod 755 usr/bin/grub-mkimage",
+                                 &log),
+                  ==, -EIO);
+        unsetenv("KILN_VAR_DISK_TEST_SECRET");
+        unsetenv("KILN_DISK_TEST_OTHER");
+        /* the tool ran and printed what it had */
+        CHECK(log && strstr(log, "tool-env:SOURCE_DATE_EPOCH="));
+        CHECK(log && strstr(log, "tool-env:PATH="));
+        CHECK(log && strstr(log, "grub-mkimage failed"));
+        /* and nothing of kiln's own environment */
+        CHECK(log && !strstr(log, "KILN_VAR_"));
+        CHECK(log && !strstr(log, "disk-s3cr3t"));
+        CHECK(log && !strstr(log, "other-value"));
+        free(log);
+}
+
 /* ---- one filesystem from a tree (disk_make_filesystem) -------------------- */
 
 static char *xfs_cat(const char *img, const char *path);

@@ -9,7 +9,7 @@
 #include "harness.h"
 
 #include "base/hash.h"
-#include "provision/cache.h"
+#include "os/fs.h"
 #include "store/store.h"
 
 #include <dirent.h>

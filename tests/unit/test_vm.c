@@ -231,3 +231,31 @@ TEST(vm_new_arch) {
         vm_free(vm);
         rm_tree(t);
 }
+
+/* QEMU, ssh and ssh-keygen get the search path, temp dir, terminal and
+ * locale of kiln's environment, never its KILN_VAR_* values or other
+ * variables (they used to inherit all of it). */
+TEST(vm_tools_get_a_minimal_environment) {
+        setenv("KILN_VAR_VM_TEST_SECRET", "vm-s3cr3t", 1);
+        setenv("KILN_VM_TEST_OTHER", "other", 1);
+        char *old_tmpdir = xstrdup_null(getenv("TMPDIR"));
+        setenv("TMPDIR", "/var/tmp", 1);
+        char **env = vm_tool_env();
+        bool tmpdir = false, path = false;
+        for (char **e = env; *e; e++) {
+                CHECK(!startswith(*e, "KILN_"));
+                CHECK(!strstr(*e, "vm-s3cr3t"));
+                tmpdir |= streq(*e, "TMPDIR=/var/tmp");
+                path |= startswith(*e, "PATH=") != NULL;
+        }
+        CHECK(tmpdir);
+        CHECK(path == (getenv("PATH") != NULL));
+        proc_env_free(env);
+        unsetenv("KILN_VAR_VM_TEST_SECRET");
+        unsetenv("KILN_VM_TEST_OTHER");
+        if (old_tmpdir)
+                setenv("TMPDIR", old_tmpdir, 1);
+        else
+                unsetenv("TMPDIR");
+        free(old_tmpdir);
+}

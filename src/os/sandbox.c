@@ -113,7 +113,7 @@
  * the helper is SIGKILLed (not by kiln's death, which sends SIGTERM, but
  * after KILL_GRACE_MS), its placeholders stay in `upper`.
  */
-#include "provision/sandbox.h"
+#include "os/sandbox.h"
 
 #include "base/util.h"
 
