@@ -65,7 +65,7 @@ static double secs(uint64_t ms) {
         return (double)ms / 1000.0;
 }
 
-static void print_json(const char *image, const struct vm_options *o, struct vm *vm,
+static void print_json(const struct vm_options *o, struct vm *vm,
                        const struct vm_boot_state *bs, const char *phase, int status) {
         const struct vm_info *i = vm_info(vm);
         _cleanup_strbuf_ struct strbuf out = STRBUF_INIT;
@@ -73,7 +73,7 @@ static void print_json(const char *image, const struct vm_options *o, struct vm 
         json_init(&w, &out, true);
         json_begin_object(&w);
         json_key(&w, "image");
-        json_string(&w, image);
+        json_string(&w, o->image);
         json_key(&w, "firmware");
         json_string(&w, vm_firmware_to_string(o->firmware));
         json_key(&w, "accel");
@@ -214,32 +214,36 @@ static bool start(const struct boot_args *b, struct vm **ret_vm, int *ret_exit) 
         return true;
 }
 
+/* A wait for the guest failed with r: says why (with the end of the serial
+ * console) and, with --json, writes the summary for phase. Returns false,
+ * with the exit code in *ret_exit. */
+static bool not_usable(const struct boot_args *b, struct vm *vm, int r, const char *what, const char *phase,
+                       int *ret_exit) {
+        if (r == -ECANCELED) {
+                *ret_exit = interrupted();
+                return false;
+        }
+        report_failure(vm, what, true);
+        if (b->json)
+                print_json(&b->o, vm, NULL, phase, -1);
+        *ret_exit = EXIT_FAILED;
+        return false;
+}
+
 /* Waits until the guest is ready and systemd has judged its boot (into
  * *bs). True when the boot is usable; else *ret_exit is the exit code. */
 static bool wait_usable(const struct boot_args *b, struct vm *vm, struct vm_boot_state *bs, int *ret_exit) {
         const struct vm_info *info = vm_info(vm);
         *ret_exit = EXIT_FAILED;
         int r = vm_wait_ready(vm);
-        if (r == -ECANCELED)
-                return *ret_exit = interrupted(), false;
-        if (r < 0) {
-                report_failure(vm, "the guest did not become ready", true);
-                if (b->json)
-                        print_json(b->o.image, &b->o, vm, NULL, "not-ready", -1);
-                return false;
-        }
+        if (r < 0)
+                return not_usable(b, vm, r, "the guest did not become ready", "not-ready", ret_exit);
         fprintf(stderr, "kiln boot: ready after %.1f s (cloud-init done after %.1f s)\n", secs(info->ssh_ms),
                 secs(info->ready_ms));
         /* Ready is not enough: systemd says whether the boot went well. */
         r = vm_boot_state(vm, 0, bs);
-        if (r == -ECANCELED)
-                return *ret_exit = interrupted(), false;
-        if (r < 0) {
-                report_failure(vm, "cannot tell how the boot ended", true);
-                if (b->json)
-                        print_json(b->o.image, &b->o, vm, NULL, "no-state", -1);
-                return false;
-        }
+        if (r < 0)
+                return not_usable(b, vm, r, "cannot tell how the boot ended", "no-state", ret_exit);
         struct check_boot_policy pol = {.allow_degraded = b->allow_degraded};
         _cleanup_free_ char *verdict = NULL;
         if (check_boot_state_judge(bs, &pol, &verdict) == CHECK_FAILED) {
@@ -249,7 +253,7 @@ static bool wait_usable(const struct boot_args *b, struct vm *vm, struct vm_boot
                                         "'systemctl status --no-pager %s; journalctl -b --no-pager -u %s' %s\n",
                                 bs->failed[0], bs->failed[0], b->o.image);
                 if (b->json)
-                        print_json(b->o.image, &b->o, vm, bs, "degraded", -1);
+                        print_json(&b->o, vm, bs, "degraded", -1);
                 return false;
         }
         if (!streq(bs->state, "running"))
@@ -304,6 +308,6 @@ static int boot_run(struct cli *cli, int argc, char **argv) {
                 phase = hold(vm);
         }
         if (b.json)
-                print_json(b.o.image, &b.o, vm, &bs, phase, status);
+                print_json(&b.o, vm, &bs, phase, status);
         return status >= 0 ? status : EXIT_OK;
 }
