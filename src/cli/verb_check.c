@@ -4,12 +4,10 @@
  * JUnit XML. */
 #include "cli/cli.h"
 
-#include "provision/build.h"
 #include "provision/sandbox.h"
 #include "check/check.h"
 
 #include <signal.h>
-#include <sys/stat.h>
 
 static int check_verb_run(struct cli *cli, int argc, char **argv);
 
@@ -181,6 +179,20 @@ static int report(struct cli *cli, const struct spec_args *a, const struct targe
         return all_ran && !failed && !cancelled ? EXIT_OK : EXIT_FAILED;
 }
 
+/* The targets of one run; frees their reports and check lists. */
+struct targets {
+        struct target *v;
+        size_t n;
+};
+
+static void targets_done(struct targets *t) {
+        for (size_t i = 0; i < t->n; i++) {
+                check_report_done(&t->v[i].report);
+                check_list_done(&t->v[i].list);
+        }
+        free(t->v);
+}
+
 static int check_verb_run(struct cli *cli, int argc, char **argv) {
         _cleanup_(spec_args_done) struct spec_args a = {.check_opts = true};
         int r = spec_args_parse(&a, &verb_check, argc, argv);
@@ -191,28 +203,19 @@ static int check_verb_run(struct cli *cli, int argc, char **argv) {
         _cleanup_(diag_list_done) struct diag_list d = {0};
         _cleanup_(spec_freep) struct spec *s = NULL;
         _cleanup_free_ char *work = cli_work_dir(&a);
-        struct target *targets = NULL;
-        size_t nt = 0;
-        int ret = EXIT_USAGE;
-        if (cli_load_spec(cli, &a, &d, &s) < 0 || select_targets(cli, &a, s, &d, &targets, &nt) < 0)
-                goto out;
-        if (nt == 0) {
+        _cleanup_(targets_done) struct targets t = {0};
+        if (cli_load_spec(cli, &a, &d, &s) < 0 || select_targets(cli, &a, s, &d, &t.v, &t.n) < 0)
+                return EXIT_USAGE;
+        if (t.n == 0) {
                 fprintf(stderr, "kiln: check: no checks to run: the selected builds have no checks: "
                                 "(give some with --checks FILE)\n");
-                ret = EXIT_OK;
-        } else if (a.image && nt > 1) {
-                cli_usage_error("check", "--image checks one build; choose it with --only (%zu selected)", nt);
-        } else if (prepare(&a) < 0) {
-                ret = EXIT_FAILED;
-        } else {
-                bool all_ran = run_targets(&a, work, targets, nt);
-                ret = report(cli, &a, targets, nt, all_ran);
+                return EXIT_OK;
         }
-out:
-        for (size_t i = 0; i < nt; i++) {
-                check_report_done(&targets[i].report);
-                check_list_done(&targets[i].list);
-        }
-        free(targets);
-        return ret;
+        if (a.image && t.n > 1)
+                return cli_usage_error("check", "--image checks one build; choose it with --only (%zu selected)", t.n),
+                       EXIT_USAGE;
+        if (prepare(&a) < 0)
+                return EXIT_FAILED;
+        bool all_ran = run_targets(&a, work, t.v, t.n);
+        return report(cli, &a, t.v, t.n, all_ran);
 }
