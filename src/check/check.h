@@ -131,6 +131,16 @@ struct check_tree {
 };
 void check_exec_tree(struct check_exec *x, const struct check_tree *t);
 
+/* Runs the checks of l against build b's finished tree as `kiln build` left
+ * it in work_dir (provision/build.h: its layer stack from the step cache,
+ * read-only, with a throwaway layer under the build's run/ folder) through
+ * check_exec_tree. Returns 0 with *ret filled, or -errno with an explanation
+ * in *ret_error (owned; it names the kiln command that helps): -ENOENT when
+ * b has no finished tree in work_dir, the stat(2) error of a layer no longer
+ * in the cache, or check_run's error. */
+int check_run_finished_tree(const struct check_list *l, const char *work_dir, const struct spec_build *b,
+                            struct check_report *ret, char **ret_error);
+
 /* A booted guest (vm.h, started and ready) as a target: the script runs as
  * root over SSH. The VM must outlive the exec. */
 struct vm;
@@ -241,6 +251,12 @@ void check_report_json(const struct check_report *r, struct json_writer *w);
 void check_report_junit(const struct check_report *const *r, size_t n, struct strbuf *out);
 /* Writes check_report_junit to path atomically. */
 int check_report_write_junit(const struct check_report *const *r, size_t n, const char *path);
+/* The reports of one run over several builds as one JSON document (and a
+ * newline) appended to out: {schema_version: 1, spec, ok, passed, failed,
+ * skipped, reports: [check_report_json...]}; ok is all_ran and no check
+ * failed. */
+void check_reports_json(const struct check_report *const *r, size_t n, const char *spec, bool all_ran,
+                        struct strbuf *out);
 
 /* Appends s with XML's five special characters escaped and characters XML
  * 1.0 cannot hold (control characters but tab/LF/CR) replaced by '?'. */

@@ -188,3 +188,35 @@ int check_report_write_junit(const struct check_report *const *r, size_t n, cons
         check_report_junit(r, n, &sb);
         return write_file(path, sb.buf, sb.len, 0644, WRITE_FILE_ATOMIC);
 }
+
+void check_reports_json(const struct check_report *const *r, size_t n, const char *spec, bool all_ran,
+                        struct strbuf *out) {
+        unsigned passed = 0, failed = 0, skipped = 0;
+        for (size_t i = 0; i < n; i++) {
+                passed += r[i]->passed;
+                failed += r[i]->failed;
+                skipped += r[i]->skipped;
+        }
+        struct json_writer w;
+        json_init(&w, out, true);
+        json_begin_object(&w);
+        json_key(&w, "schema_version");
+        json_int(&w, 1);
+        json_key(&w, "spec");
+        json_string(&w, spec);
+        json_key(&w, "ok");
+        json_bool(&w, all_ran && failed == 0);
+        json_key(&w, "passed");
+        json_int(&w, passed);
+        json_key(&w, "failed");
+        json_int(&w, failed);
+        json_key(&w, "skipped");
+        json_int(&w, skipped);
+        json_key(&w, "reports");
+        json_begin_array(&w);
+        for (size_t i = 0; i < n; i++)
+                check_report_json(r[i], &w);
+        json_end_array(&w);
+        json_end_object(&w);
+        strbuf_addc(out, '\n');
+}

@@ -20,6 +20,7 @@
 
 #include "os/fs.h"
 #include "os/sandbox.h"
+#include "provision/build.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -283,4 +284,39 @@ void check_exec_tree(struct check_exec *x, const struct check_tree *t) {
                 .userdata = (void *)t,
                 .run = tree_run,
         };
+}
+
+int check_run_finished_tree(const struct check_list *l, const char *work_dir, const struct spec_build *b,
+                            struct check_report *ret, char **ret_error) {
+        struct build_options bo = {.work_dir = work_dir};
+        char **layers = NULL;
+        size_t n = 0;
+        int r = build_layers(&bo, b, &layers, &n);
+        if (r < 0) {
+                *ret_error = xasprintf("%s has no finished tree in %s (run kiln build first)", b->name, work_dir);
+                return -ENOENT;
+        }
+        for (size_t i = 0; i < n && r == 0; i++) {
+                struct stat st;
+                if (stat(layers[i], &st) < 0) {
+                        r = -errno;
+                        *ret_error = xasprintf("a layer of %s is no longer in the cache (%s); run kiln build again",
+                                               b->name, layers[i]);
+                }
+        }
+        if (r == 0) {
+                _cleanup_free_ char *dir = build_dir(&bo, b);
+                _cleanup_free_ char *scratch = xasprintf("%s/run", dir);
+                struct check_tree tree = {.layers = (const char *const *)layers, .nlayers = n,
+                                          .scratch_dir = scratch};
+                struct check_exec x;
+                check_exec_tree(&x, &tree);
+                r = check_run(l, &x, b->name, ret);
+                if (r < 0)
+                        *ret_error = xasprintf("%s: cannot run the checks in the tree: %s", b->name, strerror(-r));
+        }
+        for (size_t i = 0; i < n; i++)
+                free(layers[i]);
+        free(layers);
+        return r;
 }

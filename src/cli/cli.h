@@ -64,39 +64,69 @@ int cli_next(struct cli_parser *p, const char **ret_arg);
 
 _printf_(2, 3) int cli_usage_error(const char *verb, const char *fmt, ...);
 
-/* ---- the options of verbs that load a spec --------------------------------- */
+/* ---- option tables ----------------------------------------------------------
+ * git's parse-options, in kiln's spelling: a verb lists its options in a table
+ * beside it, each entry naming where its value goes, and cli_parse_options
+ * walks argv (with cli_next above) and fills them in. A verb's help text stays
+ * hand-written in its struct verb. */
 
-enum {
-        OPT_HELP = 1,
-        OPT_VAR,
-        OPT_VAR_FILE,
-        OPT_ONLY,
-        OPT_EXCEPT,
-        OPT_JSON,
-        OPT_ON_ERROR,
-        OPT_FORCE,
-        /* build verbs only */
-        OPT_EXPLAIN,
-        OPT_DEBUG,
-        OPT_PARALLEL,
-        OPT_CACHE_DIR,
-        OPT_WORK_DIR,
-        OPT_FAILED,
-        OPT_OUTPUT_DIR,
-        OPT_TREES_ONLY,
-        /* checks (kiln check; --no-checks and --boot-check for kiln build) */
-        OPT_NO_CHECKS,
-        OPT_BOOT_CHECK,
-        OPT_ALLOW_DEGRADED,
-        OPT_CHECKS,
-        OPT_IMAGE,
-        OPT_TREE,
-        OPT_JUNIT,
-        OPT_STORE,
-        OPT_NO_STORE,
-        OPT_NO_PUBLISH,
-        OPT_SPEC_LAST,
+enum cli_opt_type {
+        CLI_OPT_T_END = 0,   /* ends the table */
+        CLI_OPT_T_HELP,      /* -h/--help: prints the verb's help */
+        CLI_OPT_T_FLAG,      /* bool *value = true */
+        CLI_OPT_T_STRING,    /* const char **value = the option's argument */
+        CLI_OPT_T_UINT,      /* unsigned *value: decimal digits only, min..max */
+        CLI_OPT_T_CALLBACK,  /* fn decides (with an argument when has_arg) */
+        CLI_OPT_T_ARGS,      /* positional arguments, each to fn (no such entry:
+                                any is "unexpected argument 'ARG'") */
 };
+
+struct cli_opt;
+/* Takes one option (or positional argument): arg is its value (NULL for an
+ * option without one), argi the index in argv of the word that held it.
+ * Returns >= 0, or -EINVAL after printing a usage error (cli_usage_error). */
+typedef int (*cli_opt_fn)(const struct cli_opt *o, const char *verb, const char *arg, int argi);
+
+struct cli_opt {
+        enum cli_opt_type type;
+        const char *name;      /* long name without dashes (NULL for T_ARGS) */
+        char short_name;       /* 0 for none */
+        void *value;           /* where the value goes (see the types); T_CALLBACK: fn's */
+        bool has_arg;          /* T_CALLBACK: takes a value */
+        unsigned min, max;     /* T_UINT's range */
+        const char *expect;    /* T_UINT: the usage error is "EXPECT, not 'ARG'" */
+        cli_opt_fn fn;         /* T_CALLBACK, T_ARGS */
+        const char *only_for;  /* not NULL: known here but refused as
+                                  "option '--NAME' is for ONLY_FOR" (verbs sharing
+                                  one table, such as spec_args) */
+};
+
+#define CLI_OPT_HELP() {.type = CLI_OPT_T_HELP, .name = "help", .short_name = 'h'}
+#define CLI_OPT_FLAG(n, s, v, ...) \
+        {.type = CLI_OPT_T_FLAG, .name = (n), .short_name = (s), .value = (v), __VA_ARGS__}
+#define CLI_OPT_STRING(n, s, v, ...) \
+        {.type = CLI_OPT_T_STRING, .name = (n), .short_name = (s), .value = (v), __VA_ARGS__}
+#define CLI_OPT_UINT(n, s, v, lo, hi, exp, ...) \
+        {.type = CLI_OPT_T_UINT, .name = (n), .short_name = (s), .value = (v), .min = (lo), \
+         .max = (hi), .expect = (exp), __VA_ARGS__}
+#define CLI_OPT_CALLBACK(n, s, v, arg, f, ...) \
+        {.type = CLI_OPT_T_CALLBACK, .name = (n), .short_name = (s), .value = (v), .has_arg = (arg), \
+         .fn = (f), __VA_ARGS__}
+#define CLI_OPT_ARGS(v, f) {.type = CLI_OPT_T_ARGS, .value = (v), .fn = (f)}
+#define CLI_OPT_END() {.type = CLI_OPT_T_END}
+
+/* Parses argv[1..argc) (argv[0] is the verb) against opts, in order: the
+ * first mistake is the one reported. Returns 0 when the verb goes on, 1
+ * when --help was printed, or -EINVAL after a usage error was printed;
+ * cli_parse_exit(r) is the verb's exit code for the last two. */
+int cli_parse_options(const struct verb *v, const struct cli_opt *opts, int argc, char **argv);
+static inline int cli_parse_exit(int r) { return r > 0 ? EXIT_OK : EXIT_USAGE; }
+
+/* s as a whole decimal number (digits only, no sign or spaces) from min
+ * to max: 0, or -EINVAL. */
+int cli_parse_uint(const char *s, unsigned min, unsigned max, unsigned *ret);
+
+/* ---- the options of verbs that load a spec --------------------------------- */
 
 struct spec_args {
         const char *path;
@@ -141,8 +171,6 @@ struct spec_args {
  * Strings owned by the caller. */
 char *cli_work_dir(const struct spec_args *a);
 char *cli_cache_dir(const struct spec_args *a);
-
-extern const struct cli_option spec_cli_options[];
 
 /* Parses argv for a spec-loading verb. Returns 0, 1 when --help was printed,
  * or -EINVAL after a usage error was printed. */

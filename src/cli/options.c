@@ -99,3 +99,75 @@ int cli_next(struct cli_parser *p, const char **ret_arg) {
         *ret_arg = p->argv[p->i++];
         return o->id;
 }
+
+int cli_parse_uint(const char *s, unsigned min, unsigned max, unsigned *ret) {
+        if (!(s[0] >= '0' && s[0] <= '9'))
+                return -EINVAL;
+        char *end;
+        errno = 0;
+        unsigned long v = strtoul(s, &end, 10);
+        if (errno || *end || v < min || v > max)
+                return -EINVAL;
+        *ret = (unsigned)v;
+        return 0;
+}
+
+/* One option (or, for o->type T_ARGS, one positional argument). */
+static int take(const struct verb *v, const struct cli_opt *o, const char *arg, int argi) {
+        if (o->only_for)
+                return cli_usage_error(v->name, "option '--%s' is for %s", o->name, o->only_for);
+        switch (o->type) {
+        case CLI_OPT_T_HELP:
+                cli_print_verb_help(v, stdout);
+                return 1;
+        case CLI_OPT_T_FLAG:
+                *(bool *)o->value = true;
+                return 0;
+        case CLI_OPT_T_STRING:
+                *(const char **)o->value = arg;
+                return 0;
+        case CLI_OPT_T_UINT:
+                if (cli_parse_uint(arg, o->min, o->max, o->value) < 0)
+                        return cli_usage_error(v->name, "%s, not '%s'", o->expect, arg);
+                return 0;
+        case CLI_OPT_T_CALLBACK:
+        case CLI_OPT_T_ARGS:
+                return o->fn(o, v->name, arg, argi) < 0 ? -EINVAL : 0;
+        case CLI_OPT_T_END:
+                break;
+        }
+        return cli_usage_error(v->name, "option not supported here");
+}
+
+int cli_parse_options(const struct verb *v, const struct cli_opt *opts, int argc, char **argv) {
+        /* cli_next's view of the table: ids are indexes into opts, plus 1. */
+        size_t n = 0;
+        while (opts[n].type != CLI_OPT_T_END)
+                n++;
+        _cleanup_free_ struct cli_option *names = xcalloc(n + 1, sizeof(*names));
+        const struct cli_opt *args = NULL;
+        size_t k = 0;
+        for (size_t i = 0; i < n; i++) {
+                if (opts[i].type == CLI_OPT_T_ARGS) {
+                        args = &opts[i];
+                        continue;
+                }
+                bool has_arg = opts[i].type == CLI_OPT_T_STRING || opts[i].type == CLI_OPT_T_UINT ||
+                               (opts[i].type == CLI_OPT_T_CALLBACK && opts[i].has_arg);
+                names[k++] = (struct cli_option){opts[i].name, opts[i].short_name, has_arg, (int)i + 1};
+        }
+        struct cli_parser p = {.opts = names, .argc = argc, .argv = argv, .i = 1, .verb = v->name};
+        const char *arg;
+        int id, r = 0;
+        while (r == 0 && (id = cli_next(&p, &arg)) != -1) {
+                if (id == -2)
+                        r = -EINVAL;
+                else if (id > 0)
+                        r = take(v, &opts[id - 1], arg, p.i - 1);
+                else if (args)
+                        r = take(v, args, arg, p.i - 1);
+                else
+                        r = cli_usage_error(v->name, "unexpected argument '%s'", arg);
+        }
+        return r;
+}

@@ -13,37 +13,6 @@
 
 extern char **environ;
 
-const struct cli_option spec_cli_options[] = {
-        {"help", 'h', false, OPT_HELP},
-        {"var", 0, true, OPT_VAR},
-        {"var-file", 0, true, OPT_VAR_FILE},
-        {"only", 0, true, OPT_ONLY},
-        {"except", 0, true, OPT_EXCEPT},
-        {"json", 0, false, OPT_JSON},
-        {"on-error", 0, true, OPT_ON_ERROR},
-        {"force", 0, false, OPT_FORCE},
-        {"explain", 0, false, OPT_EXPLAIN},
-        {"debug", 0, false, OPT_DEBUG},
-        {"parallel", 'j', true, OPT_PARALLEL},
-        {"parallel-builds", 0, true, OPT_PARALLEL},
-        {"cache-dir", 0, true, OPT_CACHE_DIR},
-        {"work-dir", 0, true, OPT_WORK_DIR},
-        {"failed", 0, false, OPT_FAILED},
-        {"output-dir", 'o', true, OPT_OUTPUT_DIR},
-        {"trees-only", 0, false, OPT_TREES_ONLY},
-        {"no-checks", 0, false, OPT_NO_CHECKS},
-        {"boot-check", 0, false, OPT_BOOT_CHECK},
-        {"allow-degraded", 0, false, OPT_ALLOW_DEGRADED},
-        {"checks", 0, true, OPT_CHECKS},
-        {"image", 0, true, OPT_IMAGE},
-        {"tree", 0, false, OPT_TREE},
-        {"junit", 0, true, OPT_JUNIT},
-        {"store", 0, true, OPT_STORE},
-        {"no-store", 0, false, OPT_NO_STORE},
-        {"no-publish", 0, false, OPT_NO_PUBLISH},
-        {NULL, 0, false, 0},
-};
-
 static const char *const on_error_values[] = {"cleanup", "abort", "ask", "retry",
                                               "run-cleanup-provisioner", NULL};
 
@@ -62,159 +31,106 @@ static void add_globs(char ***list, size_t *n, const char *arg) {
         }
 }
 
-int spec_args_parse(struct spec_args *a, const struct verb *v, int argc, char **argv) {
-        struct cli_parser p = {.opts = spec_cli_options, .argc = argc, .argv = argv, .i = 1,
-                               .verb = v->name};
-        const char *arg;
-        int id;
-        while ((id = cli_next(&p, &arg)) != -1) {
-                switch (id) {
-                case -2:
-                        return -EINVAL;
-                case 0:
-                        if (a->path && a->want_extra_arg && !a->extra_arg) {
-                                a->extra_arg = arg;
-                                break;
-                        }
-                        if (a->path)
-                                return cli_usage_error(v->name, "one spec at a time (got '%s' and '%s')",
-                                                       a->path, arg);
-                        a->path = arg;
-                        break;
-                case OPT_EXPLAIN:
-                case OPT_DEBUG:
-                case OPT_PARALLEL:
-                case OPT_CACHE_DIR:
-                case OPT_WORK_DIR:
-                case OPT_FAILED:
-                case OPT_OUTPUT_DIR:
-                case OPT_TREES_ONLY:
-                        if (!a->build_opts &&
-                            !(a->check_opts && id == OPT_WORK_DIR)) {
-                                const char *name = "?";
-                                for (const struct cli_option *op = spec_cli_options; op->name; op++)
-                                        if (op->id == id)
-                                                name = op->name;
-                                return cli_usage_error(v->name, "option '--%s' is for kiln build", name);
-                        }
-                        if (id == OPT_EXPLAIN)
-                                a->explain = true;
-                        else if (id == OPT_DEBUG)
-                                a->debug = true;
-                        else if (id == OPT_FAILED)
-                                a->failed = true;
-                        else if (id == OPT_CACHE_DIR)
-                                a->cache_dir = arg;
-                        else if (id == OPT_WORK_DIR)
-                                a->work_dir = arg;
-                        else if (id == OPT_OUTPUT_DIR)
-                                a->output_dir = arg;
-                        else if (id == OPT_TREES_ONLY)
-                                a->trees_only = true;
-                        else {
-                                char *end;
-                                unsigned long n = strtoul(arg, &end, 10);
-                                if (*end || n < 1 || n > 64)
-                                        return cli_usage_error(v->name, "--parallel needs a number from 1 to 64, not '%s'", arg);
-                                a->parallel = (unsigned)n;
-                        }
-                        break;
-                case OPT_NO_CHECKS:
-                case OPT_BOOT_CHECK:
-                        if (!a->build_opts || a->check_opts)
-                                return cli_usage_error(v->name, "option '--%s' is for kiln build",
-                                                       id == OPT_NO_CHECKS ? "no-checks" : "boot-check");
-                        if (id == OPT_NO_CHECKS)
-                                a->no_checks = true;
-                        else
-                                a->boot_check = true;
-                        break;
-                case OPT_ALLOW_DEGRADED:
-                        if (!a->build_opts && !a->check_opts)
-                                return cli_usage_error(v->name, "option '--allow-degraded' is for kiln build "
-                                                                "and kiln check");
-                        a->allow_degraded = true;
-                        break;
-                case OPT_STORE:
-                case OPT_NO_STORE:
-                case OPT_NO_PUBLISH:
-                        if (!a->build_opts || a->check_opts)
-                                return cli_usage_error(v->name, "option '--%s' is for kiln build",
-                                                       id == OPT_STORE      ? "store"
-                                                       : id == OPT_NO_STORE ? "no-store"
-                                                                            : "no-publish");
-                        if (id == OPT_STORE)
-                                a->store_dir = arg;
-                        else if (id == OPT_NO_STORE)
-                                a->no_store = true;
-                        else
-                                a->no_publish = true;
-                        break;
-                case OPT_CHECKS:
-                case OPT_IMAGE:
-                case OPT_TREE:
-                case OPT_JUNIT:
-                        if (!a->check_opts) {
-                                const char *name = "?";
-                                for (const struct cli_option *op = spec_cli_options; op->name; op++)
-                                        if (op->id == id)
-                                                name = op->name;
-                                return cli_usage_error(v->name, "option '--%s' is for kiln check", name);
-                        }
-                        if (id == OPT_CHECKS)
-                                a->checks_file = arg;
-                        else if (id == OPT_IMAGE)
-                                a->image = arg;
-                        else if (id == OPT_TREE)
-                                a->tree = true;
-                        else
-                                a->junit = arg;
-                        break;
-                case OPT_HELP:
-                        cli_print_verb_help(v, stdout);
-                        return 1;
-                case OPT_VAR:
-                        /* The argument is never echoed: "--var NAME VALUE"
-                         * or "--var VALUE" puts a possible secret here. */
-                        if (!strchr(arg, '='))
-                                return cli_usage_error(v->name,
-                                                       "--var expects NAME=VALUE as one argument; "
-                                                       "argument %d has no '=' (not shown: it may be a secret)",
-                                                       p.i - 1);
-                        a->vars = xreallocarray(a->vars, a->nvars + 1, sizeof(char *));
-                        a->vars[a->nvars++] = arg;
-                        break;
-                case OPT_VAR_FILE:
-                        a->var_files = xreallocarray(a->var_files, a->nvar_files + 1, sizeof(char *));
-                        a->var_files[a->nvar_files++] = arg;
-                        break;
-                case OPT_ONLY:
-                        add_globs(&a->only, &a->nonly, arg);
-                        break;
-                case OPT_EXCEPT:
-                        add_globs(&a->except, &a->nexcept, arg);
-                        break;
-                case OPT_JSON:
-                        a->json = true;
-                        break;
-                case OPT_FORCE:
-                        a->force = true;
-                        break;
-                case OPT_ON_ERROR: {
-                        bool ok = false;
-                        for (const char *const *e = on_error_values; *e; e++)
-                                ok = ok || streq(*e, arg);
-                        if (!ok)
-                                return cli_usage_error(v->name,
-                                                       "--on-error must be cleanup, abort, ask or run-cleanup-provisioner, not '%s'",
-                                                       arg);
-                        a->on_error = arg;
-                        break;
-                }
-                default:
-                        return cli_usage_error(v->name, "option not supported here");
-                }
+/* The SPEC, or kiln shell's BUILD after it. */
+static int take_path(const struct cli_opt *o, const char *verb, const char *arg, int argi) {
+        struct spec_args *a = o->value;
+        if (a->path && a->want_extra_arg && !a->extra_arg) {
+                a->extra_arg = arg;
+                return 0;
         }
+        if (a->path)
+                return cli_usage_error(verb, "one spec at a time (got '%s' and '%s')", a->path, arg);
+        a->path = arg;
+        return 0;
+}
+
+static int take_var(const struct cli_opt *o, const char *verb, const char *arg, int argi) {
+        struct spec_args *a = o->value;
+        /* The argument is never echoed: "--var NAME VALUE" or "--var VALUE"
+         * puts a possible secret here. */
+        if (!strchr(arg, '='))
+                return cli_usage_error(verb,
+                                       "--var expects NAME=VALUE as one argument; "
+                                       "argument %d has no '=' (not shown: it may be a secret)",
+                                       argi);
+        a->vars = xreallocarray(a->vars, a->nvars + 1, sizeof(char *));
+        a->vars[a->nvars++] = arg;
+        return 0;
+}
+
+static int take_var_file(const struct cli_opt *o, const char *verb, const char *arg, int argi) {
+        struct spec_args *a = o->value;
+        a->var_files = xreallocarray(a->var_files, a->nvar_files + 1, sizeof(char *));
+        a->var_files[a->nvar_files++] = arg;
+        return 0;
+}
+
+static int take_only(const struct cli_opt *o, const char *verb, const char *arg, int argi) {
+        struct spec_args *a = o->value;
+        add_globs(&a->only, &a->nonly, arg);
+        return 0;
+}
+
+static int take_except(const struct cli_opt *o, const char *verb, const char *arg, int argi) {
+        struct spec_args *a = o->value;
+        add_globs(&a->except, &a->nexcept, arg);
+        return 0;
+}
+
+static int take_on_error(const struct cli_opt *o, const char *verb, const char *arg, int argi) {
+        for (const char *const *e = on_error_values; *e; e++)
+                if (streq(*e, arg)) {
+                        *(const char **)o->value = arg;
+                        return 0;
+                }
+        return cli_usage_error(verb, "--on-error must be cleanup, abort, ask or run-cleanup-provisioner, not '%s'",
+                               arg);
+}
+
+int spec_args_parse(struct spec_args *a, const struct verb *v, int argc, char **argv) {
+        /* One table for every verb that reads a spec; what a verb does not
+         * take is still known, so that the error names the verb it is for. */
+        const char *build = a->build_opts ? NULL : "kiln build";
+        const char *build_not_check = a->build_opts && !a->check_opts ? NULL : "kiln build";
+        const char *check = a->check_opts ? NULL : "kiln check";
+        const char *work_dir = a->build_opts || a->check_opts ? NULL : "kiln build";
+        const char *degraded = a->build_opts || a->check_opts ? NULL : "kiln build and kiln check";
+        const struct cli_opt opts[] = {
+                CLI_OPT_HELP(),
+                CLI_OPT_CALLBACK("var", 0, a, true, take_var),
+                CLI_OPT_CALLBACK("var-file", 0, a, true, take_var_file),
+                CLI_OPT_CALLBACK("only", 0, a, true, take_only),
+                CLI_OPT_CALLBACK("except", 0, a, true, take_except),
+                CLI_OPT_FLAG("json", 0, &a->json),
+                CLI_OPT_CALLBACK("on-error", 0, &a->on_error, true, take_on_error),
+                CLI_OPT_FLAG("force", 0, &a->force),
+                CLI_OPT_FLAG("explain", 0, &a->explain, .only_for = build),
+                CLI_OPT_FLAG("debug", 0, &a->debug, .only_for = build),
+                CLI_OPT_UINT("parallel", 'j', &a->parallel, 1, 64, "--parallel needs a number from 1 to 64",
+                             .only_for = build),
+                CLI_OPT_UINT("parallel-builds", 0, &a->parallel, 1, 64, "--parallel needs a number from 1 to 64",
+                             .only_for = build),
+                CLI_OPT_STRING("cache-dir", 0, &a->cache_dir, .only_for = build),
+                CLI_OPT_STRING("work-dir", 0, &a->work_dir, .only_for = work_dir),
+                CLI_OPT_FLAG("failed", 0, &a->failed, .only_for = build),
+                CLI_OPT_STRING("output-dir", 'o', &a->output_dir, .only_for = build),
+                CLI_OPT_FLAG("trees-only", 0, &a->trees_only, .only_for = build),
+                CLI_OPT_FLAG("no-checks", 0, &a->no_checks, .only_for = build_not_check),
+                CLI_OPT_FLAG("boot-check", 0, &a->boot_check, .only_for = build_not_check),
+                CLI_OPT_FLAG("allow-degraded", 0, &a->allow_degraded, .only_for = degraded),
+                CLI_OPT_STRING("checks", 0, &a->checks_file, .only_for = check),
+                CLI_OPT_STRING("image", 0, &a->image, .only_for = check),
+                CLI_OPT_FLAG("tree", 0, &a->tree, .only_for = check),
+                CLI_OPT_STRING("junit", 0, &a->junit, .only_for = check),
+                CLI_OPT_STRING("store", 0, &a->store_dir, .only_for = build_not_check),
+                CLI_OPT_FLAG("no-store", 0, &a->no_store, .only_for = build_not_check),
+                CLI_OPT_FLAG("no-publish", 0, &a->no_publish, .only_for = build_not_check),
+                CLI_OPT_ARGS(a, take_path),
+                CLI_OPT_END(),
+        };
+        int r = cli_parse_options(v, opts, argc, argv);
+        if (r != 0)
+                return r;
         if (!a->path)
                 return cli_usage_error(v->name, "missing SPEC (e.g. kiln %s examples/minimal/kiln.yaml)",
                                        v->name);

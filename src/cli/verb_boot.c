@@ -46,37 +46,6 @@ const struct verb verb_boot = {
         .run = boot_run,
 };
 
-enum {
-        B_HELP = 1,
-        B_FIRMWARE,
-        B_ACCEL,
-        B_MEMORY,
-        B_CPUS,
-        B_HOSTNAME,
-        B_TIMEOUT,
-        B_CONSOLE_LOG,
-        B_RUN,
-        B_SSH,
-        B_JSON,
-        B_ALLOW_DEGRADED,
-};
-
-static const struct cli_option boot_opts[] = {
-        {"help", 'h', false, B_HELP},
-        {"firmware", 0, true, B_FIRMWARE},
-        {"accel", 0, true, B_ACCEL},
-        {"memory", 'm', true, B_MEMORY},
-        {"cpus", 0, true, B_CPUS},
-        {"hostname", 0, true, B_HOSTNAME},
-        {"timeout", 0, true, B_TIMEOUT},
-        {"console-log", 0, true, B_CONSOLE_LOG},
-        {"run", 0, true, B_RUN},
-        {"ssh", 0, false, B_SSH},
-        {"json", 0, false, B_JSON},
-        {"allow-degraded", 0, false, B_ALLOW_DEGRADED},
-        {NULL, 0, false, 0},
-};
-
 static volatile sig_atomic_t got_signal;
 
 static void on_signal(int sig) {
@@ -92,21 +61,11 @@ static void install_handlers(void) {
         sigaction(SIGHUP, &sa, NULL);
 }
 
-static int parse_uint(const char *s, unsigned min, unsigned max, unsigned *ret) {
-        char *end;
-        errno = 0;
-        unsigned long v = strtoul(s, &end, 10);
-        if (errno || end == s || *end || *s == '-' || v < min || v > max)
-                return -EINVAL;
-        *ret = (unsigned)v;
-        return 0;
-}
-
 static double secs(uint64_t ms) {
         return (double)ms / 1000.0;
 }
 
-static void print_json(const char *image, const struct vm_options *o, struct vm *vm,
+static void print_json(const struct vm_options *o, struct vm *vm,
                        const struct vm_boot_state *bs, const char *phase, int status) {
         const struct vm_info *i = vm_info(vm);
         _cleanup_strbuf_ struct strbuf out = STRBUF_INIT;
@@ -114,7 +73,7 @@ static void print_json(const char *image, const struct vm_options *o, struct vm 
         json_init(&w, &out, true);
         json_begin_object(&w);
         json_key(&w, "image");
-        json_string(&w, image);
+        json_string(&w, o->image);
         json_key(&w, "firmware");
         json_string(&w, vm_firmware_to_string(o->firmware));
         json_key(&w, "accel");
@@ -161,73 +120,82 @@ static void report_failure(struct vm *vm, const char *what, bool tail) {
         }
 }
 
-static int boot_run(struct cli *cli, int argc, char **argv) {
-        struct cli_parser p = {.opts = boot_opts, .argc = argc, .argv = argv, .i = 1, .verb = "boot"};
-        struct vm_options o = {0};
-        const char *arg, *run = NULL;
-        bool ssh = false, json = false, allow_degraded = false;
-        int id;
-        while ((id = cli_next(&p, &arg)) != -1) {
-                switch (id) {
-                case -2: return EXIT_USAGE;
-                case 0:
-                        if (o.image)
-                                return cli_usage_error("boot", "unexpected argument '%s' (one IMAGE only)", arg),
-                                       EXIT_USAGE;
-                        o.image = arg;
-                        break;
-                case B_HELP: cli_print_verb_help(&verb_boot, stdout); return EXIT_OK;
-                case B_FIRMWARE:
-                        if (vm_firmware_from_string(arg, &o.firmware) < 0)
-                                return cli_usage_error("boot", "--firmware: expected bios or uefi, not '%s'", arg),
-                                       EXIT_USAGE;
-                        break;
-                case B_ACCEL:
-                        if (vm_accel_from_string(arg, &o.accel) < 0)
-                                return cli_usage_error("boot", "--accel: expected auto, kvm or tcg, not '%s'", arg),
-                                       EXIT_USAGE;
-                        break;
-                case B_MEMORY:
-                        if (parse_uint(arg, 128, 1u << 20, &o.memory_mib) < 0)
-                                return cli_usage_error("boot", "--memory: expected MiB (128 or more), not '%s'", arg),
-                                       EXIT_USAGE;
-                        break;
-                case B_CPUS:
-                        if (parse_uint(arg, 1, 255, &o.cpus) < 0)
-                                return cli_usage_error("boot", "--cpus: expected 1 to 255, not '%s'", arg),
-                                       EXIT_USAGE;
-                        break;
-                case B_HOSTNAME: o.hostname = arg; break;
-                case B_TIMEOUT:
-                        if (parse_uint(arg, 1, 86400, &o.timeout_s) < 0)
-                                return cli_usage_error("boot", "--timeout: expected seconds (1 to 86400), not '%s'",
-                                                       arg),
-                                       EXIT_USAGE;
-                        break;
-                case B_CONSOLE_LOG: o.console_log = arg; break;
-                case B_RUN: run = arg; break;
-                case B_SSH: ssh = true; break;
-                case B_JSON: json = true; break;
-                case B_ALLOW_DEGRADED: allow_degraded = true; break;
-                }
-        }
-        if (!o.image)
-                return cli_usage_error("boot", "missing IMAGE (kiln boot IMAGE)"), EXIT_USAGE;
-        if (run && ssh)
-                return cli_usage_error("boot", "--run and --ssh exclude each other"), EXIT_USAGE;
-        if (access(o.image, R_OK) < 0) {
-                fprintf(stderr, "kiln boot: cannot read image %s: %m\n", o.image);
-                return EXIT_USAGE;
-        }
-        got_signal = 0;
-        install_handlers();
-        o.cancel = &got_signal;
+/* What kiln boot was asked to do. */
+struct boot_args {
+        struct vm_options o;
+        const char *run;
+        bool ssh, json, allow_degraded;
+};
 
-        _cleanup_vm_ struct vm *vm = NULL;
-        int r = vm_new(&o, &vm);
+static int take_image(const struct cli_opt *opt, const char *verb, const char *arg, int argi) {
+        struct vm_options *o = opt->value;
+        if (o->image)
+                return cli_usage_error(verb, "unexpected argument '%s' (one IMAGE only)", arg);
+        o->image = arg;
+        return 0;
+}
+
+static int take_firmware(const struct cli_opt *opt, const char *verb, const char *arg, int argi) {
+        if (vm_firmware_from_string(arg, opt->value) < 0)
+                return cli_usage_error(verb, "--firmware: expected bios or uefi, not '%s'", arg);
+        return 0;
+}
+
+static int take_accel(const struct cli_opt *opt, const char *verb, const char *arg, int argi) {
+        if (vm_accel_from_string(arg, opt->value) < 0)
+                return cli_usage_error(verb, "--accel: expected auto, kvm or tcg, not '%s'", arg);
+        return 0;
+}
+
+/* Fills *b from argv. True when the verb goes on; else *ret_exit is its
+ * exit code (help printed, or a usage error). */
+static bool parse_args(struct boot_args *b, int argc, char **argv, int *ret_exit) {
+        const struct cli_opt opts[] = {
+                CLI_OPT_HELP(),
+                CLI_OPT_CALLBACK("firmware", 0, &b->o.firmware, true, take_firmware),
+                CLI_OPT_CALLBACK("accel", 0, &b->o.accel, true, take_accel),
+                CLI_OPT_UINT("memory", 'm', &b->o.memory_mib, 128, 1u << 20, "--memory: expected MiB (128 or more)"),
+                CLI_OPT_UINT("cpus", 0, &b->o.cpus, 1, 255, "--cpus: expected 1 to 255"),
+                CLI_OPT_STRING("hostname", 0, &b->o.hostname),
+                CLI_OPT_UINT("timeout", 0, &b->o.timeout_s, 1, 86400, "--timeout: expected seconds (1 to 86400)"),
+                CLI_OPT_STRING("console-log", 0, &b->o.console_log),
+                CLI_OPT_STRING("run", 0, &b->run),
+                CLI_OPT_FLAG("ssh", 0, &b->ssh),
+                CLI_OPT_FLAG("json", 0, &b->json),
+                CLI_OPT_FLAG("allow-degraded", 0, &b->allow_degraded),
+                CLI_OPT_ARGS(&b->o, take_image),
+                CLI_OPT_END(),
+        };
+        int r = cli_parse_options(&verb_boot, opts, argc, argv);
+        *ret_exit = cli_parse_exit(r);
+        if (r != 0)
+                return false;
+        *ret_exit = EXIT_USAGE;
+        if (!b->o.image)
+                return cli_usage_error("boot", "missing IMAGE (kiln boot IMAGE)"), false;
+        if (b->run && b->ssh)
+                return cli_usage_error("boot", "--run and --ssh exclude each other"), false;
+        if (access(b->o.image, R_OK) < 0) {
+                fprintf(stderr, "kiln boot: cannot read image %s: %m\n", b->o.image);
+                return false;
+        }
+        return true;
+}
+
+static int interrupted(void) {
+        fprintf(stderr, "kiln boot: interrupted; stopping the VM\n");
+        return 128 + got_signal;
+}
+
+/* Creates and starts the VM. True when it runs; else *ret_exit is the
+ * exit code. */
+static bool start(const struct boot_args *b, struct vm **ret_vm, int *ret_exit) {
+        int r = vm_new(&b->o, ret_vm);
+        struct vm *vm = *ret_vm;
         if (r < 0) {
                 fprintf(stderr, "kiln boot: %s\n", vm ? vm_error(vm) : strerror(-r));
-                return r == -EINVAL ? EXIT_USAGE : EXIT_FAILED;
+                *ret_exit = r == -EINVAL ? EXIT_USAGE : EXIT_FAILED;
+                return false;
         }
         const struct vm_info *info = vm_info(vm);
         r = vm_start(vm);
@@ -236,85 +204,110 @@ static int boot_run(struct cli *cli, int argc, char **argv) {
                         info->accel_note);
         if (r < 0) {
                 report_failure(vm, "cannot start QEMU", false);
-                return got_signal ? 128 + got_signal : EXIT_FAILED;
+                *ret_exit = got_signal ? 128 + got_signal : EXIT_FAILED;
+                return false;
         }
         fprintf(stderr, "kiln boot: booting %s (%s, %s, %u MiB, %u CPUs) as %s; ssh on 127.0.0.1:%u\n",
-                o.image, vm_firmware_to_string(o.firmware), vm_accel_to_string(info->accel),
-                o.memory_mib ? o.memory_mib : 1024, o.cpus ? o.cpus : 2, info->hostname, info->ssh_port);
-        r = vm_wait_ready(vm);
-        if (r < 0) {
-                if (r == -ECANCELED) {
-                        fprintf(stderr, "kiln boot: interrupted; stopping the VM\n");
-                        return 128 + got_signal;
-                }
-                report_failure(vm, "the guest did not become ready", true);
-                if (json)
-                        print_json(o.image, &o, vm, NULL, "not-ready", -1);
-                return EXIT_FAILED;
+                b->o.image, vm_firmware_to_string(b->o.firmware), vm_accel_to_string(info->accel),
+                b->o.memory_mib ? b->o.memory_mib : 1024, b->o.cpus ? b->o.cpus : 2, info->hostname,
+                info->ssh_port);
+        return true;
+}
+
+/* A wait for the guest failed with r: says why (with the end of the serial
+ * console) and, with --json, writes the summary for phase. Returns false,
+ * with the exit code in *ret_exit. */
+static bool not_usable(const struct boot_args *b, struct vm *vm, int r, const char *what, const char *phase,
+                       int *ret_exit) {
+        if (r == -ECANCELED) {
+                *ret_exit = interrupted();
+                return false;
         }
+        report_failure(vm, what, true);
+        if (b->json)
+                print_json(&b->o, vm, NULL, phase, -1);
+        *ret_exit = EXIT_FAILED;
+        return false;
+}
+
+/* Waits until the guest is ready and systemd has judged its boot (into
+ * *bs). True when the boot is usable; else *ret_exit is the exit code. */
+static bool wait_usable(const struct boot_args *b, struct vm *vm, struct vm_boot_state *bs, int *ret_exit) {
+        const struct vm_info *info = vm_info(vm);
+        *ret_exit = EXIT_FAILED;
+        int r = vm_wait_ready(vm);
+        if (r < 0)
+                return not_usable(b, vm, r, "the guest did not become ready", "not-ready", ret_exit);
         fprintf(stderr, "kiln boot: ready after %.1f s (cloud-init done after %.1f s)\n", secs(info->ssh_ms),
                 secs(info->ready_ms));
         /* Ready is not enough: systemd says whether the boot went well. */
-        _cleanup_(vm_boot_state_done) struct vm_boot_state bs = {0};
-        r = vm_boot_state(vm, 0, &bs);
-        if (r == -ECANCELED) {
-                fprintf(stderr, "kiln boot: interrupted; stopping the VM\n");
-                return 128 + got_signal;
-        }
-        if (r < 0) {
-                report_failure(vm, "cannot tell how the boot ended", true);
-                if (json)
-                        print_json(o.image, &o, vm, NULL, "no-state", -1);
-                return EXIT_FAILED;
-        }
-        struct check_boot_policy pol = {.allow_degraded = allow_degraded};
+        r = vm_boot_state(vm, 0, bs);
+        if (r < 0)
+                return not_usable(b, vm, r, "cannot tell how the boot ended", "no-state", ret_exit);
+        struct check_boot_policy pol = {.allow_degraded = b->allow_degraded};
         _cleanup_free_ char *verdict = NULL;
-        enum check_status vs = check_boot_state_judge(&bs, &pol, &verdict);
-        if (vs == CHECK_FAILED) {
+        if (check_boot_state_judge(bs, &pol, &verdict) == CHECK_FAILED) {
                 fprintf(stderr, "kiln boot: the boot is not clean: %s\n", verdict);
-                if (bs.nfailed)
+                if (bs->nfailed)
                         fprintf(stderr, "kiln boot: to look inside anyway: kiln boot --allow-degraded --run "
                                         "'systemctl status --no-pager %s; journalctl -b --no-pager -u %s' %s\n",
-                                bs.failed[0], bs.failed[0], o.image);
-                if (json)
-                        print_json(o.image, &o, vm, &bs, "degraded", -1);
-                return EXIT_FAILED;
+                                bs->failed[0], bs->failed[0], b->o.image);
+                if (b->json)
+                        print_json(&b->o, vm, bs, "degraded", -1);
+                return false;
         }
-        if (!streq(bs.state, "running"))
+        if (!streq(bs->state, "running"))
                 fprintf(stderr, "kiln boot: warning: %s\n", verdict);
+        return true;
+}
 
+/* Keeps the VM until a signal (or until the guest powers off); the phase
+ * for the JSON summary. */
+static const char *hold(struct vm *vm) {
+        _cleanup_free_ char *cmd = vm_ssh_command_line(vm);
+        fprintf(stderr,
+                "kiln boot: the VM runs until Ctrl-C. Connect with:\n  %s\n"
+                "kiln boot: serial console: %s\n",
+                cmd, vm_info(vm)->console_log);
+        while (!got_signal && vm_running(vm)) {
+                struct timespec ts = {0, 200 * 1000 * 1000};
+                nanosleep(&ts, NULL);
+        }
+        if (got_signal) {
+                fprintf(stderr, "kiln boot: stopping the VM\n");
+                return "ready";
+        }
+        fprintf(stderr, "kiln boot: the VM stopped by itself\n");
+        return "stopped";
+}
+
+static int boot_run(struct cli *cli, int argc, char **argv) {
+        struct boot_args b = {0};
+        int ret;
+        if (!parse_args(&b, argc, argv, &ret))
+                return ret;
+        got_signal = 0;
+        install_handlers();
+        b.o.cancel = &got_signal;
+        _cleanup_vm_ struct vm *vm = NULL;
+        _cleanup_(vm_boot_state_done) struct vm_boot_state bs = {0};
+        if (!start(&b, &vm, &ret) || !wait_usable(&b, vm, &bs, &ret))
+                return ret;
         int status = -1;
-        const char *phase = "ready";
-        if (run || ssh) {
-                r = run ? vm_exec(vm, run, NULL, 0, NULL, &status) : vm_shell(vm, &status);
+        const char *phase;
+        if (b.run || b.ssh) {
+                int r = b.run ? vm_exec(vm, b.run, NULL, 0, NULL, &status) : vm_shell(vm, &status);
+                if (r == -ECANCELED)
+                        return interrupted();
                 if (r < 0) {
-                        if (r == -ECANCELED) {
-                                fprintf(stderr, "kiln boot: interrupted; stopping the VM\n");
-                                return 128 + got_signal;
-                        }
-                        report_failure(vm, run ? "--run" : "--ssh", false);
+                        report_failure(vm, b.run ? "--run" : "--ssh", false);
                         return EXIT_FAILED;
                 }
-                phase = run ? "ran" : "shell";
+                phase = b.run ? "ran" : "shell";
         } else {
-                _cleanup_free_ char *cmd = vm_ssh_command_line(vm);
-                fprintf(stderr,
-                        "kiln boot: the VM runs until Ctrl-C. Connect with:\n  %s\n"
-                        "kiln boot: serial console: %s\n",
-                        cmd, info->console_log);
-                /* waiting for a signal (or for the guest to power off) */
-                while (!got_signal && vm_running(vm)) {
-                        struct timespec ts = {0, 200 * 1000 * 1000};
-                        nanosleep(&ts, NULL);
-                }
-                if (!got_signal) {
-                        fprintf(stderr, "kiln boot: the VM stopped by itself\n");
-                        phase = "stopped";
-                } else {
-                        fprintf(stderr, "kiln boot: stopping the VM\n");
-                }
+                phase = hold(vm);
         }
-        if (json)
-                print_json(o.image, &o, vm, &bs, phase, status);
+        if (b.json)
+                print_json(&b.o, vm, &bs, phase, status);
         return status >= 0 ? status : EXIT_OK;
 }

@@ -28,127 +28,125 @@ const struct verb verb_cache = {
         .run = cache_verb_run,
 };
 
-enum { C_HELP = 1, C_JSON, C_MAX, C_DIR };
+/* The entries as JSON: {dir, entries: [{key, label, size, created, last_used}]}. */
+static void print_json(const char *dir, const struct cache_entry_info *v, size_t n) {
+        _cleanup_strbuf_ struct strbuf out = STRBUF_INIT;
+        struct json_writer w;
+        json_init(&w, &out, true);
+        json_begin_object(&w);
+        json_key(&w, "dir");
+        json_string(&w, dir);
+        json_key(&w, "entries");
+        json_begin_array(&w);
+        for (size_t i = 0; i < n; i++) {
+                json_begin_object(&w);
+                json_key(&w, "key");
+                json_string(&w, v[i].key);
+                json_key(&w, "label");
+                json_string(&w, v[i].label);
+                json_key(&w, "size");
+                json_int(&w, (int64_t)v[i].size);
+                json_key(&w, "created");
+                json_int(&w, (int64_t)v[i].created);
+                json_key(&w, "last_used");
+                json_int(&w, (int64_t)v[i].last_used);
+                json_end_object(&w);
+        }
+        json_end_array(&w);
+        json_end_object(&w);
+        printf("%s\n", out.buf);
+}
 
-static const struct cli_option cache_opts[] = {
-        {"help", 'h', false, C_HELP},
-        {"json", 0, false, C_JSON},
-        {"max-size", 0, true, C_MAX},
-        {"cache-dir", 0, true, C_DIR},
-        {NULL, 0, false, 0},
-};
+/* One line per entry (key, size, last use, label), then the total. */
+static void print_table(const char *dir, const struct cache_entry_info *v, size_t n) {
+        uint64_t total = 0;
+        char h[32];
+        for (size_t i = 0; i < n; i++) {
+                char when[32];
+                struct tm tm;
+                format_bytes(v[i].size, h, sizeof(h));
+                localtime_r(&v[i].last_used, &tm);
+                strftime(when, sizeof(when), "%Y-%m-%d %H:%M", &tm);
+                printf("%.12s  %10s  %s  %s\n", v[i].key, h, when, v[i].label ? v[i].label : "");
+                total += v[i].size;
+        }
+        format_bytes(total, h, sizeof(h));
+        printf("%zu entr%s, %s in %s\n", n, n == 1 ? "y" : "ies", h, dir);
+}
+
+static int list(struct cache *c, const char *dir, bool json) {
+        struct cache_entry_info *v = NULL;
+        size_t n = 0;
+        int r = cache_list(c, &v, &n);
+        if (r < 0) {
+                fprintf(stderr, "kiln: cache list: %s\n", strerror(-r));
+                return EXIT_FAILED;
+        }
+        if (json)
+                print_json(dir, v, n);
+        else
+                print_table(dir, v, n);
+        cache_entry_info_free(v, n);
+        return EXIT_OK;
+}
+
+static int prune(struct cache *c, uint64_t max_bytes) {
+        uint64_t freed = 0;
+        size_t removed = 0;
+        int r = cache_prune(c, max_bytes, &freed, &removed);
+        if (r < 0) {
+                fprintf(stderr, "kiln: cache prune: %s\n", strerror(-r));
+                return EXIT_FAILED;
+        }
+        char h[32];
+        format_bytes(freed, h, sizeof(h));
+        printf("removed %zu entr%s, %s freed\n", removed, removed == 1 ? "y" : "ies", h);
+        return EXIT_OK;
+}
+
+static int take_sub(const struct cli_opt *o, const char *verb, const char *arg, int argi) {
+        const char **sub = o->value;
+        if (*sub)
+                return cli_usage_error(verb, "unexpected argument '%s'", arg);
+        *sub = arg;
+        return 0;
+}
 
 static int cache_verb_run(struct cli *cli, int argc, char **argv) {
-        struct cli_parser p = {.opts = cache_opts, .argc = argc, .argv = argv, .i = 1, .verb = "cache"};
-        const char *arg, *sub = NULL, *max = NULL;
+        const char *sub = NULL, *max = NULL;
         bool json = false;
         struct spec_args sa = {0};
-        int id;
-        while ((id = cli_next(&p, &arg)) != -1) {
-                switch (id) {
-                case -2: return EXIT_USAGE;
-                case 0:
-                        if (sub) {
-                                cli_usage_error("cache", "unexpected argument '%s'", arg);
-                                return EXIT_USAGE;
-                        }
-                        sub = arg;
-                        break;
-                case C_HELP: cli_print_verb_help(&verb_cache, stdout); return EXIT_OK;
-                case C_JSON: json = true; break;
-                case C_MAX: max = arg; break;
-                case C_DIR: sa.cache_dir = arg; break;
-                }
-        }
-        if (!sub || (!streq(sub, "list") && !streq(sub, "prune") && !streq(sub, "dir"))) {
-                cli_usage_error("cache", "expected list, prune or dir");
-                return EXIT_USAGE;
-        }
+        const struct cli_opt opts[] = {
+                CLI_OPT_HELP(),
+                CLI_OPT_FLAG("json", 0, &json),
+                CLI_OPT_STRING("max-size", 0, &max),
+                CLI_OPT_STRING("cache-dir", 0, &sa.cache_dir),
+                CLI_OPT_ARGS(&sub, take_sub),
+                CLI_OPT_END(),
+        };
+        int r = cli_parse_options(&verb_cache, opts, argc, argv);
+        if (r != 0)
+                return cli_parse_exit(r);
+        if (!sub || (!streq(sub, "list") && !streq(sub, "prune") && !streq(sub, "dir")))
+                return cli_usage_error("cache", "expected list, prune or dir"), EXIT_USAGE;
         _cleanup_free_ char *dir = cli_cache_dir(&sa);
         if (streq(sub, "dir")) {
                 printf("%s\n", dir);
                 return EXIT_OK;
         }
         uint64_t max_bytes = 0;
-        if (streq(sub, "prune")) {
-                if (!max) {
-                        cli_usage_error("cache", "prune needs --max-size SIZE (e.g. 20G)");
-                        return EXIT_USAGE;
-                }
-                if (parse_size(max, &max_bytes) < 0) {
-                        cli_usage_error("cache", "--max-size: '%s' is not a size (e.g. 20G, 512M, 0)", max);
-                        return EXIT_USAGE;
-                }
-        }
+        if (streq(sub, "prune") && !max)
+                return cli_usage_error("cache", "prune needs --max-size SIZE (e.g. 20G)"), EXIT_USAGE;
+        if (streq(sub, "prune") && parse_size(max, &max_bytes) < 0)
+                return cli_usage_error("cache", "--max-size: '%s' is not a size (e.g. 20G, 512M, 0)", max),
+                       EXIT_USAGE;
         struct cache *c = NULL;
-        int r = cache_open(dir, &c);
+        r = cache_open(dir, &c);
         if (r < 0) {
                 fprintf(stderr, "kiln: cache: cannot open %s: %s\n", dir, strerror(-r));
                 return EXIT_FAILED;
         }
-        int ret = EXIT_OK;
-        if (streq(sub, "prune")) {
-                uint64_t freed = 0;
-                size_t removed = 0;
-                r = cache_prune(c, max_bytes, &freed, &removed);
-                if (r < 0) {
-                        fprintf(stderr, "kiln: cache prune: %s\n", strerror(-r));
-                        ret = EXIT_FAILED;
-                } else {
-                        char h[32];
-                        format_bytes(freed, h, sizeof(h));
-                        printf("removed %zu entr%s, %s freed\n", removed, removed == 1 ? "y" : "ies", h);
-                }
-        } else {
-                struct cache_entry_info *v = NULL;
-                size_t n = 0;
-                r = cache_list(c, &v, &n);
-                if (r < 0) {
-                        fprintf(stderr, "kiln: cache list: %s\n", strerror(-r));
-                        ret = EXIT_FAILED;
-                } else if (json) {
-                        _cleanup_strbuf_ struct strbuf out = STRBUF_INIT;
-                        struct json_writer w;
-                        json_init(&w, &out, true);
-                        json_begin_object(&w);
-                        json_key(&w, "dir");
-                        json_string(&w, dir);
-                        json_key(&w, "entries");
-                        json_begin_array(&w);
-                        for (size_t i = 0; i < n; i++) {
-                                json_begin_object(&w);
-                                json_key(&w, "key");
-                                json_string(&w, v[i].key);
-                                json_key(&w, "label");
-                                json_string(&w, v[i].label);
-                                json_key(&w, "size");
-                                json_int(&w, (int64_t)v[i].size);
-                                json_key(&w, "created");
-                                json_int(&w, (int64_t)v[i].created);
-                                json_key(&w, "last_used");
-                                json_int(&w, (int64_t)v[i].last_used);
-                                json_end_object(&w);
-                        }
-                        json_end_array(&w);
-                        json_end_object(&w);
-                        printf("%s\n", out.buf);
-                } else {
-                        uint64_t total = 0;
-                        for (size_t i = 0; i < n; i++) {
-                                char h[32], when[32];
-                                struct tm tm;
-                                format_bytes(v[i].size, h, sizeof(h));
-                                localtime_r(&v[i].last_used, &tm);
-                                strftime(when, sizeof(when), "%Y-%m-%d %H:%M", &tm);
-                                printf("%.12s  %10s  %s  %s\n", v[i].key, h, when, v[i].label ? v[i].label : "");
-                                total += v[i].size;
-                        }
-                        char h[32];
-                        format_bytes(total, h, sizeof(h));
-                        printf("%zu entr%s, %s in %s\n", n, n == 1 ? "y" : "ies", h, dir);
-                }
-                cache_entry_info_free(v, n);
-        }
+        int ret = streq(sub, "prune") ? prune(c, max_bytes) : list(c, dir, json);
         cache_close(c);
         return ret;
 }

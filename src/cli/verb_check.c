@@ -4,12 +4,10 @@
  * JUnit XML. */
 #include "cli/cli.h"
 
-#include "provision/build.h"
 #include "os/sandbox.h"
 #include "check/check.h"
 
 #include <signal.h>
-#include <sys/stat.h>
 
 static int check_verb_run(struct cli *cli, int argc, char **argv);
 
@@ -81,38 +79,10 @@ static int load_checks(const struct spec_args *a, const struct spec_build *b, st
 }
 
 static int run_tree(struct target *t, const char *work) {
-        struct build_options bo = {.work_dir = work};
-        char **layers = NULL;
-        size_t n = 0;
-        int r = build_layers(&bo, t->build, &layers, &n);
-        if (r < 0) {
-                fprintf(stderr, "kiln: check: %s has no finished tree in %s (run kiln build first)\n",
-                        t->build->name, work);
-                return r;
-        }
-        for (size_t i = 0; i < n && r == 0; i++) {
-                struct stat st;
-                if (stat(layers[i], &st) < 0) {
-                        r = -errno;
-                        fprintf(stderr, "kiln: check: a layer of %s is no longer in the cache (%s); run kiln build again\n",
-                                t->build->name, layers[i]);
-                }
-        }
-        if (r == 0) {
-                _cleanup_free_ char *dir = build_dir(&bo, t->build);
-                _cleanup_free_ char *scratch = xasprintf("%s/run", dir);
-                struct check_tree tree = {.layers = (const char *const *)layers, .nlayers = n,
-                                          .scratch_dir = scratch};
-                struct check_exec x;
-                check_exec_tree(&x, &tree);
-                r = check_run(t->list, &x, t->build->name, &t->report);
-                if (r < 0)
-                        fprintf(stderr, "kiln: check: %s: cannot run the checks in the tree: %s\n",
-                                t->build->name, strerror(-r));
-        }
-        for (size_t i = 0; i < n; i++)
-                free(layers[i]);
-        free(layers);
+        _cleanup_free_ char *why = NULL;
+        int r = check_run_finished_tree(t->list, work, t->build, &t->report, &why);
+        if (r < 0)
+                fprintf(stderr, "kiln: check: %s\n", why);
         return r;
 }
 
@@ -130,133 +100,123 @@ static int run_image(struct target *t, const char *image, bool allow_degraded) {
         return r;
 }
 
-static int check_verb_run(struct cli *cli, int argc, char **argv) {
-        struct spec_args a = {.check_opts = true};
-        int r = spec_args_parse(&a, &verb_check, argc, argv);
-        if (r != 0) {
-                spec_args_done(&a);
-                return r > 0 ? EXIT_OK : EXIT_USAGE;
-        }
-        int ret = EXIT_USAGE;
-        struct diag_list d = {0};
-        _cleanup_(spec_freep) struct spec *s = NULL;
-        _cleanup_free_ char *work = cli_work_dir(&a);
-        struct target *targets = NULL;
-        size_t nt = 0;
-        if (a.image && a.tree) {
-                cli_usage_error("check", "use --image or --tree, not both");
-                goto out;
-        }
-        if (cli_load_spec(cli, &a, &d, &s) < 0)
-                goto out;
-        targets = xcalloc(s->nbuilds + 1, sizeof(*targets));
+/* The selected builds that have checks to run (with --image every selected
+ * build: a booted image is always judged by systemd's verdict), with their
+ * check lists loaded. Returns 0, or -EINVAL after printing diagnostics. */
+static int select_targets(struct cli *cli, const struct spec_args *a, const struct spec *s, struct diag_list *d,
+                          struct target **ret, size_t *ret_n) {
+        struct target *targets = xcalloc(s->nbuilds + 1, sizeof(*targets));
+        *ret = targets;
         for (size_t i = 0; i < s->nbuilds; i++) {
                 const struct spec_build *b = s->builds[i];
-                /* A booted image is always judged by systemd's verdict,
-                 * so --image needs no checks: */
-                if (!b->selected || (!b->checks && !a.checks_file && !a.image))
+                if (!b->selected || (!b->checks && !a->checks_file && !a->image))
                         continue;
-                struct target *t = &targets[nt++];
+                struct target *t = &targets[(*ret_n)++];
                 t->build = b;
-                if (load_checks(&a, b, &d, t) < 0) {
-                        cli_print_diags(cli, &d);
-                        goto out;
+                if (load_checks(a, b, d, t) < 0) {
+                        cli_print_diags(cli, d);
+                        return -EINVAL;
                 }
         }
-        if (nt == 0) {
-                fprintf(stderr, "kiln: check: no checks to run: the selected builds have no checks: "
-                                "(give some with --checks FILE)\n");
-                ret = EXIT_OK;
-                goto out;
-        }
-        if (a.image && nt > 1) {
-                cli_usage_error("check", "--image checks one build; choose it with --only (%zu selected)", nt);
-                goto out;
-        }
-        ret = EXIT_FAILED;
-        if (!a.image) {
-                const char *why = NULL;
-                if (sandbox_probe(&why) < 0) {
-                        fprintf(stderr, "kiln: check: cannot create sandboxes here: %s\n", why ? why : "?");
-                        goto out;
-                }
-        } else {
+        return 0;
+}
+
+/* Whether the checks can run here: sandboxes for trees; for --image, the
+ * handlers that let Ctrl-C stop the VM. */
+static int prepare(const struct spec_args *a) {
+        if (a->image) {
                 struct sigaction sa = {.sa_handler = on_signal}; /* no SA_RESTART: waits see EINTR */
                 sigaction(SIGINT, &sa, NULL);
                 sigaction(SIGTERM, &sa, NULL);
+                return 0;
         }
+        const char *why = NULL;
+        int r = sandbox_probe(&why);
+        if (r < 0)
+                fprintf(stderr, "kiln: check: cannot create sandboxes here: %s\n", why ? why : "?");
+        return r;
+}
+
+/* Runs every target until one is interrupted; true when all of them ran
+ * (whatever their checks said). */
+static bool run_targets(const struct spec_args *a, const char *work, struct target *targets, size_t nt) {
         bool all_ran = true;
-        unsigned failed = 0;
-        for (size_t i = 0; i < nt; i++) {
+        for (size_t i = 0; i < nt && !cancelled; i++) {
                 struct target *t = &targets[i];
-                r = a.image ? run_image(t, a.image, a.allow_degraded) : run_tree(t, work);
+                int r = a->image ? run_image(t, a->image, a->allow_degraded) : run_tree(t, work);
                 t->ran = r >= 0;
                 all_ran = all_ran && t->ran;
-                if (t->ran)
-                        failed += t->report.failed;
-                if (cancelled)
-                        break;
         }
-        const struct check_report **reps = xcalloc(nt + 1, sizeof(*reps));
+        return all_ran;
+}
+
+/* Prints the reports of the targets that ran (JSON or tables) and writes
+ * --junit; returns the exit code. */
+static int report(struct cli *cli, const struct spec_args *a, const struct target *targets, size_t nt,
+                  bool all_ran) {
+        _cleanup_free_ const struct check_report **reps = xcalloc(nt + 1, sizeof(*reps));
         size_t nr = 0;
+        unsigned failed = 0;
         for (size_t i = 0; i < nt; i++)
-                if (targets[i].ran)
+                if (targets[i].ran) {
                         reps[nr++] = &targets[i].report;
-        if (a.json) {
-                _cleanup_strbuf_ struct strbuf out = STRBUF_INIT;
-                struct json_writer w;
-                json_init(&w, &out, true);
-                unsigned p = 0, f = 0, sk = 0;
-                for (size_t i = 0; i < nr; i++) {
-                        p += reps[i]->passed;
-                        f += reps[i]->failed;
-                        sk += reps[i]->skipped;
+                        failed += targets[i].report.failed;
                 }
-                json_begin_object(&w);
-                json_key(&w, "schema_version");
-                json_int(&w, 1);
-                json_key(&w, "spec");
-                json_string(&w, a.path);
-                json_key(&w, "ok");
-                json_bool(&w, all_ran && f == 0);
-                json_key(&w, "passed");
-                json_int(&w, p);
-                json_key(&w, "failed");
-                json_int(&w, f);
-                json_key(&w, "skipped");
-                json_int(&w, sk);
-                json_key(&w, "reports");
-                json_begin_array(&w);
-                for (size_t i = 0; i < nr; i++)
-                        check_report_json(reps[i], &w);
-                json_end_array(&w);
-                json_end_object(&w);
-                strbuf_addc(&out, '\n');
-                fputs(strbuf_str(&out), stdout);
-        } else {
-                for (size_t i = 0; i < nr; i++) {
-                        _cleanup_strbuf_ struct strbuf out = STRBUF_INIT;
-                        check_report_table(reps[i], &out, cli->color_out);
-                        printf("%s%s (%s):\n%s", i ? "\n" : "", reps[i]->build, reps[i]->where,
-                               strbuf_str(&out));
-                }
+        _cleanup_strbuf_ struct strbuf out = STRBUF_INIT;
+        if (a->json)
+                check_reports_json(reps, nr, a->path, all_ran, &out);
+        for (size_t i = 0; i < nr && !a->json; i++) {
+                strbuf_addf(&out, "%s%s (%s):\n", i ? "\n" : "", reps[i]->build, reps[i]->where);
+                check_report_table(reps[i], &out, cli->color_out);
         }
-        if (a.junit) {
-                r = check_report_write_junit(reps, nr, a.junit);
+        fputs(strbuf_str(&out), stdout);
+        if (a->junit) {
+                int r = check_report_write_junit(reps, nr, a->junit);
                 if (r < 0) {
-                        fprintf(stderr, "kiln: check: cannot write %s: %s\n", a.junit, strerror(-r));
+                        fprintf(stderr, "kiln: check: cannot write %s: %s\n", a->junit, strerror(-r));
                         all_ran = false;
                 }
         }
-        free(reps);
-        ret = all_ran && !failed && !cancelled ? EXIT_OK : EXIT_FAILED;
-out:
-        for (size_t i = 0; i < nt; i++) {
-                check_report_done(&targets[i].report);
-                check_list_done(&targets[i].own);
+        return all_ran && !failed && !cancelled ? EXIT_OK : EXIT_FAILED;
+}
+
+/* The targets of one run; frees their reports and check lists. */
+struct targets {
+        struct target *v;
+        size_t n;
+};
+
+static void targets_done(struct targets *t) {
+        for (size_t i = 0; i < t->n; i++) {
+                check_report_done(&t->v[i].report);
+                check_list_done(&t->v[i].own);
         }
-        free(targets);
-        diag_list_done(&d);
-        spec_args_done(&a);
-        return ret;
+        free(t->v);
+}
+
+static int check_verb_run(struct cli *cli, int argc, char **argv) {
+        _cleanup_(spec_args_done) struct spec_args a = {.check_opts = true};
+        int r = spec_args_parse(&a, &verb_check, argc, argv);
+        if (r != 0)
+                return cli_parse_exit(r);
+        if (a.image && a.tree)
+                return cli_usage_error("check", "use --image or --tree, not both"), EXIT_USAGE;
+        _cleanup_(diag_list_done) struct diag_list d = {0};
+        _cleanup_(spec_freep) struct spec *s = NULL;
+        _cleanup_free_ char *work = cli_work_dir(&a);
+        _cleanup_(targets_done) struct targets t = {0};
+        if (cli_load_spec(cli, &a, &d, &s) < 0 || select_targets(cli, &a, s, &d, &t.v, &t.n) < 0)
+                return EXIT_USAGE;
+        if (t.n == 0) {
+                fprintf(stderr, "kiln: check: no checks to run: the selected builds have no checks: "
+                                "(give some with --checks FILE)\n");
+                return EXIT_OK;
+        }
+        if (a.image && t.n > 1)
+                return cli_usage_error("check", "--image checks one build; choose it with --only (%zu selected)", t.n),
+                       EXIT_USAGE;
+        if (prepare(&a) < 0)
+                return EXIT_FAILED;
+        bool all_ran = run_targets(&a, work, t.v, t.n);
+        return report(cli, &a, t.v, t.n, all_ran);
 }

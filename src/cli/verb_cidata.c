@@ -2,7 +2,6 @@
 /* kiln cidata: write a cloud-init NoCloud seed ISO. */
 #include "cli/cli.h"
 
-#include "base/hash.h"
 #include "vm/cidata.h"
 #include "vm/iso9660.h"
 
@@ -57,36 +56,8 @@ const struct verb verb_cidata = {
         .run = cidata_verb_run,
 };
 
-enum {
-        O_HELP = 1,
-        O_OUTPUT,
-        O_USER_DATA,
-        O_META_DATA,
-        O_NETWORK_CONFIG,
-        O_VENDOR_DATA,
-        O_HOSTNAME,
-        O_INSTANCE_ID,
-        O_USER,
-        O_SSH_KEY,
-        O_FILE,
-};
-
 #define EXTRA_FILES_MAX 4096
-
-static const struct cli_option cidata_opts[] = {
-        {"help", 'h', false, O_HELP},
-        {"output", 'o', true, O_OUTPUT},
-        {"user-data", 0, true, O_USER_DATA},
-        {"meta-data", 0, true, O_META_DATA},
-        {"network-config", 0, true, O_NETWORK_CONFIG},
-        {"vendor-data", 0, true, O_VENDOR_DATA},
-        {"hostname", 0, true, O_HOSTNAME},
-        {"instance-id", 0, true, O_INSTANCE_ID},
-        {"user", 0, true, O_USER},
-        {"ssh-key", 0, true, O_SSH_KEY},
-        {"file", 0, true, O_FILE},
-        {NULL, 0, false, 0},
-};
+#define KEY_FILES_MAX 64
 
 /* Reads a seed file given with --OPT; prints why it cannot and returns
  * -errno. The seed API carries text, so NUL bytes are refused. */
@@ -115,215 +86,188 @@ static int read_seed_file(const char *opt, const char *path, char **ret) {
         return 0;
 }
 
-struct key_list {
-        char **v;
-        size_t n, cap;
+/* What kiln cidata was asked to write. */
+struct cidata_args {
+        const char *output;
+        const char *file[4];          /* user-data, meta-data, network-config, vendor-data */
+        const char *hostname, *instance_id, *user;
+        const char *key_files[KEY_FILES_MAX];
+        size_t nkey_files;
+        struct iso9660_entry *extra;  /* --file PATH=FILE; owned array */
+        size_t nextra, capextra;
 };
 
-static void key_list_done(struct key_list *k) {
-        for (size_t i = 0; i < k->n; i++)
-                free(k->v[i]);
-        free(k->v);
+/* The order of cidata_args.file, and its options' names. */
+enum { F_USER_DATA, F_META_DATA, F_NETWORK_CONFIG, F_VENDOR_DATA, F_N };
+static const char *const file_opt[F_N] = {"user-data", "meta-data", "network-config", "vendor-data"};
+
+static int take_key_file(const struct cli_opt *o, const char *verb, const char *arg, int argi) {
+        struct cidata_args *a = o->value;
+        if (a->nkey_files >= KEY_FILES_MAX)
+                return cli_usage_error(verb, "at most %d --ssh-key files", KEY_FILES_MAX);
+        a->key_files[a->nkey_files++] = arg;
+        return 0;
 }
 
-/* Adds the key lines of an OpenSSH public key file (blank lines and
- * #-comments skipped); prints and returns -errno when there is none or one
- * is not a public key. */
-static int add_key_file(struct key_list *keys, const char *path) {
-        _cleanup_free_ char *text = NULL;
-        int r = read_seed_file("ssh-key", path, &text);
-        if (r < 0)
-                return r;
-        size_t before = keys->n, lineno = 0;
-        for (char *line = text, *next; line && *line; line = next) {
-                next = strchr(line, '\n');
-                if (next)
-                        *next++ = 0;
-                lineno++;
-                size_t l = strlen(line);
-                if (l && line[l - 1] == '\r')
-                        line[--l] = 0;
-                while (*line == ' ' || *line == '\t')
-                        line++;
-                if (!*line || *line == '#')
-                        continue;
-                if (cidata_check_ssh_key(line) < 0) {
+/* --file PATH=FILE: FILE must be a regular file now. */
+static int take_extra(const struct cli_opt *o, const char *verb, const char *arg, int argi) {
+        struct cidata_args *a = o->value;
+        const char *eq = strchr(arg, '=');
+        if (!eq || eq == arg || !eq[1])
+                return cli_usage_error(verb, "--file wants PATH=FILE (path on the ISO, host file), not '%s'", arg);
+        if (a->nextra >= EXTRA_FILES_MAX)
+                return cli_usage_error(verb, "at most %d --file options", EXTRA_FILES_MAX);
+        struct stat st;
+        int se = stat(eq + 1, &st) < 0 ? errno : 0;
+        if (se || !S_ISREG(st.st_mode)) {
+                fprintf(stderr, "kiln: cidata: --file %s: %s\n", arg, se ? strerror(se) : "not a regular file");
+                return -EINVAL;
+        }
+        GROW(a->extra, a->nextra, a->capextra);
+        /* The ISO path is the part before '=': argv is ours to cut, and the
+         * file name after it stays intact. */
+        *(char *)eq = 0;
+        a->extra[a->nextra++] = (struct iso9660_entry){
+                .path = arg,
+                .source = eq + 1,
+                .mode = st.st_mode & 0111 ? 0755 : 0644, /* executables stay so */
+        };
+        return 0;
+}
+
+/* The options that cannot go together or are not valid values. */
+static int check_args(const struct cidata_args *a) {
+        if (!*a->output)
+                return cli_usage_error("cidata", "--output needs a file name");
+        if (a->file[F_USER_DATA] && (a->user || a->nkey_files))
+                return cli_usage_error("cidata", "--user-data cannot be combined with --user or --ssh-key "
+                                                 "(put the user and keys in your user-data)");
+        if (a->file[F_META_DATA] && (a->hostname || a->instance_id))
+                return cli_usage_error("cidata", "--meta-data cannot be combined with --hostname or --instance-id "
+                                                 "(put them in your meta-data)");
+        if (a->hostname && cidata_check_hostname(a->hostname) < 0)
+                return cli_usage_error("cidata", "--hostname '%s' is not a valid host name (letters, digits and '-', "
+                                                 "dot-separated labels of at most 63)", a->hostname);
+        if (a->instance_id && cidata_check_instance_id(a->instance_id) < 0)
+                return cli_usage_error("cidata", "--instance-id '%s': use 1-64 letters, digits, '.', '_' or '-'",
+                                       a->instance_id);
+        if (a->user && cidata_check_user(a->user) < 0)
+                return cli_usage_error("cidata", "--user '%s' is not a valid user name (lower-case letters, digits, "
+                                                 "'_' and '-', starting with a letter or '_', at most 32)", a->user);
+        return 0;
+}
+
+/* Parses argv into *a. True when the verb goes on; else *ret_exit. */
+static bool parse_args(struct cidata_args *a, int argc, char **argv, int *ret_exit) {
+        const struct cli_opt opts[] = {
+                CLI_OPT_HELP(),
+                CLI_OPT_STRING("output", 'o', &a->output),
+                CLI_OPT_STRING("user-data", 0, &a->file[F_USER_DATA]),
+                CLI_OPT_STRING("meta-data", 0, &a->file[F_META_DATA]),
+                CLI_OPT_STRING("network-config", 0, &a->file[F_NETWORK_CONFIG]),
+                CLI_OPT_STRING("vendor-data", 0, &a->file[F_VENDOR_DATA]),
+                CLI_OPT_STRING("hostname", 0, &a->hostname),
+                CLI_OPT_STRING("instance-id", 0, &a->instance_id),
+                CLI_OPT_STRING("user", 0, &a->user),
+                CLI_OPT_CALLBACK("ssh-key", 0, a, true, take_key_file),
+                CLI_OPT_CALLBACK("file", 0, a, true, take_extra),
+                CLI_OPT_END(),
+        };
+        int r = cli_parse_options(&verb_cidata, opts, argc, argv);
+        if (r == 0)
+                r = check_args(a);
+        *ret_exit = cli_parse_exit(r);
+        return r == 0;
+}
+
+/* Reads the seed files and key files given into text and keys; prints
+ * what is wrong and returns -errno. */
+static int read_inputs(const struct cidata_args *a, char *text[F_N], char ***keys, size_t *nkeys) {
+        for (int i = 0; i < F_N; i++)
+                if (a->file[i] && read_seed_file(file_opt[i], a->file[i], &text[i]) < 0)
+                        return -EINVAL;
+        for (size_t i = 0; i < a->nkey_files; i++) {
+                _cleanup_free_ char *t = NULL;
+                size_t line = 0;
+                const char *path = a->key_files[i];
+                int r = read_seed_file("ssh-key", path, &t);
+                if (r >= 0)
+                        r = cidata_ssh_keys_parse(t, keys, nkeys, &line);
+                if (r == -EINVAL && line)
                         fprintf(stderr, "kiln: cidata: --ssh-key %s:%zu: not an OpenSSH public key "
                                         "(expected 'ssh-ed25519 AAAA... comment'; is this the private key?)\n",
-                                path, lineno);
-                        return -EINVAL;
-                }
-                GROW(keys->v, keys->n, keys->cap);
-                keys->v[keys->n++] = xstrdup(line);
-        }
-        if (keys->n == before) {
-                fprintf(stderr, "kiln: cidata: --ssh-key %s: no public key in the file\n", path);
-                return -EINVAL;
+                                path, line);
+                else if (r == -ENODATA)
+                        fprintf(stderr, "kiln: cidata: --ssh-key %s: no public key in the file\n", path);
+                if (r < 0)
+                        return r;
         }
         return 0;
 }
 
-static int cidata_verb_run(struct cli *cli, int argc, char **argv) {
-        struct cli_parser p = {.opts = cidata_opts, .argc = argc, .argv = argv, .i = 1, .verb = "cidata"};
-        const char *arg, *output = "seed.iso", *hostname = NULL, *instance_id = NULL, *user = NULL;
-        const char *file[O_VENDOR_DATA + 1] = {0};
-        const char *key_files[64];
-        size_t nkey_files = 0;
-        _cleanup_free_ struct iso9660_entry *extra = NULL;
-        size_t nextra = 0, capextra = 0;
-        int id;
-        while ((id = cli_next(&p, &arg)) != -1) {
-                switch (id) {
-                case -2: return EXIT_USAGE;
-                case 0: cli_usage_error("cidata", "unexpected argument '%s'", arg); return EXIT_USAGE;
-                case O_HELP: cli_print_verb_help(&verb_cidata, stdout); return EXIT_OK;
-                case O_OUTPUT: output = arg; break;
-                case O_USER_DATA:
-                case O_META_DATA:
-                case O_NETWORK_CONFIG:
-                case O_VENDOR_DATA: file[id] = arg; break;
-                case O_HOSTNAME: hostname = arg; break;
-                case O_INSTANCE_ID: instance_id = arg; break;
-                case O_USER: user = arg; break;
-                case O_SSH_KEY:
-                        if (nkey_files >= ARRAY_SIZE(key_files)) {
-                                cli_usage_error("cidata", "at most %zu --ssh-key files", ARRAY_SIZE(key_files));
-                                return EXIT_USAGE;
-                        }
-                        key_files[nkey_files++] = arg;
-                        break;
-                case O_FILE: {
-                        const char *eq = strchr(arg, '=');
-                        if (!eq || eq == arg || !eq[1]) {
-                                cli_usage_error("cidata", "--file wants PATH=FILE (path on the ISO, host file), not '%s'", arg);
-                                return EXIT_USAGE;
-                        }
-                        if (nextra >= EXTRA_FILES_MAX) {
-                                cli_usage_error("cidata", "at most %d --file options", EXTRA_FILES_MAX);
-                                return EXIT_USAGE;
-                        }
-                        struct stat st;
-                        int se = stat(eq + 1, &st) < 0 ? errno : 0;
-                        if (se || !S_ISREG(st.st_mode)) {
-                                fprintf(stderr, "kiln: cidata: --file %s: %s\n", arg,
-                                        se ? strerror(se) : "not a regular file");
-                                return EXIT_USAGE;
-                        }
-                        GROW(extra, nextra, capextra);
-                        /* The ISO path is the part before '=': argv is ours to
-                         * cut, and the file name after it stays intact. */
-                        *(char *)eq = 0;
-                        extra[nextra++] = (struct iso9660_entry){
-                                .path = arg,
-                                .source = eq + 1,
-                                .mode = st.st_mode & 0111 ? 0755 : 0644, /* executables stay so */
-                        };
-                        break;
-                }
-                }
+/* Writes the seed; prints the outcome and returns the exit code. */
+static int write_seed(const struct cidata_args *a, const struct cidata *c) {
+        size_t bad = SIZE_MAX;
+        int r = cidata_write_extra(a->output, c, a->extra, a->nextra, spec_now(), &bad);
+        if (r < 0 && bad != SIZE_MAX) {
+                bool usage = r == -EINVAL || r == -E2BIG || r == -EEXIST;
+                fprintf(stderr, "kiln: cidata: --file %s=%s: %s\n", a->extra[bad].path, a->extra[bad].source,
+                        r == -EINVAL ? "not a valid path on the ISO (relative, '/'-separated; no "
+                                       "'.', '..', ';', ':', '*', '?' or '\\' components)"
+                        : r == -E2BIG ? "over the ISO limits (64 characters per name, 255 per path, "
+                                        "8 directory levels)"
+                        : r == -EEXIST ? "the path is given twice, is a seed file, or is also a directory"
+                                       : strerror(-r));
+                return usage ? EXIT_USAGE : EXIT_FAILED;
         }
-        if (!*output) {
-                cli_usage_error("cidata", "--output needs a file name");
-                return EXIT_USAGE;
+        if (r < 0) {
+                fprintf(stderr, "kiln: cidata: cannot write %s: %s\n", a->output,
+                        r == -E2BIG ? "a seed file is too large" : strerror(-r));
+                return EXIT_FAILED;
         }
-        if (file[O_USER_DATA] && (user || nkey_files)) {
-                cli_usage_error("cidata", "--user-data cannot be combined with --user or --ssh-key "
-                                          "(put the user and keys in your user-data)");
-                return EXIT_USAGE;
-        }
-        if (file[O_META_DATA] && (hostname || instance_id)) {
-                cli_usage_error("cidata", "--meta-data cannot be combined with --hostname or --instance-id "
-                                          "(put them in your meta-data)");
-                return EXIT_USAGE;
-        }
-        if (hostname && cidata_check_hostname(hostname) < 0) {
-                cli_usage_error("cidata", "--hostname '%s' is not a valid host name (letters, digits and '-', "
-                                          "dot-separated labels of at most 63)", hostname);
-                return EXIT_USAGE;
-        }
-        if (instance_id && cidata_check_instance_id(instance_id) < 0) {
-                cli_usage_error("cidata", "--instance-id '%s': use 1-64 letters, digits, '.', '_' or '-'",
-                                instance_id);
-                return EXIT_USAGE;
-        }
-        if (user && cidata_check_user(user) < 0) {
-                cli_usage_error("cidata", "--user '%s' is not a valid user name (lower-case letters, digits, "
-                                          "'_' and '-', starting with a letter or '_', at most 32)", user);
-                return EXIT_USAGE;
-        }
+        struct stat st;
+        char h[32] = "?";
+        if (stat(a->output, &st) == 0)
+                format_bytes((unsigned long long)st.st_size, h, sizeof(h));
+        printf("wrote %s (%s, label cidata): meta-data%s, user-data%s\n", a->output, h,
+               c->network_config ? ", network-config" : "", c->vendor_data ? ", vendor-data" : "");
+        return EXIT_OK;
+}
 
-        static const char *const opt_name[] = {
-                [O_USER_DATA] = "user-data",
-                [O_META_DATA] = "meta-data",
-                [O_NETWORK_CONFIG] = "network-config",
-                [O_VENDOR_DATA] = "vendor-data",
-        };
-        char *text[O_VENDOR_DATA + 1] = {0}; /* freed at the end */
-        int ret = EXIT_OK;
-        for (int i = O_USER_DATA; i <= O_VENDOR_DATA && ret == EXIT_OK; i++)
-                if (file[i] && read_seed_file(opt_name[i], file[i], &text[i]) < 0)
-                        ret = EXIT_USAGE;
-        struct key_list keys = {0};
-        _cleanup_free_ char *gen_user = NULL, *gen_meta = NULL;
-        for (size_t i = 0; i < nkey_files && ret == EXIT_OK; i++)
-                if (add_key_file(&keys, key_files[i]) < 0)
-                        ret = EXIT_USAGE;
-        if (ret == EXIT_OK && !text[O_USER_DATA] &&
-            cidata_user_data_new(user, (const char *const *)keys.v, keys.n, &gen_user) < 0)
-                ret = EXIT_USAGE; /* unreachable: every value was checked above */
-        const char *user_data = text[O_USER_DATA] ? text[O_USER_DATA] : gen_user;
-        if (ret == EXIT_OK && !text[O_META_DATA]) {
-                char iid[SHA256_HEX_LEN + 8] = "";
-                if (!instance_id) {
-                        _cleanup_free_ char *seed = xasprintf("%s%c%s", user_data, 0, hostname ? hostname : "");
-                        char hex[SHA256_HEX_LEN + 1];
-                        size_t seedlen = strlen(user_data) + 1 + (hostname ? strlen(hostname) : 0);
-                        if (hash_sha256_hex(seed, seedlen, hex) < 0) {
-                                fprintf(stderr, "kiln: cidata: cannot hash the instance id\n");
-                                ret = EXIT_FAILED;
-                        }
-                        snprintf(iid, sizeof(iid), "iid-%.16s", hex);
-                        instance_id = iid;
-                }
-                if (ret == EXIT_OK && cidata_meta_data_new(instance_id, hostname, &gen_meta) < 0)
-                        ret = EXIT_USAGE;
+static int cidata_verb_run(struct cli *cli, int argc, char **argv) {
+        struct cidata_args a = {.output = "seed.iso"};
+        int ret;
+        if (!parse_args(&a, argc, argv, &ret)) {
+                free(a.extra);
+                return ret;
         }
-        if (ret == EXIT_OK) {
-                struct cidata c = {
-                        .user_data = user_data,
-                        .meta_data = text[O_META_DATA] ? text[O_META_DATA] : gen_meta,
-                        .network_config = text[O_NETWORK_CONFIG],
-                        .vendor_data = text[O_VENDOR_DATA],
+        char *text[F_N] = {0};
+        char **keys = NULL;
+        size_t nkeys = 0;
+        struct cidata_seed seed = {0};
+        ret = EXIT_USAGE;
+        if (read_inputs(&a, text, &keys, &nkeys) >= 0) {
+                struct cidata_parts parts = {
+                        .given = {text[F_USER_DATA], text[F_META_DATA], text[F_NETWORK_CONFIG],
+                                  text[F_VENDOR_DATA]},
+                        .user = a.user,
+                        .keys = (const char *const *)keys,
+                        .nkeys = nkeys,
+                        .hostname = a.hostname,
+                        .instance_id = a.instance_id,
                 };
-                size_t bad = SIZE_MAX;
-                int r = cidata_write_extra(output, &c, extra, nextra, spec_now(), &bad);
-                if (r < 0 && bad != SIZE_MAX && (r == -EINVAL || r == -E2BIG || r == -EEXIST)) {
-                        fprintf(stderr, "kiln: cidata: --file %s=%s: %s\n", extra[bad].path, extra[bad].source,
-                                r == -EINVAL ? "not a valid path on the ISO (relative, '/'-separated; no "
-                                               "'.', '..', ';', ':', '*', '?' or '\\' components)"
-                                : r == -E2BIG ? "over the ISO limits (64 characters per name, 255 per path, "
-                                                "8 directory levels)"
-                                              : "the path is given twice, is a seed file, or is also a directory");
-                        ret = EXIT_USAGE;
-                } else if (r < 0 && bad != SIZE_MAX) {
-                        fprintf(stderr, "kiln: cidata: --file %s=%s: %s\n", extra[bad].path, extra[bad].source,
-                                strerror(-r));
-                        ret = EXIT_FAILED;
-                } else if (r < 0) {
-                        fprintf(stderr, "kiln: cidata: cannot write %s: %s\n", output,
-                                r == -E2BIG ? "a seed file is too large" : strerror(-r));
-                        ret = EXIT_FAILED;
-                } else {
-                        struct stat st;
-                        char h[32] = "?";
-                        if (stat(output, &st) == 0)
-                                format_bytes((unsigned long long)st.st_size, h, sizeof(h));
-                        printf("wrote %s (%s, label cidata): meta-data%s, user-data%s\n", output, h,
-                               c.network_config ? ", network-config" : "", c.vendor_data ? ", vendor-data" : "");
-                }
+                /* -EINVAL is unreachable: every value was checked above */
+                int r = cidata_seed_make(&parts, &seed);
+                if (r < 0 && r != -EINVAL)
+                        fprintf(stderr, "kiln: cidata: cannot hash the instance id\n");
+                ret = r == 0 ? write_seed(&a, &seed.files) : r == -EINVAL ? EXIT_USAGE : EXIT_FAILED;
         }
-        key_list_done(&keys);
-        for (int i = O_USER_DATA; i <= O_VENDOR_DATA; i++)
+        cidata_seed_done(&seed);
+        for (size_t i = 0; i < nkeys; i++)
+                free(keys[i]);
+        free(keys);
+        for (int i = 0; i < F_N; i++)
                 free(text[i]);
+        free(a.extra);
         return ret;
 }

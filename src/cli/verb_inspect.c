@@ -29,13 +29,11 @@ const struct verb verb_inspect = {
 };
 
 static int inspect_run(struct cli *cli, int argc, char **argv) {
-        struct spec_args a = {0};
+        _cleanup_(spec_args_done) struct spec_args a = {0};
         int r = spec_args_parse(&a, &verb_inspect, argc, argv);
-        if (r != 0) {
-                spec_args_done(&a);
-                return r > 0 ? EXIT_OK : EXIT_USAGE;
-        }
-        struct diag_list d = {0};
+        if (r != 0)
+                return cli_parse_exit(r);
+        _cleanup_(diag_list_done) struct diag_list d = {0};
         _cleanup_(spec_freep) struct spec *s = NULL;
         bool json = a.json;
         a.json = false; /* diagnostics go to stderr either way */
@@ -48,7 +46,5 @@ static int inspect_run(struct cli *cli, int argc, char **argv) {
                         spec_render_text(s, &out, cli->color_out);
                 fputs(strbuf_str(&out), stdout);
         }
-        diag_list_done(&d);
-        spec_args_done(&a);
         return r >= 0 ? EXIT_OK : EXIT_USAGE;
 }

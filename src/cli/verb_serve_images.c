@@ -48,19 +48,6 @@ const struct verb verb_serve_images = {
         .run = serve_images_run,
 };
 
-enum { S_HELP = 1, S_LISTEN, S_STORE, S_QUIET, S_MAX_CONN, S_MAX_PER_CLIENT, S_IDLE };
-
-static const struct cli_option serve_opts[] = {
-        {"help", 'h', false, S_HELP},
-        {"listen", 0, true, S_LISTEN},
-        {"store", 0, true, S_STORE},
-        {"quiet", 'q', false, S_QUIET},
-        {"max-connections", 0, true, S_MAX_CONN},
-        {"max-per-client", 0, true, S_MAX_PER_CLIENT},
-        {"idle-timeout", 0, true, S_IDLE},
-        {NULL, 0, false, 0},
-};
-
 static void access_log(void *userdata, const char *line) {
         char when[32];
         time_t t = time(NULL);
@@ -68,20 +55,6 @@ static void access_log(void *userdata, const char *line) {
         gmtime_r(&t, &tm);
         strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
         fprintf(stderr, "%s %s\n", when, line);
-}
-
-/* A positive decimal number up to max into *ret; prints the usage error. */
-static bool parse_limit(const char *opt, const char *arg, unsigned max, unsigned *ret) {
-        char *end = NULL;
-        errno = 0;
-        unsigned long v = arg[0] >= '0' && arg[0] <= '9' ? strtoul(arg, &end, 10) : 0;
-        if (errno || !end || *end || v == 0 || v > max) {
-                cli_usage_error("serve-images", "%s wants a whole number from 1 to %u, not '%s'",
-                                opt, max, arg);
-                return false;
-        }
-        *ret = (unsigned)v;
-        return true;
 }
 
 /* Raises the soft open-file limit to what max_connections needs (up to the
@@ -101,67 +74,71 @@ static int ensure_fds(unsigned max_connections, unsigned long *ret_max) {
         return setrlimit(RLIMIT_NOFILE, &rl) < 0 ? -errno : 0;
 }
 
-static int serve_images_run(struct cli *cli, int argc, char **argv) {
-        struct cli_parser p = {.opts = serve_opts, .argc = argc, .argv = argv, .i = 1,
-                               .verb = "serve-images"};
-        const char *arg, *listen = "127.0.0.1:8080", *store = NULL;
-        bool quiet = false;
-        struct store_serve_options lim = {
-                .max_connections = STORE_SERVE_MAX_CONNECTIONS,
-                .max_per_client = STORE_SERVE_MAX_PER_CLIENT,
-                .idle_timeout_s = STORE_SERVE_IDLE_TIMEOUT_S,
+/* What kiln serve-images was asked for. */
+struct serve_args {
+        const char *listen, *store;
+        bool quiet;
+        struct store_serve_options lim;
+};
+
+/* Parses argv into *a. True when the verb goes on; else *ret_exit. */
+static bool parse_args(struct serve_args *a, int argc, char **argv, int *ret_exit) {
+        const struct cli_opt opts[] = {
+                CLI_OPT_HELP(),
+                CLI_OPT_STRING("listen", 0, &a->listen),
+                CLI_OPT_STRING("store", 0, &a->store),
+                CLI_OPT_FLAG("quiet", 'q', &a->quiet),
+                CLI_OPT_UINT("max-connections", 0, &a->lim.max_connections, 1, STORE_SERVE_MAX_CONNECTIONS_LIMIT,
+                             "--max-connections wants a whole number from 1 to " STR(STORE_SERVE_MAX_CONNECTIONS_LIMIT)),
+                CLI_OPT_UINT("max-per-client", 0, &a->lim.max_per_client, 1, STORE_SERVE_MAX_CONNECTIONS_LIMIT,
+                             "--max-per-client wants a whole number from 1 to " STR(STORE_SERVE_MAX_CONNECTIONS_LIMIT)),
+                CLI_OPT_UINT("idle-timeout", 0, &a->lim.idle_timeout_s, 1, STORE_SERVE_IDLE_TIMEOUT_LIMIT_S,
+                             "--idle-timeout wants a whole number from 1 to " STR(STORE_SERVE_IDLE_TIMEOUT_LIMIT_S)),
+                CLI_OPT_END(),
         };
-        bool per_client_set = false;
-        int id;
-        while ((id = cli_next(&p, &arg)) != -1) {
-                switch (id) {
-                case -2: return EXIT_USAGE;
-                case 0: cli_usage_error("serve-images", "unexpected argument '%s'", arg); return EXIT_USAGE;
-                case S_HELP: cli_print_verb_help(&verb_serve_images, stdout); return EXIT_OK;
-                case S_LISTEN: listen = arg; break;
-                case S_STORE: store = arg; break;
-                case S_QUIET: quiet = true; break;
-                case S_MAX_CONN:
-                        if (!parse_limit("--max-connections", arg, STORE_SERVE_MAX_CONNECTIONS_LIMIT,
-                                         &lim.max_connections))
-                                return EXIT_USAGE;
-                        break;
-                case S_MAX_PER_CLIENT:
-                        if (!parse_limit("--max-per-client", arg, STORE_SERVE_MAX_CONNECTIONS_LIMIT,
-                                         &lim.max_per_client))
-                                return EXIT_USAGE;
-                        per_client_set = true;
-                        break;
-                case S_IDLE:
-                        if (!parse_limit("--idle-timeout", arg, STORE_SERVE_IDLE_TIMEOUT_LIMIT_S,
-                                         &lim.idle_timeout_s))
-                                return EXIT_USAGE;
-                        break;
-                }
+        int r = cli_parse_options(&verb_serve_images, opts, argc, argv);
+        *ret_exit = cli_parse_exit(r);
+        if (r != 0)
+                return false;
+        if (a->lim.max_per_client > a->lim.max_connections) {
+                cli_usage_error("serve-images", "--max-per-client %u is above --max-connections %u",
+                                a->lim.max_per_client, a->lim.max_connections);
+                return false;
         }
-        if (lim.max_per_client > lim.max_connections) {
-                if (per_client_set) {
-                        cli_usage_error("serve-images", "--max-per-client %u is above --max-connections %u",
-                                        lim.max_per_client, lim.max_connections);
-                        return EXIT_USAGE;
-                }
-                lim.max_per_client = lim.max_connections;
-        }
+        /* Not given (0): the default, but never above --max-connections. */
+        if (!a->lim.max_per_client)
+                a->lim.max_per_client = a->lim.max_connections < STORE_SERVE_MAX_PER_CLIENT
+                                                ? a->lim.max_connections
+                                                : STORE_SERVE_MAX_PER_CLIENT;
+        return true;
+}
+
+/* Makes room for the connections; prints why not and returns -errno. */
+static int make_room(unsigned max_connections) {
         unsigned long fd_max = 0;
-        int fr = ensure_fds(lim.max_connections, &fd_max);
-        if (fr == -EMFILE) {
+        int r = ensure_fds(max_connections, &fd_max);
+        if (r == -EMFILE)
                 fprintf(stderr,
                         "kiln: serve-images: --max-connections %u needs %u open files, the hard "
                         "limit is %lu (ulimit -n)\n",
-                        lim.max_connections, lim.max_connections + SERVE_SPARE_FDS, fd_max);
+                        max_connections, max_connections + SERVE_SPARE_FDS, fd_max);
+        else if (r < 0)
+                fprintf(stderr, "kiln: serve-images: cannot raise the open-file limit: %s\n", strerror(-r));
+        return r;
+}
+
+static int serve_images_run(struct cli *cli, int argc, char **argv) {
+        struct serve_args a = {
+                .listen = "127.0.0.1:8080",
+                .lim = {.max_connections = STORE_SERVE_MAX_CONNECTIONS,
+                        .idle_timeout_s = STORE_SERVE_IDLE_TIMEOUT_S},
+        };
+        int ret;
+        if (!parse_args(&a, argc, argv, &ret))
+                return ret;
+        if (make_room(a.lim.max_connections) < 0)
                 return EXIT_FAILED;
-        }
-        if (fr < 0) {
-                fprintf(stderr, "kiln: serve-images: cannot raise the open-file limit: %s\n",
-                        strerror(-fr));
-                return EXIT_FAILED;
-        }
-        _cleanup_free_ char *dir = store ? xstrdup(store) : store_default_dir();
+        _cleanup_free_ char *dir = a.store ? xstrdup(a.store) : store_default_dir();
         struct store *st = NULL;
         int r = store_open(dir, &st);
         if (r < 0) {
@@ -178,12 +155,12 @@ static int serve_images_run(struct cli *cli, int argc, char **argv) {
         pthread_sigmask(SIG_BLOCK, &set, NULL);
         signal(SIGPIPE, SIG_IGN);
         struct store_server *srv = NULL;
-        r = store_serve_start(st, listen, &lim, quiet ? NULL : access_log, NULL, &srv);
+        r = store_serve_start(st, a.listen, &a.lim, a.quiet ? NULL : access_log, NULL, &srv);
         if (r < 0) {
                 if (r == -EINVAL)
-                        cli_usage_error("serve-images", "--listen '%s' is not HOST:PORT", listen);
+                        cli_usage_error("serve-images", "--listen '%s' is not HOST:PORT", a.listen);
                 else
-                        fprintf(stderr, "kiln: serve-images: cannot listen on %s: %s\n", listen,
+                        fprintf(stderr, "kiln: serve-images: cannot listen on %s: %s\n", a.listen,
                                 strerror(-r));
                 store_close(st);
                 return r == -EINVAL ? EXIT_USAGE : EXIT_FAILED;

@@ -124,15 +124,13 @@ static int shell_run(struct cli *cli, int argc, char **argv) {
                         cmd_at = i;
                         break;
                 }
-        struct spec_args a = {.build_opts = true, .want_extra_arg = true};
+        _cleanup_(spec_args_done) struct spec_args a = {.build_opts = true, .want_extra_arg = true};
         int r = spec_args_parse(&a, &verb_shell, cmd_at, argv);
-        if (r != 0) {
-                spec_args_done(&a);
-                return r > 0 ? EXIT_OK : EXIT_USAGE;
-        }
+        if (r != 0)
+                return cli_parse_exit(r);
         int ret = EXIT_USAGE;
-        struct diag_list d = {0};
-        struct spec *s = NULL;
+        _cleanup_(diag_list_done) struct diag_list d = {0};
+        _cleanup_(spec_freep) struct spec *s = NULL;
         if (!a.extra_arg) {
                 cli_usage_error("shell", "missing BUILD (kiln shell SPEC BUILD)");
         } else if (cli_load_spec(cli, &a, &d, &s) >= 0) {
@@ -149,8 +147,5 @@ static int shell_run(struct cli *cli, int argc, char **argv) {
                 else
                         ret = enter(&a, b, cmd_at + 1 < argc ? argv + cmd_at + 1 : default_cmd);
         }
-        spec_free(s);
-        diag_list_done(&d);
-        spec_args_done(&a);
         return ret;
 }

@@ -32,13 +32,11 @@ const struct verb verb_validate = {
 };
 
 static int validate_run(struct cli *cli, int argc, char **argv) {
-        struct spec_args a = {0};
+        _cleanup_(spec_args_done) struct spec_args a = {0};
         int r = spec_args_parse(&a, &verb_validate, argc, argv);
-        if (r != 0) {
-                spec_args_done(&a);
-                return r > 0 ? EXIT_OK : EXIT_USAGE;
-        }
-        struct diag_list d = {0};
+        if (r != 0)
+                return cli_parse_exit(r);
+        _cleanup_(diag_list_done) struct diag_list d = {0};
         _cleanup_(spec_freep) struct spec *s = NULL;
         r = cli_load_spec(cli, &a, &d, &s);
         if (a.json) {
@@ -80,7 +78,5 @@ static int validate_run(struct cli *cli, int argc, char **argv) {
         } else if (d.nerrors) {
                 fprintf(stderr, "%s: %zu error%s\n", a.path, d.nerrors, d.nerrors == 1 ? "" : "s");
         }
-        diag_list_done(&d);
-        spec_args_done(&a);
         return r >= 0 ? EXIT_OK : EXIT_USAGE;
 }

@@ -10,6 +10,7 @@
  */
 #include "vm/cidata.h"
 
+#include "base/hash.h"
 #include "base/strbuf.h"
 #include "base/util.h"
 #include "spec/spec.h"
@@ -170,4 +171,75 @@ int cidata_user_data_new(const char *user, const char *const *keys, size_t n, ch
         }
         *ret = strbuf_detach(&b);
         return 0;
+}
+
+int cidata_default_instance_id(const char *user_data, const char *hostname,
+                               char ret[CIDATA_INSTANCE_ID_LEN + 1]) {
+        const char *h = hostname ? hostname : "";
+        size_t ulen = strlen(user_data), len = ulen + 1 + strlen(h);
+        _cleanup_free_ char *seed = xmalloc(len + 1);
+        memcpy(seed, user_data, ulen + 1);
+        memcpy(seed + ulen + 1, h, strlen(h) + 1);
+        char hex[SHA256_HEX_LEN + 1];
+        int r = hash_sha256_hex(seed, len, hex);
+        if (r < 0)
+                return r;
+        snprintf(ret, CIDATA_INSTANCE_ID_LEN + 1, "iid-%.16s", hex);
+        return 0;
+}
+
+int cidata_seed_make(const struct cidata_parts *p, struct cidata_seed *ret) {
+        struct cidata_seed s = {.files = p->given};
+        int r = 0;
+        if (!s.files.user_data) {
+                r = cidata_user_data_new(p->user, p->keys, p->nkeys, &s.user_data);
+                s.files.user_data = s.user_data;
+        }
+        if (r >= 0 && !s.files.meta_data) {
+                char iid[CIDATA_INSTANCE_ID_LEN + 1];
+                const char *id = p->instance_id;
+                if (!id) {
+                        r = cidata_default_instance_id(s.files.user_data, p->hostname, iid);
+                        id = iid;
+                }
+                if (r >= 0)
+                        r = cidata_meta_data_new(id, p->hostname, &s.meta_data);
+                s.files.meta_data = s.meta_data;
+        }
+        if (r < 0) {
+                cidata_seed_done(&s);
+                return r;
+        }
+        *ret = s;
+        return 0;
+}
+
+void cidata_seed_done(struct cidata_seed *s) {
+        free(s->user_data);
+        free(s->meta_data);
+        *s = (struct cidata_seed){0};
+}
+
+int cidata_ssh_keys_parse(const char *text, char ***keys, size_t *n, size_t *ret_line) {
+        size_t before = *n, lineno = 0;
+        for (const char *line = text, *next; *line; line = next) {
+                const char *nl = strchrnul(line, '\n');
+                next = *nl ? nl + 1 : nl;
+                lineno++;
+                size_t l = (size_t)(nl - line);
+                if (l && line[l - 1] == '\r')
+                        l--;
+                while (l && (*line == ' ' || *line == '\t'))
+                        line++, l--;
+                if (!l || *line == '#')
+                        continue;
+                _cleanup_free_ char *key = xstrndup(line, l);
+                if (cidata_check_ssh_key(key) < 0) {
+                        *ret_line = lineno;
+                        return -EINVAL;
+                }
+                *keys = xreallocarray(*keys, *n + 1, sizeof(char *));
+                (*keys)[(*n)++] = TAKE_PTR(key);
+        }
+        return *n == before ? -ENODATA : 0;
 }

@@ -71,3 +71,44 @@ int cidata_check_hostname(const char *s);
 int cidata_check_user(const char *s);
 int cidata_check_ssh_key(const char *s);
 int cidata_check_instance_id(const char *s);
+
+/* ---- a seed from parts (kiln cidata; a service taking the same request) ---- */
+
+/* What a seed is made of when not every file is given as it is. */
+struct cidata_parts {
+        struct cidata given;         /* files as they are; a NULL user_data or
+                                        meta_data is generated from the rest */
+        const char *user;            /* generated user-data: cidata_user_data_new's */
+        const char *const *keys;
+        size_t nkeys;
+        const char *hostname;        /* generated meta-data: cidata_meta_data_new's */
+        const char *instance_id;     /* NULL: cidata_default_instance_id() */
+};
+
+/* A seed ready for cidata_write*: files points into the parts' strings and
+ * into the generated ones, which the seed owns. */
+struct cidata_seed {
+        struct cidata files;
+        char *user_data, *meta_data; /* generated (or NULL), owned */
+};
+
+/* Makes the seed of p. Returns 0 (free *ret with cidata_seed_done), -EINVAL
+ * when a part is not valid (check them first with cidata_check_* to say
+ * which), or what cidata_default_instance_id returns. */
+int cidata_seed_make(const struct cidata_parts *p, struct cidata_seed *ret);
+void cidata_seed_done(struct cidata_seed *s);
+
+/* "iid-" and the first 16 hex digits of the SHA-256 of user_data, a NUL
+ * byte and hostname (NULL: ""): other user-data or another host name is
+ * another instance, so cloud-init runs its per-instance modules again.
+ * Returns 0, or -EIO when hashing failed. */
+#define CIDATA_INSTANCE_ID_LEN 20
+int cidata_default_instance_id(const char *user_data, const char *hostname,
+                               char ret[CIDATA_INSTANCE_ID_LEN + 1]);
+
+/* Appends the key lines of an OpenSSH public key file's text (blank lines
+ * and #-comments skipped, CRLF and leading blanks allowed) to *keys and *n
+ * as owned strings (free each and the array). Returns 0; -EINVAL with
+ * *ret_line the 1-based line that is not a public key (cidata_check_ssh_key;
+ * the keys before it stay appended); -ENODATA when the text has no key. */
+int cidata_ssh_keys_parse(const char *text, char ***keys, size_t *n, size_t *ret_line);

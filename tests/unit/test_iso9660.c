@@ -633,6 +633,55 @@ TEST(cidata_generated_documents) {
         CHECK_INT(cidata_user_data_new("Bad", NULL, 0, &s), ==, -EINVAL);
 }
 
+TEST(cidata_ssh_keys_parse_lines) {
+        char **keys = NULL;
+        size_t n = 0, line = 0;
+        const char *text = "# keys\r\n\r\n  ssh-ed25519 AAAAC3Nza me@a\r\n\tsk-ssh-ed25519@openssh.com AAAAB b\n";
+        CHECK_INT(cidata_ssh_keys_parse(text, &keys, &n, &line), ==, 0);
+        CHECK_INT(n, ==, 2);
+        CHECK_STREQ(keys[0], "ssh-ed25519 AAAAC3Nza me@a");
+        CHECK_STREQ(keys[1], "sk-ssh-ed25519@openssh.com AAAAB b");
+        CHECK_INT(cidata_ssh_keys_parse("\n# only a comment\n", &keys, &n, &line), ==, -ENODATA);
+        CHECK_INT(cidata_ssh_keys_parse("ssh-rsa AAAA x\n-----BEGIN OPENSSH PRIVATE KEY-----\n", &keys, &n, &line),
+                  ==, -EINVAL);
+        CHECK_INT(line, ==, 2);
+        CHECK_INT(n, ==, 3); /* the key before the bad line stays */
+        for (size_t i = 0; i < n; i++)
+                free(keys[i]);
+        free(keys);
+}
+
+TEST(cidata_seed_from_parts) {
+        struct cidata_seed seed;
+        /* nothing given: both documents generated, the instance id from
+         * the SHA-256 of user-data, NUL, host name */
+        struct cidata_parts p = {.hostname = "node-1"};
+        CHECK_INT(cidata_seed_make(&p, &seed), ==, 0);
+        CHECK_STREQ(seed.files.user_data, "#cloud-config\n");
+        CHECK_STREQ(seed.files.meta_data, "instance-id: iid-b79c58800aa7ed45\nlocal-hostname: node-1\n");
+        CHECK(seed.files.network_config == NULL);
+        cidata_seed_done(&seed);
+        char iid[CIDATA_INSTANCE_ID_LEN + 1];
+        CHECK_INT(cidata_default_instance_id("#cloud-config\n", NULL, iid), ==, 0);
+        CHECK_STREQ(iid, "iid-e573d474cba22dd1");
+        /* given files pass through as they are */
+        p = (struct cidata_parts){.given = {"u", "m", "n", "v"}, .user = "Not-Valid"};
+        CHECK_INT(cidata_seed_make(&p, &seed), ==, 0);
+        CHECK_STREQ(seed.files.user_data, "u");
+        CHECK_STREQ(seed.files.meta_data, "m");
+        CHECK_STREQ(seed.files.vendor_data, "v");
+        CHECK(seed.user_data == NULL && seed.meta_data == NULL);
+        cidata_seed_done(&seed);
+        p = (struct cidata_parts){.instance_id = "iid-x", .hostname = "h"};
+        CHECK_INT(cidata_seed_make(&p, &seed), ==, 0);
+        CHECK_STREQ(seed.files.meta_data, "instance-id: iid-x\nlocal-hostname: h\n");
+        cidata_seed_done(&seed);
+        p = (struct cidata_parts){.user = "Bad"};
+        CHECK_INT(cidata_seed_make(&p, &seed), ==, -EINVAL);
+        p = (struct cidata_parts){.hostname = "-bad"};
+        CHECK_INT(cidata_seed_make(&p, &seed), ==, -EINVAL);
+}
+
 TEST(order_of_entries_does_not_matter_without_data) {
         /* A directory ABC and a file ABC.;1 compare equal under ECMA-119's
          * name/extension rule; the writer still orders them one fixed way. */
