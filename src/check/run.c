@@ -18,18 +18,14 @@
  */
 #include "check/check.h"
 
+#include "base/clock.h"
+
 #include "provision/cache.h"
 #include "provision/sandbox.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <time.h>
-
-static uint64_t now_ms(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 const char *check_status_name(enum check_status s) {
         switch (s) {

@@ -3,6 +3,7 @@
  * publish: sections or to targets named on the command line. */
 #include "cli/cli.h"
 
+#include "base/clock.h"
 #include "base/json.h"
 #include "publish/publish.h"
 #include "spec/schema.h"
@@ -120,12 +121,6 @@ struct view {
         pthread_mutex_t lock;       /* progress output */
         struct cli_secrets secrets;
 };
-
-static uint64_t now_ms(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void add_secret(void *userdata, const char *secret) {
         struct view *v = userdata;

@@ -36,6 +36,7 @@
  */
 #include "image/disk.h"
 
+#include "base/clock.h"
 #include "base/hash.h"
 #include "base/strbuf.h"
 #include "base/util.h"
@@ -692,12 +693,6 @@ static int fail(struct ctx *c, int r, const char *fmt, ...) {
                 dprintf(c->log_fd, "kiln: error: %s\n", s);
         }
         return r;
-}
-
-static uint64_t mono_ms(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
 /* Logs a command line, quoting what a shell would need quoted. */
@@ -2038,7 +2033,7 @@ static int ctx_init(struct ctx *c, const struct disk_options *o, const struct di
 int disk_assemble(const struct disk_options *o, const struct disk_layout *l, int out_fd) {
         _cleanup_(ctx_free) struct ctx c = {.log_fd = o ? o->log_fd : -1};
         struct stat st;
-        uint64_t t0 = mono_ms(), t;
+        uint64_t t0 = now_ms(), t;
         int r;
 
         if (!o || !l || !o->scratch_dir || !o->layers || o->nlayers == 0 ||
@@ -2064,16 +2059,16 @@ int disk_assemble(const struct disk_options *o, const struct disk_layout *l, int
             (unsigned long long)(l->size >> 20), c.arch->name, l->root_fs_uuid, l->esp_fs_id,
             o->nlayers);
 
-        t = mono_ms();
+        t = now_ms();
         if ((r = probe(&c)) < 0 || (r = prep(&c)) < 0)
                 return r;
-        say(&c, "tree prepared in %.1f s", (double)(mono_ms() - t) / 1000);
-        t = mono_ms();
+        say(&c, "tree prepared in %.1f s", (double)(now_ms() - t) / 1000);
+        t = now_ms();
         if ((r = c.arch->boot->build(&c)) < 0)
                 return r;
-        say(&c, "bootloader built in %.1f s", (double)(mono_ms() - t) / 1000);
+        say(&c, "bootloader built in %.1f s", (double)(now_ms() - t) / 1000);
 
-        t = mono_ms();
+        t = now_ms();
         if (ftruncate(out_fd, 0) < 0 || ftruncate(out_fd, (off_t)l->size) < 0)
                 return fail(&c, -errno, "cannot size the output to %llu bytes: %m",
                             (unsigned long long)l->size);
@@ -2096,13 +2091,13 @@ int disk_assemble(const struct disk_options *o, const struct disk_layout *l, int
                     (r = settle_ctimes(&c, out_fd)) < 0)
                         return r;
         }
-        say(&c, "filesystems written in %.1f s", (double)(mono_ms() - t) / 1000);
-        t = mono_ms();
+        say(&c, "filesystems written in %.1f s", (double)(now_ms() - t) / 1000);
+        t = now_ms();
         if ((l->esp >= 0 && (r = make_esp(&c, out_fd)) < 0) ||
             (r = c.arch->boot->install(&c, out_fd)) < 0)
                 return r;
-        say(&c, "ESP and boot code written in %.1f s", (double)(mono_ms() - t) / 1000);
-        say(&c, "disk assembled in %.1f s", (double)(mono_ms() - t0) / 1000);
+        say(&c, "ESP and boot code written in %.1f s", (double)(now_ms() - t) / 1000);
+        say(&c, "disk assembled in %.1f s", (double)(now_ms() - t0) / 1000);
         return 0;
 }
 

@@ -15,6 +15,7 @@
  */
 #include "provision/build.h"
 
+#include "base/clock.h"
 #include "base/hash.h"
 #include "base/json.h"
 #include "provision/steps.h"
@@ -32,12 +33,6 @@
 #define KEY_FORMAT "kiln-layer-v2"
 #define INPUT_MAX_ENTRIES 100000
 #define LOG_LINE_MAX (64u << 10)
-
-static uint64_t now_ms(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 /* ---- hashing host inputs ---------------------------------------------------------------- */
 

@@ -34,6 +34,7 @@
  */
 #include "publish/publish.h"
 
+#include "base/clock.h"
 #include "base/diag.h"
 #include "base/json.h"
 #include "base/strbuf.h"
@@ -975,12 +976,6 @@ static int put_data(struct glance *g, const char *id, const char *what,
                               r, &resp);
         http_response_done(&resp);
         return r;
-}
-
-static uint64_t now_ms(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
 /* Is glance-direct among the server's import methods? */

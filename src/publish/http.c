@@ -10,6 +10,7 @@
  */
 #include "publish/http.h"
 
+#include "base/clock.h"
 #include "base/strbuf.h"
 #include "base/util.h"
 
@@ -301,12 +302,6 @@ static int curl_errno(CURLcode rc) {
         default:
                 return -EIO;
         }
-}
-
-static uint64_t now_ms(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static void curl_slist_freep(struct curl_slist **l) { curl_slist_free_all(*l); }

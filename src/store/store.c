@@ -37,6 +37,7 @@
  */
 #include "store/store.h"
 
+#include "base/clock.h"
 #include "base/hash.h"
 #include "base/json.h"
 #include "base/strbuf.h"
@@ -714,12 +715,6 @@ static void item_done(struct item *it) {
         free(it->path);
         free(it->file);
         free(it->format);
-}
-
-static uint64_t now_ms(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
 /* Blobs are read-only; one added from a file others may not read (an

@@ -137,9 +137,9 @@ static int probe_once(unsigned timeout_ms, const char **ret_reason) {
         }
         close(p[1]);
         char v = 0;
-        uint64_t deadline = vm_now_ms() + timeout_ms;
+        uint64_t deadline = now_ms() + timeout_ms;
         for (;;) {
-                uint64_t now = vm_now_ms();
+                uint64_t now = now_ms();
                 if (now >= deadline)
                         break;
                 struct pollfd pfd = {.fd = p[0], .events = POLLIN};
@@ -215,7 +215,7 @@ static int probe_qemu(unsigned timeout_ms, const char **ret_reason) {
                 return r;
         }
         int st;
-        r = vm_wait_child(pid, NULL, vm_now_ms() + timeout_ms, &st);
+        r = vm_wait_child(pid, NULL, now_ms() + timeout_ms, &st);
         unlink(path);
         if (r == -ETIMEDOUT) {
                 *ret_reason = "a test guest under QEMU/KVM did not finish within the probe's deadline "

@@ -41,12 +41,6 @@
  * for vm_console_tail. */
 #define TAIL_MAX (64u << 10)
 
-uint64_t vm_now_ms(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 static void sleep_ms(unsigned ms) {
         struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
         nanosleep(&ts, NULL); /* an EINTR just ends the nap early: callers re-check */
@@ -141,7 +135,7 @@ int vm_wait_child(pid_t pid, const volatile sig_atomic_t *cancel, uint64_t deadl
                 if (w < 0 && errno != EINTR)
                         return -errno;
                 bool cancelled = cancel && *cancel;
-                if (cancelled || (deadline_ms && vm_now_ms() >= deadline_ms)) {
+                if (cancelled || (deadline_ms && now_ms() >= deadline_ms)) {
                         kill(pid, SIGKILL);
                         while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
                                 ;
@@ -224,7 +218,7 @@ static int run_tool(struct vm *vm, char *const argv[]) {
         if (r < 0)
                 return vm_fail(vm, r, "cannot run %s: %s", argv[0], strerror(-r));
         int st;
-        r = vm_wait_child(pid, vm->o.cancel, vm_now_ms() + 60000, &st);
+        r = vm_wait_child(pid, vm->o.cancel, now_ms() + 60000, &st);
         if (r < 0)
                 return vm_fail(vm, r, "%s: %s", argv[0], strerror(-r));
         if (st != 0) {
@@ -525,7 +519,7 @@ static int start_qemu_once(struct vm *vm, enum vm_accel accel) {
         vm->pid = pid;
         vm->info.qemu_pid = pid;
         vm->reaped = false;
-        vm->start_ms = vm_now_ms();
+        vm->start_ms = now_ms();
         /* QEMU sets up host forwarding before the guest runs: wait until the
          * port answers (QEMU owns it) or QEMU exits (it could not bind). */
         uint64_t deadline = vm->start_ms + 30000;
@@ -541,7 +535,7 @@ static int start_qemu_once(struct vm *vm, enum vm_accel accel) {
                         return 0;
                 if (vm->o.cancel && *vm->o.cancel)
                         return vm_fail(vm, -ECANCELED, "interrupted");
-                if (vm_now_ms() >= deadline)
+                if (now_ms() >= deadline)
                         return vm_fail(vm, -ETIMEDOUT, "QEMU did not open port %u within 30 s",
                                        vm->info.ssh_port);
                 sleep_ms(20);
@@ -620,14 +614,14 @@ int vm_wait_ready(struct vm *vm) {
                         return exited_early(vm, "before the guest was ready");
                 if (vm->o.cancel && *vm->o.cancel)
                         return vm_fail(vm, -ECANCELED, "interrupted");
-                if (vm_now_ms() >= deadline)
+                if (now_ms() >= deadline)
                         return vm_fail(vm, -ETIMEDOUT,
                                        "the guest did not signal readiness within %u s (no \"kiln-ready\" "
                                        "line from cloud-init on the serial console)",
                                        timeout_s);
                 sleep_ms(POLL_MS);
         }
-        vm->info.ready_ms = vm_now_ms() - vm->start_ms;
+        vm->info.ready_ms = now_ms() - vm->start_ms;
         /* cloud-init has configured SSH; a login proves it. Retry while sshd
          * may still be starting (a positive check bounded by the deadline). */
         for (;;) {
@@ -646,16 +640,16 @@ int vm_wait_ready(struct vm *vm) {
                         break;
                 if (reap(vm))
                         return exited_early(vm, "before SSH answered");
-                if (r == -ETIMEDOUT || vm_now_ms() >= deadline)
+                if (r == -ETIMEDOUT || now_ms() >= deadline)
                         return vm_fail(vm, -ETIMEDOUT,
                                        "the guest signalled readiness but SSH as root on port %u did not "
                                        "work within %u s",
                                        vm->info.ssh_port, timeout_s);
-                uint64_t next = vm_now_ms() + SSH_RETRY_MS;
-                while (vm_now_ms() < next && !(vm->o.cancel && *vm->o.cancel))
+                uint64_t next = now_ms() + SSH_RETRY_MS;
+                while (now_ms() < next && !(vm->o.cancel && *vm->o.cancel))
                         sleep_ms(POLL_MS);
         }
-        vm->info.ssh_ms = vm_now_ms() - vm->start_ms;
+        vm->info.ssh_ms = now_ms() - vm->start_ms;
         vm->ready = true;
         return 0;
 }
@@ -669,9 +663,9 @@ int vm_stop(struct vm *vm) {
                 return 0;
         /* QEMU leads its own process group (vm_spawn with new_pgrp) */
         kill(-vm->pid, SIGTERM);
-        uint64_t deadline = vm_now_ms() + STOP_GRACE_MS;
+        uint64_t deadline = now_ms() + STOP_GRACE_MS;
         while (!reap(vm)) {
-                if (vm_now_ms() >= deadline) {
+                if (now_ms() >= deadline) {
                         kill(-vm->pid, SIGKILL);
                         int st;
                         while (waitpid(vm->pid, &st, 0) < 0 && errno == EINTR)

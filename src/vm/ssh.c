@@ -121,14 +121,14 @@ int vm_exec(struct vm *vm, const char *command, const void *stdin_data, size_t s
         } else {
                 set_nonblock(wfd);
         }
-        uint64_t deadline = vm->o.exec_timeout_s ? vm_now_ms() + (uint64_t)vm->o.exec_timeout_s * 1000 : 0;
+        uint64_t deadline = vm->o.exec_timeout_s ? now_ms() + (uint64_t)vm->o.exec_timeout_s * 1000 : 0;
         int err = 0;
         while (wfd >= 0 || rfd >= 0) {
                 if (vm->o.cancel && *vm->o.cancel) {
                         err = -ECANCELED;
                         break;
                 }
-                if (deadline && vm_now_ms() >= deadline) {
+                if (deadline && now_ms() >= deadline) {
                         err = -ETIMEDOUT;
                         break;
                 }

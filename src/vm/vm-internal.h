@@ -7,6 +7,8 @@
 
 #include "vm/vm.h"
 
+#include "base/clock.h"
+
 #include <stdint.h>
 
 struct vm {
@@ -37,8 +39,6 @@ struct vm {
         struct vm_info info;
         struct strbuf err;
 };
-
-uint64_t vm_now_ms(void);
 
 /* Sets vm_error's text (printf-style) and returns r (a -errno). */
 _printf_(3, 4) int vm_fail(struct vm *vm, int r, const char *fmt, ...);
