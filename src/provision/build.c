@@ -38,7 +38,7 @@
 
 /* Hashes a file or a directory tree: names (sorted), types, permission
  * bits, symlink targets and contents — what a step could observe. */
-static int hash_tree_rec(struct sha256 *h, const char *path, const char *rel, unsigned *count) {
+static int hash_tree_rec(struct digest *h, const char *path, const char *rel, unsigned *count) {
         struct stat st;
         if (lstat(path, &st) < 0)
                 return -errno;
@@ -46,20 +46,20 @@ static int hash_tree_rec(struct sha256 *h, const char *path, const char *rel, un
                 return -E2BIG;
         char hdr[64];
         snprintf(hdr, sizeof(hdr), "\n%o ", (unsigned)(st.st_mode & (S_IFMT | 07777)));
-        sha256_update(h, hdr, strlen(hdr));
-        sha256_update(h, rel, strlen(rel) + 1);
+        digest_update(h, hdr, strlen(hdr));
+        digest_update(h, rel, strlen(rel) + 1);
         if (S_ISLNK(st.st_mode)) {
                 char target[4096];
                 ssize_t n = readlink(path, target, sizeof(target));
                 if (n < 0)
                         return -errno;
-                sha256_update(h, target, (size_t)n);
+                digest_update(h, target, (size_t)n);
         } else if (S_ISREG(st.st_mode)) {
                 char hex[SHA256_HEX_LEN + 1];
                 int r = hash_sha256_file(path, hex);
                 if (r < 0)
                         return r;
-                sha256_update(h, hex, SHA256_HEX_LEN);
+                digest_update(h, hex, SHA256_HEX_LEN);
         } else if (S_ISDIR(st.st_mode)) {
                 struct dirent **list = NULL;
                 int n = scandir(path, &list, NULL, alphasort);
@@ -82,17 +82,17 @@ static int hash_tree_rec(struct sha256 *h, const char *path, const char *rel, un
 }
 
 static int hash_tree(const char *path, char out[SHA256_HEX_LEN + 1]) {
-        struct sha256 h;
-        int r = sha256_init(&h);
+        struct digest h;
+        int r = digest_init(&h, DIGEST_SHA256);
         if (r < 0)
                 return r;
         unsigned count = 0;
         r = hash_tree_rec(&h, path, ".", &count);
         if (r < 0) {
-                sha256_free(&h);
+                digest_free(&h);
                 return r;
         }
-        return sha256_final(&h, out);
+        return digest_final(&h, out);
 }
 
 /* ---- keys and metadata ------------------------------------------------------------------- */
