@@ -3,6 +3,7 @@
 #include "cli/cli.h"
 
 #include "base/hash.h"
+#include "base/strv.h"
 #include "vm/cidata.h"
 #include "vm/iso9660.h"
 
@@ -115,21 +116,10 @@ static int read_seed_file(const char *opt, const char *path, char **ret) {
         return 0;
 }
 
-struct key_list {
-        char **v;
-        size_t n, cap;
-};
-
-static void key_list_done(struct key_list *k) {
-        for (size_t i = 0; i < k->n; i++)
-                free(k->v[i]);
-        free(k->v);
-}
-
 /* Adds the key lines of an OpenSSH public key file (blank lines and
  * #-comments skipped); prints and returns -errno when there is none or one
  * is not a public key. */
-static int add_key_file(struct key_list *keys, const char *path) {
+static int add_key_file(struct strv *keys, const char *path) {
         _cleanup_free_ char *text = NULL;
         int r = read_seed_file("ssh-key", path, &text);
         if (r < 0)
@@ -153,8 +143,7 @@ static int add_key_file(struct key_list *keys, const char *path) {
                                 path, lineno);
                         return -EINVAL;
                 }
-                GROW(keys->v, keys->n, keys->cap);
-                keys->v[keys->n++] = xstrdup(line);
+                strv_add(keys, line);
         }
         if (keys->n == before) {
                 fprintf(stderr, "kiln: cidata: --ssh-key %s: no public key in the file\n", path);
@@ -263,7 +252,7 @@ static int cidata_verb_run(struct cli *cli, int argc, char **argv) {
         for (int i = O_USER_DATA; i <= O_VENDOR_DATA && ret == EXIT_OK; i++)
                 if (file[i] && read_seed_file(opt_name[i], file[i], &text[i]) < 0)
                         ret = EXIT_USAGE;
-        struct key_list keys = {0};
+        struct strv keys = STRV_INIT;
         _cleanup_free_ char *gen_user = NULL, *gen_meta = NULL;
         for (size_t i = 0; i < nkey_files && ret == EXIT_OK; i++)
                 if (add_key_file(&keys, key_files[i]) < 0)
@@ -322,7 +311,7 @@ static int cidata_verb_run(struct cli *cli, int argc, char **argv) {
                                c.network_config ? ", network-config" : "", c.vendor_data ? ", vendor-data" : "");
                 }
         }
-        key_list_done(&keys);
+        strv_free(&keys);
         for (int i = O_USER_DATA; i <= O_VENDOR_DATA; i++)
                 free(text[i]);
         return ret;

@@ -39,6 +39,7 @@
 #include "base/clock.h"
 #include "base/hash.h"
 #include "base/strbuf.h"
+#include "base/strv.h"
 #include "base/util.h"
 #include "spec/schema.h"
 
@@ -850,19 +851,6 @@ static int run_host(struct ctx *c, const char *what, char *const *argv, int stdi
         return 0;
 }
 
-/* A growing NULL-terminated argv of borrowed strings. */
-struct argv {
-        char **v;
-        size_t n, cap;
-};
-
-static void argv_add(struct argv *a, const char *s) {
-        GROW(a->v, a->n, a->cap);
-        a->v[a->n++] = (char *)s;
-        GROW(a->v, a->n, a->cap);
-        a->v[a->n] = NULL;
-}
-
 /* ---- probe: what the tree contains --------------------------------------- */
 
 static bool probe_has(const struct ctx *c, const char *kind, const char *path) {
@@ -930,43 +918,42 @@ static const char probe_script[] =
 static int probe(struct ctx *c) {
         _cleanup_free_ char *out_path = xasprintf("%s/probe.out", c->dir);
         _cleanup_free_ char *buf = NULL, *best = NULL;
-        struct argv a = {0};
+        _cleanup_strv_ struct strv a = STRV_INIT;
         size_t len;
         int r;
 
-        argv_add(&a, "/bin/sh");
-        argv_add(&a, "-c");
-        argv_add(&a, probe_script);
-        argv_add(&a, "kiln-probe");
+        strv_add(&a, "/bin/sh");
+        strv_add(&a, "-c");
+        strv_add(&a, probe_script);
+        strv_add(&a, "kiln-probe");
         for (size_t i = 0; i < ARRAY_SIZE(prep_dirs); i++)
-                argv_add(&a, prep_dirs[i]);
+                strv_add(&a, prep_dirs[i]);
         for (size_t i = 0; i < ARRAY_SIZE(root_dirs); i++)
-                argv_add(&a, root_dirs[i].name);
+                strv_add(&a, root_dirs[i].name);
         for (size_t i = 0; i < ARRAY_SIZE(grow_tools); i++)
                 for (size_t j = 0; j < 3 && grow_tools[i].paths[j]; j++)
-                        argv_add(&a, grow_tools[i].paths[j]);
+                        strv_add(&a, grow_tools[i].paths[j]);
         /* every directory on the way to a data partition's mount point */
         for (unsigned i = 0; i < c->l->nparts; i++) {
                 if (c->l->parts[i].type != DISK_PT_LINUX)
                         continue;
                 const char *m = c->l->parts[i].mount + 1;
                 for (const char *s = strchr(m, '/');; s = strchr(s + 1, '/')) {
-                        argv_add(&a, xstrndup(m, s ? (size_t)(s - m) : strlen(m)));
-                        c->owned_args[c->nowned++] = (char *)a.v[a.n - 1];
+                        c->owned_args[c->nowned++] = xstrndup(m, s ? (size_t)(s - m) : strlen(m));
+                        strv_add(&a, c->owned_args[c->nowned - 1]);
                         if (!s)
                                 break;
                 }
         }
         for (size_t i = 0; i < c->arch->boot->nneeds; i++)
-                argv_add(&a, c->arch->boot->needs[i].path);
-        _cleanup_free_ char **argv = a.v;
+                strv_add(&a, c->arch->boot->needs[i].path);
 
         _cleanup_close_ int out = open(out_path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
         if (out < 0)
                 return fail(c, -errno, "probe: cannot create %s: %m", out_path);
         struct tree_run t = {.what = "probe", .bare = true, .stdin_fd = -1, .stdout_fd = out,
                              .timeout_ms = STAGE_TIMEOUT_MS};
-        r = run_in_tree(c, &t, argv);
+        r = run_in_tree(c, &t, a.v);
         if (r < 0)
                 return r;
         r = read_file(out_path, PROBE_OUTPUT_MAX, &buf, &len);
@@ -1297,33 +1284,32 @@ static int prep(struct ctx *c) {
                 settle_add(c, root_dirs[i].name);
         }
 
-        struct argv a = {0};
-        argv_add(&a, "/bin/sh");
-        argv_add(&a, "-c");
-        argv_add(&a, prep_script);
-        argv_add(&a, "kiln-prep");
-        argv_add(&a, c->stage);
-        argv_add(&a, c->grow ? "grow" : "nogrow");
+        _cleanup_strv_ struct strv a = STRV_INIT;
+        strv_add(&a, "/bin/sh");
+        strv_add(&a, "-c");
+        strv_add(&a, prep_script);
+        strv_add(&a, "kiln-prep");
+        strv_add(&a, c->stage);
+        strv_add(&a, c->grow ? "grow" : "nogrow");
         unsigned nmounts = 0;
         for (unsigned i = 0; i < c->l->nparts; i++)
                 nmounts += c->l->parts[i].type == DISK_PT_LINUX;
         char nm[16];
         snprintf(nm, sizeof nm, "%u", nmounts);
-        argv_add(&a, nm);
+        strv_add(&a, nm);
         for (unsigned i = 0; i < c->l->nparts; i++)
                 if (c->l->parts[i].type == DISK_PT_LINUX) {
-                        argv_add(&a, c->l->parts[i].mount + 1);
+                        strv_add(&a, c->l->parts[i].mount + 1);
                         settle_add(c, c->l->parts[i].mount + 1);
                 }
         for (size_t i = 0; i < (c->grow ? ARRAY_SIZE(prep_written) : PREP_WRITTEN_GROW); i++)
                 settle_add(c, prep_written[i]);
         for (size_t i = 0; i < c->nsettle; i++)
-                argv_add(&a, c->settle[i]);
-        _cleanup_free_ char **argv = a.v;
+                strv_add(&a, c->settle[i]);
         struct tree_run t = {.what = "prep", .bare = true, .upper = c->prep_upper,
                              .work = c->prep_work, .stdin_fd = -1, .stdout_fd = -1,
                              .timeout_ms = STAGE_TIMEOUT_MS};
-        return run_in_tree(c, &t, argv);
+        return run_in_tree(c, &t, a.v);
 }
 
 /* ---- the root filesystem and the ESP ------------------------------------- */
@@ -1355,22 +1341,21 @@ static int make_ext4(struct ctx *c, int fd, unsigned i, const char *src, bool po
                  (unsigned long long)part_offset(c->l, i), hash_seed);
         snprintf(blocks, sizeof blocks, "%llu", (unsigned long long)(part_size(c->l, i) / 4096));
         _cleanup_free_ char *dir = xasprintf("%s%s%s", c->mnt, src[0] ? "/" : "", src);
-        struct argv a = {0};
+        _cleanup_strv_ struct strv a = STRV_INIT;
         const char *const head[] = {"mkfs.ext4", "-F", "-q", "-b", "4096", "-U", p->fs_uuid,
                                     "-L", p->name, "-E", ext};
         for (size_t k = 0; k < ARRAY_SIZE(head); k++)
-                argv_add(&a, head[k]);
+                strv_add(&a, head[k]);
         if (populate) {
-                argv_add(&a, "-d");
-                argv_add(&a, dir);
+                strv_add(&a, "-d");
+                strv_add(&a, dir);
         }
-        argv_add(&a, "/proc/self/fd/0");
-        argv_add(&a, blocks);
-        _cleanup_free_ char **argv = a.v;
+        strv_add(&a, "/proc/self/fd/0");
+        strv_add(&a, blocks);
         struct tree_run t = {.what = "mkfs.ext4", .with_prep = p->type == DISK_PT_ROOT,
                              .bare = true, .stdin_fd = fd, .stdout_fd = -1,
                              .timeout_ms = MKFS_TIMEOUT_MS};
-        return run_in_tree(c, &t, argv);
+        return run_in_tree(c, &t, a.v);
 }
 
 /* ---- xfs: mkfs.xfs -p with a protofile made from the tree ---------------- */
@@ -1635,32 +1620,21 @@ static int copy_sparse(int src, int fd, uint64_t off) {
 /* Sets the modes a protofile cannot carry (the sticky bit), each line of
  * list "/PATH MODE", with xfs_db in expert mode on the filesystem image. */
 static int xfs_set_sticky(struct ctx *c, const char *img, char *list) {
-        struct argv a = {0};
-        char **owned = NULL;
-        size_t nowned = 0, cap = 0;
-        argv_add(&a, "xfs_db");
-        argv_add(&a, "-x");
+        _cleanup_strv_ struct strv a = STRV_INIT;
+        strv_add(&a, "xfs_db");
+        strv_add(&a, "-x");
         for (char *l = list, *nl; *l; l = nl + 1) {
                 nl = strchr(l, '\n');
                 *nl = 0;
                 char *sp = strrchr(l, ' ');
                 *sp = 0;
-                GROW(owned, nowned, cap);
-                owned[nowned++] = xasprintf("path %s", l);
-                argv_add(&a, "-c");
-                argv_add(&a, owned[nowned - 1]);
-                GROW(owned, nowned, cap);
-                owned[nowned++] = xasprintf("write core.mode %s", sp + 1);
-                argv_add(&a, "-c");
-                argv_add(&a, owned[nowned - 1]);
+                strv_add(&a, "-c");
+                strv_addf(&a, "path %s", l);
+                strv_add(&a, "-c");
+                strv_addf(&a, "write core.mode %s", sp + 1);
         }
-        argv_add(&a, img);
-        int r = run_host(c, "xfs_db", a.v, -1);
-        for (size_t i = 0; i < nowned; i++)
-                free(owned[i]);
-        free(owned);
-        free(a.v);
-        return r;
+        strv_add(&a, img);
+        return run_host(c, "xfs_db", a.v, -1);
 }
 
 /* An xfs filesystem in partition i from the tree's directory src ("" for

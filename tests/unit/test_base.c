@@ -5,6 +5,7 @@
 #include "base/hash.h"
 #include "base/json.h"
 #include "base/strbuf.h"
+#include "base/strv.h"
 #include "base/suggest.h"
 
 TEST(strbuf_grows_and_detaches) {
@@ -88,6 +89,35 @@ TEST(digests_stream_in_pieces_and_from_a_file) {
         CHECK_STREQ(h256, sha256_abc);
         unlink(path);
         CHECK_INT(hash_sha256_file(path, h256), ==, -ENOENT);
+}
+
+TEST(strv_is_null_terminated_and_owns_its_strings) {
+        _cleanup_strv_ struct strv s = STRV_INIT;
+        CHECK(s.v == NULL);
+        char word[] = "first";
+        strv_add(&s, word);
+        word[0] = 'X'; /* a copy was kept */
+        strv_addf(&s, "%s=%d", "N", 42);
+        strv_add_take(&s, xstrdup("third"));
+        for (int i = 0; i < 40; i++) /* grow past the first capacity */
+                strv_addf(&s, "%d", i);
+        CHECK_INT(s.n, ==, 43);
+        CHECK(s.v[43] == NULL);
+        CHECK_STREQ(s.v[0], "first");
+        CHECK_STREQ(s.v[1], "N=42");
+        CHECK_STREQ(s.v[2], "third");
+        strv_remove(&s, 0); /* the last one moves in */
+        CHECK_INT(s.n, ==, 42);
+        CHECK_STREQ(s.v[0], "39");
+        CHECK(s.v[42] == NULL);
+        char **v = strv_detach(&s);
+        CHECK(s.v == NULL && s.n == 0);
+        CHECK_STREQ(v[1], "N=42");
+        strv_free_array(v);
+        struct strv empty = STRV_INIT;
+        v = strv_detach(&empty);
+        CHECK(v != NULL && v[0] == NULL);
+        strv_free_array(v);
 }
 
 TEST(json_writer_escapes_and_nests) {
