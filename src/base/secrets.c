@@ -6,14 +6,15 @@
  */
 #include "base/secrets.h"
 
+#include "base/strv.h"
+
 #include <pthread.h>
 
 struct secrets {
         pthread_mutex_t lock;
         unsigned refs;      /* under lock */
         size_t min_len;
-        char **v;           /* owned copies, wiped when freed */
-        size_t n, cap;
+        struct strv values; /* owned copies, wiped when freed */
 };
 
 /* Masks text[0..n) into out up to the first position whose outcome depends
@@ -118,11 +119,9 @@ struct secrets *secrets_unref(struct secrets *s) {
         pthread_mutex_unlock(&s->lock);
         if (!last)
                 return NULL;
-        for (size_t i = 0; i < s->n; i++) {
-                explicit_bzero(s->v[i], strlen(s->v[i]));
-                free(s->v[i]);
-        }
-        free(s->v);
+        for (size_t i = 0; i < s->values.n; i++)
+                explicit_bzero(s->values.v[i], strlen(s->values.v[i]));
+        strv_free(&s->values);
         pthread_mutex_destroy(&s->lock);
         free(s);
         return NULL;
@@ -132,26 +131,20 @@ void secrets_add(struct secrets *s, const char *value) {
         if (!value || strlen(value) < s->min_len)
                 return;
         pthread_mutex_lock(&s->lock);
-        bool have = false;
-        for (size_t i = 0; i < s->n && !have; i++)
-                have = streq(s->v[i], value);
-        if (!have) {
-                GROW(s->v, s->n, s->cap);
-                s->v[s->n++] = xstrdup(value);
-        }
+        strv_add_unique(&s->values, value);
         pthread_mutex_unlock(&s->lock);
 }
 
 size_t secrets_count(struct secrets *s) {
         pthread_mutex_lock(&s->lock);
-        size_t n = s->n;
+        size_t n = s->values.n;
         pthread_mutex_unlock(&s->lock);
         return n;
 }
 
 void secrets_mask_add(struct secrets *s, struct strbuf *out, const char *text, size_t n) {
         pthread_mutex_lock(&s->lock);
-        mask_run((const char *const *)s->v, s->n, out, text, n, true);
+        mask_run((const char *const *)s->values.v, s->values.n, out, text, n, true);
         pthread_mutex_unlock(&s->lock);
 }
 
@@ -168,13 +161,13 @@ void secrets_stream_init(struct secrets_stream *m, struct secrets *s) {
 
 void secrets_stream_feed(struct secrets_stream *m, struct strbuf *out, const char *data, size_t n) {
         pthread_mutex_lock(&m->set->lock);
-        held_feed((const char *const *)m->set->v, m->set->n, &m->held, out, data, n);
+        held_feed((const char *const *)m->set->values.v, m->set->values.n, &m->held, out, data, n);
         pthread_mutex_unlock(&m->set->lock);
 }
 
 void secrets_stream_flush(struct secrets_stream *m, struct strbuf *out) {
         pthread_mutex_lock(&m->set->lock);
-        held_flush((const char *const *)m->set->v, m->set->n, &m->held, out);
+        held_flush((const char *const *)m->set->values.v, m->set->values.n, &m->held, out);
         pthread_mutex_unlock(&m->set->lock);
 }
 

@@ -12,6 +12,20 @@ void strv_add_take(struct strv *s, char *x) {
 
 void strv_add(struct strv *s, const char *x) { strv_add_take(s, xstrdup(x)); }
 
+bool strv_contains(const struct strv *s, const char *x) {
+        for (size_t i = 0; i < s->n; i++)
+                if (streq(s->v[i], x))
+                        return true;
+        return false;
+}
+
+bool strv_add_unique(struct strv *s, const char *x) {
+        if (strv_contains(s, x))
+                return false;
+        strv_add(s, x);
+        return true;
+}
+
 void strv_addf(struct strv *s, const char *fmt, ...) {
         va_list ap;
         va_start(ap, fmt);

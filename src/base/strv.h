@@ -25,6 +25,11 @@ struct strv {
 void strv_add(struct strv *s, const char *x);
 /* Appends x itself: the strv now owns it. */
 void strv_add_take(struct strv *s, char *x);
+/* Appends a copy of x unless an equal string is there; true when added.
+ * O(n). */
+bool strv_add_unique(struct strv *s, const char *x);
+/* Whether an element equals x. O(n). */
+bool strv_contains(const struct strv *s, const char *x);
 /* Appends a formatted string. */
 void strv_addf(struct strv *s, const char *fmt, ...) _printf_(2, 3);
 /* Removes and frees v[i]; the last element takes its place (order is not

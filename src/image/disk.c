@@ -643,8 +643,7 @@ struct ctx {
         char **present;  /* paths the probe found ("dir X", "file X", "link X" lines) */
         size_t npresent;
         struct strbuf esp_dirs; /* "DIR\n" for each directory made in the ESP */
-        char **settle;          /* paths in the prep layer whose times are SOURCE_DATE_EPOCH */
-        size_t nsettle, settle_cap;
+        struct strv settle;     /* paths in the prep layer whose times are SOURCE_DATE_EPOCH */
         char *owned_args[DISK_MAX_PARTS * DISK_MOUNT_MAX / 2]; /* probe's mount path prefixes */
         size_t nowned;
         bool grow;              /* the root is last: install kiln-growroot */
@@ -665,9 +664,7 @@ static void ctx_free(struct ctx *c) {
                 free(c->present[i]);
         free(c->present);
         strbuf_free(&c->esp_dirs);
-        for (size_t i = 0; i < c->nsettle; i++)
-                free(c->settle[i]);
-        free(c->settle);
+        strv_free(&c->settle);
         for (size_t i = 0; i < c->nowned; i++)
                 free(c->owned_args[i]);
 }
@@ -1149,13 +1146,7 @@ static const char *const prep_written[] = {
 static void settle_add(struct ctx *c, const char *path) {
         _cleanup_free_ char *p = xstrdup(path);
         for (;;) {
-                bool seen = false;
-                for (size_t i = 0; i < c->nsettle && !seen; i++)
-                        seen = streq(c->settle[i], p);
-                if (!seen) {
-                        GROW(c->settle, c->nsettle, c->settle_cap);
-                        c->settle[c->nsettle++] = xstrdup(p);
-                }
+                strv_add_unique(&c->settle, p);
                 char *slash = strrchr(p, '/');
                 if (!slash)
                         return;
@@ -1304,8 +1295,8 @@ static int prep(struct ctx *c) {
                 }
         for (size_t i = 0; i < (c->grow ? ARRAY_SIZE(prep_written) : PREP_WRITTEN_GROW); i++)
                 settle_add(c, prep_written[i]);
-        for (size_t i = 0; i < c->nsettle; i++)
-                strv_add(&a, c->settle[i]);
+        for (size_t i = 0; i < c->settle.n; i++)
+                strv_add(&a, c->settle.v[i]);
         struct tree_run t = {.what = "prep", .bare = true, .upper = c->prep_upper,
                              .work = c->prep_work, .stdin_fd = -1, .stdout_fd = -1,
                              .timeout_ms = STAGE_TIMEOUT_MS};
@@ -1703,8 +1694,8 @@ static int settle_ctimes(struct ctx *c, int fd) {
         _cleanup_free_ char *dev = NULL;
         int r;
 
-        for (size_t i = 0; i < c->nsettle; i++)
-                strbuf_addf(&cmds, "set_inode_field /%s ctime @%llu\n", c->settle[i],
+        for (size_t i = 0; i < c->settle.n; i++)
+                strbuf_addf(&cmds, "set_inode_field /%s ctime @%llu\n", c->settle.v[i],
                             (unsigned long long)c->o->source_date_epoch);
         r = write_text(c->dir, "settle.debugfs", cmds.buf ? cmds.buf : "", 0644);
         if (r < 0)
