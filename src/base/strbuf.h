@@ -37,33 +37,11 @@ void strbuf_addf(struct strbuf *sb, const char *fmt, ...) _printf_(2, 3);
 void strbuf_vaddf(struct strbuf *sb, const char *fmt, va_list ap) _printf_(2, 0);
 /* Appends c n times. */
 void strbuf_addch_n(struct strbuf *sb, char c, size_t n);
-/* Appends text[0..n) with every occurrence of one of secrets[0..nsecrets)
- * replaced by "<sensitive>" (empty secrets are ignored; at each position the
- * first secret that matches wins). O(n * nsecrets). */
-void strbuf_add_masked(struct strbuf *sb, const char *text, size_t n, const char *const *secrets,
-                       size_t nsecrets);
-
-/* Masks a stream that arrives in pieces of any size (a step's output read
- * from a pipe) exactly as strbuf_add_masked would mask the whole stream at
- * once: a secret split across two pieces, or inside a line of any length,
- * is still masked. Only a tail that is a proper prefix of some secret is
- * held back (at most the longest secret's length - 1 bytes) until the next
- * piece or the end decides it; everything else is written out at once.
- * secrets must outlive the masker. Costs O(n * total secret length) per
- * piece in the worst case, like strbuf_add_masked; never fails. */
-struct strbuf_masker {
-        const char *const *secrets;
-        size_t nsecrets;
-        struct strbuf held; /* undecided tail of what was fed */
-};
-
-void strbuf_masker_init(struct strbuf_masker *m, const char *const *secrets, size_t nsecrets);
-/* Appends to out the masked text of data[0..n) that is decided. */
-void strbuf_masker_feed(struct strbuf_masker *m, struct strbuf *out, const char *data, size_t n);
-/* End of the stream: appends the rest, masked. The masker can be fed again. */
-void strbuf_masker_flush(struct strbuf_masker *m, struct strbuf *out);
-/* Releases the held tail (wiped first: it may be part of a secret). */
-void strbuf_masker_done(struct strbuf_masker *m);
 
 static inline void strbuf_freep(struct strbuf *sb) { strbuf_free(sb); }
 #define _cleanup_strbuf_ _cleanup_(strbuf_freep)
+
+/* Masking secrets in text and streams lives in base/secrets.h (which needs
+ * struct strbuf, defined above); included here for the callers of
+ * strbuf_add_masked and strbuf_masker that include only this header. */
+#include "base/secrets.h"

@@ -18,6 +18,8 @@
  */
 #include "check/check.h"
 
+#include "base/clock.h"
+
 #include "os/fs.h"
 #include "os/sandbox.h"
 #include "provision/build.h"
@@ -25,12 +27,6 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <time.h>
-
-static uint64_t now_ms(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 const char *check_status_name(enum check_status s) {
         switch (s) {

@@ -8,8 +8,6 @@
  */
 #pragma once
 
-#include <pthread.h>
-
 #include "base/diag.h"
 #include "spec/spec.h"
 
@@ -184,22 +182,6 @@ void spec_args_done(struct spec_args *a);
  * caller frees it as usual, after the diagnostics. */
 int cli_load_spec(struct cli *cli, const struct spec_args *a, struct diag_list *diags,
                   struct spec **ret);
-
-/* Secrets publishers register (publish_ctx.add_secret), to mask them in
- * what the verb prints. Initialise with CLI_SECRETS_INIT; add is thread-safe.
- * (secrets.c) */
-struct cli_secrets {
-        char **v;
-        size_t n, cap;
-        pthread_mutex_t lock;
-};
-#define CLI_SECRETS_INIT {.lock = PTHREAD_MUTEX_INITIALIZER}
-/* Keeps a copy of secret (ignored when shorter than 4 bytes). */
-void cli_secrets_add(struct cli_secrets *s, const char *secret);
-/* text with every kept secret replaced by "<sensitive>"; owned by the caller. */
-char *cli_secrets_mask(struct cli_secrets *s, const char *text);
-/* Wipes and frees the copies. */
-void cli_secrets_done(struct cli_secrets *s);
 
 /* Prints diagnostics to stderr, coloured when stderr is a terminal. */
 void cli_print_diags(struct cli *cli, struct diag_list *d);

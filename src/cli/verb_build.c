@@ -3,6 +3,7 @@
  * with the step cache. Draws one line per step. */
 #include "cli/cli.h"
 
+#include "base/secrets.h"
 #include "provision/build.h"
 #include "os/fs.h"
 #include "os/sandbox.h"
@@ -429,7 +430,7 @@ static int make_images(struct cli *cli, const struct spec_args *a, const struct 
 }
 
 static void add_secret(void *userdata, const char *secret) {
-        cli_secrets_add(userdata, secret);
+        secrets_add(userdata, secret);
 }
 
 /* The delivery stage, for every build whose image was made and passed its
@@ -442,8 +443,8 @@ static int deliver(const struct spec_args *a, const struct spec *s, const struct
         struct store *st = NULL;
         _cleanup_free_ char *sdir = NULL;
         int store_r = 0;
-        struct cli_secrets sc = CLI_SECRETS_INIT;
-        struct publish_ctx ctx = {.environ = environ, .add_secret = add_secret, .userdata = &sc,
+        _cleanup_secrets_ struct secrets *sc = secrets_new(SECRETS_MIN_LEN);
+        struct publish_ctx ctx = {.environ = environ, .add_secret = add_secret, .userdata = sc,
                                   .log_fd = -1};
         int ret = 0;
         for (size_t i = 0; i < n; i++) {
@@ -499,7 +500,7 @@ static int deliver(const struct spec_args *a, const struct spec *s, const struct
                                 _cleanup_free_ char *line = xasprintf("kiln: %s: publishing to %s failed: %s\n",
                                                                       b->name, o[k].target,
                                                                       pr->error ? pr->error : "?");
-                                _cleanup_free_ char *m = cli_secrets_mask(&sc, line);
+                                _cleanup_free_ char *m = secrets_mask(sc, line);
                                 fputs(m, stderr);
                         }
                 }
@@ -511,7 +512,6 @@ static int deliver(const struct spec_args *a, const struct spec *s, const struct
                 publish_outcomes_free(o, no);
         }
         store_close(st);
-        cli_secrets_done(&sc);
         return ret;
 }
 

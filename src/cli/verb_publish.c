@@ -3,7 +3,9 @@
  * publish: sections or to targets named on the command line. */
 #include "cli/cli.h"
 
+#include "base/clock.h"
 #include "base/json.h"
+#include "base/secrets.h"
 #include "publish/publish.h"
 #include "spec/schema.h"
 #include "spec/yaml.h"
@@ -118,18 +120,12 @@ struct view {
         unsigned last_step;         /* last PROGRESS_STEP printed (non-terminal) */
         bool shown;                 /* a terminal line is on screen */
         pthread_mutex_t lock;       /* progress output */
-        struct cli_secrets secrets;
+        struct secrets *secrets;    /* what publishers registered, masked in messages */
 };
-
-static uint64_t now_ms(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void add_secret(void *userdata, const char *secret) {
         struct view *v = userdata;
-        cli_secrets_add(&v->secrets, secret);
+        secrets_add(v->secrets, secret);
 }
 
 /* Starts showing a new file's progress. */
@@ -222,7 +218,7 @@ static void print_line(const struct out *r, struct view *v) {
                 return;
         }
         if (res->status == PUBLISH_FAILED) {
-                _cleanup_free_ char *e = cli_secrets_mask(&v->secrets, res->error ? res->error : "failed");
+                _cleanup_free_ char *e = secrets_mask(v->secrets, res->error ? res->error : "failed");
                 printf(": %s\n", e);
                 fflush(stdout);
                 return;
@@ -300,7 +296,7 @@ static void print_json(const struct out *outs, size_t nouts, size_t failed, cons
                 json_key(&w, "elapsed_ms");
                 json_int(&w, (int64_t)res->elapsed_ms);
                 json_key(&w, "error");
-                _cleanup_free_ char *e = res->error ? cli_secrets_mask(&v->secrets, res->error) : NULL;
+                _cleanup_free_ char *e = res->error ? secrets_mask(v->secrets, res->error) : NULL;
                 json_string(&w, e);
                 json_key(&w, "note");
                 json_string(&w, res->note);
@@ -310,7 +306,7 @@ static void print_json(const struct out *outs, size_t nouts, size_t failed, cons
         json_key(&w, "failed");
         json_int(&w, (int64_t)failed);
         json_key(&w, "error");
-        _cleanup_free_ char *e = error ? cli_secrets_mask(&v->secrets, error) : NULL;
+        _cleanup_free_ char *e = error ? secrets_mask(v->secrets, error) : NULL;
         json_string(&w, e);
         if (d && d->n) {
                 _cleanup_strbuf_ struct strbuf dj = STRBUF_INIT;
@@ -367,7 +363,7 @@ static int uploads_run(const struct publish_target *t, bool abort_them, int64_t 
         size_t n = 0;
         _cleanup_free_ char *lerr = NULL;
         if (p->list_uploads(t, ctx, &u, &n, &lerr) < 0) {
-                _cleanup_free_ char *m = cli_secrets_mask(&v->secrets, lerr ? lerr : "failed");
+                _cleanup_free_ char *m = secrets_mask(v->secrets, lerr ? lerr : "failed");
                 run_error(error, false, "%s: %s", t->name, m);
                 return EXIT_FAILED;
         }
@@ -393,7 +389,7 @@ static int uploads_run(const struct publish_target *t, bool abort_them, int64_t 
                         if (p->abort_upload(t, &u[i], ctx, &aerr) < 0) {
                                 failed++;
                                 status = "failed";
-                                masked = cli_secrets_mask(&v->secrets, aerr ? aerr : "failed");
+                                masked = secrets_mask(v->secrets, aerr ? aerr : "failed");
                         } else {
                                 aborted++;
                                 status = "aborted";
@@ -485,7 +481,7 @@ static int publish_run(struct cli *cli, int argc, char **argv) {
         struct out *outs = NULL;
         size_t nouts = 0;
         struct view view = {.tty = isatty(STDERR_FILENO), .lock = PTHREAD_MUTEX_INITIALIZER,
-                            .secrets = CLI_SECRETS_INIT};
+                            .secrets = secrets_new(SECRETS_MIN_LEN)};
         bool *to_used = NULL;
         struct publish_target **spec_targets = NULL; /* borrowed from the spec */
         size_t *spec_ntargets = NULL;
@@ -859,7 +855,7 @@ out_printed:
                 value_free(url_vals[i]);
         free(url_vals);
         free(to_used);
-        cli_secrets_done(&view.secrets);
+        secrets_unref(view.secrets);
         spec_free(s);
         diag_list_done(&d);
         source_free(cmdline);

@@ -37,8 +37,10 @@
 #include "image/disk.h"
 
 #include "base/arch.h"
+#include "base/clock.h"
 #include "base/hash.h"
 #include "base/strbuf.h"
+#include "base/strv.h"
 #include "base/util.h"
 #include "os/fs.h"
 #include "os/proc.h"
@@ -587,8 +589,7 @@ struct ctx {
         char **present;  /* paths the probe found ("dir X", "file X", "link X" lines) */
         size_t npresent;
         struct strbuf esp_dirs; /* "DIR\n" for each directory made in the ESP */
-        char **settle;          /* paths in the prep layer whose times are SOURCE_DATE_EPOCH */
-        size_t nsettle, settle_cap;
+        struct strv settle;     /* paths in the prep layer whose times are SOURCE_DATE_EPOCH */
         char *owned_args[DISK_MAX_PARTS * DISK_MOUNT_MAX / 2]; /* probe's mount path prefixes */
         size_t nowned;
         bool grow;              /* the root is last: install kiln-growroot */
@@ -609,9 +610,7 @@ static void ctx_free(struct ctx *c) {
                 free(c->present[i]);
         free(c->present);
         strbuf_free(&c->esp_dirs);
-        for (size_t i = 0; i < c->nsettle; i++)
-                free(c->settle[i]);
-        free(c->settle);
+        strv_free(&c->settle);
         for (size_t i = 0; i < c->nowned; i++)
                 free(c->owned_args[i]);
 }
@@ -638,12 +637,6 @@ static int fail(struct ctx *c, int r, const char *fmt, ...) {
                 dprintf(c->log_fd, "kiln: error: %s\n", s);
         }
         return r;
-}
-
-static uint64_t mono_ms(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
 /* Logs a command line, quoting what a shell would need quoted. */
@@ -772,19 +765,6 @@ static int run_host(struct ctx *c, const char *what, char *const *argv, int stdi
         return 0;
 }
 
-/* A growing NULL-terminated argv of borrowed strings. */
-struct argv {
-        char **v;
-        size_t n, cap;
-};
-
-static void argv_add(struct argv *a, const char *s) {
-        GROW(a->v, a->n, a->cap);
-        a->v[a->n++] = (char *)s;
-        GROW(a->v, a->n, a->cap);
-        a->v[a->n] = NULL;
-}
-
 /* ---- probe: what the tree contains --------------------------------------- */
 
 static bool probe_has(const struct ctx *c, const char *kind, const char *path) {
@@ -852,43 +832,42 @@ static const char probe_script[] =
 static int probe(struct ctx *c) {
         _cleanup_free_ char *out_path = xasprintf("%s/probe.out", c->dir);
         _cleanup_free_ char *buf = NULL, *best = NULL;
-        struct argv a = {0};
+        _cleanup_strv_ struct strv a = STRV_INIT;
         size_t len;
         int r;
 
-        argv_add(&a, "/bin/sh");
-        argv_add(&a, "-c");
-        argv_add(&a, probe_script);
-        argv_add(&a, "kiln-probe");
+        strv_add(&a, "/bin/sh");
+        strv_add(&a, "-c");
+        strv_add(&a, probe_script);
+        strv_add(&a, "kiln-probe");
         for (size_t i = 0; i < ARRAY_SIZE(prep_dirs); i++)
-                argv_add(&a, prep_dirs[i]);
+                strv_add(&a, prep_dirs[i]);
         for (size_t i = 0; i < ARRAY_SIZE(root_dirs); i++)
-                argv_add(&a, root_dirs[i].name);
+                strv_add(&a, root_dirs[i].name);
         for (size_t i = 0; i < ARRAY_SIZE(grow_tools); i++)
                 for (size_t j = 0; j < 3 && grow_tools[i].paths[j]; j++)
-                        argv_add(&a, grow_tools[i].paths[j]);
+                        strv_add(&a, grow_tools[i].paths[j]);
         /* every directory on the way to a data partition's mount point */
         for (unsigned i = 0; i < c->l->nparts; i++) {
                 if (c->l->parts[i].type != DISK_PT_LINUX)
                         continue;
                 const char *m = c->l->parts[i].mount + 1;
                 for (const char *s = strchr(m, '/');; s = strchr(s + 1, '/')) {
-                        argv_add(&a, xstrndup(m, s ? (size_t)(s - m) : strlen(m)));
-                        c->owned_args[c->nowned++] = (char *)a.v[a.n - 1];
+                        c->owned_args[c->nowned++] = xstrndup(m, s ? (size_t)(s - m) : strlen(m));
+                        strv_add(&a, c->owned_args[c->nowned - 1]);
                         if (!s)
                                 break;
                 }
         }
         for (size_t i = 0; i < c->nneeds; i++)
-                argv_add(&a, c->needs[i].path);
-        _cleanup_free_ char **argv = a.v;
+                strv_add(&a, c->needs[i].path);
 
         _cleanup_close_ int out = open(out_path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
         if (out < 0)
                 return fail(c, -errno, "probe: cannot create %s: %m", out_path);
         struct tree_run t = {.what = "probe", .bare = true, .stdin_fd = -1, .stdout_fd = out,
                              .timeout_ms = STAGE_TIMEOUT_MS};
-        r = run_in_tree(c, &t, argv);
+        r = run_in_tree(c, &t, a.v);
         if (r < 0)
                 return r;
         r = read_file(out_path, PROBE_OUTPUT_MAX, &buf, &len);
@@ -1084,13 +1063,7 @@ static const char *const prep_written[] = {
 static void settle_add(struct ctx *c, const char *path) {
         _cleanup_free_ char *p = xstrdup(path);
         for (;;) {
-                bool seen = false;
-                for (size_t i = 0; i < c->nsettle && !seen; i++)
-                        seen = streq(c->settle[i], p);
-                if (!seen) {
-                        GROW(c->settle, c->nsettle, c->settle_cap);
-                        c->settle[c->nsettle++] = xstrdup(p);
-                }
+                strv_add_unique(&c->settle, p);
                 char *slash = strrchr(p, '/');
                 if (!slash)
                         return;
@@ -1220,33 +1193,32 @@ static int prep(struct ctx *c) {
                 settle_add(c, root_dirs[i].name);
         }
 
-        struct argv a = {0};
-        argv_add(&a, "/bin/sh");
-        argv_add(&a, "-c");
-        argv_add(&a, prep_script);
-        argv_add(&a, "kiln-prep");
-        argv_add(&a, c->stage);
-        argv_add(&a, c->grow ? "grow" : "nogrow");
+        _cleanup_strv_ struct strv a = STRV_INIT;
+        strv_add(&a, "/bin/sh");
+        strv_add(&a, "-c");
+        strv_add(&a, prep_script);
+        strv_add(&a, "kiln-prep");
+        strv_add(&a, c->stage);
+        strv_add(&a, c->grow ? "grow" : "nogrow");
         unsigned nmounts = 0;
         for (unsigned i = 0; i < c->l->nparts; i++)
                 nmounts += c->l->parts[i].type == DISK_PT_LINUX;
         char nm[16];
         snprintf(nm, sizeof nm, "%u", nmounts);
-        argv_add(&a, nm);
+        strv_add(&a, nm);
         for (unsigned i = 0; i < c->l->nparts; i++)
                 if (c->l->parts[i].type == DISK_PT_LINUX) {
-                        argv_add(&a, c->l->parts[i].mount + 1);
+                        strv_add(&a, c->l->parts[i].mount + 1);
                         settle_add(c, c->l->parts[i].mount + 1);
                 }
         for (size_t i = 0; i < (c->grow ? ARRAY_SIZE(prep_written) : PREP_WRITTEN_GROW); i++)
                 settle_add(c, prep_written[i]);
-        for (size_t i = 0; i < c->nsettle; i++)
-                argv_add(&a, c->settle[i]);
-        _cleanup_free_ char **argv = a.v;
+        for (size_t i = 0; i < c->settle.n; i++)
+                strv_add(&a, c->settle.v[i]);
         struct tree_run t = {.what = "prep", .bare = true, .upper = c->prep_upper,
                              .work = c->prep_work, .stdin_fd = -1, .stdout_fd = -1,
                              .timeout_ms = STAGE_TIMEOUT_MS};
-        return run_in_tree(c, &t, argv);
+        return run_in_tree(c, &t, a.v);
 }
 
 /* ---- the root filesystem and the ESP ------------------------------------- */
@@ -1278,22 +1250,21 @@ static int make_ext4(struct ctx *c, int fd, unsigned i, const char *src, bool po
                  (unsigned long long)part_offset(c->l, i), hash_seed);
         snprintf(blocks, sizeof blocks, "%llu", (unsigned long long)(part_size(c->l, i) / 4096));
         _cleanup_free_ char *dir = xasprintf("%s%s%s", c->mnt, src[0] ? "/" : "", src);
-        struct argv a = {0};
+        _cleanup_strv_ struct strv a = STRV_INIT;
         const char *const head[] = {"mkfs.ext4", "-F", "-q", "-b", "4096", "-U", p->fs_uuid,
                                     "-L", p->name, "-E", ext};
         for (size_t k = 0; k < ARRAY_SIZE(head); k++)
-                argv_add(&a, head[k]);
+                strv_add(&a, head[k]);
         if (populate) {
-                argv_add(&a, "-d");
-                argv_add(&a, dir);
+                strv_add(&a, "-d");
+                strv_add(&a, dir);
         }
-        argv_add(&a, "/proc/self/fd/0");
-        argv_add(&a, blocks);
-        _cleanup_free_ char **argv = a.v;
+        strv_add(&a, "/proc/self/fd/0");
+        strv_add(&a, blocks);
         struct tree_run t = {.what = "mkfs.ext4", .with_prep = p->type == DISK_PT_ROOT,
                              .bare = true, .stdin_fd = fd, .stdout_fd = -1,
                              .timeout_ms = MKFS_TIMEOUT_MS};
-        return run_in_tree(c, &t, argv);
+        return run_in_tree(c, &t, a.v);
 }
 
 /* ---- xfs: mkfs.xfs -p with a protofile made from the tree ---------------- */
@@ -1534,32 +1505,21 @@ static int xfs_proto(struct ctx *c, const char *dir, const char *src, struct str
 /* Sets the modes a protofile cannot carry (the sticky bit), each line of
  * list "/PATH MODE", with xfs_db in expert mode on the filesystem image. */
 static int xfs_set_sticky(struct ctx *c, const char *img, char *list) {
-        struct argv a = {0};
-        char **owned = NULL;
-        size_t nowned = 0, cap = 0;
-        argv_add(&a, "xfs_db");
-        argv_add(&a, "-x");
+        _cleanup_strv_ struct strv a = STRV_INIT;
+        strv_add(&a, "xfs_db");
+        strv_add(&a, "-x");
         for (char *l = list, *nl; *l; l = nl + 1) {
                 nl = strchr(l, '\n');
                 *nl = 0;
                 char *sp = strrchr(l, ' ');
                 *sp = 0;
-                GROW(owned, nowned, cap);
-                owned[nowned++] = xasprintf("path %s", l);
-                argv_add(&a, "-c");
-                argv_add(&a, owned[nowned - 1]);
-                GROW(owned, nowned, cap);
-                owned[nowned++] = xasprintf("write core.mode %s", sp + 1);
-                argv_add(&a, "-c");
-                argv_add(&a, owned[nowned - 1]);
+                strv_add(&a, "-c");
+                strv_addf(&a, "path %s", l);
+                strv_add(&a, "-c");
+                strv_addf(&a, "write core.mode %s", sp + 1);
         }
-        argv_add(&a, img);
-        int r = run_host(c, "xfs_db", a.v, -1);
-        for (size_t i = 0; i < nowned; i++)
-                free(owned[i]);
-        free(owned);
-        free(a.v);
-        return r;
+        strv_add(&a, img);
+        return run_host(c, "xfs_db", a.v, -1);
 }
 
 /* An xfs filesystem in partition i from the tree's directory src ("" for
@@ -1628,8 +1588,8 @@ static int settle_ctimes(struct ctx *c, int fd) {
         _cleanup_free_ char *dev = NULL;
         int r;
 
-        for (size_t i = 0; i < c->nsettle; i++)
-                strbuf_addf(&cmds, "set_inode_field /%s ctime @%llu\n", c->settle[i],
+        for (size_t i = 0; i < c->settle.n; i++)
+                strbuf_addf(&cmds, "set_inode_field /%s ctime @%llu\n", c->settle.v[i],
                             (unsigned long long)c->o->source_date_epoch);
         r = write_text(c->dir, "settle.debugfs", cmds.buf ? cmds.buf : "", 0644);
         if (r < 0)
@@ -1959,7 +1919,7 @@ static int ctx_init(struct ctx *c, const struct disk_options *o, const struct di
 int disk_assemble(const struct disk_options *o, const struct disk_layout *l, int out_fd) {
         _cleanup_(ctx_free) struct ctx c = {.log_fd = o ? o->log_fd : -1};
         struct stat st;
-        uint64_t t0 = mono_ms(), t;
+        uint64_t t0 = now_ms(), t;
         int r;
 
         if (!o || !l || !o->scratch_dir || !o->layers || o->nlayers == 0 ||
@@ -1986,16 +1946,16 @@ int disk_assemble(const struct disk_options *o, const struct disk_layout *l, int
             (unsigned long long)(l->size >> 20), c.arch->name, l->root_fs_uuid, l->esp_fs_id,
             o->nlayers);
 
-        t = mono_ms();
+        t = now_ms();
         if ((r = probe(&c)) < 0 || (r = prep(&c)) < 0)
                 return r;
-        say(&c, "tree prepared in %.1f s", (double)(mono_ms() - t) / 1000);
-        t = mono_ms();
+        say(&c, "tree prepared in %.1f s", (double)(now_ms() - t) / 1000);
+        t = now_ms();
         if ((r = grub_build(&c)) < 0)
                 return r;
-        say(&c, "bootloader built in %.1f s", (double)(mono_ms() - t) / 1000);
+        say(&c, "bootloader built in %.1f s", (double)(now_ms() - t) / 1000);
 
-        t = mono_ms();
+        t = now_ms();
         if (ftruncate(out_fd, 0) < 0 || ftruncate(out_fd, (off_t)l->size) < 0)
                 return fail(&c, -errno, "cannot size the output to %llu bytes: %m",
                             (unsigned long long)l->size);
@@ -2018,13 +1978,13 @@ int disk_assemble(const struct disk_options *o, const struct disk_layout *l, int
                     (r = settle_ctimes(&c, out_fd)) < 0)
                         return r;
         }
-        say(&c, "filesystems written in %.1f s", (double)(mono_ms() - t) / 1000);
-        t = mono_ms();
+        say(&c, "filesystems written in %.1f s", (double)(now_ms() - t) / 1000);
+        t = now_ms();
         if ((l->esp >= 0 && (r = make_esp(&c, out_fd)) < 0) ||
             (r = grub_install(&c, out_fd)) < 0)
                 return r;
-        say(&c, "ESP and boot code written in %.1f s", (double)(mono_ms() - t) / 1000);
-        say(&c, "disk assembled in %.1f s", (double)(mono_ms() - t0) / 1000);
+        say(&c, "ESP and boot code written in %.1f s", (double)(now_ms() - t) / 1000);
+        say(&c, "disk assembled in %.1f s", (double)(now_ms() - t0) / 1000);
         return 0;
 }
 

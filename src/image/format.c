@@ -15,13 +15,13 @@
  */
 #include "image/format.h"
 
+#include "base/hash.h"
 #include "base/util.h"
 #include "os/fs.h"
 
 #include <fcntl.h>
 #include <limits.h>
 #include <lzma.h>
-#include <openssl/evp.h>
 #include <pthread.h>
 #include <sys/stat.h>
 #include <zlib.h>
@@ -232,7 +232,7 @@ struct hq {
         bool open;                   /* items[head] is being filled */
         bool done, failed;
         unsigned n;
-        EVP_MD_CTX *md[MAX_DIGESTS];
+        struct digest md[MAX_DIGESTS];
         pthread_t tid[MAX_DIGESTS];
         bool started[MAX_DIGESTS];
 };
@@ -245,7 +245,7 @@ struct hasher_arg {
 static void *hasher_main(void *arg) {
         const struct hasher_arg *a = arg;
         struct hq *q = a->q;
-        EVP_MD_CTX *md = q->md[a->i];
+        struct digest *md = &q->md[a->i];
         bool ok = true;
         pthread_mutex_lock(&q->mu);
         for (;;) {
@@ -256,10 +256,10 @@ static void *hasher_main(void *arg) {
                 const struct hq_item *it = &q->items[q->tail[a->i] % HQ_SLOTS];
                 pthread_mutex_unlock(&q->mu);
                 if (it->len)
-                        ok = ok && EVP_DigestUpdate(md, it->buf, it->len);
+                        ok = ok && digest_update(md, it->buf, it->len) == 0;
                 for (uint64_t left = it->zeros; left && ok;) {
                         size_t k = left < sizeof(zero_buf) ? (size_t)left : sizeof(zero_buf);
-                        ok = EVP_DigestUpdate(md, zero_buf, k);
+                        ok = digest_update(md, zero_buf, k) == 0;
                         left -= k;
                 }
                 pthread_mutex_lock(&q->mu);
@@ -353,7 +353,6 @@ struct format_out {
         uint64_t fpos;           /* bytes of the artifact */
         struct hq *hq;           /* NULL when no checksum was asked for */
         struct hasher_arg args[MAX_DIGESTS];
-        const EVP_MD *types[MAX_DIGESTS];
         ZSTD_CCtx *zstd;
         lzma_stream xz;
         bool xz_on;
@@ -370,7 +369,7 @@ struct format_out *format_out_free(struct format_out *out) {
                 struct hq *q = out->hq;
                 (void)hq_stop(q);
                 for (unsigned i = 0; i < q->n; i++)
-                        EVP_MD_CTX_free(q->md[i]);
+                        digest_free(&q->md[i]);
                 for (unsigned i = 0; i < HQ_SLOTS; i++)
                         free(q->items[i].buf);
                 pthread_cond_destroy(&q->more);
@@ -391,12 +390,12 @@ struct format_out *format_out_free(struct format_out *out) {
 
 /* Sets up one thread per digest asked for. */
 static int hashers_start(struct format_out *out, const struct format_options *o) {
-        const EVP_MD *types[MAX_DIGESTS];
+        enum digest_alg types[MAX_DIGESTS];
         unsigned n = 0;
         if (o->sha256)
-                types[n++] = EVP_sha256();
+                types[n++] = DIGEST_SHA256;
         if (o->sha512)
-                types[n++] = EVP_sha512();
+                types[n++] = DIGEST_SHA512;
         if (!n)
                 return 0;
         struct hq *q = out->hq = xcalloc(1, sizeof(*q));
@@ -404,13 +403,10 @@ static int hashers_start(struct format_out *out, const struct format_options *o)
         pthread_cond_init(&q->more, NULL);
         pthread_cond_init(&q->room, NULL);
         for (unsigned i = 0; i < n; i++) {
-                q->md[i] = EVP_MD_CTX_new();
-                if (!q->md[i])
-                        return -ENOMEM;
+                int r = digest_init(&q->md[i], types[i]);
+                if (r < 0)
+                        return r;
                 q->n = i + 1;
-                if (!EVP_DigestInit_ex(q->md[i], types[i], NULL))
-                        return -EIO;
-                out->types[i] = types[i];
         }
         for (unsigned i = 0; i < n; i++) {
                 out->args[i] = (struct hasher_arg){q, i};
@@ -682,12 +678,9 @@ int format_out_finish(struct format_out *out, struct format_result *res) {
                 if ((r = hq_stop(q)) < 0)
                         return r;
                 for (unsigned i = 0; i < q->n; i++) {
-                        unsigned char md[EVP_MAX_MD_SIZE];
-                        unsigned mdlen = 0;
-                        bool is256 = out->types[i] == EVP_sha256();
-                        if (!EVP_DigestFinal_ex(q->md[i], md, &mdlen) || mdlen != (is256 ? 32u : 64u))
-                                return -EIO;
-                        hex_encode(md, mdlen, is256 ? fr.sha256 : fr.sha512);
+                        struct digest *d = &q->md[i];
+                        if ((r = digest_final(d, d->alg == DIGEST_SHA256 ? fr.sha256 : fr.sha512)) < 0)
+                                return r;
                 }
         }
         *res = fr;

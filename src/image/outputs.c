@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include "image/outputs.h"
 
+#include "base/clock.h"
 #include "base/hash.h"
 #include "base/json.h"
 #include "provision/build.h" /* build_holds_secrets */
@@ -16,12 +17,6 @@
 #include <time.h>
 
 #define IMAGE_KEY_FORMAT "kiln-image-v1"
-
-static uint64_t now_ms(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 void uuid_random(char out[37]) {
         uint8_t u[16];

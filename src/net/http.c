@@ -10,6 +10,8 @@
  */
 #include "net/http.h"
 
+#include "base/clock.h"
+#include "base/secrets.h"
 #include "base/strbuf.h"
 #include "base/util.h"
 
@@ -22,8 +24,7 @@ struct http_client {
         CURL *curl;
         struct http_options opts;
         char *ca_file;
-        char **secrets;
-        size_t nsecrets, secrets_cap;
+        struct secrets *secrets; /* masked in every log line and error */
 };
 
 static pthread_once_t global_once = PTHREAD_ONCE_INIT;
@@ -44,6 +45,7 @@ int http_client_new(const struct http_options *opts, struct http_client **ret) {
         if (opts)
                 c->opts = *opts;
         c->ca_file = xstrdup_null(c->opts.ca_file);
+        c->secrets = secrets_new(SECRETS_MIN_LEN);
         c->opts.ca_file = c->ca_file;
         if (!c->opts.connect_timeout_s)
                 c->opts.connect_timeout_s = 30;
@@ -57,22 +59,14 @@ struct http_client *http_client_free(struct http_client *c) {
         if (!c)
                 return NULL;
         curl_easy_cleanup(c->curl);
-        for (size_t i = 0; i < c->nsecrets; i++)
-                free(c->secrets[i]);
-        free(c->secrets);
+        secrets_unref(c->secrets);
         free(c->ca_file);
         free(c);
         return NULL;
 }
 
 void http_client_add_secret(struct http_client *c, const char *secret) {
-        if (!secret || strlen(secret) < 4)
-                return;
-        for (size_t i = 0; i < c->nsecrets; i++)
-                if (streq(c->secrets[i], secret))
-                        return;
-        GROW(c->secrets, c->nsecrets, c->secrets_cap);
-        c->secrets[c->nsecrets++] = xstrdup(secret);
+        secrets_add(c->secrets, secret);
 }
 
 /* ---- logging ------------------------------------------------------------ */
@@ -103,20 +97,8 @@ static void log_line(struct http_client *c, const char *prefix, const char *line
                 strbuf_adds(&sb, " <sensitive>");
         } else
                 strbuf_add(&sb, line, n);
-        for (size_t i = 0; i < c->nsecrets; i++) {
-                const char *s = c->secrets[i];
-                size_t sl = strlen(s);
-                char *p;
-                while ((p = strstr(sb.buf, s))) {
-                        _cleanup_strbuf_ struct strbuf o = STRBUF_INIT;
-                        strbuf_add(&o, sb.buf, p - sb.buf);
-                        strbuf_adds(&o, "<sensitive>");
-                        strbuf_adds(&o, p + sl);
-                        strbuf_reset(&sb);
-                        strbuf_adds(&sb, strbuf_str(&o));
-                }
-        }
-        c->opts.log(c->opts.log_userdata, strbuf_str(&sb));
+        _cleanup_free_ char *masked = secrets_mask(c->secrets, strbuf_str(&sb));
+        c->opts.log(c->opts.log_userdata, masked);
 }
 
 /* CURLOPT_DEBUGFUNCTION: headers both ways and informational text; bodies
@@ -303,12 +285,6 @@ static int curl_errno(CURLcode rc) {
         }
 }
 
-static uint64_t now_ms(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void curl_slist_freep(struct curl_slist **l) { curl_slist_free_all(*l); }
 
 int http_request(struct http_client *c, const struct http_request *req,
@@ -414,11 +390,8 @@ int http_request(struct http_client *c, const struct http_request *req,
                 snprintf(ret->error, sizeof(ret->error), "%s",
                          errbuf[0] ? errbuf : curl_easy_strerror(rc));
         /* errbuf can hold a URL; URLs may carry tokens the caller registered. */
-        for (size_t i = 0; i < c->nsecrets; i++) {
-                char *p;
-                while ((p = strstr(ret->error, c->secrets[i])))
-                        memset(p, '*', strlen(c->secrets[i]));
-        }
+        _cleanup_free_ char *masked = secrets_mask(c->secrets, ret->error);
+        snprintf(ret->error, sizeof(ret->error), "%s", masked);
         if (c->opts.log)
                 log_line(c, "* error: ", ret->error, strlen(ret->error));
         return r;

@@ -22,6 +22,7 @@
  */
 #include "os/proc.h"
 
+#include "base/clock.h"
 #include "base/util.h"
 
 #include <fcntl.h>
@@ -40,12 +41,6 @@ struct spawn_err {
         int32_t err;
         char stage[28];
 };
-
-static uint64_t mono_ms(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 _noreturn_ static void child_fail(int fd, const char *stage) {
         struct spawn_err e = {.err = errno ? errno : EIO};
@@ -173,7 +168,7 @@ int proc_spawn(const struct proc_opts *o, struct proc *ret) {
         p.pid = pid;
         p.pidfd = pidfd_open(pid, 0);
         p.own_group = !o->foreground;
-        p.start_ms = mono_ms();
+        p.start_ms = now_ms();
         p.deadline_ms = o->timeout_ms ? p.start_ms + o->timeout_ms : 0;
         p.kill_grace_ms = o->kill_grace_ms ? o->kill_grace_ms : PROC_KILL_GRACE_MS;
         p.cancel = o->cancel;
@@ -202,7 +197,7 @@ void proc_signal(struct proc *p, int sig) {
 }
 
 static void fill_status(const struct proc *p, int st, struct proc_status *ret) {
-        *ret = (struct proc_status){.wait_status = st, .elapsed_ms = mono_ms() - p->start_ms};
+        *ret = (struct proc_status){.wait_status = st, .elapsed_ms = now_ms() - p->start_ms};
         if (WIFEXITED(st)) {
                 ret->exit_code = WEXITSTATUS(st);
         } else if (WIFSIGNALED(st)) {
@@ -268,7 +263,7 @@ int proc_wait(struct proc *p, struct proc_status *ret) {
                 }
                 if (r > 0)
                         break;
-                uint64_t now = mono_ms();
+                uint64_t now = now_ms();
                 if (!stopping) {
                         cancelled = p->cancel && *p->cancel;
                         timed_out = !cancelled && p->deadline_ms && now >= p->deadline_ms;
@@ -316,7 +311,7 @@ int proc_stop(struct proc *p, struct proc_status *ret) {
                 return 0;
         }
         /* the deadline is now: proc_wait's stopping path does the rest */
-        p->deadline_ms = mono_ms();
+        p->deadline_ms = now_ms();
         p->cancel = NULL;
         int r = proc_wait(p, &st);
         if (r == 0 && ret) {

@@ -115,6 +115,7 @@
  */
 #include "os/sandbox.h"
 
+#include "base/clock.h"
 #include "base/util.h"
 
 #include <fcntl.h>
@@ -241,12 +242,6 @@ static int xopenat2(int dirfd, const char *path, uint64_t flags, uint64_t resolv
 static int tree_open_dir(int rootfd, const char *path) {
         return xopenat2(rootfd, path, O_PATH | O_DIRECTORY,
                         RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS);
-}
-
-static uint64_t now_ms(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
 static void pop_component(char *out, size_t *len) {

@@ -15,9 +15,11 @@
  */
 #include "provision/build.h"
 
+#include "base/clock.h"
 #include "base/hash.h"
 #include "base/json.h"
 #include "os/fs.h"
+#include "base/secrets.h"
 #include "provision/steps.h"
 #include "spec/yaml.h"
 
@@ -34,17 +36,11 @@
 #define INPUT_MAX_ENTRIES 100000
 #define LOG_LINE_MAX (64u << 10)
 
-static uint64_t now_ms(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 /* ---- hashing host inputs ---------------------------------------------------------------- */
 
 /* Hashes a file or a directory tree: names (sorted), types, permission
  * bits, symlink targets and contents — what a step could observe. */
-static int hash_tree_rec(struct sha256 *h, const char *path, const char *rel, unsigned *count) {
+static int hash_tree_rec(struct digest *h, const char *path, const char *rel, unsigned *count) {
         struct stat st;
         if (lstat(path, &st) < 0)
                 return -errno;
@@ -52,20 +48,20 @@ static int hash_tree_rec(struct sha256 *h, const char *path, const char *rel, un
                 return -E2BIG;
         char hdr[64];
         snprintf(hdr, sizeof(hdr), "\n%o ", (unsigned)(st.st_mode & (S_IFMT | 07777)));
-        sha256_update(h, hdr, strlen(hdr));
-        sha256_update(h, rel, strlen(rel) + 1);
+        digest_update(h, hdr, strlen(hdr));
+        digest_update(h, rel, strlen(rel) + 1);
         if (S_ISLNK(st.st_mode)) {
                 char target[4096];
                 ssize_t n = readlink(path, target, sizeof(target));
                 if (n < 0)
                         return -errno;
-                sha256_update(h, target, (size_t)n);
+                digest_update(h, target, (size_t)n);
         } else if (S_ISREG(st.st_mode)) {
                 char hex[SHA256_HEX_LEN + 1];
                 int r = hash_sha256_file(path, hex);
                 if (r < 0)
                         return r;
-                sha256_update(h, hex, SHA256_HEX_LEN);
+                digest_update(h, hex, SHA256_HEX_LEN);
         } else if (S_ISDIR(st.st_mode)) {
                 char **names = NULL;
                 int r = fs_list(AT_FDCWD, path, &names, NULL);
@@ -83,17 +79,17 @@ static int hash_tree_rec(struct sha256 *h, const char *path, const char *rel, un
 }
 
 static int hash_tree(const char *path, char out[SHA256_HEX_LEN + 1]) {
-        struct sha256 h;
-        int r = sha256_init(&h);
+        struct digest h;
+        int r = digest_init(&h, DIGEST_SHA256);
         if (r < 0)
                 return r;
         unsigned count = 0;
         r = hash_tree_rec(&h, path, ".", &count);
         if (r < 0) {
-                sha256_free(&h);
+                digest_free(&h);
                 return r;
         }
-        return sha256_final(&h, out);
+        return digest_final(&h, out);
 }
 
 /* ---- keys and metadata ------------------------------------------------------------------- */
@@ -142,23 +138,10 @@ static void hash_inputs(struct stage *stg, const struct spec *s, char **paths, s
         free(paths);
 }
 
-/* s with every sensitive value (secrets: NULL-terminated) replaced by
- * <sensitive>: for names and labels the engine shows and records, which
- * come from the spec as plain text (a step's name: may interpolate a
- * secret). Owned by the caller. */
-static char *mask_text(const char *const *secrets, const char *s) {
-        size_t n = 0;
-        while (secrets[n])
-                n++;
-        struct strbuf sb = STRBUF_INIT;
-        strbuf_add_masked(&sb, s ? s : "", s ? strlen(s) : 0, secrets, n);
-        return strbuf_detach(&sb);
-}
-
 /* Computes key and metadata for a stage: inputs are the parent key, arch,
  * kind, parameters and host files. The metadata is stored: no secret in it. */
 static void stage_key(struct stage *stg, const struct spec_build *b, const char *parent,
-                      const struct value *params, const char *const *secrets) {
+                      const struct value *params, struct secrets *secrets) {
         struct strbuf full = STRBUF_INIT, pj = STRBUF_INIT;
         struct json_writer w;
         json_init(&w, &pj, false);
@@ -188,11 +171,11 @@ static void stage_key(struct stage *stg, const struct spec_build *b, const char 
         json_init(&w, &meta, true);
         json_begin_object(&w);
         _cleanup_free_ char *label_raw = xasprintf("%s %u/%s %s", b->id, stg->index, stg->kind, stg->label);
-        _cleanup_free_ char *label = mask_text(secrets, label_raw);
+        _cleanup_free_ char *label = secrets_mask(secrets, label_raw);
         json_key(&w, "label");
         json_string(&w, label);
         json_key(&w, "build");
-        _cleanup_free_ char *bname = mask_text(secrets, b->name);
+        _cleanup_free_ char *bname = secrets_mask(secrets, b->name);
         json_string(&w, bname);
         json_key(&w, "step");
         json_int(&w, stg->index);
@@ -316,7 +299,10 @@ struct pump {
 struct engine {
         const struct spec *spec;
         const struct build_options *o;
-        const char **secrets;        /* borrowed strings, owned array */
+        /* The spec's sensitive values, masked in step output and in the
+         * names and labels the engine shows and records (a step's name:
+         * may interpolate a secret). */
+        struct secrets *secrets;
         pthread_mutex_t lock;        /* scheduler state and observer calls */
         pthread_cond_t cond;
         struct build_result *results;
@@ -357,11 +343,8 @@ static void pump_emit(struct pump *p, struct strbuf *line, const struct strbuf *
 static void *pump_main(void *arg) {
         struct pump *p = arg;
         struct strbuf line = STRBUF_INIT, masked = STRBUF_INIT;
-        struct strbuf_masker m;
-        size_t ns = 0;
-        while (p->eng->secrets[ns])
-                ns++;
-        strbuf_masker_init(&m, p->eng->secrets, ns);
+        struct secrets_stream m;
+        secrets_stream_init(&m, p->eng->secrets);
         char buf[8192];
         for (;;) {
                 ssize_t n = read(p->rfd, buf, sizeof(buf));
@@ -369,14 +352,14 @@ static void *pump_main(void *arg) {
                         continue;
                 if (n <= 0)
                         break;
-                strbuf_masker_feed(&m, &masked, buf, (size_t)n);
+                secrets_stream_feed(&m, &masked, buf, (size_t)n);
                 pump_emit(p, &line, &masked, false);
                 strbuf_reset(&masked);
         }
-        strbuf_masker_flush(&m, &masked);
+        secrets_stream_flush(&m, &masked);
         pump_emit(p, &line, &masked, true);
         explicit_bzero(buf, sizeof(buf));
-        strbuf_masker_done(&m);
+        secrets_stream_done(&m);
         strbuf_free(&masked);
         strbuf_free(&line);
         close(p->rfd);
@@ -595,7 +578,7 @@ static char *stage_label_raw(const struct spec_build *b, const struct spec_step 
 static char *stage_label(const struct engine *e, const struct spec_build *b,
                          const struct spec_step *st) {
         _cleanup_free_ char *raw = stage_label_raw(b, st);
-        return mask_text(e->secrets, raw);
+        return secrets_mask(e->secrets, raw);
 }
 
 static char *stage_label_raw(const struct spec_build *b, const struct spec_step *st) {
@@ -852,7 +835,7 @@ static int build_one(struct engine *e, size_t bi) {
                 json_key(&w, "schema_version");
                 json_int(&w, 1);
                 json_key(&w, "name");
-                _cleanup_free_ char *bname = mask_text(e->secrets, b->name);
+                _cleanup_free_ char *bname = secrets_mask(e->secrets, b->name);
                 json_string(&w, bname);
                 json_key(&w, "arch");
                 json_string(&w, b->arch);
@@ -1013,7 +996,10 @@ int build_run(const struct spec *s, const struct build_options *o,
         struct engine e = {.spec = s, .o = o};
         pthread_mutex_init(&e.lock, NULL);
         pthread_cond_init(&e.cond, NULL);
-        e.secrets = spec_secrets(s);
+        e.secrets = secrets_new(1); /* every sensitive value, however short */
+        _cleanup_free_ const char **values = spec_secrets(s);
+        for (size_t i = 0; values[i]; i++)
+                secrets_add(e.secrets, values[i]);
         e.builds = xcalloc(s->nbuilds + 1, sizeof(*e.builds));
         for (size_t i = 0; i < s->nbuilds; i++)
                 if (s->builds[i]->needed)
@@ -1040,7 +1026,7 @@ int build_run(const struct spec *s, const struct build_options *o,
                 all_ok = all_ok && e.results[i].ok;
         free(e.state);
         free(e.builds);
-        free(e.secrets);
+        secrets_unref(e.secrets);
         pthread_mutex_destroy(&e.lock);
         pthread_cond_destroy(&e.cond);
         *ret_results = e.results;

@@ -32,9 +32,9 @@
  * once. cache_read_meta returns this whole wrapper (the caller's JSON is its
  * "meta" member); cache_list reads created, size and meta.label from it.
  * The caller's JSON is validated before it is embedded, so the file is
- * always well-formed. A tiny bounded JSON reader lives here for that:
- * base/json.h only writes, and the spec layer's YAML loader would pull
- * libyaml and diagnostics into every cache listing.
+ * always well-formed; both are read with base/json_read.h's bounded reader
+ * (the spec layer's YAML loader would pull libyaml and diagnostics into
+ * every cache listing).
  *
  * Durability: cache_commit calls syncfs() on the cache's file system before
  * the rename (fsync of every file of a layer would be a second walk; a
@@ -63,6 +63,7 @@
 #include "provision/cache.h"
 
 #include "base/json.h"
+#include "base/json_read.h"
 #include "base/util.h"
 #include "os/fs.h"
 
@@ -75,7 +76,13 @@
 
 #define META_JSON_MAX (1u << 20)            /* the caller's metadata */
 #define META_FILE_MAX (META_JSON_MAX + 4096) /* with the wrapper */
-#define JSON_READ_DEPTH 64
+/* How meta.json is read: the caller's JSON nests at most JSON_READ_MAX_DEPTH
+ * levels, one more with the wrapper; its strings are kept byte for byte
+ * (json.h's writer passes bytes that are not UTF-8 through, a file name in
+ * a step's inputs can be any bytes). */
+static const struct json_read_opts meta_opts = {.max_bytes = META_JSON_MAX, .raw_bytes = true};
+static const struct json_read_opts wrapper_opts = {
+        .max_bytes = META_FILE_MAX, .max_depth = JSON_READ_MAX_DEPTH + 1, .raw_bytes = true};
 #define BUILD_NAME_MAX 128
 #define INDEX_FILE_MAX 256
 
@@ -417,8 +424,6 @@ int cache_txn_share(struct cache_txn *t) { return chmod(t->dir, 0755) < 0 ? -err
 const char *cache_txn_tree(const struct cache_txn *t) { return t->tree; }
 const char *cache_txn_dir(const struct cache_txn *t) { return t->dir; }
 
-static int json_validate(const char *s, size_t len);
-
 /* Leaves only tree/ in the tmp dir (overlay work/, mount points, ...). */
 static int txn_tidy(int xfd) {
         char **names = NULL;
@@ -439,7 +444,7 @@ static int txn_publish(struct cache_txn *t, const char *meta_json) {
         size_t mlen = strlen(meta_json);
         if (mlen > META_JSON_MAX)
                 return -E2BIG;
-        if (json_validate(meta_json, mlen) < 0)
+        if (json_validate(meta_json, mlen, &meta_opts, NULL) < 0)
                 return -EINVAL;
 
         _cleanup_free_ char *rel = xasprintf("tmp/%s", t->name);
@@ -553,244 +558,6 @@ int cache_index_get(struct cache *c, const char *build, unsigned step, char ret_
         return 0;
 }
 
-/* ---- a bounded JSON reader (validation and a few fields) -------------------------------- */
-
-struct jr {
-        const char *p, *end;
-};
-
-static void jr_ws(struct jr *j) {
-        while (j->p < j->end && (*j->p == ' ' || *j->p == '\t' || *j->p == '\n' || *j->p == '\r'))
-                j->p++;
-}
-
-static bool jr_eat(struct jr *j, char ch) {
-        jr_ws(j);
-        if (j->p < j->end && *j->p == ch) {
-                j->p++;
-                return true;
-        }
-        return false;
-}
-
-static int jr_hex4(struct jr *j, unsigned *ret) {
-        if (j->end - j->p < 4)
-                return -EBADMSG;
-        unsigned v = 0;
-        for (int i = 0; i < 4; i++) {
-                char ch = *j->p++;
-                v <<= 4;
-                if (ch >= '0' && ch <= '9')
-                        v |= (unsigned)(ch - '0');
-                else if (ch >= 'a' && ch <= 'f')
-                        v |= (unsigned)(ch - 'a' + 10);
-                else if (ch >= 'A' && ch <= 'F')
-                        v |= (unsigned)(ch - 'A' + 10);
-                else
-                        return -EBADMSG;
-        }
-        *ret = v;
-        return 0;
-}
-
-static void utf8_put(struct strbuf *out, unsigned cp) {
-        if (cp < 0x80) {
-                strbuf_addc(out, (char)cp);
-        } else if (cp < 0x800) {
-                strbuf_addc(out, (char)(0xc0 | cp >> 6));
-                strbuf_addc(out, (char)(0x80 | (cp & 0x3f)));
-        } else if (cp < 0x10000) {
-                strbuf_addc(out, (char)(0xe0 | cp >> 12));
-                strbuf_addc(out, (char)(0x80 | (cp >> 6 & 0x3f)));
-                strbuf_addc(out, (char)(0x80 | (cp & 0x3f)));
-        } else {
-                strbuf_addc(out, (char)(0xf0 | cp >> 18));
-                strbuf_addc(out, (char)(0x80 | (cp >> 12 & 0x3f)));
-                strbuf_addc(out, (char)(0x80 | (cp >> 6 & 0x3f)));
-                strbuf_addc(out, (char)(0x80 | (cp & 0x3f)));
-        }
-}
-
-/* A string at j->p; decoded into out when out is set (\u0000 and lone
- * surrogates become U+FFFD, so the result is a C string). */
-static int jr_string(struct jr *j, struct strbuf *out) {
-        if (j->p >= j->end || *j->p != '"')
-                return -EBADMSG;
-        j->p++;
-        while (j->p < j->end) {
-                unsigned char ch = (unsigned char)*j->p++;
-                if (ch == '"')
-                        return 0;
-                if (ch < 0x20)
-                        return -EBADMSG;
-                if (ch != '\\') {
-                        if (out)
-                                strbuf_addc(out, (char)ch);
-                        continue;
-                }
-                if (j->p >= j->end)
-                        return -EBADMSG;
-                char e = *j->p++, lit;
-                unsigned cp, lo;
-                switch (e) {
-                case '"': case '\\': case '/': lit = e; break;
-                case 'b': lit = '\b'; break;
-                case 'f': lit = '\f'; break;
-                case 'n': lit = '\n'; break;
-                case 'r': lit = '\r'; break;
-                case 't': lit = '\t'; break;
-                case 'u':
-                        if (jr_hex4(j, &cp) < 0)
-                                return -EBADMSG;
-                        if (cp >= 0xd800 && cp < 0xdc00 && j->end - j->p >= 6 && j->p[0] == '\\' &&
-                            j->p[1] == 'u') {
-                                struct jr peek = {j->p + 2, j->end};
-                                if (jr_hex4(&peek, &lo) == 0 && lo >= 0xdc00 && lo < 0xe000) {
-                                        cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
-                                        j->p = peek.p;
-                                }
-                        }
-                        if (cp == 0 || (cp >= 0xd800 && cp < 0xe000))
-                                cp = 0xfffd;
-                        if (out)
-                                utf8_put(out, cp);
-                        continue;
-                default:
-                        return -EBADMSG;
-                }
-                if (out)
-                        strbuf_addc(out, lit);
-        }
-        return -EBADMSG;
-}
-
-static bool jr_digits(struct jr *j) {
-        const char *start = j->p;
-        while (j->p < j->end && *j->p >= '0' && *j->p <= '9')
-                j->p++;
-        return j->p > start;
-}
-
-static int jr_number(struct jr *j) {
-        if (j->p < j->end && *j->p == '-')
-                j->p++;
-        if (j->p < j->end && *j->p == '0')
-                j->p++;
-        else if (!jr_digits(j))
-                return -EBADMSG;
-        if (j->p < j->end && *j->p == '.') {
-                j->p++;
-                if (!jr_digits(j))
-                        return -EBADMSG;
-        }
-        if (j->p < j->end && (*j->p == 'e' || *j->p == 'E')) {
-                j->p++;
-                if (j->p < j->end && (*j->p == '+' || *j->p == '-'))
-                        j->p++;
-                if (!jr_digits(j))
-                        return -EBADMSG;
-        }
-        return 0;
-}
-
-/* Skips one value, checking its syntax; nesting is limited to JSON_READ_DEPTH. */
-static int jr_skip(struct jr *j, unsigned depth) {
-        jr_ws(j);
-        if (j->p >= j->end)
-                return -EBADMSG;
-        static const char *const literals[] = {"true", "false", "null"};
-        switch (*j->p) {
-        case '"':
-                return jr_string(j, NULL);
-        case '{':
-        case '[': {
-                char close = *j->p == '{' ? '}' : ']';
-                if (depth >= JSON_READ_DEPTH)
-                        return -E2BIG;
-                j->p++;
-                if (jr_eat(j, close))
-                        return 0;
-                do {
-                        int r;
-                        if (close == '}') {
-                                jr_ws(j);
-                                if ((r = jr_string(j, NULL)) < 0)
-                                        return r;
-                                if (!jr_eat(j, ':'))
-                                        return -EBADMSG;
-                        }
-                        if ((r = jr_skip(j, depth + 1)) < 0)
-                                return r;
-                } while (jr_eat(j, ','));
-                return jr_eat(j, close) ? 0 : -EBADMSG;
-        }
-        case 't':
-        case 'f':
-        case 'n':
-                for (size_t i = 0; i < ARRAY_SIZE(literals); i++) {
-                        size_t l = strlen(literals[i]);
-                        if ((size_t)(j->end - j->p) >= l && memcmp(j->p, literals[i], l) == 0) {
-                                j->p += l;
-                                return 0;
-                        }
-                }
-                return -EBADMSG;
-        default:
-                return jr_number(j);
-        }
-}
-
-/* -EBADMSG unless s is exactly one JSON value (with white space around). */
-static int json_validate(const char *s, size_t len) {
-        struct jr j = {s, s + len};
-        int r = jr_skip(&j, 0);
-        if (r < 0)
-                return r;
-        jr_ws(&j);
-        return j.p == j.end ? 0 : -EBADMSG;
-}
-
-/* Moves j from an object to the value of its member key; -ENOENT when the
- * object has none, -EBADMSG when j is not at an object. */
-static int jr_member(struct jr *j, const char *key) {
-        if (!jr_eat(j, '{'))
-                return -EBADMSG;
-        if (jr_eat(j, '}'))
-                return -ENOENT;
-        _cleanup_strbuf_ struct strbuf name = STRBUF_INIT;
-        do {
-                strbuf_reset(&name);
-                jr_ws(j);
-                int r = jr_string(j, &name);
-                if (r < 0)
-                        return r;
-                if (!jr_eat(j, ':'))
-                        return -EBADMSG;
-                if (streq(strbuf_str(&name), key)) {
-                        jr_ws(j);
-                        return 0;
-                }
-                if ((r = jr_skip(j, 1)) < 0)
-                        return r;
-        } while (jr_eat(j, ','));
-        return -ENOENT;
-}
-
-static int jr_uint(struct jr *j, uint64_t *ret) {
-        uint64_t v = 0;
-        const char *start = j->p;
-        for (; j->p < j->end && *j->p >= '0' && *j->p <= '9'; j->p++) {
-                unsigned d = (unsigned)(*j->p - '0');
-                if (v > (UINT64_MAX - d) / 10)
-                        return -ERANGE;
-                v = v * 10 + d;
-        }
-        if (j->p == start)
-                return -EBADMSG;
-        *ret = v;
-        return 0;
-}
-
 /* ---- listing, removal, pruning ----------------------------------------------------------- */
 
 struct listed {
@@ -823,22 +590,18 @@ static int entry_info(struct cache *c, struct listed *e) {
         if (fstatat(c->fd, rel, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
             read_file(path, META_FILE_MAX, &text, &len) == 0) {
                 extra += (uint64_t)st.st_blocks * 512;
-                struct jr doc = {text, text + len}, j;
+                struct json_value *doc = NULL;
                 uint64_t v;
-                j = doc;
-                if (jr_member(&j, "created") == 0 && jr_uint(&j, &v) == 0 && v <= INT64_MAX)
-                        e->info.created = (time_t)v;
-                j = doc;
-                if (jr_member(&j, "size") == 0 && jr_uint(&j, &v) == 0) {
-                        e->info.size = v;
-                        have_size = true;
+                if (json_parse(text, len, &wrapper_opts, &doc, NULL) == 0) {
+                        if (json_u64(json_get(doc, "created"), &v) == 0 && v <= INT64_MAX)
+                                e->info.created = (time_t)v;
+                        if (json_u64(json_get(doc, "size"), &v) == 0) {
+                                e->info.size = v;
+                                have_size = true;
+                        }
+                        e->info.label = xstrdup_null(json_str(json_get(json_get(doc, "meta"), "label")));
+                        json_value_free(doc);
                 }
-                j = doc;
-                struct strbuf label = STRBUF_INIT;
-                if (jr_member(&j, "meta") == 0 && jr_member(&j, "label") == 0 &&
-                    jr_string(&j, &label) == 0)
-                        e->info.label = strbuf_detach(&label);
-                strbuf_free(&label);
         }
         if (!have_size) {
                 snprintf(rel, sizeof(rel), "entries/%s", key);

@@ -30,6 +30,7 @@
 #include "base/hash.h"
 #include "base/json.h"
 #include "os/proc.h"
+#include "base/strv.h"
 #include "spec/interp.h"
 #include "spec/schema.h"
 
@@ -40,37 +41,6 @@
 #include <time.h>
 
 /* ---- small helpers ---------------------------------------------------------------- */
-
-struct strv {
-        char **v;
-        size_t n, cap;
-};
-
-static void strv_add(struct strv *s, const char *x) {
-        if (s->n + 2 > s->cap) {
-                s->cap = s->cap ? s->cap * 2 : 16;
-                s->v = xreallocarray(s->v, s->cap, sizeof(char *));
-        }
-        s->v[s->n++] = xstrdup(x);
-        s->v[s->n] = NULL;
-}
-
-static void strv_addf(struct strv *s, const char *fmt, ...) _printf_(2, 3);
-static void strv_addf(struct strv *s, const char *fmt, ...) {
-        va_list ap;
-        va_start(ap, fmt);
-        _cleanup_free_ char *x = xvasprintf(fmt, ap);
-        va_end(ap);
-        strv_add(s, x);
-}
-
-static void strv_free(struct strv *s) {
-        for (size_t i = 0; i < s->n; i++)
-                free(s->v[i]);
-        free(s->v);
-        *s = (struct strv){0};
-}
-#define _cleanup_strv_ _cleanup_(strv_free)
 
 /* argv for a fixed /bin/sh script; user values follow as "$1"... ($0 = name). */
 static void strv_add_sh(struct strv *argv, const char *script, const char *name) {
@@ -217,9 +187,7 @@ static void spec_env(struct strv *env, const struct spec_step *st) {
                 /* a later KEY= replaces an earlier one */
                 for (size_t j = 0; j < env->n; j++)
                         if (strncmp(env->v[j], k, kl) == 0 && env->v[j][kl] == '=') {
-                                free(env->v[j]);
-                                env->v[j] = env->v[--env->n];
-                                env->v[env->n] = NULL;
+                                strv_remove(env, j);
                                 break;
                         }
                 strv_addf(env, "%s=%s", k, e->items[i]->str ? e->items[i]->str : "");

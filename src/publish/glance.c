@@ -34,9 +34,12 @@
  */
 #include "publish/publish.h"
 
+#include "base/clock.h"
 #include "base/diag.h"
 #include "base/json.h"
+#include "base/secrets.h"
 #include "base/strbuf.h"
+#include "base/strv.h"
 #include "base/util.h"
 #include "net/http.h"
 #include "spec/schema.h"
@@ -259,10 +262,8 @@ struct glance {
         const struct publish_ctx *ctx;
         struct http_client *http;
         char *endpoint;          /* image service root, no trailing '/' or '/v2' */
-        char **headers;          /* "Name: value" sent with every request; owned */
-        size_t nheaders, headers_cap;
-        char **secrets;          /* masked in every message; owned */
-        size_t nsecrets, secrets_cap;
+        struct strv headers;     /* "Name: value" sent with every request */
+        struct secrets *secrets; /* masked in every message; owned */
         struct strbuf err;       /* the failure message */
         /* upload progress */
         uint64_t sent, total;
@@ -282,13 +283,11 @@ static void add_secret(struct glance *g, const char *s) {
                 g->ctx->add_secret(g->ctx->userdata, s);
         if (g->http)
                 http_client_add_secret(g->http, s);
-        GROW(g->secrets, g->nsecrets, g->secrets_cap);
-        g->secrets[g->nsecrets++] = xstrdup(s);
+        secrets_add(g->secrets, s);
 }
 
 static void add_header(struct glance *g, const char *name, const char *value) {
-        GROW(g->headers, g->nheaders, g->headers_cap);
-        g->headers[g->nheaders++] = xasprintf("%s: %s", name, value);
+        strv_addf(&g->headers, "%s: %s", name, value);
 }
 
 /* Sets the failure message (replacing an earlier one) and returns r. */
@@ -300,29 +299,6 @@ static int fail(struct glance *g, int r, const char *fmt, ...) {
         strbuf_vaddf(&g->err, fmt, ap);
         va_end(ap);
         return r;
-}
-
-/* Returns msg with every registered secret replaced; owned by the caller. */
-static char *mask_secrets(const struct glance *g, const char *msg) {
-        struct strbuf out = STRBUF_INIT;
-        strbuf_adds(&out, msg);
-        for (size_t i = 0; i < g->nsecrets; i++) {
-                const char *sec = g->secrets[i];
-                size_t sl = strlen(sec);
-                if (sl < DIAG_SECRET_MIN)
-                        continue;
-                struct strbuf next = STRBUF_INIT;
-                const char *p = strbuf_str(&out), *hit;
-                while ((hit = strstr(p, sec))) {
-                        strbuf_add(&next, p, (size_t)(hit - p));
-                        strbuf_adds(&next, SENSITIVE_PLACEHOLDER);
-                        p = hit + sl;
-                }
-                strbuf_adds(&next, p);
-                strbuf_free(&out);
-                out = next;
-        }
-        return strbuf_detach(&out);
 }
 
 static void http_log(void *userdata, const char *line) {
@@ -348,9 +324,9 @@ static int send_request(struct glance *g, struct http_request *req, const char *
         size_t n = 0, nextra = 0;
         while (extra && extra[nextra])
                 nextra++;
-        hdrs = xcalloc(g->nheaders + nextra + 2, sizeof(*hdrs));
-        for (size_t i = 0; i < g->nheaders; i++)
-                hdrs[n++] = g->headers[i];
+        hdrs = xcalloc(g->headers.n + nextra + 2, sizeof(*hdrs));
+        for (size_t i = 0; i < g->headers.n; i++)
+                hdrs[n++] = g->headers.v[i];
         for (size_t i = 0; i < nextra; i++)
                 hdrs[n++] = extra[i];
         hdrs[n++] = "Accept: application/json";
@@ -761,7 +737,7 @@ static int authenticate(struct glance *g, const struct settings *s) {
                         if (r < 0)
                                 return r;
                 }
-                if (!g->nheaders)
+                if (!g->headers.n)
                         return fail(g, -EINVAL,
                                     "auth: headers, but no headers: and no KILN_GLANCE_HEADERS");
         } else if (streq(auth, "token")) {
@@ -975,12 +951,6 @@ static int put_data(struct glance *g, const char *id, const char *what,
                               r, &resp);
         http_response_done(&resp);
         return r;
-}
-
-static uint64_t now_ms(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
 /* Is glance-direct among the server's import methods? */
@@ -1202,7 +1172,7 @@ static int do_publish(struct glance *g, const struct publish_target *t,
 
 static int glance_publish(const struct publish_target *t, const struct publish_artifact *a,
                           const struct publish_ctx *ctx, struct publish_result *ret) {
-        struct glance g = {.ctx = ctx};
+        struct glance g = {.ctx = ctx, .secrets = secrets_new(SECRETS_MIN_LEN)};
         uint64_t t0 = now_ms();
         *ret = (struct publish_result){0};
         int r = do_publish(&g, t, a, ret);
@@ -1212,16 +1182,12 @@ static int glance_publish(const struct publish_target *t, const struct publish_a
                 free(ret->location);
                 ret->location = NULL;
                 _cleanup_free_ char *m = xasprintf("glance: %s", strbuf_str(&g.err));
-                ret->error = mask_secrets(&g, m);
+                ret->error = secrets_mask(g.secrets, m);
         }
         http_client_free(g.http);
         free(g.endpoint);
-        for (size_t i = 0; i < g.nheaders; i++)
-                free(g.headers[i]);
-        free(g.headers);
-        for (size_t i = 0; i < g.nsecrets; i++)
-                free(g.secrets[i]);
-        free(g.secrets);
+        strv_free(&g.headers);
+        secrets_unref(g.secrets);
         strbuf_free(&g.err);
         return r;
 }

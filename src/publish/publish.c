@@ -17,7 +17,6 @@
 #include "spec/yaml.h"
 
 #include <fcntl.h>
-#include <openssl/evp.h>
 #include <sys/stat.h>
 
 extern const struct publisher publisher_s3, publisher_glance;
@@ -291,56 +290,30 @@ int publish_open_file(const char *path, uint64_t expect_size, uint64_t *ret_size
 
 /* SHA-256 and (optionally) SHA-512 of an open file in one pass, reporting
  * progress through set->hash_progress. */
+struct hash_progress {
+        const struct publish_artifacts *set;
+        const char *path;
+        uint64_t size;
+};
+
+static void hash_progress(void *userdata, uint64_t done) {
+        const struct hash_progress *p = userdata;
+        p->set->hash_progress(p->set->hash_userdata, p->path, done > p->size ? p->size : done, p->size);
+}
+
 static int hash_fd(const struct publish_artifacts *set, int fd, const char *path, uint64_t size,
                    char sha256[65], char *sha512, uint64_t *ret_size) {
-        EVP_MD_CTX *c256 = EVP_MD_CTX_new(), *c512 = sha512 ? EVP_MD_CTX_new() : NULL;
-        size_t bufsize = 1 << 20;
-        _cleanup_free_ unsigned char *buf = xmalloc(bufsize);
-        int r = 0;
-        if (!c256 || (sha512 && !c512) || !EVP_DigestInit_ex(c256, EVP_sha256(), NULL) ||
-            (c512 && !EVP_DigestInit_ex(c512, EVP_sha512(), NULL))) {
-                r = -EIO;
-                goto out;
+        struct digests d;
+        int r = digests_init(&d, sha512 != NULL);
+        if (r < 0)
+                return r;
+        struct hash_progress p = {set, path, size};
+        r = digests_fd(&d, fd, set->hash_progress ? hash_progress : NULL, &p, ret_size);
+        if (r < 0) {
+                digests_free(&d);
+                return r;
         }
-        uint64_t total = 0;
-        if (set->hash_progress)
-                set->hash_progress(set->hash_userdata, path, 0, size);
-        for (;;) {
-                ssize_t k = read(fd, buf, bufsize);
-                if (k < 0 && errno == EINTR)
-                        continue;
-                if (k < 0) {
-                        r = -errno;
-                        goto out;
-                }
-                if (k == 0)
-                        break;
-                EVP_DigestUpdate(c256, buf, k);
-                if (c512)
-                        EVP_DigestUpdate(c512, buf, k);
-                total += k;
-                if (set->hash_progress)
-                        set->hash_progress(set->hash_userdata, path, total > size ? size : total, size);
-        }
-        unsigned char md[64];
-        unsigned len;
-        if (!EVP_DigestFinal_ex(c256, md, &len)) {
-                r = -EIO;
-                goto out;
-        }
-        hex_encode(md, 32, sha256);
-        if (c512) {
-                if (!EVP_DigestFinal_ex(c512, md, &len)) {
-                        r = -EIO;
-                        goto out;
-                }
-                hex_encode(md, 64, sha512);
-        }
-        *ret_size = total;
-out:
-        EVP_MD_CTX_free(c256);
-        EVP_MD_CTX_free(c512);
-        return r;
+        return digests_final(&d, sha256, sha512);
 }
 
 /* The format a file's name says (image/format.h), raw when it has no

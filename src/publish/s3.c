@@ -39,6 +39,7 @@
  */
 #include "publish/publish.h"
 
+#include "base/clock.h"
 #include "base/hash.h"
 #include "base/strbuf.h"
 #include "base/util.h"
@@ -1361,12 +1362,6 @@ out:
 }
 
 /* ---- the publisher ---------------------------------------------------------- */
-
-static uint64_t now_ms(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* Settings, credentials and an HTTP client: what every operation starts
  * with. a is NULL for operations on a key prefix (listing uploads). */

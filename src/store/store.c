@@ -37,6 +37,7 @@
  */
 #include "store/store.h"
 
+#include "base/clock.h"
 #include "base/hash.h"
 #include "base/json.h"
 #include "base/strbuf.h"
@@ -50,6 +51,7 @@
 #include <fcntl.h>
 #include <linux/fs.h>
 #include <openssl/evp.h>
+#include <sqlite3.h>
 #include <sys/file.h>
 #include <sys/ioctl.h>
 #include <sys/random.h>
@@ -510,43 +512,6 @@ void store_entries_json(const struct store_entry *v, size_t n, struct json_write
 
 /* ---- hashing and bringing files in ------------------------------------------ */
 
-struct hashes {
-        EVP_MD_CTX *h256, *h512;
-};
-
-static int hashes_init(struct hashes *h, bool sha512) {
-        h->h256 = EVP_MD_CTX_new();
-        h->h512 = sha512 ? EVP_MD_CTX_new() : NULL;
-        if (!h->h256 || (sha512 && !h->h512) || !EVP_DigestInit_ex(h->h256, EVP_sha256(), NULL) ||
-            (h->h512 && !EVP_DigestInit_ex(h->h512, EVP_sha512(), NULL)))
-                return -ENOMEM;
-        return 0;
-}
-
-static void hashes_update(struct hashes *h, const void *p, size_t n) {
-        EVP_DigestUpdate(h->h256, p, n);
-        if (h->h512)
-                EVP_DigestUpdate(h->h512, p, n);
-}
-
-static void hashes_final(struct hashes *h, char sha256[65], char sha512[129]) {
-        unsigned char md[64];
-        unsigned len = 0;
-        EVP_DigestFinal_ex(h->h256, md, &len);
-        hex_encode(md, 32, sha256);
-        sha512[0] = 0;
-        if (h->h512) {
-                EVP_DigestFinal_ex(h->h512, md, &len);
-                hex_encode(md, 64, sha512);
-        }
-}
-
-static void hashes_done(struct hashes *h) {
-        EVP_MD_CTX_free(h->h256);
-        EVP_MD_CTX_free(h->h512);
-        h->h256 = h->h512 = NULL;
-}
-
 static bool all_zero(const unsigned char *p, size_t n) {
         return n == 0 || (p[0] == 0 && memcmp(p, p + 1, n - 1) == 0);
 }
@@ -554,7 +519,7 @@ static bool all_zero(const unsigned char *p, size_t n) {
 /* Hashes `size` bytes of in, and copies them to out when out >= 0, sparse:
  * holes (SEEK_HOLE) are hashed as zeros without being read, all-zero chunks
  * are not written. Cost: one read of the data, one hash pass. */
-static int hash_copy(int in, int out, uint64_t size, struct hashes *h) {
+static int hash_copy(int in, int out, uint64_t size, struct digests *h) {
         _cleanup_free_ unsigned char *buf = xmalloc(COPY_CHUNK);
         static const unsigned char zeros[65536];
         uint64_t off = 0;
@@ -565,7 +530,7 @@ static int hash_copy(int in, int out, uint64_t size, struct hashes *h) {
                         return r;
                 for (; off < dend;) { /* a hole */
                         size_t k = dend - off < sizeof(zeros) ? dend - off : sizeof(zeros);
-                        hashes_update(h, zeros, k);
+                        digests_update(h, zeros, k);
                         off += k;
                 }
                 if (off >= size)
@@ -574,7 +539,7 @@ static int hash_copy(int in, int out, uint64_t size, struct hashes *h) {
                         size_t want = hend - off < COPY_CHUNK ? hend - off : COPY_CHUNK;
                         if ((r = pread_all(in, buf, want, off)) < 0)
                                 return r; /* -EIO: shrank while read */
-                        hashes_update(h, buf, want);
+                        digests_update(h, buf, want);
                         if (out >= 0 && !all_zero(buf, want) && (r = pwrite_all(out, buf, want, off)) < 0)
                                 return r;
                         off += want;
@@ -621,12 +586,6 @@ static void item_done(struct item *it) {
         free(it->path);
         free(it->file);
         free(it->format);
-}
-
-static uint64_t now_ms(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
 /* Blobs are read-only; one added from a file others may not read (an
@@ -743,13 +702,13 @@ static int prepare_item(struct store *st, struct item *it, unsigned flags) {
                 unlink(tmp);
                 return k;
         }
-        struct hashes h = {0};
-        r = hashes_init(&h, want512);
+        struct digests h = {0};
+        r = digests_init(&h, want512);
         if (r >= 0)
                 r = hash_copy(in, copy ? out : -1, it->size, &h);
         if (r >= 0)
-                hashes_final(&h, it->sha256, it->sha512);
-        hashes_done(&h);
+                r = digests_final(&h, it->sha256, it->sha512);
+        digests_free(&h);
         struct stat s1;
         if (r >= 0 && fstat(in, &s1) == 0 &&
             (s1.st_size != s0.st_size || mtime_ns(&s1) != mtime_ns(&s0))) {

@@ -138,9 +138,9 @@ static int probe_once(unsigned timeout_ms, const char **ret_reason) {
         }
         close(p[1]);
         char v = 0;
-        uint64_t deadline = vm_now_ms() + timeout_ms;
+        uint64_t deadline = now_ms() + timeout_ms;
         for (;;) {
-                uint64_t now = vm_now_ms();
+                uint64_t now = now_ms();
                 if (now >= deadline)
                         break;
                 struct pollfd pfd = {.fd = p[0], .events = POLLIN};

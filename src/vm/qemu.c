@@ -40,12 +40,6 @@
  * for vm_console_tail. */
 #define TAIL_MAX (64u << 10)
 
-uint64_t vm_now_ms(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 static void sleep_ms(unsigned ms) {
         struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
         nanosleep(&ts, NULL); /* an EINTR just ends the nap early: callers re-check */
@@ -79,7 +73,7 @@ char **vm_tool_env(void) {
 }
 
 int vm_run(struct vm *vm, char *const argv[], int out_fd, uint64_t deadline_ms, int *ret_code) {
-        uint64_t now = vm_now_ms();
+        uint64_t now = now_ms();
         if (deadline_ms && now >= deadline_ms)
                 return -ETIMEDOUT;
         struct proc_opts po = {.argv = argv, .envp = vm->env, .stdin_fd = PROC_NULL,
@@ -165,7 +159,7 @@ static int run_tool(struct vm *vm, char *const argv[]) {
         if (fd < 0)
                 return vm_fail(vm, -errno, "cannot create %s: %s", log, strerror(errno));
         int st;
-        int r = vm_run(vm, argv, fd, vm_now_ms() + 60000, &st);
+        int r = vm_run(vm, argv, fd, now_ms() + 60000, &st);
         if (r == -ECANCELED || r == -ETIMEDOUT)
                 return vm_fail(vm, r, "%s: %s", argv[0], strerror(-r));
         if (r < 0)
@@ -473,7 +467,7 @@ static int start_qemu_once(struct vm *vm, enum vm_accel accel) {
         if (r < 0)
                 return vm_fail(vm, r, "cannot run %s: %s", vm->qemu, strerror(-r));
         vm->info.qemu_pid = vm->qemu_proc.pid;
-        vm->start_ms = vm_now_ms();
+        vm->start_ms = now_ms();
         /* QEMU sets up host forwarding before the guest runs: wait until the
          * port answers (QEMU owns it) or QEMU exits (it could not bind). */
         uint64_t deadline = vm->start_ms + 30000;
@@ -489,7 +483,7 @@ static int start_qemu_once(struct vm *vm, enum vm_accel accel) {
                         return 0;
                 if (vm->o.cancel && *vm->o.cancel)
                         return vm_fail(vm, -ECANCELED, "interrupted");
-                if (vm_now_ms() >= deadline)
+                if (now_ms() >= deadline)
                         return vm_fail(vm, -ETIMEDOUT, "QEMU did not open port %u within 30 s",
                                        vm->info.ssh_port);
                 sleep_ms(20);
@@ -573,14 +567,14 @@ int vm_wait_ready(struct vm *vm) {
                         return exited_early(vm, "before the guest was ready");
                 if (vm->o.cancel && *vm->o.cancel)
                         return vm_fail(vm, -ECANCELED, "interrupted");
-                if (vm_now_ms() >= deadline)
+                if (now_ms() >= deadline)
                         return vm_fail(vm, -ETIMEDOUT,
                                        "the guest did not signal readiness within %u s (no \"kiln-ready\" "
                                        "line from cloud-init on the serial console)",
                                        timeout_s);
                 sleep_ms(POLL_MS);
         }
-        vm->info.ready_ms = vm_now_ms() - vm->start_ms;
+        vm->info.ready_ms = now_ms() - vm->start_ms;
         /* cloud-init has configured SSH; a login proves it. Retry while sshd
          * may still be starting (a positive check bounded by the deadline). */
         for (;;) {
@@ -597,16 +591,16 @@ int vm_wait_ready(struct vm *vm) {
                         break;
                 if (reap(vm))
                         return exited_early(vm, "before SSH answered");
-                if (r == -ETIMEDOUT || vm_now_ms() >= deadline)
+                if (r == -ETIMEDOUT || now_ms() >= deadline)
                         return vm_fail(vm, -ETIMEDOUT,
                                        "the guest signalled readiness but SSH as root on port %u did not "
                                        "work within %u s",
                                        vm->info.ssh_port, timeout_s);
-                uint64_t next = vm_now_ms() + SSH_RETRY_MS;
-                while (vm_now_ms() < next && !(vm->o.cancel && *vm->o.cancel))
+                uint64_t next = now_ms() + SSH_RETRY_MS;
+                while (now_ms() < next && !(vm->o.cancel && *vm->o.cancel))
                         sleep_ms(POLL_MS);
         }
-        vm->info.ssh_ms = vm_now_ms() - vm->start_ms;
+        vm->info.ssh_ms = now_ms() - vm->start_ms;
         vm->ready = true;
         return 0;
 }

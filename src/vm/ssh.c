@@ -118,7 +118,7 @@ int vm_exec(struct vm *vm, const char *command, const void *stdin_data, size_t s
                         err = -ECANCELED;
                         break;
                 }
-                if (deadline && vm_now_ms() >= deadline) {
+                if (deadline && now_ms() >= deadline) {
                         err = -ETIMEDOUT;
                         break;
                 }

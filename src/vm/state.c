@@ -104,7 +104,7 @@ int vm_boot_state(struct vm *vm, unsigned wait_s, struct vm_boot_state *ret) {
                  * may still be busy), and never less than the settle time. */
                 unsigned timeout_s = vm->o.timeout_s ? vm->o.timeout_s
                                      : vm->info.accel == VM_ACCEL_KVM ? 180 : 600;
-                uint64_t end = vm->start_ms + (uint64_t)timeout_s * 1000, now = vm_now_ms();
+                uint64_t end = vm->start_ms + (uint64_t)timeout_s * 1000, now = now_ms();
                 uint64_t left_s = end > now ? (end - now) / 1000 : 0;
                 wait_s = left_s > VM_SETTLE_TIMEOUT_S ? (unsigned)left_s : VM_SETTLE_TIMEOUT_S;
         }

@@ -9,6 +9,7 @@
 #include "vm/vm.h"
 
 #include "base/arch.h"
+#include "base/clock.h"
 
 #include <stdint.h>
 
@@ -41,8 +42,6 @@ struct vm {
         struct vm_info info;
         struct strbuf err;
 };
-
-uint64_t vm_now_ms(void);
 
 /* Sets vm_error's text (printf-style) and returns r (a -errno). */
 _printf_(3, 4) int vm_fail(struct vm *vm, int r, const char *fmt, ...);

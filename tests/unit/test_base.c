@@ -5,6 +5,7 @@
 #include "base/hash.h"
 #include "base/json.h"
 #include "base/strbuf.h"
+#include "base/strv.h"
 #include "base/suggest.h"
 
 TEST(strbuf_grows_and_detaches) {
@@ -33,6 +34,90 @@ TEST(sha256_matches_known_vector) {
         char hex[SHA256_HEX_LEN + 1];
         CHECK_INT(hash_sha256_hex("abc", 3, hex), ==, 0);
         CHECK_STREQ(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+}
+
+static void count_progress(void *userdata, uint64_t done) {
+        uint64_t *calls = userdata;
+        calls[0]++;
+        calls[1] = done;
+}
+
+TEST(digests_stream_in_pieces_and_from_a_file) {
+        static const char sha256_abc[] = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
+        static const char sha512_abc[] =
+                "ddaf35a193617abacc417349ae20413112e6fa4e89a97ea20a9eeee64b55d39a"
+                "2192992a274fc1a836ba3c23a3feebbd454d4423643ce80e2a9ac94fa54ca49f";
+        /* fed in pieces, both algorithms */
+        struct digests d;
+        CHECK_INT(digests_init(&d, true), ==, 0);
+        CHECK_INT(digests_update(&d, "a", 1), ==, 0);
+        CHECK_INT(digests_update(&d, "", 0), ==, 0);
+        CHECK_INT(digests_update(&d, "bc", 2), ==, 0);
+        char h256[SHA256_HEX_LEN + 1], h512[SHA512_HEX_LEN + 1];
+        CHECK_INT(digests_final(&d, h256, h512), ==, 0);
+        CHECK_STREQ(h256, sha256_abc);
+        CHECK_STREQ(h512, sha512_abc);
+        CHECK(d.sha256.ctx == NULL && d.sha512.ctx == NULL);
+        digests_free(&d); /* after final: a no-op */
+
+        /* one algorithm alone */
+        struct digest one;
+        CHECK_INT(digest_init(&one, DIGEST_SHA512), ==, 0);
+        CHECK_INT(digest_update(&one, "abc", 3), ==, 0);
+        CHECK_INT(digest_final(&one, h512), ==, 0);
+        CHECK_STREQ(h512, sha512_abc);
+        CHECK_INT(digest_update(&one, "abc", 3), ==, -EIO); /* finished */
+
+        /* from a file: the same digests, progress seen, sha512 "" when not asked */
+        char path[] = "/tmp/kiln-test-digests.XXXXXX";
+        int fd = mkstemp(path);
+        CHECK(fd >= 0);
+        CHECK_INT(write_all(fd, "abc", 3), ==, 0);
+        CHECK_INT(lseek(fd, 0, SEEK_SET), ==, 0);
+        CHECK_INT(digests_init(&d, false), ==, 0);
+        uint64_t calls[2] = {0, 0}, total = 0;
+        CHECK_INT(digests_fd(&d, fd, count_progress, calls, &total), ==, 0);
+        CHECK_INT(total, ==, 3);
+        CHECK_INT(calls[0], ==, 2); /* before the first read, after it */
+        CHECK_INT(calls[1], ==, 3);
+        strcpy(h512, "untouched");
+        CHECK_INT(digests_final(&d, h256, h512), ==, 0);
+        CHECK_STREQ(h256, sha256_abc);
+        CHECK_STREQ(h512, "");
+        close(fd);
+        CHECK_INT(hash_sha256_file(path, h256), ==, 0);
+        CHECK_STREQ(h256, sha256_abc);
+        unlink(path);
+        CHECK_INT(hash_sha256_file(path, h256), ==, -ENOENT);
+}
+
+TEST(strv_is_null_terminated_and_owns_its_strings) {
+        _cleanup_strv_ struct strv s = STRV_INIT;
+        CHECK(s.v == NULL);
+        char word[] = "first";
+        strv_add(&s, word);
+        word[0] = 'X'; /* a copy was kept */
+        strv_addf(&s, "%s=%d", "N", 42);
+        strv_add_take(&s, xstrdup("third"));
+        for (int i = 0; i < 40; i++) /* grow past the first capacity */
+                strv_addf(&s, "%d", i);
+        CHECK_INT(s.n, ==, 43);
+        CHECK(s.v[43] == NULL);
+        CHECK_STREQ(s.v[0], "first");
+        CHECK_STREQ(s.v[1], "N=42");
+        CHECK_STREQ(s.v[2], "third");
+        strv_remove(&s, 0); /* the last one moves in */
+        CHECK_INT(s.n, ==, 42);
+        CHECK_STREQ(s.v[0], "39");
+        CHECK(s.v[42] == NULL);
+        char **v = strv_detach(&s);
+        CHECK(s.v == NULL && s.n == 0);
+        CHECK_STREQ(v[1], "N=42");
+        strv_free_array(v);
+        struct strv empty = STRV_INIT;
+        v = strv_detach(&empty);
+        CHECK(v != NULL && v[0] == NULL);
+        strv_free_array(v);
 }
 
 TEST(json_writer_escapes_and_nests) {
