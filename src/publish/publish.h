@@ -24,6 +24,7 @@
  */
 #pragma once
 
+#include "image/artifact.h"
 #include "spec/value.h"
 
 #include <stdbool.h>
@@ -46,7 +47,8 @@ struct publish_artifact {
         const char *build_id;      /* stable NAME-ROLE-ARCH */
         const char *arch;          /* x86_64, aarch64 */
         const char *role;
-        const struct value *labels; /* map of string labels, or NULL */
+        const struct artifact_label *labels; /* the image's labels, or NULL */
+        size_t nlabels;
 };
 
 /* An unfinished (multipart) upload at a destination. */
@@ -168,9 +170,10 @@ int publish_validate(const struct value *publish, struct diag_list *d);
  * publish: section (inherited sections are checked once, where written). */
 int publish_validate_spec(const struct spec *s, struct diag_list *d);
 
-/* The artifacts of one built image, read from OUTPUT/<name>/kiln-manifest.json
- * (sizes and hashes from the manifest), or bare files (hashed here). Owns
- * every string its artifacts point to. */
+/* The artifacts of one built image (an artifact_set: from the build in
+ * memory or read from OUTPUT/<name>/kiln-manifest.json), or bare files
+ * (hashed here), as publishers see them: every sha256 set, and sha512 when
+ * asked for. Owns every string its artifacts point to. */
 struct publish_artifacts {
         struct publish_artifact *v;
         size_t n;
@@ -180,14 +183,18 @@ struct publish_artifacts {
          * print; the verb shows this. */
         void (*hash_progress)(void *userdata, const char *path, uint64_t done, uint64_t total);
         void *hash_userdata;
-        struct value *manifest;   /* the parsed manifest, or NULL; owned */
-        char **strings;           /* owned storage behind v's fields */
-        size_t nstrings, strings_cap;
+        struct artifact_set set;  /* owned: what v points into */
 };
-/* Reads image_dir/kiln-manifest.json; every listed artifact must exist with
- * its recorded size. need_sha512: hash files whose manifest has no sha512.
- * Returns 0, -ENOENT (no manifest: not built), -EBADMSG (malformed), -ESTALE
- * (a file's size differs from the manifest) or -errno, with a message. */
+/* Takes a copy of set (every file opened: it must be a regular file of its
+ * recorded size). need_sha512: hash files that have no sha512; a file
+ * without a sha256 is hashed too, and one whose recorded sha256 differs is
+ * refused. Returns 0, -ESTALE (a file differs from the set) or -errno
+ * (-EINVAL: not a regular file), with a message. */
+int publish_artifacts_use_set(struct publish_artifacts *ret, const struct artifact_set *set,
+                              bool need_sha512, struct strbuf *err);
+/* publish_artifacts_use_set of image_dir, read with artifact_set_read (its
+ * errors: -ENOENT no manifest: not built, -EBADMSG malformed, -ESTALE a
+ * file's size differs from the manifest, ...), with a message. */
 int publish_artifacts_load(const char *image_dir, bool need_sha512, struct publish_artifacts *ret,
                            struct strbuf *err);
 /* Adds a bare file (hashed here: sha256, and sha512 when need_sha512).
@@ -224,14 +231,23 @@ void publish_outcomes_free(struct publish_outcome *o, size_t n);
 int publish_one(const struct publish_target *t, const struct publish_artifact *a,
                 const struct publish_ctx *ctx, struct publish_outcome *ret);
 
-/* For `kiln build`: publishes build b's artifacts in output_dir/<b->name>/
- * to every target of b->publish, in order, going on after a failure.
- * *ret (owned; free with publish_outcomes_free) gets one outcome per
- * target. Returns 0 when every target succeeded or was skipped, -EIO when
- * any failed, -ENOENT when the image was not built, 0 with *ret_n = 0
- * when b has no publish: section. */
+/* Publishes set (borrowed: what a build produced, in memory) to every
+ * target of the publish: section publish, in order, going on after a
+ * failure. *ret (owned; free with publish_outcomes_free) gets one outcome
+ * per target. Returns 0 when every target succeeded or was skipped, -EIO
+ * when any failed (a set that cannot be published fails every enabled
+ * target with its message), 0 with *ret_n = 0 when publish is NULL. */
+int publish_artifact_set(const struct artifact_set *set, const struct value *publish,
+                         const struct publish_ctx *ctx, struct publish_outcome **ret, size_t *ret_n);
+
+/* publish_artifact_set of build b's folder output_dir/<b->name>/, read with
+ * artifact_set_read: -ENOENT (every enabled target failed saying so) when
+ * the image was not built. */
 int publish_build(const struct spec *s, const struct spec_build *b, const char *output_dir,
                   const struct publish_ctx *ctx, struct publish_outcome **ret, size_t *ret_n);
+
+/* Whether any enabled target of t[0..n) has a publisher that reads sha512. */
+bool publish_targets_need_sha512(const struct publish_target *t, size_t n);
 
 /* Whether a publish: section has a target whose publisher reads sha512
  * (Glance): the image stage then computes it while writing, instead of
