@@ -466,7 +466,7 @@ int outputs_build(const struct spec *s, const struct spec_build *b, const char *
                         .section = manifest_section, .userdata = &parts,
                 };
                 _cleanup_free_ char *man = artifact_manifest_json(&ret->set, &info);
-                _cleanup_free_ char *pm = xasprintf("%s/kiln-manifest.json", tmpl);
+                _cleanup_free_ char *pm = xasprintf("%s/" ARTIFACT_MANIFEST_NAME, tmpl);
                 r = write_file(pm, man, strlen(man), 0644, WRITE_FILE_SYNC);
                 if (r < 0)
                         goto fail;
@@ -475,12 +475,12 @@ int outputs_build(const struct spec *s, const struct spec_build *b, const char *
         if ((r = mkdir_p(dir, 0755)) < 0)
                 goto fail;
         {
-                _cleanup_free_ char *old = xasprintf("%s/kiln-manifest.json", dir);
+                _cleanup_free_ char *old = xasprintf("%s/" ARTIFACT_MANIFEST_NAME, dir);
                 if (unlink(old) < 0 && errno != ENOENT) {
                         r = -errno;
                         goto fail;
                 }
-                const char *order[] = {"SHA256SUMS", "SHA512SUMS", "kiln-manifest.json"};
+                const char *order[] = {"SHA256SUMS", "SHA512SUMS", ARTIFACT_MANIFEST_NAME};
                 for (size_t i = 0; i < nouts; i++) {
                         _cleanup_free_ char *from = xasprintf("%s/%s", tmpl, outs[i].file);
                         _cleanup_free_ char *to = xasprintf("%s/%s", dir, outs[i].file);
@@ -507,7 +507,7 @@ int outputs_build(const struct spec *s, const struct spec_build *b, const char *
         out_specs_free(outs, nouts);
         {
                 /* created: when the manifest was written, as a reader sees it */
-                _cleanup_free_ char *pm = xasprintf("%s/kiln-manifest.json", dir);
+                _cleanup_free_ char *pm = xasprintf("%s/" ARTIFACT_MANIFEST_NAME, dir);
                 struct stat st;
                 ret->set.created = stat(pm, &st) == 0 ? (int64_t)st.st_mtim.tv_sec : (int64_t)time(NULL);
         }
@@ -572,7 +572,7 @@ int packer_manifest_update(const char *output_dir, const char *run_uuid,
                                                                  : lab->items[k]->str);
                 }
                 json_key(&w, "kiln_manifest");
-                _cleanup_free_ char *km = xasprintf("%s/kiln-manifest.json", set->dir);
+                _cleanup_free_ char *km = xasprintf("%s/" ARTIFACT_MANIFEST_NAME, set->dir);
                 json_string(&w, km);
                 json_end_object(&w);
                 json_end_object(&w);

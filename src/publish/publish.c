@@ -4,8 +4,8 @@
  * publish: sections, making a build's artifact_set (image/artifact.h: in
  * memory, or read from its folder) publishable (or hashing bare files),
  * choosing the artifact of each target, and publish_artifact_set for the
- * build engine. The publishers themselves (s3.c,
- * glance.c) only see one target and one artifact at a time.
+ * build engine. The publishers themselves (s3.c, glance.c) only see one
+ * target and one artifact at a time; run.c plans and runs `kiln publish`.
  */
 #include "publish/publish.h"
 
@@ -443,6 +443,7 @@ int publish_artifacts_load(const char *image_dir, bool need_sha512, struct publi
 
 void publish_outcomes_free(struct publish_outcome *o, size_t n) {
         for (size_t i = 0; o && i < n; i++) {
+                free(o[i].build);
                 free(o[i].target);
                 free(o[i].type);
                 free(o[i].file);

@@ -219,6 +219,7 @@ const struct publish_artifact *publish_pick_artifact(const struct publish_target
 
 /* One line of a publish run. */
 struct publish_outcome {
+        char *build;               /* build name; owned (NULL: bare files, or publish_one) */
         char *target;              /* target name; owned */
         char *type;                /* publisher type; owned */
         char *file;                /* artifact file name; owned (NULL when none matched) */
@@ -256,3 +257,92 @@ bool publish_needs_sha512(const struct value *publish);
 
 /* "uploaded", "skipped-identical", "failed". */
 const char *publish_status_name(enum publish_status s);
+
+/* ---- publish runs (run.c): what `kiln publish` does, without the terminal -- */
+
+/* One unit of a run: a target and the artifacts it gets. Borrowed from
+ * the plan. */
+struct publish_job {
+        const char *build;                 /* build name; NULL for bare files */
+        struct publish_target target;
+        const struct publish_artifacts *set;
+        bool all;                          /* every artifact (bare files), not a pick */
+};
+
+/* What to publish. Borrowed. Either spec (its builds, in order, with their
+ * publish: targets) or files (bare files, to the url targets only). */
+struct publish_request {
+        const struct spec *spec;
+        const char *output_dir;            /* where the builds' folders are */
+        char *const *only;                 /* globs over build names and ids */
+        size_t nonly;
+        const char *const *names;          /* only the spec targets of these names */
+        size_t nnames;
+        struct value *const *urls;         /* targets given in full (type, name, ...) */
+        size_t nurls;
+        const char *const *files;
+        size_t nfiles;
+        /* as publish_artifacts.hash_progress */
+        void (*hash_progress)(void *userdata, const char *path, uint64_t done, uint64_t total);
+        void *hash_userdata;
+};
+
+struct publish_plan {
+        struct publish_job *jobs;
+        size_t njobs;
+        /* When making the plan failed because a name of req->names matched
+         * no target of a selected build: that name (borrowed). */
+        const char *unmatched_name;
+        /* owned storage behind jobs */
+        struct publish_artifacts *sets;
+        size_t nsets;
+        struct publish_target **targets;
+        size_t *ntargets;
+};
+
+/* Selects the builds (only: by name or id; without it, those with a
+ * publish: section, or all of them when there are urls), their targets
+ * (names: only those; urls: every selected build gets those too) and reads
+ * each selected build's folder (artifact_set_read: the sha512 of files is
+ * computed when a target needs it), or hashes the bare files. Returns 0,
+ * -ENXIO when a name matched nothing (ret->unmatched_name), -ENODATA when
+ * nothing is left to publish, or the error of a folder or file that cannot
+ * be published, with a message in err ("BUILD: ..."). *ret is always
+ * freed with publish_plan_done. */
+int publish_plan_make(const struct publish_request *req, struct publish_plan *ret, struct strbuf *err);
+void publish_plan_done(struct publish_plan *p);
+
+/* Sees a run: before each (target, artifact) — a is NULL when the target
+ * asks for a format the set does not have — and after it, with its
+ * outcome. Any may be NULL; called on the caller's thread. */
+struct publish_run_observer {
+        void (*start)(void *userdata, const struct publish_job *j, const struct publish_artifact *a);
+        void (*done)(void *userdata, const struct publish_job *j, const struct publish_outcome *o);
+        void *userdata;
+};
+
+/* Runs every job of p, in order, going on after failures: one outcome per
+ * target and artifact in *ret (owned; publish_outcomes_free). Returns how
+ * many failed. */
+size_t publish_plan_run(const struct publish_plan *p, const struct publish_ctx *ctx,
+                        const struct publish_run_observer *obs, struct publish_outcome **ret,
+                        size_t *ret_n);
+
+/* One unfinished upload of publish_uploads_clean, and what became of it. */
+struct publish_upload_outcome {
+        const struct publish_upload *upload; /* borrowed from the listing */
+        bool failed;                          /* aborting it failed */
+        char *error;                          /* why; owned (may hold what the server said) */
+};
+
+/* The unfinished uploads under t's key prefix, only those started more than
+ * older_s seconds before now when older_s >= 0 (an upload of unknown age
+ * is not known to be old: left out), aborted when abort_them. *ret_uploads
+ * (the whole listing; publish_uploads_free) and *ret / *ret_n (the selected
+ * ones, in listing order; free each error and the array) are set on
+ * success. Returns 0, -EOPNOTSUPP when t's publisher has no unfinished
+ * uploads, or -errno when listing failed (*ret_error, owned). */
+int publish_uploads_clean(const struct publish_target *t, bool abort_them, int64_t older_s,
+                          int64_t now, const struct publish_ctx *ctx,
+                          struct publish_upload **ret_uploads, size_t *ret_nuploads,
+                          struct publish_upload_outcome **ret, size_t *ret_n, char **ret_error);
