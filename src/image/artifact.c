@@ -341,8 +341,7 @@ int artifact_set_parse(const char *dir, const char *text, size_t len, struct art
         return r;
 }
 
-/* What a file that is not a regular one is, for messages. */
-static const char *file_kind(mode_t m) {
+const char *artifact_file_kind(unsigned m) {
         if (S_ISDIR(m))
                 return "a directory";
         if (S_ISFIFO(m))
@@ -367,7 +366,7 @@ static int check_files(const struct artifact_set *s, struct strbuf *err) {
                 }
                 if (!S_ISREG(st.st_mode))
                         return fail(err, -EINVAL, "%s: is %s, not a regular file", f->path,
-                                    file_kind(st.st_mode));
+                                    artifact_file_kind(st.st_mode));
                 if ((uint64_t)st.st_size != f->size)
                         return fail(err, -ESTALE, "%s: %llu bytes, but %llu were recorded (changed "
                                     "since the build? rebuild it)", f->path,
@@ -390,7 +389,7 @@ int artifact_set_read(const char *dir, struct artifact_set *ret, struct strbuf *
                 return fail(err, r, "%s: %s", mpath, strerror(-r));
         }
         if (!S_ISREG(st.st_mode))
-                return fail(err, -EBADMSG, "%s: is %s, not a manifest", mpath, file_kind(st.st_mode));
+                return fail(err, -EBADMSG, "%s: is %s, not a manifest", mpath, artifact_file_kind(st.st_mode));
         if ((uint64_t)st.st_size > ARTIFACT_MANIFEST_MAX)
                 return fail(err, -E2BIG, "%s: larger than %u bytes", mpath, ARTIFACT_MANIFEST_MAX);
         _cleanup_free_ char *text = NULL;

@@ -101,6 +101,11 @@ void artifact_set_label(struct artifact_set *s, const char *key, const char *val
  * NULL. Static strings. */
 const char *artifact_compression_from_name(const char *file);
 
+/* What a file of this st_mode is, for messages: "a directory", "a FIFO",
+ * "a socket", "a character device", "a block device", "not a regular
+ * file". Static strings. */
+const char *artifact_file_kind(unsigned mode);
+
 /* True when file is a plain name inside a folder (see above). */
 bool artifact_file_name_ok(const char *file);
 

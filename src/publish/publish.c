@@ -228,21 +228,6 @@ void publish_artifacts_done(struct publish_artifacts *set) {
         *set = (struct publish_artifacts){0};
 }
 
-/* What a file that is not a regular one is, for messages. */
-static const char *file_kind(mode_t m) {
-        if (S_ISDIR(m))
-                return "a directory";
-        if (S_ISFIFO(m))
-                return "a FIFO";
-        if (S_ISSOCK(m))
-                return "a socket";
-        if (S_ISCHR(m))
-                return "a character device";
-        if (S_ISBLK(m))
-                return "a block device";
-        return "not a regular file";
-}
-
 int publish_open_file(const char *path, uint64_t expect_size, uint64_t *ret_size,
                       struct strbuf *err) {
         /* stat first, so that a FIFO or device is refused without being
@@ -257,7 +242,7 @@ int publish_open_file(const char *path, uint64_t expect_size, uint64_t *ret_size
         }
         if (!S_ISREG(st.st_mode)) {
                 strbuf_addf(err, "%s: is %s, not a regular file (only files can be published)",
-                            path, file_kind(st.st_mode));
+                            path, artifact_file_kind(st.st_mode));
                 return -EINVAL;
         }
         _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
@@ -273,7 +258,7 @@ int publish_open_file(const char *path, uint64_t expect_size, uint64_t *ret_size
         }
         if (!S_ISREG(st.st_mode)) {
                 strbuf_addf(err, "%s: is %s, not a regular file (only files can be published)",
-                            path, file_kind(st.st_mode));
+                            path, artifact_file_kind(st.st_mode));
                 return -EINVAL;
         }
         int fl = fcntl(fd, F_GETFL);
