@@ -349,11 +349,10 @@ static uint64_t image_epoch(const struct build_options *bo, const char *key) {
 /* The image stage: disk assembly and output formats for each built tree. */
 static int make_images(struct cli *cli, const struct spec_args *a, const struct spec *s,
                        const struct build_options *bo, const struct build_result *res, size_t n,
-                       enum held *held) {
+                       enum held *held, struct output_result *outs) {
         _cleanup_free_ char *outdir = xstrdup(a->output_dir ? a->output_dir : "output");
         char run_uuid[37];
         uuid_random(run_uuid);
-        struct output_result *outs = xcalloc(n + 1, sizeof(*outs));
         const struct spec_build **builds = xcalloc(n + 1, sizeof(*builds));
         int ret = 0;
         bool any = false;
@@ -402,8 +401,8 @@ static int make_images(struct cli *cli, const struct spec_args *a, const struct 
                 else
                         printf("%s  image      disk assembled in %.1fs\n", b->name,
                                (double)outs[i].assemble_ms / 1000.0);
-                for (size_t k = 0; k < outs[i].nartifacts; k++) {
-                        const struct output_artifact *oa = &outs[i].artifacts[k];
+                for (size_t k = 0; k < outs[i].set.nfiles; k++) {
+                        const struct artifact_file *oa = &outs[i].set.files[k];
                         char h[32];
                         format_bytes(oa->size, h, sizeof(h));
                         printf("%s  %-10s %s  %s  sha256 %.16s", b->name, oa->format, oa->path, h,
@@ -421,9 +420,6 @@ static int make_images(struct cli *cli, const struct spec_args *a, const struct 
                         ret = r;
                 }
         }
-        for (size_t i = 0; i < n; i++)
-                output_result_done(&outs[i]);
-        free(outs);
         free(builds);
         (void)cli;
         return ret;
@@ -437,9 +433,8 @@ static void add_secret(void *userdata, const char *secret) {
  * checks: its artifacts go into the local image store (unless --no-store)
  * and to the targets of its publish: section (unless --no-publish).
  * Returns 0, or -EIO when anything failed (each failure reported). */
-static int deliver(const struct spec_args *a, const struct spec *s, const struct build_result *res,
-                   size_t n, const enum held *held) {
-        const char *outdir = a->output_dir ? a->output_dir : "output";
+static int deliver(const struct spec_args *a, const struct build_result *res, size_t n,
+                   const enum held *held, const struct output_result *outs) {
         struct store *st = NULL;
         _cleanup_free_ char *sdir = NULL;
         int store_r = 0;
@@ -456,7 +451,6 @@ static int deliver(const struct spec_args *a, const struct spec *s, const struct
                                 b->publish && !a->no_publish ? " or published" : "");
                 if (held[i] != HELD_NOT)
                         continue;
-                _cleanup_free_ char *dir = xasprintf("%s/%s", outdir, b->name);
                 if (!a->no_store) {
                         int r = 0;
                         if (!sdir) { /* opened once, for the first image */
@@ -467,7 +461,7 @@ static int deliver(const struct spec_args *a, const struct spec *s, const struct
                         struct store_entry *v = NULL;
                         size_t nv = 0;
                         if (r >= 0)
-                                r = store_add_output_dir(st, dir, NULL, &v, &nv);
+                                r = store_add_artifacts(st, &outs[i].set, NULL, &v, &nv);
                         if (r < 0) {
                                 fprintf(stderr, "kiln: %s: cannot add to the image store %s: %s\n", b->name,
                                         sdir, st && *store_error(st) ? store_error(st) : strerror(-r));
@@ -481,7 +475,7 @@ static int deliver(const struct spec_args *a, const struct spec *s, const struct
                         continue;
                 struct publish_outcome *o = NULL;
                 size_t no = 0;
-                int r = publish_build(s, b, outdir, &ctx, &o, &no);
+                int r = publish_artifact_set(&outs[i].set, b, &ctx, &o, &no);
                 for (size_t k = 0; k < no; k++) {
                         const struct publish_result *pr = &o[k].result;
                         char bytes[32];
@@ -635,14 +629,18 @@ static int build_verb_run(struct cli *cli, int argc, char **argv) {
                                        (double)res[i].elapsed_ms / 1000.0);
                 ret = failed || skipped ? EXIT_FAILED : EXIT_OK;
                 _cleanup_free_ enum held *held = xcalloc(n + 1, sizeof(*held));
-                if (!a.trees_only && make_images(cli, &a, s, &bo, res, n, held) < 0)
+                struct output_result *outs = xcalloc(n + 1, sizeof(*outs));
+                if (!a.trees_only && make_images(cli, &a, s, &bo, res, n, held, outs) < 0)
                         ret = EXIT_FAILED;
                 else if (!a.trees_only && (a.boot_check || (!a.no_checks && spec_boot_checks(s))) &&
                          boot_checks(&cv, &a, &bo, res, n, held) > 0)
                         ret = EXIT_FAILED;
                 /* Only images that passed every check are kept and published. */
-                if (!a.trees_only && deliver(&a, s, res, n, held) < 0)
+                if (!a.trees_only && deliver(&a, res, n, held, outs) < 0)
                         ret = EXIT_FAILED;
+                for (size_t i = 0; i < n; i++)
+                        output_result_done(&outs[i]);
+                free(outs);
                 if (a.boot_check && a.trees_only)
                         fprintf(stderr, "kiln: warning: --boot-check needs images; nothing booted with --trees-only\n");
                 build_results_free(res, n);

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* kiln publish: send built images (or bare files) to the targets of their
- * publish: sections or to targets named on the command line. */
+ * publish: sections or to targets named on the command line. The verb
+ * parses flags, asks publish/run.c for a plan and runs it, and prints
+ * progress, one line per target and artifact, or one JSON document. */
 #include "cli/cli.h"
 
 #include "base/clock.h"
@@ -10,7 +12,6 @@
 #include "spec/schema.h"
 #include "spec/yaml.h"
 
-#include <fnmatch.h>
 #include <stdarg.h>
 #include <pthread.h>
 #include <time.h>
@@ -119,6 +120,7 @@ struct view {
         uint64_t start_ms, last_ms;
         unsigned last_step;         /* last PROGRESS_STEP printed (non-terminal) */
         bool shown;                 /* a terminal line is on screen */
+        char *label_owned;          /* the label of the upload in progress */
         pthread_mutex_t lock;       /* progress output */
         struct secrets *secrets;    /* what publishers registered, masked in messages */
 };
@@ -193,26 +195,13 @@ static void hash_progress(void *userdata, const char *path, uint64_t done, uint6
                 progress_clear(v);
 }
 
-/* One unit of work: a target and the artifacts it gets. */
-struct job {
-        const char *build;                 /* NULL for bare files */
-        struct publish_target target;      /* borrowed */
-        const struct publish_artifacts *set;
-        bool all;                          /* every artifact (bare files), not a pick */
-};
-
-struct out {
-        char *build;
-        struct publish_outcome o;
-};
-
-static void print_line(const struct out *r, struct view *v) {
-        const struct publish_result *res = &r->o.result;
+static void print_line(const struct publish_outcome *o, struct view *v) {
+        const struct publish_result *res = &o->result;
         char bytes[32];
         format_bytes(res->bytes_sent, bytes, sizeof(bytes));
         double secs = res->elapsed_ms / 1000.0;
-        printf("%-17s %s%s%s  %s", publish_status_name(res->status), r->build ? r->build : "",
-               r->build ? " -> " : "", r->o.target, r->o.file ? r->o.file : "-");
+        printf("%-17s %s%s%s  %s", publish_status_name(res->status), o->build ? o->build : "",
+               o->build ? " -> " : "", o->target, o->file ? o->file : "-");
         if (res->status == PUBLISH_DISABLED) {
                 printf("  (enabled: false)\n");
                 return;
@@ -261,47 +250,56 @@ static int url_target(const char *url, struct value *const *sets, size_t nsets, 
         return 0;
 }
 
+/* Every JSON document this verb prints opens the same way: schema_version
+ * and the list (results, uploads) that follows. */
+static void json_doc_begin(struct json_writer *w, struct strbuf *sb, const char *list) {
+        json_init(w, sb, true);
+        json_begin_object(w);
+        json_key(w, "schema_version");
+        json_int(w, 1);
+        json_key(w, list);
+        json_begin_array(w);
+}
+
+static void json_outcome(struct json_writer *w, const struct publish_outcome *o, struct view *v) {
+        const struct publish_result *res = &o->result;
+        json_begin_object(w);
+        json_key(w, "build");
+        json_string(w, o->build);
+        json_key(w, "target");
+        json_string(w, o->target);
+        json_key(w, "type");
+        json_string(w, o->type);
+        json_key(w, "file");
+        json_string(w, o->file);
+        json_key(w, "status");
+        json_string(w, publish_status_name(res->status));
+        json_key(w, "location");
+        json_string(w, res->location);
+        json_key(w, "bytes_sent");
+        json_int(w, (int64_t)res->bytes_sent);
+        json_key(w, "bytes_retried");
+        json_int(w, (int64_t)res->bytes_retried);
+        json_key(w, "elapsed_ms");
+        json_int(w, (int64_t)res->elapsed_ms);
+        json_key(w, "error");
+        _cleanup_free_ char *e = res->error ? secrets_mask(v->secrets, res->error) : NULL;
+        json_string(w, e);
+        json_key(w, "note");
+        json_string(w, res->note);
+        json_end_object(w);
+}
+
 /* The one JSON document of a run: every result so far, the run's error
  * (NULL when none) and the spec's diagnostics (when any). Printed on every
  * path out of publish_run, so --json always gives a document. */
-static void print_json(const struct out *outs, size_t nouts, size_t failed, const char *error,
-                       struct diag_list *d, struct view *v) {
+static void print_json(const struct publish_outcome *outs, size_t nouts, size_t failed,
+                       const char *error, struct diag_list *d, struct view *v) {
         _cleanup_strbuf_ struct strbuf js = STRBUF_INIT;
         struct json_writer w;
-        json_init(&w, &js, true);
-        json_begin_object(&w);
-        json_key(&w, "schema_version");
-        json_int(&w, 1);
-        json_key(&w, "results");
-        json_begin_array(&w);
-        for (size_t i = 0; i < nouts; i++) {
-                const struct publish_result *res = &outs[i].o.result;
-                json_begin_object(&w);
-                json_key(&w, "build");
-                json_string(&w, outs[i].build);
-                json_key(&w, "target");
-                json_string(&w, outs[i].o.target);
-                json_key(&w, "type");
-                json_string(&w, outs[i].o.type);
-                json_key(&w, "file");
-                json_string(&w, outs[i].o.file);
-                json_key(&w, "status");
-                json_string(&w, publish_status_name(res->status));
-                json_key(&w, "location");
-                json_string(&w, res->location);
-                json_key(&w, "bytes_sent");
-                json_int(&w, (int64_t)res->bytes_sent);
-                json_key(&w, "bytes_retried");
-                json_int(&w, (int64_t)res->bytes_retried);
-                json_key(&w, "elapsed_ms");
-                json_int(&w, (int64_t)res->elapsed_ms);
-                json_key(&w, "error");
-                _cleanup_free_ char *e = res->error ? secrets_mask(v->secrets, res->error) : NULL;
-                json_string(&w, e);
-                json_key(&w, "note");
-                json_string(&w, res->note);
-                json_end_object(&w);
-        }
+        json_doc_begin(&w, &js, "results");
+        for (size_t i = 0; i < nouts; i++)
+                json_outcome(&w, &outs[i], v);
         json_end_array(&w);
         json_key(&w, "failed");
         json_int(&w, (int64_t)failed);
@@ -349,86 +347,76 @@ static void print_untrusted(const char *s) {
                         putchar(*p);
 }
 
+/* One upload of --list-uploads / --abort-uploads, as a line or JSON. */
+static void print_upload(const struct publish_upload_outcome *x, bool aborting, bool json,
+                         struct json_writer *w, struct view *v) {
+        const struct publish_upload *u = x->upload;
+        const char *status = !aborting ? NULL : x->failed ? "failed" : "aborted";
+        _cleanup_free_ char *masked = x->error ? secrets_mask(v->secrets, x->error) : NULL;
+        if (json) {
+                json_begin_object(w);
+                json_key(w, "key");
+                json_string(w, u->key);
+                json_key(w, "upload_id");
+                json_string(w, u->upload_id);
+                json_key(w, "initiated");
+                json_string(w, u->initiated);
+                if (aborting) {
+                        json_key(w, "status");
+                        json_string(w, status);
+                        json_key(w, "error");
+                        json_string(w, masked);
+                }
+                json_end_object(w);
+                return;
+        }
+        if (aborting)
+                printf("%-8s ", status);
+        print_untrusted(u->key);
+        printf("  ");
+        print_untrusted(u->upload_id);
+        printf("  ");
+        print_untrusted(u->initiated ? u->initiated : "-");
+        if (masked) {
+                printf(": ");
+                print_untrusted(masked);
+        }
+        printf("\n");
+}
+
 /* --list-uploads / --abort-uploads: the unfinished uploads under a
  * target's key prefix, optionally only those older than older_s, listed
  * or aborted. Returns the exit code. */
 static int uploads_run(const struct publish_target *t, bool abort_them, int64_t older_s, bool json,
                        const struct publish_ctx *ctx, struct view *v, char **error) {
-        const struct publisher *p = publisher_find(t->type);
-        if (!p || !p->list_uploads || !p->abort_upload) {
+        struct publish_upload *u = NULL;
+        struct publish_upload_outcome *o = NULL;
+        size_t nu = 0, n = 0;
+        _cleanup_free_ char *lerr = NULL;
+        int r = publish_uploads_clean(t, abort_them, older_s, (int64_t)time(NULL), ctx, &u, &nu, &o,
+                                      &n, &lerr);
+        if (r == -EOPNOTSUPP) {
                 run_error(error, true, "%s targets have no unfinished uploads", t->type);
                 return EXIT_USAGE;
         }
-        struct publish_upload *u = NULL;
-        size_t n = 0;
-        _cleanup_free_ char *lerr = NULL;
-        if (p->list_uploads(t, ctx, &u, &n, &lerr) < 0) {
+        if (r < 0) {
                 _cleanup_free_ char *m = secrets_mask(v->secrets, lerr ? lerr : "failed");
                 run_error(error, false, "%s: %s", t->name, m);
                 return EXIT_FAILED;
         }
-        int64_t now = (int64_t)time(NULL);
-        size_t aborted = 0, failed = 0, shown = 0;
+        size_t failed = 0;
         _cleanup_strbuf_ struct strbuf js = STRBUF_INIT;
         struct json_writer w;
-        json_init(&w, &js, true);
-        json_begin_object(&w);
-        json_key(&w, "schema_version");
-        json_int(&w, 1);
-        json_key(&w, "uploads");
-        json_begin_array(&w);
+        json_doc_begin(&w, &js, "uploads");
         for (size_t i = 0; i < n; i++) {
-                /* With --older-than, an upload of unknown age is not known
-                 * to be old: left alone. */
-                if (older_s >= 0 && (u[i].initiated_s < 0 || now - u[i].initiated_s <= older_s))
-                        continue;
-                shown++;
-                const char *status = NULL;
-                _cleanup_free_ char *aerr = NULL, *masked = NULL;
-                if (abort_them) {
-                        if (p->abort_upload(t, &u[i], ctx, &aerr) < 0) {
-                                failed++;
-                                status = "failed";
-                                masked = secrets_mask(v->secrets, aerr ? aerr : "failed");
-                        } else {
-                                aborted++;
-                                status = "aborted";
-                        }
-                }
-                if (json) {
-                        json_begin_object(&w);
-                        json_key(&w, "key");
-                        json_string(&w, u[i].key);
-                        json_key(&w, "upload_id");
-                        json_string(&w, u[i].upload_id);
-                        json_key(&w, "initiated");
-                        json_string(&w, u[i].initiated);
-                        if (abort_them) {
-                                json_key(&w, "status");
-                                json_string(&w, status);
-                                json_key(&w, "error");
-                                json_string(&w, masked);
-                        }
-                        json_end_object(&w);
-                } else {
-                        if (abort_them)
-                                printf("%-8s ", status);
-                        print_untrusted(u[i].key);
-                        printf("  ");
-                        print_untrusted(u[i].upload_id);
-                        printf("  ");
-                        print_untrusted(u[i].initiated ? u[i].initiated : "-");
-                        if (masked) {
-                                printf(": ");
-                                print_untrusted(masked);
-                        }
-                        printf("\n");
-                }
+                failed += o[i].failed;
+                print_upload(&o[i], abort_them, json, &w, v);
+                free(o[i].error);
         }
         json_end_array(&w);
         if (abort_them) {
                 json_key(&w, "aborted");
-                json_int(&w, (int64_t)aborted);
+                json_int(&w, (int64_t)(n - failed));
         }
         json_key(&w, "failed");
         json_int(&w, (int64_t)failed);
@@ -438,11 +426,12 @@ static int uploads_run(const struct publish_target *t, bool abort_them, int64_t 
         if (json)
                 printf("%s\n", strbuf_str(&js));
         else if (abort_them)
-                fprintf(stderr, "kiln publish: %zu aborted, %zu failed\n", aborted, failed);
+                fprintf(stderr, "kiln publish: %zu aborted, %zu failed\n", n - failed, failed);
         else
-                fprintf(stderr, "kiln publish: %zu unfinished upload%s\n", shown, shown == 1 ? "" : "s");
+                fprintf(stderr, "kiln publish: %zu unfinished upload%s\n", n, n == 1 ? "" : "s");
         fflush(stdout);
-        publish_uploads_free(u, n);
+        free(o);
+        publish_uploads_free(u, nu);
         return failed ? EXIT_FAILED : EXIT_OK;
 }
 
@@ -450,425 +439,375 @@ static bool is_spec_path(const char *p) {
         return endswith(p, ".yaml") || endswith(p, ".yml") || endswith(p, ".json");
 }
 
-static bool glob_any(char *const *globs, size_t n, const char *name) {
-        for (size_t i = 0; i < n; i++)
-                if (fnmatch(globs[i], name, 0) == 0)
-                        return true;
-        return false;
+/* ---- the verb: flags, then the engine (publish/run.c), then printing ---- */
+
+/* How a step of the verb ends the run. */
+enum end {
+        GO_ON,       /* next step */
+        END,         /* done: rc is set; with --json, print the document */
+        END_DIAGS,   /* invalid spec or settings: exit 2 with the diagnostics */
+        END_PRINTED, /* done, and already printed (help, uploads) */
+};
+
+/* One run of the verb: the flags and everything made from them. */
+struct run {
+        struct cli *cli;
+        struct spec_args a;
+        const char **files, **tos, **sets, **names;
+        size_t nfiles, ntos, nsets, nnames;
+        const char *output_dir;
+        unsigned parallel;
+        const char *uploads_url;
+        bool abort_uploads;
+        int64_t older_than;
+        int rc;
+        char *error;            /* what ended the run early (for --json) */
+        struct diag_list d;
+        struct spec *s;
+        struct source *cmdline;
+        struct value **set_vals, **url_vals, *uploads_val;
+        size_t nurl;
+        struct publish_plan plan;
+        struct publish_outcome *outs;
+        size_t nouts, failed;
+        struct view view;
+};
+
+static void add_only(struct run *r, const char *arg) {
+        for (const char *q = arg;;) {
+                const char *c = strchrnul(q, ',');
+                if (c > q) {
+                        r->a.only = xreallocarray(r->a.only, r->a.nonly + 1, sizeof(char *));
+                        r->a.only[r->a.nonly++] = xstrndup(q, c - q);
+                }
+                if (!*c)
+                        break;
+                q = c + 1;
+        }
 }
 
-static int publish_run(struct cli *cli, int argc, char **argv) {
+static void push(const char ***v, size_t *n, const char *arg) {
+        *v = xreallocarray(*v, *n + 1, sizeof(**v));
+        (*v)[(*n)++] = arg;
+}
+
+/* One option with its argument. */
+static enum end take_option(struct run *r, int id, const char *arg) {
+        switch (id) {
+        case P_HELP:
+                cli_print_verb_help(&verb_publish, stdout);
+                r->rc = EXIT_OK;
+                return END_PRINTED; /* the help, not a JSON document */
+        case P_ONLY:
+                add_only(r, arg);
+                break;
+        case P_TO:
+                push(&r->tos, &r->ntos, arg);
+                break;
+        case P_SET:
+                if (!strchr(arg, '=') || arg[0] == '=') {
+                        run_error(&r->error, true, "--set needs KEY=VALUE, not '%s'", arg);
+                        return END;
+                }
+                push(&r->sets, &r->nsets, arg);
+                break;
+        case P_OUTPUT_DIR:
+                r->output_dir = arg;
+                break;
+        case P_PARALLEL: {
+                char *end;
+                unsigned long n = strtoul(arg, &end, 10);
+                if (*end || n < 1 || n > 32) {
+                        run_error(&r->error, true, "--parallel needs a number from 1 to 32, not '%s'", arg);
+                        return END;
+                }
+                r->parallel = n;
+                break;
+        }
+        case P_VAR:
+                r->a.vars = xreallocarray(r->a.vars, r->a.nvars + 1, sizeof(char *));
+                r->a.vars[r->a.nvars++] = arg;
+                break;
+        case P_VAR_FILE:
+                r->a.var_files = xreallocarray(r->a.var_files, r->a.nvar_files + 1, sizeof(char *));
+                r->a.var_files[r->a.nvar_files++] = arg;
+                break;
+        case P_JSON:
+                r->a.json = true;
+                break;
+        case P_LIST_UPLOADS:
+        case P_ABORT_UPLOADS:
+                if (r->uploads_url) {
+                        run_error(&r->error, true, "one --list-uploads or --abort-uploads at a time");
+                        return END;
+                }
+                r->uploads_url = arg;
+                r->abort_uploads = id == P_ABORT_UPLOADS;
+                break;
+        case P_OLDER_THAN: {
+                uint64_t secs;
+                if (parse_duration(arg, &secs) < 0 || secs > INT64_MAX / 2) {
+                        run_error(&r->error, true, "--older-than needs a duration such as 12h or 7d, not '%s'",
+                                  arg);
+                        return END;
+                }
+                r->older_than = (int64_t)secs;
+                break;
+        }
+        default:
+                run_error(&r->error, true, "option not supported here");
+                return END;
+        }
+        return GO_ON;
+}
+
+static enum end parse_args(struct run *r, int argc, char **argv) {
         struct cli_parser p = {.opts = publish_opts, .argc = argc, .argv = argv, .i = 1,
                                .verb = "publish"};
-        struct spec_args a = {0};
-        const char **files = NULL, **tos = NULL, **sets = NULL;
-        size_t nfiles = 0, ntos = 0, nsets = 0;
-        const char *output_dir = "output";
-        unsigned parallel = 0;
-        int rc = EXIT_USAGE;
-        const char *arg;
-        int id;
-        struct diag_list d = {0};
-        struct spec *s = NULL;
-        struct source *cmdline = source_new("command line", NULL, 0);
-        struct value **set_vals = NULL;
-        struct value **url_vals = NULL;
-        size_t nurl = 0;
-        struct publish_artifacts *sets_art = NULL;
-        size_t nsets_art = 0;
-        struct job *jobs = NULL;
-        size_t njobs = 0;
-        struct out *outs = NULL;
-        size_t nouts = 0;
-        struct view view = {.tty = isatty(STDERR_FILENO), .lock = PTHREAD_MUTEX_INITIALIZER,
-                            .secrets = secrets_new(SECRETS_MIN_LEN)};
-        bool *to_used = NULL;
-        struct publish_target **spec_targets = NULL; /* borrowed from the spec */
-        size_t *spec_ntargets = NULL;
-        struct strbuf err = STRBUF_INIT;
-        char *error = NULL;            /* what ended the run early (for --json) */
-        size_t failed = 0;
-        const char *uploads_url = NULL;
-        bool abort_uploads = false;
-        int64_t older_than = -1;
-        struct value *uploads_val = NULL;
-
         /* --json is known before any usage error, so that even those print
          * a JSON document. */
         for (int i = 1; i < argc && !streq(argv[i], "--"); i++)
                 if (streq(argv[i], "--json") || streq(argv[i], "-json"))
-                        a.json = true;
-
+                        r->a.json = true;
+        const char *arg;
+        int id;
         while ((id = cli_next(&p, &arg)) != -1) {
-                switch (id) {
-                case -2:
-                        if (!error)
-                                error = xstrdup("invalid command line (see kiln help publish)");
-                        goto out;
-                case 0:
-                        if (is_spec_path(arg)) {
-                                if (a.path) {
-                                        run_error(&error, true, "one spec at a time (got '%s' and '%s')",
-                                                  a.path, arg);
-                                        goto out;
-                                }
-                                a.path = arg;
-                        } else {
-                                files = xreallocarray(files, nfiles + 1, sizeof(*files));
-                                files[nfiles++] = arg;
-                        }
-                        break;
-                case P_HELP:
-                        cli_print_verb_help(&verb_publish, stdout);
-                        rc = EXIT_OK;
-                        goto out_printed; /* the help, not a JSON document */
-                case P_ONLY: {
-                        const char *q = arg;
-                        for (;;) {
-                                const char *c = strchrnul(q, ',');
-                                if (c > q) {
-                                        a.only = xreallocarray(a.only, a.nonly + 1, sizeof(char *));
-                                        a.only[a.nonly++] = xstrndup(q, c - q);
-                                }
-                                if (!*c)
-                                        break;
-                                q = c + 1;
-                        }
-                        break;
+                if (id == -2) {
+                        if (!r->error)
+                                r->error = xstrdup("invalid command line (see kiln help publish)");
+                        return END;
                 }
-                case P_TO:
-                        tos = xreallocarray(tos, ntos + 1, sizeof(*tos));
-                        tos[ntos++] = arg;
-                        break;
-                case P_SET:
-                        if (!strchr(arg, '=') || arg[0] == '=') {
-                                run_error(&error, true, "--set needs KEY=VALUE, not '%s'", arg);
-                                goto out;
-                        }
-                        sets = xreallocarray(sets, nsets + 1, sizeof(*sets));
-                        sets[nsets++] = arg;
-                        break;
-                case P_OUTPUT_DIR:
-                        output_dir = arg;
-                        break;
-                case P_PARALLEL: {
-                        char *end;
-                        unsigned long n = strtoul(arg, &end, 10);
-                        if (*end || n < 1 || n > 32) {
-                                run_error(&error, true, "--parallel needs a number from 1 to 32, not '%s'",
-                                          arg);
-                                goto out;
-                        }
-                        parallel = n;
-                        break;
-                }
-                case P_VAR:
-                        a.vars = xreallocarray(a.vars, a.nvars + 1, sizeof(char *));
-                        a.vars[a.nvars++] = arg;
-                        break;
-                case P_VAR_FILE:
-                        a.var_files = xreallocarray(a.var_files, a.nvar_files + 1, sizeof(char *));
-                        a.var_files[a.nvar_files++] = arg;
-                        break;
-                case P_JSON:
-                        a.json = true;
-                        break;
-                case P_LIST_UPLOADS:
-                case P_ABORT_UPLOADS:
-                        if (uploads_url) {
-                                run_error(&error, true, "one --list-uploads or --abort-uploads at a time");
-                                goto out;
-                        }
-                        uploads_url = arg;
-                        abort_uploads = id == P_ABORT_UPLOADS;
-                        break;
-                case P_OLDER_THAN: {
-                        uint64_t secs;
-                        if (parse_duration(arg, &secs) < 0 || secs > INT64_MAX / 2) {
-                                run_error(&error, true, "--older-than needs a duration such as 12h or 7d, not '%s'",
-                                          arg);
-                                goto out;
-                        }
-                        older_than = (int64_t)secs;
-                        break;
-                }
-                default:
-                        run_error(&error, true, "option not supported here");
-                        goto out;
-                }
-        }
-
-        /* --set KEY=VALUE: the value typed as YAML would type it. */
-        set_vals = xcalloc(nsets + 1, sizeof(*set_vals));
-        for (size_t i = 0; i < nsets; i++) {
-                const char *eq = strchr(sets[i], '=');
-                _cleanup_free_ char *text = xasprintf("%.*s: %s\n", (int)(eq - sets[i]), sets[i], eq + 1);
-                struct source *src = source_new("--set", text, strlen(text));
-                diag_adopt_source(&d, src);
-                if (yaml_load(src, &d, &set_vals[i]) < 0 || !set_vals[i] ||
-                    set_vals[i]->kind != V_MAP || set_vals[i]->n != 1) {
-                        if (!a.json)
-                                cli_print_diags(cli, &d);
-                        run_error(&error, true, "--set '%s' is not KEY=VALUE", sets[i]);
-                        goto out;
-                }
-        }
-        if (older_than >= 0 && !uploads_url) {
-                run_error(&error, true, "--older-than applies to --list-uploads and --abort-uploads");
-                goto out;
-        }
-        if (uploads_url && (ntos || nfiles || a.path || a.nonly)) {
-                run_error(&error, true, "--%s-uploads takes no spec, files, --only or --to",
-                          abort_uploads ? "abort" : "list");
-                goto out;
-        }
-        if (uploads_url) {
-                if (url_target(uploads_url, set_vals, nsets, cmdline, &uploads_val) < 0) {
-                        run_error(&error, true, "'%s': expected s3://BUCKET[/PREFIX]", uploads_url);
-                        goto out;
-                }
-                if (publish_validate(uploads_val, &d) < 0) {
-                        if (!a.json)
-                                cli_print_diags(cli, &d);
-                        goto out_diags;
-                }
-        }
-        /* --to: s3:// URLs become targets; anything else names spec targets. */
-        url_vals = xcalloc(ntos + 1, sizeof(*url_vals));
-        to_used = xcalloc(ntos + 1, sizeof(*to_used));
-        size_t nnames = 0;
-        for (size_t i = 0; i < ntos; i++) {
-                if (strstr(tos[i], "://")) {
-                        if (url_target(tos[i], set_vals, nsets, cmdline, &url_vals[nurl]) < 0) {
-                                run_error(&error, true, "--to '%s': expected s3://BUCKET/KEY", tos[i]);
-                                goto out;
-                        }
-                        to_used[i] = true;
-                        if (publish_validate(url_vals[nurl], &d) < 0) {
-                                value_free(url_vals[nurl]);
-                                url_vals[nurl] = NULL;
-                                if (!a.json)
-                                        cli_print_diags(cli, &d);
-                                goto out_diags;
-                        }
-                        nurl++;
+                if (id != 0) {
+                        enum end e = take_option(r, id, arg);
+                        if (e != GO_ON)
+                                return e;
+                } else if (!is_spec_path(arg)) {
+                        push(&r->files, &r->nfiles, arg);
+                } else if (r->a.path) {
+                        run_error(&r->error, true, "one spec at a time (got '%s' and '%s')", r->a.path, arg);
+                        return END;
                 } else
-                        nnames++;
+                        r->a.path = arg;
         }
-        if (nsets && !nurl && !uploads_url) {
-                run_error(&error, true, "--set applies to s3:// targets given with --to");
-                goto out;
-        }
-        if (nfiles && a.path) {
-                run_error(&error, true, "publish a spec's builds or files, not both");
-                goto out;
-        }
-        if (nfiles && (!nurl || nnames)) {
-                run_error(&error, true, "files need their targets as --to s3://BUCKET/KEY");
-                goto out;
-        }
+        return GO_ON;
+}
 
+/* --set KEY=VALUE: the value typed as YAML would type it. */
+static enum end parse_sets(struct run *r) {
+        r->set_vals = xcalloc(r->nsets + 1, sizeof(*r->set_vals));
+        for (size_t i = 0; i < r->nsets; i++) {
+                const char *eq = strchr(r->sets[i], '=');
+                _cleanup_free_ char *text = xasprintf("%.*s: %s\n", (int)(eq - r->sets[i]), r->sets[i], eq + 1);
+                struct source *src = source_new("--set", text, strlen(text));
+                diag_adopt_source(&r->d, src);
+                if (yaml_load(src, &r->d, &r->set_vals[i]) < 0 || !r->set_vals[i] ||
+                    r->set_vals[i]->kind != V_MAP || r->set_vals[i]->n != 1) {
+                        if (!r->a.json)
+                                cli_print_diags(r->cli, &r->d);
+                        run_error(&r->error, true, "--set '%s' is not KEY=VALUE", r->sets[i]);
+                        return END;
+                }
+        }
+        return GO_ON;
+}
+
+/* A target given on the command line, checked like a spec's. */
+static enum end target_value(struct run *r, const char *url, const char *flag, const char *expected,
+                             struct value **ret) {
+        if (url_target(url, r->set_vals, r->nsets, r->cmdline, ret) < 0) {
+                run_error(&r->error, true, "%s'%s': expected %s", flag, url, expected);
+                return END;
+        }
+        if (publish_validate(*ret, &r->d) < 0) {
+                if (!r->a.json)
+                        cli_print_diags(r->cli, &r->d);
+                return END_DIAGS;
+        }
+        return GO_ON;
+}
+
+/* Checks how the flags combine; makes the targets given as URLs. */
+static enum end make_targets(struct run *r) {
+        enum end e;
+        if (r->older_than >= 0 && !r->uploads_url) {
+                run_error(&r->error, true, "--older-than applies to --list-uploads and --abort-uploads");
+                return END;
+        }
+        if (r->uploads_url && (r->ntos || r->nfiles || r->a.path || r->a.nonly)) {
+                run_error(&r->error, true, "--%s-uploads takes no spec, files, --only or --to",
+                          r->abort_uploads ? "abort" : "list");
+                return END;
+        }
+        if (r->uploads_url &&
+            (e = target_value(r, r->uploads_url, "", "s3://BUCKET[/PREFIX]", &r->uploads_val)) != GO_ON)
+                return e;
+        /* --to: s3:// URLs become targets; anything else names spec targets. */
+        r->url_vals = xcalloc(r->ntos + 1, sizeof(*r->url_vals));
+        for (size_t i = 0; i < r->ntos; i++) {
+                if (!strstr(r->tos[i], "://")) {
+                        push(&r->names, &r->nnames, r->tos[i]);
+                        continue;
+                }
+                e = target_value(r, r->tos[i], "--to ", "s3://BUCKET/KEY", &r->url_vals[r->nurl]);
+                if (e == END_DIAGS) {
+                        value_free(r->url_vals[r->nurl]);
+                        r->url_vals[r->nurl] = NULL;
+                }
+                if (e != GO_ON)
+                        return e;
+                r->nurl++;
+        }
+        if (r->nsets && !r->nurl && !r->uploads_url) {
+                run_error(&r->error, true, "--set applies to s3:// targets given with --to");
+                return END;
+        }
+        if (r->nfiles && r->a.path) {
+                run_error(&r->error, true, "publish a spec's builds or files, not both");
+                return END;
+        }
+        if (r->nfiles && (!r->nurl || r->nnames)) {
+                run_error(&r->error, true, "files need their targets as --to s3://BUCKET/KEY");
+                return END;
+        }
+        return GO_ON;
+}
+
+/* Loads and checks the spec (every build: parents must be there for
+ * from:; --only selects what is published, in the plan). */
+static enum end load_spec(struct run *r) {
+        if (!r->a.path)
+                r->a.path = "kiln.yaml";
+        struct spec_args la = r->a;
+        la.only = NULL;
+        la.nonly = 0;
+        /* publish: sections are validated and parsed as the spec loads. */
+        if (cli_load_spec(r->cli, &la, &r->d, &r->s) < 0)
+                return END_DIAGS;
+        return GO_ON;
+}
+
+/* publish_run_observer: progress while a target gets an artifact, then
+ * its line. */
+static void job_start(void *userdata, const struct publish_job *j, const struct publish_artifact *a) {
+        struct run *r = userdata;
+        free(r->view.label_owned);
+        r->view.label_owned = xasprintf("%s %s", j->target.name, a ? a->file_name : "");
+        progress_start(&r->view, "uploading", r->view.label_owned);
+}
+
+static void job_done(void *userdata, const struct publish_job *j, const struct publish_outcome *o) {
+        struct run *r = userdata;
+        (void)j;
+        progress_clear(&r->view);
+        progress_start(&r->view, NULL, NULL);
+        if (!r->a.json)
+                print_line(o, &r->view);
+}
+
+/* The plan (publish/run.c), then the run, one line per target and artifact. */
+static enum end publish_all(struct run *r, const struct publish_ctx *ctx) {
+        if (!r->nfiles && load_spec(r) != GO_ON)
+                return END_DIAGS;
+        struct publish_request req = {
+                .spec = r->nfiles ? NULL : r->s,
+                .output_dir = r->output_dir,
+                .only = r->a.only, .nonly = r->a.nonly,
+                .names = r->names, .nnames = r->nnames,
+                .urls = r->url_vals, .nurls = r->nurl,
+                .files = r->files, .nfiles = r->nfiles,
+                .hash_progress = hash_progress, .hash_userdata = &r->view,
+        };
+        _cleanup_strbuf_ struct strbuf err = STRBUF_INIT;
+        int k = publish_plan_make(&req, &r->plan, &err);
+        if (k < 0 && r->plan.unmatched_name) {
+                run_error(&r->error, true, "--to '%s': no selected build has a publish: target of that name",
+                          r->plan.unmatched_name);
+                return END;
+        }
+        r->rc = EXIT_FAILED;
+        if (k == -ENODATA)
+                run_error(&r->error, false, "nothing to publish: no selected build has a publish: "
+                          "section (or give --to s3://BUCKET/KEY)");
+        else if (k < 0)
+                run_error(&r->error, false, "%s", strbuf_str(&err));
+        if (k < 0)
+                return END;
+        struct publish_run_observer obs = {.start = job_start, .done = job_done, .userdata = r};
+        r->failed = publish_plan_run(&r->plan, ctx, &obs, &r->outs, &r->nouts);
+        r->rc = r->failed ? EXIT_FAILED : EXIT_OK;
+        return END;
+}
+
+static enum end run_steps(struct run *r, int argc, char **argv) {
+        enum end e;
+        if ((e = parse_args(r, argc, argv)) != GO_ON || (e = parse_sets(r)) != GO_ON ||
+            (e = make_targets(r)) != GO_ON)
+                return e;
         struct publish_ctx ctx = {
                 .environ = environ,
                 .add_secret = add_secret,
                 .progress = progress,
-                .userdata = &view,
-                .parallel = parallel,
-                .verbose = cli->verbose > 0,
-                .log_fd = cli->verbose > 0 ? STDERR_FILENO : -1,
+                .userdata = &r->view,
+                .parallel = r->parallel,
+                .verbose = r->cli->verbose > 0,
+                .log_fd = r->cli->verbose > 0 ? STDERR_FILENO : -1,
         };
-        if (uploads_url) {
-                const struct publish_target t = {.name = uploads_url, .type = "s3",
-                                                 .settings = uploads_val};
-                rc = uploads_run(&t, abort_uploads, older_than, a.json, &ctx, &view, &error);
-                if (rc == EXIT_OK || !error)
-                        goto out_printed;
-                goto out;
+        if (r->uploads_url) {
+                const struct publish_target t = {.name = r->uploads_url, .type = "s3",
+                                                 .settings = r->uploads_val};
+                r->rc = uploads_run(&t, r->abort_uploads, r->older_than, r->a.json, &ctx, &r->view,
+                                    &r->error);
+                return r->rc == EXIT_OK || !r->error ? END_PRINTED : END;
         }
-        if (nfiles) {
-                bool need512 = false;
-                for (size_t i = 0; i < nurl; i++) {
-                        const struct publisher *pb = publisher_find(value_map_get(url_vals[i], "type")->str);
-                        need512 |= pb && !pb->sha256_only;
-                }
-                sets_art = xcalloc(1, sizeof(*sets_art));
-                nsets_art = 1;
-                for (size_t i = 0; i < nfiles; i++) {
-                        sets_art->hash_progress = hash_progress;
-                        sets_art->hash_userdata = &view;
-                        if (publish_artifacts_add_file(sets_art, files[i], need512, &err) < 0) {
-                                run_error(&error, false, "%s", strbuf_str(&err));
-                                rc = EXIT_FAILED;
-                                goto out;
-                        }
-                }
-                jobs = xcalloc(nurl, sizeof(*jobs));
-                for (size_t i = 0; i < nurl; i++)
-                        jobs[njobs++] = (struct job){
-                                .target = {.name = value_map_get(url_vals[i], "name")->str,
-                                           .type = "s3", .settings = url_vals[i]},
-                                .set = sets_art, .all = true,
-                        };
-        } else {
-                if (!a.path)
-                        a.path = "kiln.yaml";
-                /* --only selects builds to publish; every build is loaded
-                 * (parents must be there for from:). */
-                struct spec_args la = a;
-                la.only = NULL;
-                la.nonly = 0;
-                /* publish: sections are validated as the spec loads. */
-                if (cli_load_spec(cli, &la, &d, &s) < 0)
-                        goto out_diags;
-                sets_art = xcalloc(s->nbuilds, sizeof(*sets_art));
-                spec_targets = xcalloc(s->nbuilds, sizeof(*spec_targets));
-                spec_ntargets = xcalloc(s->nbuilds, sizeof(*spec_ntargets));
-                nsets_art = s->nbuilds;
-                size_t cap = 0;
-                for (size_t i = 0; i < s->nbuilds; i++) {
-                        const struct spec_build *b = s->builds[i];
-                        if (a.nonly && !glob_any(a.only, a.nonly, b->name) &&
-                            !glob_any(a.only, a.nonly, b->id))
-                                continue;
-                        if (!a.nonly && !b->publish && !nurl)
-                                continue;
-                        /* parsed when the spec was loaded; borrowed from it */
-                        const struct publish_targets *pt = publish_targets_of(b);
-                        spec_targets[i] = pt ? pt->v : NULL;
-                        spec_ntargets[i] = pt ? pt->n : 0;
-                        size_t want = 0;
-                        for (size_t k = 0; k < spec_ntargets[i]; k++) {
-                                bool sel = !nnames;
-                                for (size_t t = 0; t < ntos; t++)
-                                        if (!strstr(tos[t], "://") &&
-                                            streq(tos[t], spec_targets[i][k].name)) {
-                                                sel = true;
-                                                to_used[t] = true;
-                                        }
-                                if (sel && (!nurl || nnames))
-                                        want++;
-                        }
-                        if (!want && !nurl)
-                                continue;
-                        _cleanup_free_ char *dir = xasprintf("%s/%s", output_dir, b->name);
-                        bool need512 = false;
-                        for (size_t k = 0; k < spec_ntargets[i]; k++) {
-                                const struct publisher *pb = publisher_find(spec_targets[i][k].type);
-                                need512 |= pb && !pb->sha256_only;
-                        }
-                        strbuf_reset(&err);
-                        sets_art[i].hash_progress = hash_progress;
-                        sets_art[i].hash_userdata = &view;
-                        if (publish_artifacts_load(dir, need512, &sets_art[i], &err) < 0) {
-                                run_error(&error, false, "%s: %s", b->name, strbuf_str(&err));
-                                rc = EXIT_FAILED;
-                                goto out;
-                        }
-                        for (size_t k = 0; k < spec_ntargets[i]; k++) {
-                                bool sel = !nnames && !nurl;
-                                for (size_t t = 0; t < ntos; t++)
-                                        sel |= !strstr(tos[t], "://") && streq(tos[t], spec_targets[i][k].name);
-                                if (!sel)
-                                        continue;
-                                GROW(jobs, njobs, cap);
-                                jobs[njobs++] = (struct job){.build = b->name, .target = spec_targets[i][k],
-                                                             .set = &sets_art[i]};
-                        }
-                        for (size_t u = 0; u < nurl; u++) {
-                                GROW(jobs, njobs, cap);
-                                jobs[njobs++] = (struct job){
-                                        .build = b->name,
-                                        .target = {.name = value_map_get(url_vals[u], "name")->str,
-                                                   .type = "s3", .settings = url_vals[u]},
-                                        .set = &sets_art[i],
-                                };
-                        }
-                }
-                for (size_t t = 0; t < ntos; t++)
-                        if (!to_used[t]) {
-                                run_error(&error, true, "--to '%s': no selected build has a publish: "
-                                          "target of that name", tos[t]);
-                                goto out;
-                        }
-                if (!njobs) {
-                        run_error(&error, false, "nothing to publish: no selected build has a "
-                                  "publish: section (or give --to s3://BUCKET/KEY)");
-                        rc = EXIT_FAILED;
-                        goto out;
-                }
-        }
+        return publish_all(r, &ctx);
+}
 
-        /* Publish, one line per target and artifact. */
-        size_t cap_out = 0;
-        for (size_t j = 0; j < njobs; j++) {
-                const struct job *jb = &jobs[j];
-                size_t n = jb->all ? jb->set->n : 1;
-                for (size_t k = 0; k < n; k++) {
-                        const struct publish_artifact *art =
-                                jb->all ? &jb->set->v[k]
-                                        : publish_pick_artifact(&jb->target, jb->set->v, jb->set->n);
-                        GROW(outs, nouts, cap_out);
-                        struct out *o = &outs[nouts++];
-                        o->build = xstrdup_null(jb->build);
-                        _cleanup_free_ char *label = xasprintf("%s %s", jb->target.name,
-                                                               art ? art->file_name : "");
-                        progress_start(&view, "uploading", label);
-                        if (publish_one(&jb->target, art, &ctx, &o->o) < 0)
-                                failed++;
-                        progress_clear(&view);
-                        progress_start(&view, NULL, NULL);
-                        if (!a.json)
-                                print_line(o, &view);
-                }
-        }
-        rc = failed ? EXIT_FAILED : EXIT_OK;
-        goto out;
+static void run_done(struct run *r) {
+        publish_outcomes_free(r->outs, r->nouts);
+        publish_plan_done(&r->plan);
+        for (size_t i = 0; r->set_vals && i < r->nsets; i++)
+                value_free(r->set_vals[i]);
+        free(r->set_vals);
+        for (size_t i = 0; i < r->nurl; i++)
+                value_free(r->url_vals[i]);
+        free(r->url_vals);
+        value_free(r->uploads_val);
+        secrets_unref(r->view.secrets);
+        free(r->view.label_owned);
+        spec_free(r->s);
+        diag_list_done(&r->d);
+        source_free(r->cmdline);
+        free(r->files);
+        free(r->tos);
+        free(r->sets);
+        free(r->names);
+        free(r->a.vars);
+        free(r->a.var_files);
+        for (size_t i = 0; i < r->a.nonly; i++)
+                free(r->a.only[i]);
+        free(r->a.only);
+        free(r->error);
+}
 
-out_diags:
-        rc = EXIT_USAGE;
-        if (!error)
-                error = xstrdup("invalid spec or settings (see the diagnostics)");
-out:
-        if (a.json)
-                print_json(outs, nouts, failed, error, &d, &view);
-out_printed:
-        for (size_t i = 0; i < nouts; i++) {
-                free(outs[i].build);
-                free(outs[i].o.target);
-                free(outs[i].o.type);
-                free(outs[i].o.file);
-                publish_result_done(&outs[i].o.result);
+static int publish_run(struct cli *cli, int argc, char **argv) {
+        struct run r = {
+                .cli = cli,
+                .output_dir = "output",
+                .older_than = -1,
+                .rc = EXIT_USAGE,
+                .cmdline = source_new("command line", NULL, 0),
+                .view = {.tty = isatty(STDERR_FILENO), .lock = PTHREAD_MUTEX_INITIALIZER,
+                         .secrets = secrets_new(SECRETS_MIN_LEN)},
+        };
+        enum end e = run_steps(&r, argc, argv);
+        if (e == END_DIAGS) {
+                r.rc = EXIT_USAGE;
+                if (!r.error)
+                        r.error = xstrdup("invalid spec or settings (see the diagnostics)");
         }
-        free(outs);
-        free(jobs);
-        for (size_t i = 0; i < nsets_art; i++)
-                publish_artifacts_done(&sets_art[i]);
-        free(sets_art);
-        if (spec_targets) {
-                free(spec_targets);
-                free(spec_ntargets);
-        }
-        for (size_t i = 0; set_vals && i < nsets; i++)
-                value_free(set_vals[i]);
-        free(set_vals);
-        for (size_t i = 0; i < nurl; i++)
-                value_free(url_vals[i]);
-        free(url_vals);
-        free(to_used);
-        secrets_unref(view.secrets);
-        spec_free(s);
-        diag_list_done(&d);
-        source_free(cmdline);
-        free(files);
-        free(tos);
-        free(sets);
-        free(a.vars);
-        free(a.var_files);
-        for (size_t i = 0; i < a.nonly; i++)
-                free(a.only[i]);
-        free(a.only);
-        strbuf_free(&err);
-        free(error);
-        value_free(uploads_val);
+        if (e != END_PRINTED && r.a.json)
+                print_json(r.outs, r.nouts, r.failed, r.error, &r.d, &r.view);
+        int rc = r.rc;
+        run_done(&r);
         return rc;
 }

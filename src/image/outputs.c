@@ -154,36 +154,15 @@ static struct value *read_json(const char *path) {
         return v;
 }
 
-static bool up_to_date(const char *dir, const char *key, size_t nouts, struct output_result *r) {
-        _cleanup_free_ char *mpath = xasprintf("%s/kiln-manifest.json", dir);
-        _cleanup_value_ struct value *m = read_json(mpath);
-        const struct value *k = value_map_get(m, "assembly_key");
-        if (!k || !k->str || !streq(k->str, key))
+/* The folder's set, read back (artifact_set_read checks every file's size),
+ * when it was assembled from the same inputs into as many files. */
+static bool up_to_date(const char *dir, const char *key, size_t nouts, struct artifact_set *ret) {
+        if (artifact_set_read(dir, ret, NULL) < 0)
                 return false;
-        const struct value *arts = value_map_get(m, "artifacts");
-        if (!arts || arts->kind != V_LIST || arts->n != nouts)
-                return false;
-        r->artifacts = xcalloc(arts->n + 1, sizeof(*r->artifacts));
-        for (size_t i = 0; i < arts->n; i++) {
-                const struct value *a = arts->items[i];
-                const struct value *file = value_map_get(a, "file");
-                const struct value *size = value_map_get(a, "size");
-                const struct value *fmt = value_map_get(a, "format");
-                const struct value *h = value_map_get(a, "sha256");
-                if (!file || !file->str || !size || size->kind != V_NUMBER)
-                        return false;
-                _cleanup_free_ char *p = xasprintf("%s/%s", dir, file->str);
-                struct stat st;
-                if (stat(p, &st) < 0 || (uint64_t)st.st_size != (uint64_t)size->num)
-                        return false;
-                struct output_artifact *oa = &r->artifacts[r->nartifacts++];
-                oa->path = TAKE_PTR(p);
-                oa->format = xstrdup(fmt && fmt->str ? fmt->str : "?");
-                oa->size = (uint64_t)size->num;
-                if (h && h->str && h->len == 64)
-                        memcpy(oa->sha256, h->str, 65);
-        }
-        return true;
+        if (ret->assembly_key && streq(ret->assembly_key, key) && ret->nfiles == nouts)
+                return true;
+        artifact_set_done(ret);
+        return false;
 }
 
 /* Removes leftovers of killed runs: OUTPUT/.<name>.tmp-* */
@@ -206,160 +185,153 @@ static void guid_text(const uint8_t g[16], struct json_writer *w) {
         json_string(w, t);
 }
 
-static char *manifest_json(const struct spec *s, const struct spec_build *b, const char *key,
-                           const char *tree_key, const char *const *layers, size_t nlayers,
-                           const char *record_path, const struct disk_layout *L,
-                           const struct output_result *r, const struct output_options *o,
-                           const char *seed) {
-        struct strbuf sb = STRBUF_INIT;
-        struct json_writer w;
-        json_init(&w, &sb, true);
-        json_begin_object(&w);
-        json_key(&w, "schema_version");
-        json_int(&w, 1);
-        json_key(&w, "name");
-        json_string(&w, b->name);
-        json_key(&w, "id");
-        json_string(&w, b->id);
-        json_key(&w, "arch");
-        json_string(&w, b->arch);
-        json_key(&w, "role");
-        json_string(&w, b->role);
-        json_key(&w, "spec");
-        json_string(&w, s->path);
-        json_key(&w, "run_uuid");
-        json_string(&w, o->run_uuid);
-        json_key(&w, "source_date_epoch");
-        json_int(&w, (int64_t)o->source_date_epoch);
-        json_key(&w, "assembly_key");
-        json_string(&w, key);
-        json_key(&w, "variables");
-        json_begin_object(&w);
-        for (size_t i = 0; i < s->nvars; i++) {
-                json_key(&w, s->vars[i].name);
-                if (s->vars[i].sensitive)
-                        json_string(&w, SENSITIVE_PLACEHOLDER);
-                else
-                        value_to_json(s->vars[i].value, &w);
-        }
-        json_end_object(&w);
-        json_key(&w, "labels");
-        value_to_json(b->labels, &w);
-        json_key(&w, "tree");
-        json_begin_object(&w);
-        json_key(&w, "key");
-        json_string(&w, tree_key);
-        json_key(&w, "layers");
-        json_begin_array(&w);
-        for (size_t i = nlayers; i-- > 0;) {
-                const char *l = layers[i];
-                const char *e = strstr(l, "/entries/");
-                if (e)
-                        json_string_n(&w, e + 9, 64);
-                else
-                        json_string(&w, l);
-        }
-        json_end_array(&w);
-        json_end_object(&w);
-        json_key(&w, "packages");
-        _cleanup_value_ struct value *rec = record_path ? read_json(record_path) : NULL;
-        value_to_json(value_map_get(rec, "packages"), &w);
-        json_key(&w, "disk");
-        json_begin_object(&w);
-        json_key(&w, "size");
-        json_int(&w, (int64_t)L->size);
-        json_key(&w, "seed");
-        json_string(&w, seed);
-        json_key(&w, "guid");
-        guid_text(L->disk_guid, &w);
-        json_key(&w, "root_fs");
-        json_string(&w, L->root_fs);
-        json_key(&w, "root_fs_uuid");
-        json_string(&w, L->root_fs_uuid);
-        json_key(&w, "esp_fs_id");
-        json_string(&w, L->esp_fs_id);
-        json_key(&w, "partitions");
-        json_begin_array(&w);
+/* What artifact_manifest_json asks the image stage for. */
+struct manifest_parts {
+        const struct spec *s;
+        const struct spec_build *b;
+        const char *const *layers;
+        size_t nlayers;
+        const char *record_path;
+        const struct disk_layout *L;
+        const char *seed;
+};
+
+static void manifest_disk(const struct manifest_parts *p, struct json_writer *w) {
+        const struct disk_layout *L = p->L;
+        json_begin_object(w);
+        json_key(w, "size");
+        json_int(w, (int64_t)L->size);
+        json_key(w, "seed");
+        json_string(w, p->seed);
+        json_key(w, "guid");
+        guid_text(L->disk_guid, w);
+        json_key(w, "root_fs");
+        json_string(w, L->root_fs);
+        json_key(w, "root_fs_uuid");
+        json_string(w, L->root_fs_uuid);
+        json_key(w, "esp_fs_id");
+        json_string(w, L->esp_fs_id);
+        json_key(w, "partitions");
+        json_begin_array(w);
         for (unsigned i = 0; i < L->nparts; i++) {
-                json_begin_object(&w);
-                json_key(&w, "name");
-                json_string(&w, L->parts[i].name);
-                json_key(&w, "type_guid");
-                guid_text(L->parts[i].type_guid, &w);
-                json_key(&w, "guid");
-                guid_text(L->parts[i].part_guid, &w);
-                json_key(&w, "first_lba");
-                json_int(&w, (int64_t)L->parts[i].first_lba);
-                json_key(&w, "last_lba");
-                json_int(&w, (int64_t)L->parts[i].last_lba);
+                json_begin_object(w);
+                json_key(w, "name");
+                json_string(w, L->parts[i].name);
+                json_key(w, "type_guid");
+                guid_text(L->parts[i].type_guid, w);
+                json_key(w, "guid");
+                guid_text(L->parts[i].part_guid, w);
+                json_key(w, "first_lba");
+                json_int(w, (int64_t)L->parts[i].first_lba);
+                json_key(w, "last_lba");
+                json_int(w, (int64_t)L->parts[i].last_lba);
                 if (L->parts[i].fs) {
-                        json_key(&w, "filesystem");
-                        json_string(&w, L->parts[i].fs);
-                        json_key(&w, "fs_uuid");
-                        json_string(&w, L->parts[i].fs_uuid);
-                        json_key(&w, "mount");
-                        json_string(&w, L->parts[i].mount);
+                        json_key(w, "filesystem");
+                        json_string(w, L->parts[i].fs);
+                        json_key(w, "fs_uuid");
+                        json_string(w, L->parts[i].fs_uuid);
+                        json_key(w, "mount");
+                        json_string(w, L->parts[i].mount);
                 }
-                json_end_object(&w);
+                json_end_object(w);
         }
-        json_end_array(&w);
-        json_end_object(&w);
-        json_key(&w, "artifacts");
-        json_begin_array(&w);
-        for (size_t i = 0; i < r->nartifacts; i++) {
-                const struct output_artifact *a = &r->artifacts[i];
-                json_begin_object(&w);
-                json_key(&w, "file");
-                const char *slash = strrchr(a->path, '/');
-                json_string(&w, slash ? slash + 1 : a->path);
-                json_key(&w, "format");
-                json_string(&w, a->format);
-                json_key(&w, "size");
-                json_int(&w, (int64_t)a->size);
-                json_key(&w, "sha256");
-                json_string(&w, a->sha256[0] ? a->sha256 : NULL);
-                json_key(&w, "sha512");
-                json_string(&w, a->sha512[0] ? a->sha512 : NULL);
-                json_end_object(&w);
-        }
-        json_end_array(&w);
-        /* What is derived from the inputs, and what still differs between
-         * two builds of the same inputs (reproducibility groundwork). */
-        json_key(&w, "reproducibility");
-        json_begin_object(&w);
-        json_key(&w, "deterministic");
-        json_begin_array(&w);
-        json_string(&w, "GPT disk and partition GUIDs (from the seed)");
-        json_string(&w, "root filesystem UUID and hash seed, ESP volume id (from the seed)");
-        json_string(&w, "filesystem timestamps (SOURCE_DATE_EPOCH)");
-        json_end_array(&w);
-        json_key(&w, "may_differ");
-        json_begin_array(&w);
+        json_end_array(w);
+        json_end_object(w);
+}
+
+/* What is derived from the inputs, and what still differs between two
+ * builds of the same inputs (reproducibility groundwork). */
+static void manifest_reproducibility(const struct disk_layout *L, struct json_writer *w) {
+        json_begin_object(w);
+        json_key(w, "deterministic");
+        json_begin_array(w);
+        json_string(w, "GPT disk and partition GUIDs (from the seed)");
+        json_string(w, "root filesystem UUID and hash seed, ESP volume id (from the seed)");
+        json_string(w, "filesystem timestamps (SOURCE_DATE_EPOCH)");
+        json_end_array(w);
+        json_key(w, "may_differ");
+        json_begin_array(w);
         /* Assembling the same tree twice gives bit-identical images (tested);
          * a tree rebuilt from scratch is where differences come from. */
-        json_string(&w, "the tree itself when it is rebuilt instead of taken from the cache: mmdebstrap "
-                        "and package scripts record install times, logs and generated keys");
-        json_string(&w, "the packages, when the mirror has newer versions than the cached tree had");
+        json_string(w, "the tree itself when it is rebuilt instead of taken from the cache: mmdebstrap "
+                       "and package scripts record install times, logs and generated keys");
+        json_string(w, "the packages, when the mirror has newer versions than the cached tree had");
         for (unsigned i = 0; i < L->nparts; i++)
                 if (L->parts[i].fs && streq(L->parts[i].fs, "xfs")) {
-                        json_string(&w, "xfs partitions: mkfs.xfs -p gives every inode the time "
-                                        "of the assembly");
+                        json_string(w, "xfs partitions: mkfs.xfs -p gives every inode the time "
+                                       "of the assembly");
                         break;
                 }
-        json_end_array(&w);
-        json_end_object(&w);
-        json_end_object(&w);
-        strbuf_addc(&sb, '\n');
-        return strbuf_detach(&sb);
+        json_end_array(w);
+        json_end_object(w);
+}
+
+static void manifest_section(void *userdata, enum artifact_section which, struct json_writer *w) {
+        const struct manifest_parts *p = userdata;
+        switch (which) {
+        case ARTIFACT_SECTION_VARIABLES:
+                json_begin_object(w);
+                for (size_t i = 0; i < p->s->nvars; i++) {
+                        json_key(w, p->s->vars[i].name);
+                        if (p->s->vars[i].sensitive)
+                                json_string(w, SENSITIVE_PLACEHOLDER);
+                        else
+                                value_to_json(p->s->vars[i].value, w);
+                }
+                json_end_object(w);
+                break;
+        case ARTIFACT_SECTION_LABELS:
+                value_to_json(p->b->labels, w);
+                break;
+        case ARTIFACT_SECTION_LAYERS:
+                json_begin_array(w);
+                for (size_t i = p->nlayers; i-- > 0;) {
+                        const char *l = p->layers[i];
+                        const char *e = strstr(l, "/entries/");
+                        if (e)
+                                json_string_n(w, e + 9, 64);
+                        else
+                                json_string(w, l);
+                }
+                json_end_array(w);
+                break;
+        case ARTIFACT_SECTION_PACKAGES: {
+                _cleanup_value_ struct value *rec = p->record_path ? read_json(p->record_path) : NULL;
+                value_to_json(value_map_get(rec, "packages"), w);
+                break;
+        }
+        case ARTIFACT_SECTION_DISK:
+                manifest_disk(p, w);
+                break;
+        case ARTIFACT_SECTION_REPRODUCIBILITY:
+                manifest_reproducibility(p->L, w);
+                break;
+        }
+}
+
+/* The set's identity: the build's, and its labels as the manifest records
+ * them (sensitive ones masked). */
+static void set_identity(struct artifact_set *set, const struct spec_build *b, const char *dir,
+                         const char *key, const char *tree_key) {
+        *set = (struct artifact_set){
+                .dir = xstrdup(dir),
+                .name = xstrdup(b->name),
+                .build_id = xstrdup_null(b->id),
+                .arch = xstrdup_null(b->arch),
+                .role = xstrdup_null(b->role),
+                .assembly_key = xstrdup(key),
+                .tree_key = xstrdup_null(tree_key),
+        };
+        const struct value *lab = b->labels;
+        for (size_t k = 0; lab && lab->kind == V_MAP && k < lab->n; k++)
+                if (lab->items[k]->kind != V_NULL && value_is_scalar(lab->items[k]) && lab->items[k]->str)
+                        artifact_set_label(set, lab->keys[k]->str,
+                                           lab->items[k]->sensitive ? SENSITIVE_PLACEHOLDER
+                                                                    : lab->items[k]->str);
 }
 
 void output_result_done(struct output_result *r) {
-        for (size_t i = 0; i < r->nartifacts; i++) {
-                free(r->artifacts[i].path);
-                free(r->artifacts[i].format);
-        }
-        free(r->artifacts);
-        free(r->dir);
+        artifact_set_done(&r->set);
         *r = (struct output_result){0};
 }
 
@@ -377,18 +349,17 @@ int outputs_build(const struct spec *s, const struct spec_build *b, const char *
                 return r;
         char key[65];
         assembly_key(b, tree_key, o->source_date_epoch, key);
-        ret->dir = xasprintf("%s/%s", o->output_dir, b->name);
-        if (!o->force && up_to_date(ret->dir, key, nouts, ret)) {
+        _cleanup_free_ char *dir = xasprintf("%s/%s", o->output_dir, b->name);
+        if (!o->force && up_to_date(dir, key, nouts, &ret->set)) {
                 ret->up_to_date = true;
                 /* made by a kiln that left them world-readable */
-                for (size_t i = 0; build_holds_secrets(b) && i < ret->nartifacts; i++)
-                        (void)chmod(ret->artifacts[i].path, 0600);
+                for (size_t i = 0; build_holds_secrets(b) && i < ret->set.nfiles; i++)
+                        (void)chmod(ret->set.files[i].path, 0600);
                 ret->elapsed_ms = now_ms() - t0;
                 out_specs_free(outs, nouts);
                 return 0;
         }
-        output_result_done(ret);
-        ret->dir = xasprintf("%s/%s", o->output_dir, b->name);
+        set_identity(&ret->set, b, dir, key, tree_key);
 
         /* Disk settings (parsed when the spec was loaded). */
         static const struct image_disk no_disk = {.size = DISK_DEFAULT_SIZE};
@@ -447,7 +418,6 @@ int outputs_build(const struct spec *s, const struct spec_build *b, const char *
         ret->assemble_ms = now_ms() - a0;
         if (r < 0)
                 goto fail;
-        ret->artifacts = xcalloc(nouts + 1, sizeof(*ret->artifacts));
         /* An image that may hold a secret file is its owner's only (the
          * store keeps its blobs as private); others follow the umask. */
         mode_t image_mode = build_holds_secrets(b) ? 0600 : 0644;
@@ -469,8 +439,7 @@ int outputs_build(const struct spec *s, const struct spec_build *b, const char *
                         r = -errno;
                         goto fail;
                 }
-                struct output_artifact *a = &ret->artifacts[ret->nartifacts++];
-                a->path = xasprintf("%s/%s", ret->dir, outs[i].file);
+                struct artifact_file *a = artifact_set_add(&ret->set, outs[i].file);
                 a->format = xstrdup(outs[i].writer->name);
                 a->size = fr.bytes_written;
                 memcpy(a->sha256, fr.sha256, sizeof(a->sha256));
@@ -483,12 +452,12 @@ int outputs_build(const struct spec *s, const struct spec_build *b, const char *
         {
                 /* Checksum files, sha256sum -c compatible. */
                 struct strbuf s256 = STRBUF_INIT, s512 = STRBUF_INIT;
-                for (size_t i = 0; i < ret->nartifacts; i++) {
-                        const char *f = strrchr(ret->artifacts[i].path, '/') + 1;
-                        if (ret->artifacts[i].sha256[0])
-                                strbuf_addf(&s256, "%s  %s\n", ret->artifacts[i].sha256, f);
-                        if (ret->artifacts[i].sha512[0])
-                                strbuf_addf(&s512, "%s  %s\n", ret->artifacts[i].sha512, f);
+                for (size_t i = 0; i < ret->set.nfiles; i++) {
+                        const struct artifact_file *f = &ret->set.files[i];
+                        if (f->sha256[0])
+                                strbuf_addf(&s256, "%s  %s\n", f->sha256, f->file);
+                        if (f->sha512[0])
+                                strbuf_addf(&s512, "%s  %s\n", f->sha512, f->file);
                 }
                 _cleanup_free_ char *p256 = xasprintf("%s/SHA256SUMS", tmpl);
                 _cleanup_free_ char *p512 = xasprintf("%s/SHA512SUMS", tmpl);
@@ -499,26 +468,32 @@ int outputs_build(const struct spec *s, const struct spec_build *b, const char *
                 strbuf_free(&s512);
                 if (r < 0)
                         goto fail;
-                _cleanup_free_ char *man = manifest_json(s, b, key, tree_key, layers, nlayers,
-                                                         record_path, &L, ret, o, seed);
-                _cleanup_free_ char *pm = xasprintf("%s/kiln-manifest.json", tmpl);
+                struct manifest_parts parts = {.s = s, .b = b, .layers = layers, .nlayers = nlayers,
+                                               .record_path = record_path, .L = &L, .seed = seed};
+                struct artifact_manifest_info info = {
+                        .spec_path = s->path, .run_uuid = o->run_uuid,
+                        .source_date_epoch = o->source_date_epoch,
+                        .section = manifest_section, .userdata = &parts,
+                };
+                _cleanup_free_ char *man = artifact_manifest_json(&ret->set, &info);
+                _cleanup_free_ char *pm = xasprintf("%s/" ARTIFACT_MANIFEST_NAME, tmpl);
                 r = write_file(pm, man, strlen(man), 0644, WRITE_FILE_SYNC);
                 if (r < 0)
                         goto fail;
         }
         /* Into place: the old manifest goes first, the new one comes last. */
-        if ((r = mkdir_p(ret->dir, 0755)) < 0)
+        if ((r = mkdir_p(dir, 0755)) < 0)
                 goto fail;
         {
-                _cleanup_free_ char *old = xasprintf("%s/kiln-manifest.json", ret->dir);
+                _cleanup_free_ char *old = xasprintf("%s/" ARTIFACT_MANIFEST_NAME, dir);
                 if (unlink(old) < 0 && errno != ENOENT) {
                         r = -errno;
                         goto fail;
                 }
-                const char *order[] = {"SHA256SUMS", "SHA512SUMS", "kiln-manifest.json"};
+                const char *order[] = {"SHA256SUMS", "SHA512SUMS", ARTIFACT_MANIFEST_NAME};
                 for (size_t i = 0; i < nouts; i++) {
                         _cleanup_free_ char *from = xasprintf("%s/%s", tmpl, outs[i].file);
-                        _cleanup_free_ char *to = xasprintf("%s/%s", ret->dir, outs[i].file);
+                        _cleanup_free_ char *to = xasprintf("%s/%s", dir, outs[i].file);
                         if (rename(from, to) < 0) {
                                 r = -errno;
                                 goto fail;
@@ -526,7 +501,7 @@ int outputs_build(const struct spec *s, const struct spec_build *b, const char *
                 }
                 for (size_t i = 0; i < ARRAY_SIZE(order); i++) {
                         _cleanup_free_ char *from = xasprintf("%s/%s", tmpl, order[i]);
-                        _cleanup_free_ char *to = xasprintf("%s/%s", ret->dir, order[i]);
+                        _cleanup_free_ char *to = xasprintf("%s/%s", dir, order[i]);
                         if (access(from, F_OK) < 0) {
                                 if (i == 1)
                                         unlink(to); /* no SHA512SUMS this time */
@@ -540,6 +515,12 @@ int outputs_build(const struct spec *s, const struct spec_build *b, const char *
         }
         rmdir(tmpl);
         out_specs_free(outs, nouts);
+        {
+                /* created: when the manifest was written, as a reader sees it */
+                _cleanup_free_ char *pm = xasprintf("%s/" ARTIFACT_MANIFEST_NAME, dir);
+                struct stat st;
+                ret->set.created = stat(pm, &st) == 0 ? (int64_t)st.st_mtim.tv_sec : (int64_t)time(NULL);
+        }
         ret->elapsed_ms = now_ms() - t0;
         return 0;
 fail:
@@ -548,6 +529,7 @@ fail:
         unlink(raw);
         rm_rf(tmpl);
         out_specs_free(outs, nouts);
+        artifact_set_done(&ret->set);
         return r < 0 ? r : -EIO;
 }
 
@@ -566,7 +548,8 @@ int packer_manifest_update(const char *output_dir, const char *run_uuid,
         for (size_t i = 0; ob && ob->kind == V_LIST && i < ob->n; i++)
                 value_to_json(ob->items[i], &w);
         for (size_t i = 0; i < n; i++) {
-                if (!results[i].nartifacts)
+                const struct artifact_set *set = &results[i].set;
+                if (!set->nfiles)
                         continue;
                 json_begin_object(&w);
                 json_key(&w, "name");
@@ -577,17 +560,17 @@ int packer_manifest_update(const char *output_dir, const char *run_uuid,
                 json_int(&w, (int64_t)build_time);
                 json_key(&w, "files");
                 json_begin_array(&w);
-                for (size_t k = 0; k < results[i].nartifacts; k++) {
+                for (size_t k = 0; k < set->nfiles; k++) {
                         json_begin_object(&w);
                         json_key(&w, "name");
-                        json_string(&w, results[i].artifacts[k].path);
+                        json_string(&w, set->files[k].path);
                         json_key(&w, "size");
-                        json_int(&w, (int64_t)results[i].artifacts[k].size);
+                        json_int(&w, (int64_t)set->files[k].size);
                         json_end_object(&w);
                 }
                 json_end_array(&w);
                 json_key(&w, "artifact_id");
-                json_string(&w, results[i].artifacts[0].path);
+                json_string(&w, set->files[0].path);
                 json_key(&w, "packer_run_uuid");
                 json_string(&w, run_uuid);
                 json_key(&w, "custom_data");
@@ -599,7 +582,7 @@ int packer_manifest_update(const char *output_dir, const char *run_uuid,
                                                                  : lab->items[k]->str);
                 }
                 json_key(&w, "kiln_manifest");
-                _cleanup_free_ char *km = xasprintf("%s/kiln-manifest.json", results[i].dir);
+                _cleanup_free_ char *km = xasprintf("%s/" ARTIFACT_MANIFEST_NAME, set->dir);
                 json_string(&w, km);
                 json_end_object(&w);
                 json_end_object(&w);

@@ -22,6 +22,7 @@
  */
 #pragma once
 
+#include "image/artifact.h"
 #include "image/disk.h"
 #include "image/format.h"
 #include "spec/section.h"
@@ -80,20 +81,12 @@ struct output_options {
         bool sha512;                 /* SHA-512 of every artifact too (a publisher needs it) */
 };
 
-struct output_artifact {
-        char *path;                  /* output/<name>/<file> */
-        char *format;                /* "raw", "qcow2" */
-        uint64_t size;
-        char sha256[65];
-        char sha512[129];
-        uint64_t elapsed_ms;
-};
-
+/* What the image stage made: the set (image/artifact.h: identity, files,
+ * sizes, hashes; set.dir is OUTPUT/<name>), which the store and publishing
+ * take in memory, and how long it took. */
 struct output_result {
         bool up_to_date;             /* nothing was rebuilt */
-        char *dir;                   /* output/<name> */
-        struct output_artifact *artifacts;
-        size_t nartifacts;
+        struct artifact_set set;     /* set.files[i].elapsed_ms: writing each */
         uint64_t assemble_ms;        /* disk assembly */
         uint64_t elapsed_ms;
 };
@@ -101,7 +94,8 @@ struct output_result {
 /* Builds b's outputs from its tree (layers topmost first; tree_key is the
  * top layer's cache key; record_path is the build's record.json, whose
  * packages go into the manifest). Returns 0, or -errno with details in the
- * log. A build without outputs: returns 0 with no artifacts. */
+ * log. A build without outputs: returns 0 with an empty set. An up-to-date
+ * folder's set is read back with artifact_set_read. */
 int outputs_build(const struct spec *s, const struct spec_build *b, const char *const *layers,
                   size_t nlayers, const char *tree_key, const char *record_path,
                   const struct output_options *o, struct output_result *ret);

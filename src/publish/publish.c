@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * publish.c — the publisher table and what every publisher shares: checking
- * publish: sections, reading a build's artifacts from its kiln-manifest.json
- * (or hashing bare files), choosing the artifact of each target, and
- * publish_build for the build engine. The publishers themselves (s3.c,
- * glance.c) only see one target and one artifact at a time.
+ * publish: sections, making a build's artifact_set (image/artifact.h: in
+ * memory, or read from its folder) publishable (or hashing bare files),
+ * choosing the artifact of each target, and publish_artifact_set for the
+ * build engine. The publishers themselves (s3.c, glance.c) only see one
+ * target and one artifact at a time; run.c plans and runs `kiln publish`.
  */
 #include "publish/publish.h"
 
@@ -14,7 +15,6 @@
 #include "image/format.h"
 #include "spec/section.h"
 #include "spec/spec.h"
-#include "spec/yaml.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -199,41 +199,34 @@ const struct publish_artifact *publish_pick_artifact(const struct publish_target
 
 /* ---- artifacts ------------------------------------------------------------- */
 
-static const char *keep(struct publish_artifacts *set, char *s) {
-        GROW(set->strings, set->nstrings, set->strings_cap);
-        set->strings[set->nstrings++] = s;
-        return s;
-}
-
-static struct publish_artifact *new_artifact(struct publish_artifacts *set) {
-        set->v = xreallocarray(set->v, set->n + 1, sizeof(*set->v));
-        struct publish_artifact *a = &set->v[set->n++];
-        *a = (struct publish_artifact){0};
-        return a;
+/* Points v at set's files (again: adding a file may move them). */
+static void refresh_views(struct publish_artifacts *pa) {
+        const struct artifact_set *set = &pa->set;
+        pa->v = xreallocarray(pa->v, set->nfiles + 1, sizeof(*pa->v));
+        pa->n = set->nfiles;
+        for (size_t i = 0; i < set->nfiles; i++) {
+                const struct artifact_file *f = &set->files[i];
+                pa->v[i] = (struct publish_artifact){
+                        .path = f->path,
+                        .file_name = f->file,
+                        .format = f->format,
+                        .size = f->size,
+                        .sha256 = f->sha256,
+                        .sha512 = f->sha512,
+                        .image_name = set->name,
+                        .build_id = set->build_id,
+                        .arch = set->arch,
+                        .role = set->role,
+                        .labels = set->nlabels ? set->labels : NULL,
+                        .nlabels = set->nlabels,
+                };
+        }
 }
 
 void publish_artifacts_done(struct publish_artifacts *set) {
-        for (size_t i = 0; i < set->nstrings; i++)
-                free(set->strings[i]);
-        free(set->strings);
         free(set->v);
-        value_free(set->manifest);
+        artifact_set_done(&set->set);
         *set = (struct publish_artifacts){0};
-}
-
-/* What a file that is not a regular one is, for messages. */
-static const char *file_kind(mode_t m) {
-        if (S_ISDIR(m))
-                return "a directory";
-        if (S_ISFIFO(m))
-                return "a FIFO";
-        if (S_ISSOCK(m))
-                return "a socket";
-        if (S_ISCHR(m))
-                return "a character device";
-        if (S_ISBLK(m))
-                return "a block device";
-        return "not a regular file";
 }
 
 int publish_open_file(const char *path, uint64_t expect_size, uint64_t *ret_size,
@@ -250,7 +243,7 @@ int publish_open_file(const char *path, uint64_t expect_size, uint64_t *ret_size
         }
         if (!S_ISREG(st.st_mode)) {
                 strbuf_addf(err, "%s: is %s, not a regular file (only files can be published)",
-                            path, file_kind(st.st_mode));
+                            path, artifact_file_kind(st.st_mode));
                 return -EINVAL;
         }
         _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
@@ -266,7 +259,7 @@ int publish_open_file(const char *path, uint64_t expect_size, uint64_t *ret_size
         }
         if (!S_ISREG(st.st_mode)) {
                 strbuf_addf(err, "%s: is %s, not a regular file (only files can be published)",
-                            path, file_kind(st.st_mode));
+                            path, artifact_file_kind(st.st_mode));
                 return -EINVAL;
         }
         int fl = fcntl(fd, F_GETFL);
@@ -316,13 +309,6 @@ static int hash_fd(const struct publish_artifacts *set, int fd, const char *path
         return digests_final(&d, sha256, sha512);
 }
 
-/* The format a file's name says (image/format.h), raw when it has no
- * extension; kept with the set. */
-static const char *format_from_name(struct publish_artifacts *set, const char *name) {
-        char *f = format_name_from_file(name, NULL);
-        return f ? keep(set, f) : "raw";
-}
-
 int publish_artifacts_add_file(struct publish_artifacts *set, const char *path, bool need_sha512,
                                struct strbuf *err) {
         uint64_t st_size;
@@ -336,115 +322,79 @@ int publish_artifacts_add_file(struct publish_artifacts *set, const char *path, 
                 strbuf_addf(err, "hashing %s: %s", path, strerror(-r));
                 return r;
         }
-        struct publish_artifact *a = new_artifact(set);
-        a->path = keep(set, xstrdup(path));
         const char *slash = strrchr(path, '/');
-        a->file_name = slash ? slash + 1 : a->path;
-        a->format = format_from_name(set, a->file_name);
-        a->size = size;
-        a->sha256 = keep(set, xstrdup(sha256));
-        a->sha512 = keep(set, xstrdup(sha512));
+        struct artifact_file *f = artifact_set_add(&set->set, slash ? slash + 1 : path);
+        free(f->path);
+        f->path = xstrdup(path);
+        f->format = format_name_from_file(f->file, NULL); /* image/format.h */
+        if (!f->format)
+                f->format = xstrdup("raw"); /* no extension */
+        f->size = size;
+        memcpy(f->sha256, sha256, sizeof(sha256));
+        memcpy(f->sha512, sha512, sizeof(sha512));
+        refresh_views(set);
         return 0;
 }
 
-static const char *mstr(const struct value *m, const char *key) {
-        const struct value *v = value_map_get(m, key);
-        return v && v->kind == V_STRING ? v->str : NULL;
+/* Opens f (a regular file of its recorded size) and hashes it when a
+ * checksum the publishers need is not known. */
+static int complete_file(struct publish_artifacts *pa, struct artifact_file *f, bool need_sha512,
+                         struct strbuf *err) {
+        /* Opened (not only stat'ed): a FIFO or device named by a set is
+         * refused here, not when a publisher reads it. */
+        _cleanup_close_ int fd = publish_open_file(f->path, f->size, NULL, err);
+        if (fd < 0)
+                return fd;
+        if (f->sha256[0] && (f->sha512[0] || !need_sha512))
+                return 0;
+        char s256[65], s512[129] = "";
+        uint64_t sz;
+        int r = hash_fd(pa, fd, f->path, f->size, s256, need_sha512 ? s512 : NULL, &sz);
+        if (r < 0) {
+                strbuf_addf(err, "hashing %s: %s", f->path, strerror(-r));
+                return r;
+        }
+        if ((f->sha256[0] && !streq(s256, f->sha256)) || sz != f->size) {
+                strbuf_addf(err, "%s does not match its manifest (changed since the build?)", f->path);
+                return -ESTALE;
+        }
+        memcpy(f->sha256, s256, sizeof(s256));
+        if (need_sha512)
+                memcpy(f->sha512, s512, sizeof(s512));
+        return 0;
 }
 
-static bool is_hex(const char *s, size_t n) {
-        if (!s || strlen(s) != n)
-                return false;
-        for (size_t i = 0; i < n; i++)
-                if (!strchr("0123456789abcdef", s[i]))
-                        return false;
-        return true;
+int publish_artifacts_use_set(struct publish_artifacts *ret, const struct artifact_set *set,
+                              bool need_sha512, struct strbuf *err) {
+        artifact_set_done(&ret->set);
+        artifact_set_copy(set, &ret->set);
+        for (size_t i = 0; i < ret->set.nfiles; i++) {
+                int r = complete_file(ret, &ret->set.files[i], need_sha512, err);
+                if (r < 0) {
+                        artifact_set_done(&ret->set);
+                        refresh_views(ret);
+                        return r;
+                }
+        }
+        refresh_views(ret);
+        return 0;
 }
 
 int publish_artifacts_load(const char *image_dir, bool need_sha512, struct publish_artifacts *ret,
                            struct strbuf *err) {
-        _cleanup_free_ char *mpath = xasprintf("%s/kiln-manifest.json", image_dir);
-        struct source *src = NULL;
-        int r = yaml_read_source(mpath, &src);
-        if (r < 0) {
-                if (r == -ENOENT)
-                        strbuf_addf(err, "%s: not found (build the image first: kiln build)", mpath);
-                else
-                        strbuf_addf(err, "%s: %s", mpath, strerror(-r));
-                return r;
-        }
-        struct diag_list d = {0};
-        struct value *doc = NULL;
-        r = yaml_load(src, &d, &doc);
-        diag_list_done(&d);
-        source_free(src);
-        if (r < 0 || !doc || doc->kind != V_MAP) {
-                value_free(doc);
-                strbuf_addf(err, "%s: not a kiln manifest", mpath);
-                return -EBADMSG;
-        }
-        ret->manifest = doc;
-        const struct value *arts = value_map_get(doc, "artifacts");
-        if (!arts || arts->kind != V_LIST) {
-                strbuf_addf(err, "%s: no artifacts list", mpath);
-                return -EBADMSG;
-        }
-        const char *name = mstr(doc, "name"), *id = mstr(doc, "id"), *arch = mstr(doc, "arch"),
-                   *role = mstr(doc, "role");
-        const struct value *labels = value_map_get(doc, "labels");
-        for (size_t i = 0; i < arts->n; i++) {
-                const struct value *m = arts->items[i];
-                const char *file = mstr(m, "file"), *fmt = mstr(m, "format"),
-                           *sha256 = mstr(m, "sha256"), *sha512 = mstr(m, "sha512");
-                const struct value *size = value_map_get(m, "size");
-                if (!file || strchr(file, '/') || !streq(file, file) || file[0] == '.' ||
-                    !is_hex(sha256, 64) || !size || size->kind != V_NUMBER || !size->is_int ||
-                    size->num < 0) {
-                        strbuf_addf(err, "%s: artifact %zu is malformed", mpath, i + 1);
-                        return -EBADMSG;
-                }
-                struct publish_artifact *a = new_artifact(ret);
-                a->path = keep(ret, xasprintf("%s/%s", image_dir, file));
-                a->file_name = file;
-                a->format = fmt ? fmt : format_from_name(ret, file);
-                a->size = strtoull(size->str, NULL, 10);
-                a->sha256 = sha256;
-                a->image_name = name;
-                a->build_id = id;
-                a->arch = arch;
-                a->role = role;
-                a->labels = labels && labels->kind == V_MAP ? labels : NULL;
-                /* Opened (not only stat'ed): a FIFO or device named by a
-                 * manifest is refused here, not when a publisher reads it. */
-                _cleanup_close_ int fd = publish_open_file(a->path, a->size, NULL, err);
-                if (fd < 0)
-                        return fd;
-                if (is_hex(sha512, 128))
-                        a->sha512 = sha512;
-                else if (need_sha512) {
-                        char s256[65], s512[129];
-                        uint64_t sz;
-                        r = hash_fd(ret, fd, a->path, a->size, s256, s512, &sz);
-                        if (r < 0) {
-                                strbuf_addf(err, "hashing %s: %s", a->path, strerror(-r));
-                                return r;
-                        }
-                        if (!streq(s256, a->sha256) || sz != a->size) {
-                                strbuf_addf(err, "%s does not match its manifest (changed since "
-                                            "the build?)", a->path);
-                                return -ESTALE;
-                        }
-                        a->sha512 = keep(ret, xstrdup(s512));
-                } else
-                        a->sha512 = "";
-        }
-        return 0;
+        struct artifact_set set = {0};
+        int r = artifact_set_read(image_dir, &set, err);
+        if (r >= 0)
+                r = publish_artifacts_use_set(ret, &set, need_sha512, err);
+        artifact_set_done(&set);
+        return r;
 }
 
 /* ---- publishing ------------------------------------------------------------- */
 
 void publish_outcomes_free(struct publish_outcome *o, size_t n) {
         for (size_t i = 0; o && i < n; i++) {
+                free(o[i].build);
                 free(o[i].target);
                 free(o[i].type);
                 free(o[i].file);
@@ -486,8 +436,7 @@ int publish_one(const struct publish_target *t, const struct publish_artifact *a
         return r;
 }
 
-/* Whether any target's publisher reads sha512. */
-static bool targets_need_sha512(const struct publish_target *t, size_t n) {
+bool publish_targets_need_sha512(const struct publish_target *t, size_t n) {
         for (size_t i = 0; i < n; i++) {
                 const struct publisher *p = publisher_find(t[i].type);
                 if (!t[i].disabled && p && !p->sha256_only)
@@ -501,31 +450,37 @@ bool publish_needs_sha512(const struct value *publish) {
         size_t n = 0;
         if (!publish || publish_targets_from_value(publish, &t, &n) < 0)
                 return false;
-        bool need = targets_need_sha512(t, n);
+        bool need = publish_targets_need_sha512(t, n);
         publish_targets_free(t, n);
         return need;
 }
 
-int publish_build(const struct spec *s, const struct spec_build *b, const char *output_dir,
-                  const struct publish_ctx *ctx, struct publish_outcome **ret, size_t *ret_n) {
+/* Every target of publish gets set's pick; load_err (when set is NULL) is
+ * why there is nothing to publish, and fails every enabled target. */
+static int publish_to_targets(const struct artifact_set *set, int load_r, const char *load_err,
+                              const struct spec_build *b, const struct publish_ctx *ctx,
+                              struct publish_outcome **ret, size_t *ret_n) {
         *ret = NULL;
         *ret_n = 0;
         /* Parsed when the spec was loaded (pipeline_load); a spec loaded
          * without the registry has only the value. */
+        if (!b || !b->publish)
+                return 0;
         const struct publish_targets *pt = publish_targets_of(b);
         struct publish_targets own = {0};
-        if (!b->publish)
-                return 0;
         int r = pt ? 0 : publish_targets_from_value(b->publish, &own.v, &own.n);
         if (r < 0)
                 return r;
         const struct publish_target *t = pt ? pt->v : own.v;
         size_t nt = pt ? pt->n : own.n;
-        _cleanup_free_ char *dir = xasprintf("%s/%s", output_dir, b->name);
-        struct publish_artifacts set = {0};
+        struct publish_artifacts pa = {0};
         _cleanup_strbuf_ struct strbuf err = STRBUF_INIT;
         struct publish_outcome *o = xcalloc(nt ? nt : 1, sizeof(*o));
-        r = publish_artifacts_load(dir, targets_need_sha512(t, nt), &set, &err);
+        r = load_r;
+        if (r < 0)
+                strbuf_adds(&err, load_err);
+        else
+                r = publish_artifacts_use_set(&pa, set, publish_targets_need_sha512(t, nt), &err);
         int ret_r = 0;
         for (size_t i = 0; i < nt; i++) {
                 if (r < 0 && !t[i].disabled) {
@@ -536,12 +491,11 @@ int publish_build(const struct spec *s, const struct spec_build *b, const char *
                         ret_r = r == -ENOENT ? -ENOENT : -EIO;
                         continue;
                 }
-                const struct publish_artifact *a = publish_pick_artifact(&t[i], set.v, set.n);
+                const struct publish_artifact *a = publish_pick_artifact(&t[i], pa.v, pa.n);
                 if (publish_one(&t[i], a, ctx, &o[i]) < 0 && ret_r == 0)
                         ret_r = -EIO;
         }
-        (void)s;
-        publish_artifacts_done(&set);
+        publish_artifacts_done(&pa);
         publish_targets_free(own.v, own.n);
         *ret = o;
         *ret_n = nt;
@@ -581,4 +535,26 @@ const struct spec_section publish_section = {
 
 const struct publish_targets *publish_targets_of(const struct spec_build *b) {
         return spec_build_section(b, &publish_section);
+}
+
+int publish_artifact_set(const struct artifact_set *set, const struct spec_build *b,
+                         const struct publish_ctx *ctx, struct publish_outcome **ret, size_t *ret_n) {
+        int r = publish_to_targets(set, 0, NULL, b, ctx, ret, ret_n);
+        return r == -ENOENT ? -EIO : r;
+}
+
+int publish_build(const struct spec *s, const struct spec_build *b, const char *output_dir,
+                  const struct publish_ctx *ctx, struct publish_outcome **ret, size_t *ret_n) {
+        (void)s;
+        *ret = NULL;
+        *ret_n = 0;
+        if (!b->publish)
+                return 0;
+        _cleanup_free_ char *dir = xasprintf("%s/%s", output_dir, b->name);
+        struct artifact_set set = {0};
+        _cleanup_strbuf_ struct strbuf err = STRBUF_INIT;
+        int r = artifact_set_read(dir, &set, &err);
+        r = publish_to_targets(&set, r, strbuf_str(&err), b, ctx, ret, ret_n);
+        artifact_set_done(&set);
+        return r;
 }

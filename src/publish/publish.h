@@ -24,6 +24,7 @@
  */
 #pragma once
 
+#include "image/artifact.h"
 #include "spec/value.h"
 
 #include <stdbool.h>
@@ -46,7 +47,8 @@ struct publish_artifact {
         const char *build_id;      /* stable NAME-ROLE-ARCH */
         const char *arch;          /* x86_64, aarch64 */
         const char *role;
-        const struct value *labels; /* map of string labels, or NULL */
+        const struct artifact_label *labels; /* the image's labels, or NULL */
+        size_t nlabels;
 };
 
 /* An unfinished (multipart) upload at a destination. */
@@ -168,9 +170,10 @@ int publish_validate(const struct value *publish, struct diag_list *d);
  * publish: section (inherited sections are checked once, where written). */
 int publish_validate_spec(const struct spec *s, struct diag_list *d);
 
-/* The artifacts of one built image, read from OUTPUT/<name>/kiln-manifest.json
- * (sizes and hashes from the manifest), or bare files (hashed here). Owns
- * every string its artifacts point to. */
+/* The artifacts of one built image (an artifact_set: from the build in
+ * memory or read from OUTPUT/<name>/kiln-manifest.json), or bare files
+ * (hashed here), as publishers see them: every sha256 set, and sha512 when
+ * asked for. Owns every string its artifacts point to. */
 struct publish_artifacts {
         struct publish_artifact *v;
         size_t n;
@@ -180,14 +183,18 @@ struct publish_artifacts {
          * print; the verb shows this. */
         void (*hash_progress)(void *userdata, const char *path, uint64_t done, uint64_t total);
         void *hash_userdata;
-        struct value *manifest;   /* the parsed manifest, or NULL; owned */
-        char **strings;           /* owned storage behind v's fields */
-        size_t nstrings, strings_cap;
+        struct artifact_set set;  /* owned: what v points into */
 };
-/* Reads image_dir/kiln-manifest.json; every listed artifact must exist with
- * its recorded size. need_sha512: hash files whose manifest has no sha512.
- * Returns 0, -ENOENT (no manifest: not built), -EBADMSG (malformed), -ESTALE
- * (a file's size differs from the manifest) or -errno, with a message. */
+/* Takes a copy of set (every file opened: it must be a regular file of its
+ * recorded size). need_sha512: hash files that have no sha512; a file
+ * without a sha256 is hashed too, and one whose recorded sha256 differs is
+ * refused. Returns 0, -ESTALE (a file differs from the set) or -errno
+ * (-EINVAL: not a regular file), with a message. */
+int publish_artifacts_use_set(struct publish_artifacts *ret, const struct artifact_set *set,
+                              bool need_sha512, struct strbuf *err);
+/* publish_artifacts_use_set of image_dir, read with artifact_set_read (its
+ * errors: -ENOENT no manifest: not built, -EBADMSG malformed, -ESTALE a
+ * file's size differs from the manifest, ...), with a message. */
 int publish_artifacts_load(const char *image_dir, bool need_sha512, struct publish_artifacts *ret,
                            struct strbuf *err);
 /* Adds a bare file (hashed here: sha256, and sha512 when need_sha512).
@@ -226,6 +233,7 @@ const struct publish_artifact *publish_pick_artifact(const struct publish_target
 
 /* One line of a publish run. */
 struct publish_outcome {
+        char *build;               /* build name; owned (NULL: bare files, or publish_one) */
         char *target;              /* target name; owned */
         char *type;                /* publisher type; owned */
         char *file;                /* artifact file name; owned (NULL when none matched) */
@@ -238,14 +246,23 @@ void publish_outcomes_free(struct publish_outcome *o, size_t n);
 int publish_one(const struct publish_target *t, const struct publish_artifact *a,
                 const struct publish_ctx *ctx, struct publish_outcome *ret);
 
-/* For `kiln build`: publishes build b's artifacts in output_dir/<b->name>/
- * to every target of b->publish, in order, going on after a failure.
- * *ret (owned; free with publish_outcomes_free) gets one outcome per
- * target. Returns 0 when every target succeeded or was skipped, -EIO when
- * any failed, -ENOENT when the image was not built, 0 with *ret_n = 0
- * when b has no publish: section. */
+/* Publishes set (borrowed: what a build produced, in memory) to every
+ * target of build b's publish: section (as parsed when the spec was
+ * loaded), in order, going on after a failure. *ret (owned; free with publish_outcomes_free) gets one outcome
+ * per target. Returns 0 when every target succeeded or was skipped, -EIO
+ * when any failed (a set that cannot be published fails every enabled
+ * target with its message), 0 with *ret_n = 0 when b is NULL or has no publish: section. */
+int publish_artifact_set(const struct artifact_set *set, const struct spec_build *b,
+                         const struct publish_ctx *ctx, struct publish_outcome **ret, size_t *ret_n);
+
+/* publish_artifact_set of build b's folder output_dir/<b->name>/, read with
+ * artifact_set_read: -ENOENT (every enabled target failed saying so) when
+ * the image was not built. */
 int publish_build(const struct spec *s, const struct spec_build *b, const char *output_dir,
                   const struct publish_ctx *ctx, struct publish_outcome **ret, size_t *ret_n);
+
+/* Whether any enabled target of t[0..n) has a publisher that reads sha512. */
+bool publish_targets_need_sha512(const struct publish_target *t, size_t n);
 
 /* Whether a publish: section has a target whose publisher reads sha512
  * (Glance): the image stage then computes it while writing, instead of
@@ -254,3 +271,95 @@ bool publish_needs_sha512(const struct value *publish);
 
 /* "uploaded", "skipped-identical", "failed". */
 const char *publish_status_name(enum publish_status s);
+
+/* ---- publish runs (run.c): what `kiln publish` does, without the terminal -- */
+
+/* One unit of a run: a target and the artifacts it gets. Borrowed from
+ * the plan. */
+struct publish_job {
+        const char *build;                 /* build name; NULL for bare files */
+        struct publish_target target;
+        const struct publish_artifacts *set;
+        bool all;                          /* every artifact (bare files), not a pick */
+};
+
+/* What to publish. Borrowed. Either spec (its builds, in order, with their
+ * publish: targets) or files (bare files, to the url targets only). */
+struct publish_request {
+        const struct spec *spec;
+        const char *output_dir;            /* where the builds' folders are */
+        char *const *only;                 /* globs over build names and ids */
+        size_t nonly;
+        const char *const *names;          /* only the spec targets of these names */
+        size_t nnames;
+        struct value *const *urls;         /* targets given in full (type, name, ...) */
+        size_t nurls;
+        const char *const *files;
+        size_t nfiles;
+        /* as publish_artifacts.hash_progress */
+        void (*hash_progress)(void *userdata, const char *path, uint64_t done, uint64_t total);
+        void *hash_userdata;
+};
+
+struct publish_plan {
+        struct publish_job *jobs;
+        size_t njobs;
+        /* When making the plan failed because a name of req->names matched
+         * no target of a selected build: that name (borrowed). */
+        const char *unmatched_name;
+        /* owned storage behind jobs; the targets are borrowed from the
+         * spec (parsed when it was loaded) or, for a spec loaded without
+         * the section registry, parsed here into own */
+        struct publish_artifacts *sets;
+        size_t nsets;
+        struct publish_target **targets;
+        size_t *ntargets;
+        struct publish_targets *own;
+};
+
+/* Selects the builds (only: by name or id; without it, those with a
+ * publish: section, or all of them when there are urls), their targets
+ * (names: only those; urls: every selected build gets those too) and reads
+ * each selected build's folder (artifact_set_read: the sha512 of files is
+ * computed when a target needs it), or hashes the bare files. Returns 0,
+ * -ENXIO when a name matched nothing (ret->unmatched_name), -ENODATA when
+ * nothing is left to publish, or the error of a folder or file that cannot
+ * be published, with a message in err ("BUILD: ..."). *ret is always
+ * freed with publish_plan_done. */
+int publish_plan_make(const struct publish_request *req, struct publish_plan *ret, struct strbuf *err);
+void publish_plan_done(struct publish_plan *p);
+
+/* Sees a run: before each (target, artifact) — a is NULL when the target
+ * asks for a format the set does not have — and after it, with its
+ * outcome. Any may be NULL; called on the caller's thread. */
+struct publish_run_observer {
+        void (*start)(void *userdata, const struct publish_job *j, const struct publish_artifact *a);
+        void (*done)(void *userdata, const struct publish_job *j, const struct publish_outcome *o);
+        void *userdata;
+};
+
+/* Runs every job of p, in order, going on after failures: one outcome per
+ * target and artifact in *ret (owned; publish_outcomes_free). Returns how
+ * many failed. */
+size_t publish_plan_run(const struct publish_plan *p, const struct publish_ctx *ctx,
+                        const struct publish_run_observer *obs, struct publish_outcome **ret,
+                        size_t *ret_n);
+
+/* One unfinished upload of publish_uploads_clean, and what became of it. */
+struct publish_upload_outcome {
+        const struct publish_upload *upload; /* borrowed from the listing */
+        bool failed;                          /* aborting it failed */
+        char *error;                          /* why; owned (may hold what the server said) */
+};
+
+/* The unfinished uploads under t's key prefix, only those started more than
+ * older_s seconds before now when older_s >= 0 (an upload of unknown age
+ * is not known to be old: left out), aborted when abort_them. *ret_uploads
+ * (the whole listing; publish_uploads_free) and *ret / *ret_n (the selected
+ * ones, in listing order; free each error and the array) are set on
+ * success. Returns 0, -EOPNOTSUPP when t's publisher has no unfinished
+ * uploads, or -errno when listing failed (*ret_error, owned). */
+int publish_uploads_clean(const struct publish_target *t, bool abort_them, int64_t older_s,
+                          int64_t now, const struct publish_ctx *ctx,
+                          struct publish_upload **ret_uploads, size_t *ret_nuploads,
+                          struct publish_upload_outcome **ret, size_t *ret_n, char **ret_error);

@@ -43,6 +43,7 @@
 #include "base/strbuf.h"
 #include "base/util.h"
 #include "db/db.h"
+#include "image/artifact.h"
 #include "image/format.h"
 #include "os/fs.h"
 #include "spec/value.h"
@@ -1091,105 +1092,60 @@ static int add_items(struct store *st, struct meta *m, struct item *items, size_
 
 /* ---- adding ----------------------------------------------------------------- */
 
-static const char *scalar(const struct value *v) {
-        return v && v->kind != V_NULL && value_is_scalar(v) ? v->str : NULL;
-}
-
-/* A recorded checksum: "" when absent or null; false when malformed. */
-static bool want_hash(char *dst, size_t len, const struct value *v) {
-        dst[0] = 0;
-        if (!v || v->kind == V_NULL)
-                return true;
-        const char *s = scalar(v);
-        if (!s || strlen(s) != len || !is_hex(s, len))
-                return false;
-        memcpy(dst, s, len + 1);
-        return true;
+int store_add_artifacts(struct store *st, const struct artifact_set *set,
+                        const struct store_add_options *o, struct store_entry **ret, size_t *ret_n) {
+        static const struct store_add_options none = {0};
+        o = o ? o : &none;
+        st->err[0] = 0;
+        if (set->nfiles > STORE_MAX_ARTIFACTS) {
+                set_error(st, "more than %d files in one add", STORE_MAX_ARTIFACTS);
+                return -E2BIG;
+        }
+        struct meta m = {
+                .name = xstrdup_null(set->name),
+                .build_id = xstrdup_null(set->build_id),
+                .arch = xstrdup_null(set->arch),
+                .role = xstrdup_null(set->role),
+                .created = set->created ? set->created : (int64_t)time(NULL),
+        };
+        for (size_t i = 0; i < set->nlabels; i++)
+                meta_set_label(&m, set->labels[i].key, set->labels[i].value);
+        meta_override(&m, o);
+        struct item *items = xcalloc(set->nfiles + 1, sizeof(*items));
+        for (size_t i = 0; i < set->nfiles; i++) {
+                const struct artifact_file *f = &set->files[i];
+                struct item *it = &items[i];
+                it->lock_fd = -1;
+                it->path = xstrdup(f->path);
+                it->file = xstrdup(f->file);
+                it->format = xstrdup_null(o->format ? o->format : f->format);
+                it->has_size = true;
+                it->want_size = f->size;
+                memcpy(it->want256, f->sha256, sizeof(it->want256));
+                memcpy(it->want512, f->sha512, sizeof(it->want512));
+        }
+        int r = add_items(st, &m, items, set->nfiles, o, ret, ret_n);
+        for (size_t i = 0; i < set->nfiles; i++)
+                item_done(&items[i]);
+        free(items);
+        meta_done(&m);
+        return r;
 }
 
 int store_add_output_dir(struct store *st, const char *dir, const struct store_add_options *o,
                          struct store_entry **ret, size_t *ret_n) {
-        static const struct store_add_options none = {0};
-        o = o ? o : &none;
         st->err[0] = 0;
-        _cleanup_free_ char *mpath = xasprintf("%s/kiln-manifest.json", dir);
-        struct stat ms;
-        if (stat(mpath, &ms) < 0) {
-                int r = -errno;
-                set_error(st, "%s: %s (not a kiln output folder?)", mpath, strerror(-r));
-                return r;
-        }
-        struct source *src = NULL;
-        int r = yaml_read_source(mpath, &src);
+        struct artifact_set set = {0};
+        _cleanup_strbuf_ struct strbuf err = STRBUF_INIT;
+        int r = artifact_set_read(dir, &set, &err);
         if (r < 0) {
-                set_error(st, "%s: %s", mpath, strerror(-r));
-                return r;
+                set_error(st, "%s", strbuf_str(&err));
+                /* A file that differs from its manifest is a mismatch, as a
+                 * wrong checksum is (see store.h). */
+                return r == -ESTALE ? -EBADMSG : r;
         }
-        struct diag_list d = {0};
-        _cleanup_value_ struct value *man = NULL;
-        r = yaml_load(src, &d, &man);
-        bool bad = r < 0 || d.nerrors || !man || man->kind != V_MAP;
-        diag_list_done(&d);
-        const struct value *arts = value_map_get(man, "artifacts");
-        const struct value *sv = value_map_get(man, "schema_version");
-        if (!bad && (!scalar(value_map_get(man, "name")) || !arts || arts->kind != V_LIST ||
-                     !sv || sv->kind != V_NUMBER || sv->num != 1))
-                bad = true;
-        if (bad) {
-                value_free(TAKE_PTR(man));
-                source_free(src);
-                set_error(st, "%s: not a kiln manifest (schema_version 1 with name and artifacts)",
-                          mpath);
-                return -EBADMSG;
-        }
-        if (arts->n > STORE_MAX_ARTIFACTS) {
-                value_free(TAKE_PTR(man));
-                source_free(src);
-                set_error(st, "%s: more than %d artifacts", mpath, STORE_MAX_ARTIFACTS);
-                return -E2BIG;
-        }
-        struct meta m = {
-                .name = xstrdup(scalar(value_map_get(man, "name"))),
-                .build_id = xstrdup_null(scalar(value_map_get(man, "id"))),
-                .arch = xstrdup_null(scalar(value_map_get(man, "arch"))),
-                .role = xstrdup_null(scalar(value_map_get(man, "role"))),
-                .created = (int64_t)ms.st_mtim.tv_sec, /* when the build finished */
-        };
-        const struct value *lab = value_map_get(man, "labels");
-        for (size_t i = 0; lab && lab->kind == V_MAP && i < lab->n; i++)
-                if (scalar(lab->items[i]))
-                        meta_set_label(&m, lab->keys[i]->str, lab->items[i]->str);
-        meta_override(&m, o);
-        struct item *items = xcalloc(arts->n + 1, sizeof(*items));
-        size_t n = 0;
-        for (size_t i = 0; i < arts->n; i++) {
-                const struct value *a = arts->items[i];
-                const char *file = scalar(value_map_get(a, "file"));
-                const struct value *size = value_map_get(a, "size");
-                struct item *it = &items[n++];
-                it->lock_fd = -1;
-                it->file = xstrdup(file ? file : "");
-                it->format = xstrdup_null(o->format ? o->format : scalar(value_map_get(a, "format")));
-                it->path = xasprintf("%s/%s", dir, it->file);
-                if (size && size->kind == V_NUMBER && size->num >= 0 && size->num < 0x1p63) {
-                        it->has_size = true;
-                        it->want_size = (uint64_t)size->num;
-                }
-                if (!want_hash(it->want256, 64, value_map_get(a, "sha256")) ||
-                    !want_hash(it->want512, 128, value_map_get(a, "sha512"))) {
-                        set_error(st, "%s: malformed checksum for '%s' (lowercase hex expected)",
-                                  mpath, it->file);
-                        r = -EBADMSG;
-                }
-        }
-        value_free(TAKE_PTR(man));
-        source_free(src);
-        if (r >= 0)
-                r = add_items(st, &m, items, n, o, ret, ret_n);
-        for (size_t i = 0; i < n; i++)
-                item_done(&items[i]);
-        free(items);
-        meta_done(&m);
+        r = store_add_artifacts(st, &set, o, ret, ret_n);
+        artifact_set_done(&set);
         return r;
 }
 

@@ -36,7 +36,7 @@
  *
  * Errors: -EINVAL bad argument (a name, version, label or id that is not
  * acceptable), -ENOENT no such image/file/entry, -EBADMSG malformed manifest
- * or a checksum mismatch (store_error says which), -EEXIST a name:version:file
+ * or a checksum or size mismatch (store_error says which), -EEXIST a name:version:file
  * already catalogued with other content, -EBUSY the catalog stayed locked
  * past the timeout, -EPROTONOSUPPORT a catalog written by a newer kiln, other
  * -errno from the file system. store_error(st) has a one-line explanation of
@@ -105,8 +105,8 @@ enum {
         STORE_ADD_SHA512 = 1 << 1, /* compute SHA-512 even when not recorded */
 };
 
-/* What to add. For store_add_output_dir every field is optional and
- * overrides the manifest (format: every artifact's); for store_add_files name and format are required
+/* What to add. For store_add_artifacts and store_add_output_dir every field
+ * is optional and overrides the set's (format: every artifact's); for store_add_files name and format are required
  * (format may be left NULL to take the file's extension). Borrowed. */
 struct store_add_options {
         const char *name;
@@ -124,14 +124,22 @@ struct store_add_options {
         void *userdata;
 };
 
-/* Adds a build's output folder (OUTPUT/<image-name>/, as written by
- * outputs_build: its kiln-manifest.json gives name, build id, arch, role,
- * labels, and each artifact's file, format, size and checksums). Every
- * artifact gets the same version. When the store already has this build
- * (same name, and every artifact's format and SHA-256 under one version),
- * nothing is added, the labels (manifest's and o's) are set on that
- * version's entries, and those are returned. On success
- * *ret / *ret_n are the entries (owned by the caller). */
+struct artifact_set;
+
+/* Adds what a build produced (image/artifact.h: name, build id, arch, role,
+ * labels, created, and each file's name, format, size and checksums; the
+ * set is borrowed, its files are read from their paths). Every artifact
+ * gets the same version. When the store already has this build (same name,
+ * and every artifact's format and SHA-256 under one version), nothing is
+ * added, the labels (the set's and o's) are set on that version's entries,
+ * and those are returned. On success *ret / *ret_n are the entries (owned
+ * by the caller). */
+int store_add_artifacts(struct store *st, const struct artifact_set *set,
+                        const struct store_add_options *o, struct store_entry **ret, size_t *ret_n);
+
+/* store_add_artifacts of a build's output folder (OUTPUT/<image-name>/),
+ * read with artifact_set_read (its errors; a file whose size differs from
+ * the manifest is -EBADMSG here). */
 int store_add_output_dir(struct store *st, const char *dir, const struct store_add_options *o,
                          struct store_entry **ret, size_t *ret_n);
 

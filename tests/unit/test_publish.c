@@ -518,3 +518,133 @@ TEST(publish_disabled_targets_are_reported_and_never_contacted) {
         value_free(v);
         source_free(src);
 }
+
+/* The engine of kiln publish: which builds and targets a request selects,
+ * and a run reported through the observer. */
+struct seen_run {
+        unsigned starts, dones;
+        bool last_had_artifact;
+};
+
+static void seen_start(void *userdata, const struct publish_job *j, const struct publish_artifact *a) {
+        struct seen_run *s = userdata;
+        (void)j;
+        s->starts++;
+        s->last_had_artifact = a != NULL;
+}
+
+static void seen_done(void *userdata, const struct publish_job *j, const struct publish_outcome *o) {
+        struct seen_run *s = userdata;
+        (void)j;
+        (void)o;
+        s->dones++;
+}
+
+TEST(publish_plan_selects_builds_and_targets) {
+        static const char spec_text[] =
+                "builds:\n"
+                "  m:\n"
+                "    source: {type: debian, suite: bookworm}\n"
+                "    publish:\n"
+                "      - {type: s3, name: nowhere, bucket: abc, endpoint: 'http://127.0.0.1:1', retries: 0}\n"
+                "      - {type: s3, bucket: abc, format: vmdk}\n"
+                "  other:\n"
+                "    source: {type: debian, suite: bookworm}\n";
+        struct spec_options so = {.path = "t.yaml", .text = spec_text, .text_len = strlen(spec_text)};
+        struct diag_list d = {0};
+        struct spec *s = NULL;
+        CHECK_INT(spec_load(&so, &d, &s), ==, 0);
+        _cleanup_free_ char *out = tmpdir();
+        _cleanup_free_ char *dir = xasprintf("%s/m", out);
+        CHECK_INT(mkdir(dir, 0755), ==, 0);
+        _cleanup_free_ char *img = xasprintf("%s/m.raw", dir);
+        CHECK_INT(write_file(img, "abc", 3, 0644, 0), ==, 0);
+        /* No sha256 recorded: the engine hashes the file. */
+        const char *manifest = "{\"name\": \"m\", \"artifacts\": [{\"file\": \"m.raw\", \"format\": \"raw\", \"size\": 3}]}";
+        _cleanup_free_ char *mpath = xasprintf("%s/kiln-manifest.json", dir);
+        CHECK_INT(write_file(mpath, manifest, strlen(manifest), 0644, 0), ==, 0);
+
+        struct strbuf err = STRBUF_INIT;
+        struct publish_plan plan = {0};
+        /* A name no selected build has. */
+        const char *bad[] = {"nope"};
+        struct publish_request req = {.spec = s, .output_dir = out, .names = bad, .nnames = 1};
+        CHECK_INT(publish_plan_make(&req, &plan, &err), ==, -ENXIO);
+        CHECK_STREQ(plan.unmatched_name, "nope");
+        publish_plan_done(&plan);
+        /* Only a build without publish: nothing to do. */
+        char *only_other[] = {(char *)"other"};
+        req = (struct publish_request){.spec = s, .output_dir = out, .only = only_other, .nonly = 1};
+        CHECK_INT(publish_plan_make(&req, &plan, &err), ==, -ENODATA);
+        publish_plan_done(&plan);
+        /* Every target of m; one by name. */
+        req = (struct publish_request){.spec = s, .output_dir = out};
+        CHECK_INT(publish_plan_make(&req, &plan, &err), ==, 0);
+        CHECK_INT(plan.njobs, ==, 2);
+        CHECK_STREQ(plan.jobs[0].build, "m");
+        CHECK_STREQ(plan.jobs[0].set->v[0].sha256, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+        char *env[] = {"AWS_ACCESS_KEY_ID=AKIDEXAMPLE", "AWS_SECRET_ACCESS_KEY=secret-value-123", NULL};
+        struct publish_ctx ctx = {.environ = env, .log_fd = -1};
+        struct seen_run seen = {0};
+        struct publish_run_observer obs = {.start = seen_start, .done = seen_done, .userdata = &seen};
+        struct publish_outcome *o = NULL;
+        size_t n = 0;
+        CHECK_INT(publish_plan_run(&plan, &ctx, &obs, &o, &n), ==, 2);
+        CHECK_INT(n, ==, 2);
+        CHECK_INT(seen.starts, ==, 2);
+        CHECK_INT(seen.dones, ==, 2);
+        CHECK(!seen.last_had_artifact); /* no vmdk */
+        CHECK_STREQ(o[0].build, "m");
+        CHECK(strstr(o[0].result.error, "cannot connect"));
+        publish_outcomes_free(o, n);
+        publish_plan_done(&plan);
+        const char *one[] = {"nowhere"};
+        req = (struct publish_request){.spec = s, .output_dir = out, .names = one, .nnames = 1};
+        CHECK_INT(publish_plan_make(&req, &plan, &err), ==, 0);
+        CHECK_INT(plan.njobs, ==, 1);
+        CHECK_STREQ(plan.jobs[0].target.name, "nowhere");
+        publish_plan_done(&plan);
+        /* A size that lies: the plan says which build and why. */
+        CHECK_INT(write_file(img, "abcd", 4, 0644, 0), ==, 0);
+        strbuf_reset(&err);
+        req = (struct publish_request){.spec = s, .output_dir = out};
+        CHECK_INT(publish_plan_make(&req, &plan, &err), ==, -ESTALE);
+        CHECK(startswith(strbuf_str(&err), "m: "));
+        publish_plan_done(&plan);
+        strbuf_free(&err);
+        rm_dir(out);
+        spec_free(s);
+        diag_list_done(&d);
+}
+
+TEST(publish_artifact_set_in_memory) {
+        _cleanup_free_ char *dir = tmpdir();
+        _cleanup_free_ char *img = xasprintf("%s/m.raw", dir);
+        CHECK_INT(write_file(img, "abc", 3, 0644, 0), ==, 0);
+        struct artifact_set set = {.dir = xstrdup(dir), .name = xstrdup("m")};
+        struct artifact_file *f = artifact_set_add(&set, "m.raw");
+        f->format = xstrdup("raw");
+        f->size = 3;
+        struct publish_artifacts pa = {0};
+        struct strbuf err = STRBUF_INIT;
+        CHECK_INT(publish_artifacts_use_set(&pa, &set, true, &err), ==, 0);
+        CHECK_STREQ(pa.v[0].sha256, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+        CHECK_INT(strlen(pa.v[0].sha512), ==, 128);
+        CHECK_STREQ(pa.v[0].image_name, "m");
+        publish_artifacts_done(&pa);
+        /* A recorded sha256 that is not the file's: refused. */
+        memcpy(set.files[0].sha256, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ae", 65);
+        CHECK_INT(publish_artifacts_use_set(&pa, &set, true, &err), ==, -ESTALE);
+        CHECK_INT(pa.n, ==, 0);
+        publish_artifacts_done(&pa);
+        /* No publish: section: nothing at all. */
+        struct publish_outcome *o = NULL;
+        size_t n = 9;
+        struct publish_ctx ctx = {.log_fd = -1};
+        CHECK_INT(publish_artifact_set(&set, NULL, &ctx, &o, &n), ==, 0);
+        CHECK_INT(n, ==, 0);
+        publish_outcomes_free(o, n);
+        artifact_set_done(&set);
+        strbuf_free(&err);
+        rm_dir(dir);
+}

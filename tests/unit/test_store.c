@@ -9,6 +9,7 @@
 #include "harness.h"
 
 #include "base/hash.h"
+#include "image/artifact.h"
 #include "os/fs.h"
 #include "store/store.h"
 
@@ -614,4 +615,32 @@ TEST(store_schema_guard) {
         CHECK(access(left2, F_OK) != 0);
         store_close(st);
         rm_rf(dir2);
+}
+
+/* What a build hands over in memory: no manifest is read. */
+TEST(store_add_artifacts_in_memory) {
+        _cleanup_free_ char *dir = test_dir();
+        _cleanup_free_ char *sdir = xasprintf("%s/store", dir);
+        _cleanup_free_ char *out = make_output(dir, "mem", "m", "aarch64", NULL);
+        _cleanup_free_ char *mp = xasprintf("%s/kiln-manifest.json", out);
+        struct artifact_set set = {0};
+        CHECK_INT(artifact_set_read(out, &set, NULL), ==, 0);
+        CHECK_INT(unlink(mp), ==, 0);
+        struct store *st = NULL;
+        CHECK_INT(store_open(sdir, &st), ==, 0);
+        struct store_entry *v = NULL;
+        size_t n = 0;
+        CHECK_INT(store_add_artifacts(st, &set, NULL, &v, &n), ==, 0);
+        CHECK_INT(n, ==, 2);
+        CHECK_STREQ(v[0].name, "mem");
+        CHECK_STREQ(v[0].arch, "aarch64");
+        CHECK_INT(v[0].created, ==, set.created);
+        store_entries_free(v, n);
+        /* A size in the set that the file does not have: refused. */
+        set.files[1].size++;
+        CHECK_INT(store_add_artifacts(st, &set, &(struct store_add_options){.version = "2"}, &v, &n), ==, -EBADMSG);
+        CHECK(strstr(store_error(st), "size is") != NULL);
+        artifact_set_done(&set);
+        store_close(st);
+        rm_rf(dir);
 }
