@@ -26,7 +26,8 @@ LDLIBS  = $(PKG_LIBS) -lm -lpthread
 # Library sources: every src/ module except the CLI, in dependency order.
 LIB_SRCS := $(wildcard src/base/*.c) $(wildcard src/spec/*.c) $(wildcard src/provision/*.c) \
             $(wildcard src/image/*.c) $(wildcard src/vm/*.c) $(wildcard src/check/*.c) \
-            $(wildcard src/store/*.c) $(wildcard src/publish/*.c)
+            $(wildcard src/store/*.c) $(wildcard src/publish/*.c) \
+            $(wildcard src/pipeline/*.c)
 CLI_SRCS := $(wildcard src/cli/*.c)
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 

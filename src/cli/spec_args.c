@@ -42,6 +42,7 @@ const struct cli_option spec_cli_options[] = {
         {"store", 0, true, OPT_STORE},
         {"no-store", 0, false, OPT_NO_STORE},
         {"no-publish", 0, false, OPT_NO_PUBLISH},
+        {"events", 0, true, OPT_EVENTS},
         {NULL, 0, false, 0},
 };
 
@@ -197,6 +198,11 @@ int spec_args_parse(struct spec_args *a, const struct verb *v, int argc, char **
                         break;
                 case OPT_JSON:
                         a->json = true;
+                        break;
+                case OPT_EVENTS:
+                        if (!a->build_opts || a->check_opts)
+                                return cli_usage_error(v->name, "option '--events' is for kiln build");
+                        a->events = arg;
                         break;
                 case OPT_FORCE:
                         a->force = true;
