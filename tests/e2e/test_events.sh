@@ -21,14 +21,7 @@ fi
 
 SHARED=$(mktemp -d /var/tmp/kiln-e2e-events.XXXXXX)
 e2e_cleanup_add "$SHARED"
-mkdir -p "$SHARED/tree/bin" "$SHARED/tree/etc" "$SHARED/tree/root"
-cp /bin/busybox "$SHARED/tree/bin/busybox"
-for a in $(/bin/busybox --list); do
-        [ "$a" = busybox ] || ln -s busybox "$SHARED/tree/bin/$a"
-done
-echo "root:x:0:0:root:/root:/bin/sh" >"$SHARED/tree/etc/passwd"
-echo "root:x:0:" >"$SHARED/tree/etc/group"
-tar -C "$SHARED/tree" -czf "$SHARED/busybox.tar.gz" .
+e2e_busybox_tarball "$SHARED"
 
 # write_spec — two builds (a matrix); the second step runs only in small-b.
 write_spec() {
