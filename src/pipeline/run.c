@@ -37,6 +37,7 @@ struct run {
          * own; used only by run_secret_add and run_mask. */
         struct diag_list secrets;
         pthread_mutex_t secrets_lock;
+        bool failed;                  /* something of the run itself failed (reported) */
 };
 
 static uint64_t mono_ms(void) {
@@ -214,11 +215,14 @@ static bool cancelled(struct run *run) {
         return run->o->cancel && *run->o->cancel;
 }
 
-/* Whether build i goes on to the next stage (and, when the run was
- * cancelled, marks it failed at that stage). */
-static bool goes_on(struct run *run, size_t i, enum pipeline_build_status fail_as, const char *stage) {
+/* Whether build i goes on to the next stage: it got through the ones
+ * before, it is selected and (unless any_outputs) it has outputs: — and,
+ * when the run was cancelled, marks it failed at that stage. */
+static bool goes_on(struct run *run, size_t i, enum pipeline_build_status fail_as, const char *stage,
+                    bool any_outputs) {
         const struct spec_build *b = run->res->trees[i].build;
-        if (run->res->status[i] != PIPELINE_BUILD_OK || !b->selected || !b->outputs || !b->outputs->n)
+        if (run->res->status[i] != PIPELINE_BUILD_OK || !b->selected ||
+            (!any_outputs && (!b->outputs || !b->outputs->n)))
                 return false;
         if (!cancelled(run))
                 return true;
@@ -303,7 +307,7 @@ static void stage_images(struct run *run) {
         bool any = false;
         for (size_t i = 0; i < res->n; i++) {
                 builds[i] = res->trees[i].build;
-                if (!goes_on(run, i, PIPELINE_BUILD_IMAGE_FAILED, "image"))
+                if (!goes_on(run, i, PIPELINE_BUILD_IMAGE_FAILED, "image", false))
                         continue;
                 any = true;
                 if (make_image(run, &res->trees[i], &outs[i]) < 0)
@@ -312,9 +316,11 @@ static void stage_images(struct run *run) {
         if (any) {
                 int r = packer_manifest_update(run->outdir, res->run_uuid, builds, outs, res->n,
                                                (uint64_t)time(NULL));
-                if (r < 0)
+                if (r < 0) {
                         problem(run, PEV_ERROR, NULL, "image", "cannot write %s/packer-manifest.json: %s",
                                 run->outdir, strerror(-r));
+                        run->failed = true;
+                }
         }
         for (size_t i = 0; i < res->n; i++)
                 output_result_done(&outs[i]);
@@ -400,7 +406,7 @@ static void stage_boot_checks(struct run *run) {
                 /* Every booted image is judged by systemd's verdict, so
                  * a build without checks: is booted too. */
                 if (!(o->boot_check || b->boot_check) ||
-                    !goes_on(run, i, PIPELINE_BUILD_BOOT_FAILED, "boot-check"))
+                    !goes_on(run, i, PIPELINE_BUILD_BOOT_FAILED, "boot-check", true))
                         continue;
                 if (!boot_check(run, b))
                         run->res->status[i] = PIPELINE_BUILD_BOOT_FAILED;
@@ -474,7 +480,7 @@ static void stage_deliver(struct run *run) {
                 if (res->status[i] == PIPELINE_BUILD_BOOT_FAILED && b->outputs && b->outputs->n)
                         problem(run, PEV_ERROR, b, "store", "not stored%s: the boot check failed",
                                 b->publish && !run->o->no_publish ? " or published" : "");
-                if (!goes_on(run, i, PIPELINE_BUILD_STORE_FAILED, "store"))
+                if (!goes_on(run, i, PIPELINE_BUILD_STORE_FAILED, "store", false))
                         continue;
                 _cleanup_free_ char *dir = xasprintf("%s/%s", run->outdir, b->name);
                 if (!run->o->no_store && !store_image(run, &ss, b, dir))
@@ -556,7 +562,7 @@ int pipeline_run(const struct spec *s, const struct pipeline_options *opts,
         pthread_mutex_destroy(&run.secrets_lock);
         if (r < 0)
                 return r;
-        return ret->failed || ret->skipped ? 1 : 0;
+        return ret->failed || ret->skipped || run.failed ? 1 : 0;
 }
 
 void pipeline_result_done(struct pipeline_result *r) {
