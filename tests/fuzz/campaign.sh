@@ -35,7 +35,8 @@ for name in "$@"; do
 		n=$((n + 1))
 		# A round lasts at most 5 minutes and no longer than what is left.
 		round=$((budget - cpu + 5))
-		[ "$round" -gt 300 ] && 		log=$dir/round$n.log
+		[ "$round" -gt 300 ] && round=300
+		log=$dir/round$n.log
 		st=0
 		/usr/bin/time -f '%U %S' -o "$dir/time$n" \
 			"$dir/fuzz_$name" -max_total_time=$round -rss_limit_mb=2048 \
