@@ -24,7 +24,8 @@ ALL_CFLAGS = -std=gnu11 $(WARN) $(CFLAGS) -Isrc -DKILN_VERSION='"$(VERSION)"' \
 LDLIBS  = $(PKG_LIBS) -lm -lpthread
 
 # Library sources: every src/ module except the CLI, in dependency order.
-LIB_SRCS := $(wildcard src/base/*.c) $(wildcard src/spec/*.c) $(wildcard src/provision/*.c) \
+LIB_SRCS := $(wildcard src/base/*.c) $(wildcard src/net/*.c) $(wildcard src/db/*.c) \
+            $(wildcard src/spec/*.c) $(wildcard src/provision/*.c) \
             $(wildcard src/image/*.c) $(wildcard src/vm/*.c) $(wildcard src/check/*.c) \
             $(wildcard src/store/*.c) $(wildcard src/publish/*.c) \
             $(wildcard src/pipeline/*.c)

@@ -36,6 +36,7 @@
  */
 #include "image/disk.h"
 
+#include "base/arch.h"
 #include "base/hash.h"
 #include "base/strbuf.h"
 #include "base/util.h"
@@ -181,50 +182,24 @@ static void guid_to_disk(const uint8_t u[16], uint8_t d[16]) {
                 d[i] = u[order[i]];
 }
 
-/* ---- the architecture table --------------------------------------------- */
+/* ---- the architecture's boot loader ---------------------------------------- */
+
+/* Architecture facts (GPT root type, GRUB targets, EFI file name, console,
+ * which loaders kiln installs) come from base/arch.h's table. */
 
 struct ctx;
 
-/* A file the tree must contain for a bootloader, and the package that
+/* A file the tree must contain for the boot loader, and the package that
  * provides it (for the error message). */
 struct tree_need {
-        const char *path; /* relative to the tree root, no symlinks on the way */
+        char path[64]; /* relative to the tree root, no symlinks on the way */
         const char *package;
 };
 
-/* A bootloader: one per architecture. */
-struct boot_loader {
-        const char *name;
-        const struct tree_need *needs;
-        size_t nneeds;
-        /* Builds the boot files into c->boot_out with the tree's tools. */
-        int (*build)(struct ctx *c);
-        /* Writes them into the disk (fd): ESP files, boot code. */
-        int (*install)(struct ctx *c, int fd);
-};
-
-struct arch_info {
-        const char *name;
-        const char *root_type; /* GPT type of the root partition (Discoverable Partitions Spec) */
-        const struct boot_loader *boot; /* NULL: disk_plan only */
-};
-
-static const struct boot_loader grub_x86_64;
-
-static const struct arch_info arches[] = {
-        {"x86_64", "4f68bce3-e8cd-4db1-96e7-fbcaf984b709", &grub_x86_64},
-        {"aarch64", "b921b045-1df0-41c3-af44-4c6f280d3fae", NULL},
-};
+#define BOOT_MAX_NEEDS 4
 
 #define TYPE_BIOS_BOOT "21686148-6449-6e6f-744e-656564454649"
 #define TYPE_ESP "c12a7328-f81f-11d2-ba4b-00a0c93ec93b"
-
-static const struct arch_info *arch_find(const char *name) {
-        for (size_t i = 0; name && i < ARRAY_SIZE(arches); i++)
-                if (streq(arches[i].name, name))
-                        return &arches[i];
-        return NULL;
-}
 
 /* ---- disk_plan ---------------------------------------------------------- */
 
@@ -367,7 +342,7 @@ int disk_plan(const struct disk_options *o, struct disk_layout *ret) {
 
         if (!o || !ret || !o->seed)
                 return -EINVAL;
-        const struct arch_info *arch = arch_find(o->arch);
+        const struct arch *arch = arch_find(o->arch);
         if (!arch)
                 return -EOPNOTSUPP;
         if (o->size < DISK_MIN_SIZE || o->size > DISK_MAX_SIZE)
@@ -427,7 +402,7 @@ int disk_plan(const struct disk_options *o, struct disk_layout *ret) {
                         break;
                 case DISK_PT_ROOT:
                         snprintf(p->purpose, sizeof p->purpose, "root");
-                        (void)uuid_parse(arch->root_type, p->type_guid);
+                        (void)uuid_parse(arch->gpt_root_type, p->type_guid);
                         p->fs = q->filesystem && streq(q->filesystem, "xfs") ? "xfs" : "ext4";
                         p->mount = "/";
                         l.root = (int)i;
@@ -628,7 +603,10 @@ int gpt_write(int fd, const struct disk_layout *l) {
 struct ctx {
         const struct disk_options *o;
         const struct disk_layout *l;
-        const struct arch_info *arch;
+        const struct arch *arch;
+        const char *loader;     /* the boot loader's name, for messages */
+        struct tree_need needs[BOOT_MAX_NEEDS]; /* what the loader needs from the tree */
+        size_t nneeds;
         int log_fd;
         char *dir;       /* scratch/disk */
         char *mnt;       /* the sandboxes' mountpoint (always empty on the host) */
@@ -962,8 +940,8 @@ static int probe(struct ctx *c) {
                                 break;
                 }
         }
-        for (size_t i = 0; i < c->arch->boot->nneeds; i++)
-                argv_add(&a, c->arch->boot->needs[i].path);
+        for (size_t i = 0; i < c->nneeds; i++)
+                argv_add(&a, c->needs[i].path);
         _cleanup_free_ char **argv = a.v;
 
         _cleanup_close_ int out = open(out_path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
@@ -996,8 +974,8 @@ static int probe(struct ctx *c) {
         if (!best)
                 return fail(c, -ENOENT,
                             "the tree has no kernel (/boot/vmlinuz-VERSION): install one in "
-                            "the tree, e.g. linux-image-cloud-amd64 (Debian) or "
-                            "linux-image-virtual (Ubuntu)");
+                            "the tree, e.g. %s (Debian) or linux-image-virtual (Ubuntu)",
+                            c->arch->kernel_package);
         _cleanup_free_ char *initrd = xasprintf("boot/initrd.img-%s", best);
         if (!probe_has(c, "file", initrd))
                 return fail(c, -ENOENT,
@@ -1010,8 +988,8 @@ static int probe(struct ctx *c) {
         say(c, "probe: booting %s with %s", c->kernel, c->initrd);
 
         _cleanup_strbuf_ struct strbuf missing = STRBUF_INIT;
-        for (size_t i = 0; i < c->arch->boot->nneeds; i++) {
-                const struct tree_need *need = &c->arch->boot->needs[i];
+        for (size_t i = 0; i < c->nneeds; i++) {
+                const struct tree_need *need = &c->needs[i];
                 if (probe_has(c, "file", need->path))
                         continue;
                 say(c, "probe: the tree lacks /%s (package %s)", need->path, need->package);
@@ -1020,7 +998,7 @@ static int probe(struct ctx *c) {
         }
         if (missing.len)
                 return fail(c, -ENOENT, "the tree cannot be made bootable with %s: install%s in the tree",
-                            c->arch->boot->name, missing.buf);
+                            c->loader, missing.buf);
         for (size_t i = 0; i < ARRAY_SIZE(prep_dirs); i++)
                 if ((probe_has(c, "file", prep_dirs[i]) || probe_has(c, "link", prep_dirs[i])))
                         return fail(c, -EINVAL,
@@ -1224,7 +1202,8 @@ static int stage_files(struct ctx *c) {
                                     streq(l->parts[i].fs, "xfs") ? 0 : 2);
 
         /* The menu: GRUB's own terminal on the serial port and the screen;
-         * the kernel's console on both too (ttyS0 last: /dev/console). */
+         * the kernel's console on both too (the serial port, e.g. ttyS0,
+         * last: /dev/console). */
         strbuf_addf(&cfg,
                     "# /boot/grub/grub.cfg, written by kiln\n"
                     "serial --unit=0 --speed=115200\n"
@@ -1235,9 +1214,9 @@ static int stage_files(struct ctx *c) {
                     "\n"
                     "menuentry 'Linux %s' {\n"
                     "\tsearch --no-floppy --fs-uuid --set=root %s\n"
-                    "\tlinux %s root=UUID=%s ro console=tty0 console=ttyS0",
+                    "\tlinux %s root=UUID=%s ro console=tty0 console=%s",
                     c->kernel + strlen("/boot/vmlinuz-"), l->root_fs_uuid, c->kernel,
-                    l->root_fs_uuid);
+                    l->root_fs_uuid, c->arch->console);
         r = add_cmdline_extra(&cfg, c->o->kernel_cmdline_extra);
         if (r < 0)
                 return fail(c, r, "the extra kernel arguments contain a quote, a backslash or a "
@@ -1804,7 +1783,7 @@ static int esp_copy(struct ctx *c, int fd, const char *src, const char *dest) {
         return run_host(c, "mcopy", cp, fd);
 }
 
-/* ---- GRUB for x86_64: BIOS (i386-pc) and UEFI (x86_64-efi) ---------------- */
+/* ---- GRUB: BIOS (x86_64: i386-pc) and UEFI (x86_64-efi) --------------------- */
 
 /* Modules built into both images. Nothing can be loaded later: the tree has
  * no /boot/grub/<platform>/ (that is grub-install's job, which kiln does not
@@ -1831,12 +1810,28 @@ static int esp_copy(struct ctx *c, int fd, const char *src, const char *dest) {
 #define GRUB_BOOT_MACHINE_LIST_SIZE 12
 #define GRUB_BOOT_I386_PC_KERNEL_SEG 0x800 /* core.img loads at 0x8000; its 2nd sector at 0x8200 */
 
-static const struct tree_need grub_x86_64_needs[] = {
-        {"usr/bin/grub-mkimage", "grub-common"},
-        {"usr/lib/grub/i386-pc/boot.img", "grub-pc-bin"},
-        {"usr/lib/grub/i386-pc/moddep.lst", "grub-pc-bin"},
-        {"usr/lib/grub/x86_64-efi/moddep.lst", "grub-efi-amd64-bin"},
-};
+/* Adds usr/lib/grub/TARGET/FILE (from package) to what the tree must have. */
+static void grub_need(struct ctx *c, const char *target, const char *file, const char *package) {
+        assert(c->nneeds < BOOT_MAX_NEEDS);
+        struct tree_need *n = &c->needs[c->nneeds++];
+        snprintf(n->path, sizeof n->path, "usr/lib/grub/%s/%s", target, file);
+        n->package = package;
+}
+
+/* What GRUB needs from the tree for the arch's loaders, and its name. */
+static void grub_needs(struct ctx *c) {
+        const struct arch *a = c->arch;
+        bool bios = a->boot_loaders & ARCH_LOADER_GRUB_BIOS, efi = a->boot_loaders & ARCH_LOADER_GRUB_EFI;
+        c->needs[0] = (struct tree_need){"usr/bin/grub-mkimage", "grub-common"};
+        c->nneeds = 1;
+        if (bios) {
+                grub_need(c, a->grub_bios_target, "boot.img", a->grub_bios_package);
+                grub_need(c, a->grub_bios_target, "moddep.lst", a->grub_bios_package);
+        }
+        if (efi)
+                grub_need(c, a->grub_efi_target, "moddep.lst", a->grub_efi_package);
+        c->loader = bios && efi ? "GRUB (BIOS and UEFI)" : bios ? "GRUB (BIOS)" : "GRUB (UEFI)";
+}
 
 static int grub_build(struct ctx *c) {
         /* the tree sees the staged early config and the output directory
@@ -1849,26 +1844,43 @@ static int grub_build(struct ctx *c) {
                              .stdin_fd = -1, .stdout_fd = -1, .timeout_ms = STAGE_TIMEOUT_MS};
         int r;
 
-        /* BIOS: the prefix is a fallback for a disk GRUB sees as hd0; the
-         * embedded config searches by UUID, so another disk order works too */
-        char prefix[48];
-        snprintf(prefix, sizeof prefix, "(hd0,gpt%d)/boot/grub", c->l->root + 1);
         /* xfs only when the root is xfs: ext4 images stay as they were */
         const char *xfs = streq(c->l->root_fs, "xfs") ? "xfs" : NULL;
-        char *bios[] = {"grub-mkimage", "-O", "i386-pc", "-o", "/run/kiln/out/core.img",
-                        "-p", prefix, "-c", "/run/kiln/stage/early.cfg",
-                        "biosdisk", GRUB_COMMON_MODULES, (char *)xfs, NULL};
-        r = run_in_tree(c, &t, bios);
-        if (r < 0)
-                return r;
-        char *efi[] = {"grub-mkimage", "-O", "x86_64-efi", "-o", "/run/kiln/out/BOOTX64.EFI",
-                       "-p", "/boot/grub", "-c", "/run/kiln/stage/early.cfg",
-                       "efi_gop", "efi_uga", GRUB_COMMON_MODULES, (char *)xfs, NULL};
-        r = run_in_tree(c, &t, efi);
-        if (r < 0)
-                return r;
+        const struct arch *a = c->arch;
+        if (a->boot_loaders & ARCH_LOADER_GRUB_BIOS) {
+                /* BIOS: the prefix is a fallback for a disk GRUB sees as hd0; the
+                 * embedded config searches by UUID, so another disk order works too */
+                char prefix[48];
+                snprintf(prefix, sizeof prefix, "(hd0,gpt%d)/boot/grub", c->l->root + 1);
+                char *bios[] = {"grub-mkimage", "-O", (char *)a->grub_bios_target, "-o",
+                                "/run/kiln/out/core.img", "-p", prefix, "-c", "/run/kiln/stage/early.cfg",
+                                "biosdisk", GRUB_COMMON_MODULES, (char *)xfs, NULL};
+                r = run_in_tree(c, &t, bios);
+                if (r < 0)
+                        return r;
+        }
+        if (a->boot_loaders & ARCH_LOADER_GRUB_EFI) {
+                _cleanup_free_ char *out = xasprintf("/run/kiln/out/%s", a->efi_boot_file);
+                /* the arch's video modules, then the common ones (and xfs) */
+                const char *const common[] = {GRUB_COMMON_MODULES, xfs};
+                char *efi[32] = {"grub-mkimage", "-O", (char *)a->grub_efi_target, "-o", out,
+                                 "-p", "/boot/grub", "-c", "/run/kiln/stage/early.cfg"};
+                size_t n = 9;
+                static_assert(9 + ARRAY_SIZE(a->grub_efi_modules) + ARRAY_SIZE(common) < ARRAY_SIZE(efi),
+                              "room for every module and the NULL");
+                for (const char *const *m = a->grub_efi_modules; *m; m++)
+                        efi[n++] = (char *)*m;
+                for (size_t i = 0; i < ARRAY_SIZE(common) && common[i]; i++)
+                        efi[n++] = (char *)common[i];
+                r = run_in_tree(c, &t, efi);
+                if (r < 0)
+                        return r;
+        }
+        if (!(a->boot_loaders & ARCH_LOADER_GRUB_BIOS))
+                return 0;
         t.what = "boot.img";
-        char *cp[] = {"cp", "/usr/lib/grub/i386-pc/boot.img", "/run/kiln/out/boot.img", NULL};
+        _cleanup_free_ char *img = xasprintf("/usr/lib/grub/%s/boot.img", a->grub_bios_target);
+        char *cp[] = {"cp", img, "/run/kiln/out/boot.img", NULL};
         return run_in_tree(c, &t, cp);
 }
 
@@ -1960,9 +1972,11 @@ static int grub_install_bios(struct ctx *c, int fd) {
 /* UEFI when there is an ESP, legacy BIOS when there is a BIOS boot
  * partition (the layout has at least one of them). */
 static int grub_install(struct ctx *c, int fd) {
-        _cleanup_free_ char *efi = xasprintf("%s/BOOTX64.EFI", c->boot_out);
+        const char *name = c->arch->efi_boot_file;
+        _cleanup_free_ char *efi = xasprintf("%s/%s", c->boot_out, name);
+        _cleanup_free_ char *dest = xasprintf("/EFI/BOOT/%s", name);
         int r;
-        if (c->l->esp >= 0 && (r = esp_copy(c, fd, efi, "/EFI/BOOT/BOOTX64.EFI")) < 0)
+        if (c->l->esp >= 0 && (r = esp_copy(c, fd, efi, dest)) < 0)
                 return r;
         if (c->l->bios < 0) {
                 say(c, "no BIOS boot partition: the disk boots with UEFI only");
@@ -1970,14 +1984,6 @@ static int grub_install(struct ctx *c, int fd) {
         }
         return grub_install_bios(c, fd);
 }
-
-static const struct boot_loader grub_x86_64 = {
-        .name = "GRUB (BIOS and UEFI)",
-        .needs = grub_x86_64_needs,
-        .nneeds = ARRAY_SIZE(grub_x86_64_needs),
-        .build = grub_build,
-        .install = grub_install,
-};
 
 /* ---- disk_assemble ------------------------------------------------------ */
 
@@ -2047,11 +2053,12 @@ int disk_assemble(const struct disk_options *o, const struct disk_layout *l, int
         c.arch = arch_find(o->arch);
         if (!c.arch)
                 return fail(&c, -EOPNOTSUPP, "unknown architecture '%s'", o->arch ? o->arch : "");
-        if (!c.arch->boot)
+        if (!c.arch->boot_loaders)
                 return fail(&c, -EOPNOTSUPP,
                             "disk images for %s are not supported yet: no bootloader entry "
                             "for this architecture",
                             c.arch->name);
+        grub_needs(&c);
         if (!layout_matches_plan(o, l) || gpt_check(l) < 0)
                 return fail(&c, -EINVAL, "the layout is not what disk_plan makes for these options");
         if (fstat(out_fd, &st) < 0 || !S_ISREG(st.st_mode))
@@ -2069,7 +2076,7 @@ int disk_assemble(const struct disk_options *o, const struct disk_layout *l, int
                 return r;
         say(&c, "tree prepared in %.1f s", (double)(mono_ms() - t) / 1000);
         t = mono_ms();
-        if ((r = c.arch->boot->build(&c)) < 0)
+        if ((r = grub_build(&c)) < 0)
                 return r;
         say(&c, "bootloader built in %.1f s", (double)(mono_ms() - t) / 1000);
 
@@ -2099,7 +2106,7 @@ int disk_assemble(const struct disk_options *o, const struct disk_layout *l, int
         say(&c, "filesystems written in %.1f s", (double)(mono_ms() - t) / 1000);
         t = mono_ms();
         if ((l->esp >= 0 && (r = make_esp(&c, out_fd)) < 0) ||
-            (r = c.arch->boot->install(&c, out_fd)) < 0)
+            (r = grub_install(&c, out_fd)) < 0)
                 return r;
         say(&c, "ESP and boot code written in %.1f s", (double)(mono_ms() - t) / 1000);
         say(&c, "disk assembled in %.1f s", (double)(mono_ms() - t0) / 1000);

@@ -60,8 +60,10 @@
  * bytes 00 11 22 ... ff). GPT stores GUIDs mixed-endian on disk (the first
  * three fields little-endian); gpt_write converts.
  *
- * The bootloader part is a table keyed by architecture (x86_64 today; other
- * architectures plan but do not assemble: -EOPNOTSUPP).
+ * Architecture facts (the root partition's GPT type, GRUB's targets, the
+ * EFI file name, the serial console, which boot loaders) come from
+ * base/arch.h's table. An architecture whose row lists no boot loader
+ * (aarch64 today) plans but does not assemble: -EOPNOTSUPP.
  */
 #pragma once
 
@@ -142,7 +144,8 @@ struct disk_layout {
 
 struct disk_options {
         uint64_t size;               /* requested disk size in bytes (rounded up to 1 MiB) */
-        const char *arch;            /* "x86_64" (also "aarch64" for disk_plan only) */
+        const char *arch;            /* a kiln name in base/arch.h's table: "x86_64" (also
+                                        "aarch64" for disk_plan only) */
         const char *seed;            /* any string: UUIDs derive from it */
         const char *root_fs;         /* without parts: "ext4" (NULL) or "xfs" */
         const struct disk_part_req *parts; /* NULL: the default layout */

@@ -946,13 +946,9 @@ bool build_holds_secrets(const struct spec_build *b) {
                         const struct spec_step *st = &b->steps[i];
                         if (value_any_sensitive(st->params))
                                 return true;
-                        const struct value *mode = value_map_get(st->params, "mode");
-                        if (streq(st->kind, "file") && mode && mode->str) {
-                                char *end = NULL;
-                                unsigned long m = strtoul(mode->str, &end, 8);
-                                if (end != mode->str && !*end && !(m & S_IROTH))
-                                        return true;
-                        }
+                        const struct step_runner *r = step_runner_find(st->kind);
+                        if (r && r->writes_private && r->writes_private(st->params))
+                                return true;
                 }
         }
         return false;

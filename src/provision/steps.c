@@ -26,6 +26,7 @@
  */
 #include "provision/steps.h"
 
+#include "base/arch.h"
 #include "base/hash.h"
 #include "base/json.h"
 #include "spec/interp.h"
@@ -752,12 +753,23 @@ static int run_ansible(const struct step_ctx *ctx, struct sandbox_result *res) {
         return r;
 }
 
-const struct step_runner runner_packages = {"packages", run_packages, NULL};
-const struct step_runner runner_update = {"update", run_update, NULL};
-const struct step_runner runner_file = {"file", run_file, file_inputs};
-const struct step_runner runner_shell = {"shell", run_shell, shell_inputs};
-const struct step_runner runner_host_shell = {"host-shell", run_host_shell, shell_inputs};
-const struct step_runner runner_ansible = {"ansible", run_ansible, ansible_inputs};
+/* A file step whose mode others may not read (0400, 0600, 0640) writes a
+ * file the spec marks private. */
+static bool file_private(const struct value *params) {
+        const struct value *mode = value_map_get(params, "mode");
+        if (!mode || !mode->str)
+                return false;
+        char *end = NULL;
+        unsigned long m = strtoul(mode->str, &end, 8);
+        return end != mode->str && !*end && !(m & S_IROTH);
+}
+
+const struct step_runner runner_packages = {"packages", run_packages, NULL, NULL};
+const struct step_runner runner_update = {"update", run_update, NULL, NULL};
+const struct step_runner runner_file = {"file", run_file, file_inputs, file_private};
+const struct step_runner runner_shell = {"shell", run_shell, shell_inputs, NULL};
+const struct step_runner runner_host_shell = {"host-shell", run_host_shell, shell_inputs, NULL};
+const struct step_runner runner_ansible = {"ansible", run_ansible, ansible_inputs, NULL};
 
 const struct step_runner *const step_runners[] = {
         &runner_packages, &runner_update, &runner_file, &runner_shell,
@@ -871,10 +883,7 @@ int run_host_isolated(char *const *argv, char *const *envp, const char *cwd, int
         return 0;
 }
 
-void source_inputs(const struct spec *s, const struct spec_build *b, char ***paths, size_t *n) {
-        const struct value *type = value_map_get(b->source, "type");
-        if (!type || !type->str || !streq(type->str, "tarball"))
-                return;
+static void tarball_inputs(const struct spec *s, const struct spec_build *b, char ***paths, size_t *n) {
         const struct value *p = value_map_get(b->source, "path");
         if (p && p->str) {
                 *paths = xreallocarray(*paths, *n + 1, sizeof(char *));
@@ -889,28 +898,21 @@ static const char *const bootstrap_env_drop[] = {
         "OS_APPLICATION_CREDENTIAL_SECRET", "KILN_GLANCE_HEADERS", NULL,
 };
 
-static const char *host_arch(void) {
-#if defined(__x86_64__)
-        return "x86_64";
-#elif defined(__aarch64__)
-        return "aarch64";
-#else
-        return "unknown";
-#endif
-}
-
 /* Foreign architectures run through qemu-user via binfmt_misc. */
 static int check_arch(const struct step_ctx *ctx) {
         const char *arch = ctx->build->arch;
-        if (streq(arch, host_arch()))
+        const struct arch *host = arch_host();
+        const char *host_name = host ? host->name : "unknown";
+        if (streq(arch, host_name))
                 return 0;
+        /* qemu-user's binfmt entries carry kiln's names (qemu-aarch64) */
         _cleanup_free_ char *bf = xasprintf("/proc/sys/fs/binfmt_misc/qemu-%s", arch);
         if (access(bf, F_OK) == 0)
                 return 0;
         logf_(ctx->log_fd,
               "kiln: building for %s on a %s host needs qemu-user emulation, which is not set up\n"
               "kiln: (no %s). Install qemu-user-static and binfmt-support, or build on a %s machine\n",
-              arch, host_arch(), bf, arch);
+              arch, host_name, bf, arch);
         return -ENOEXEC;
 }
 
@@ -923,7 +925,7 @@ static int run_debian(const struct step_ctx *ctx, struct sandbox_result *res) {
         strv_add(&argv, "mmdebstrap");
         const struct value *variant = value_map_get(src, "variant");
         strv_addf(&argv, "--variant=%s", variant && variant->str ? variant->str : "apt");
-        strv_addf(&argv, "--architectures=%s", spec_arch_debian(ctx->build->arch));
+        strv_addf(&argv, "--architectures=%s", arch_find(ctx->build->arch)->debian);
         _cleanup_strv_ struct strv comps = {0}, pkgs = {0};
         strv_add_value(&comps, value_map_get(src, "components"));
         strv_add_value(&pkgs, value_map_get(src, "packages"));
@@ -1027,14 +1029,41 @@ static int run_tarball(const struct step_ctx *ctx, struct sandbox_result *res) {
  * run_host_isolated, with its kind and fields added to spec/kinds.c. It is
  * not included because no RPM repository is reachable from where kiln is
  * developed and tested, and an untested bootstrapper would be a stub. */
+static const struct source_runner source_runner_debian = {"debian", run_debian, NULL};
+static const struct source_runner source_runner_ubuntu = {"ubuntu", run_debian, NULL};
+static const struct source_runner source_runner_tarball = {"tarball", run_tarball, tarball_inputs};
+
+const struct source_runner *const source_runners[] = {
+        &source_runner_debian, &source_runner_ubuntu, &source_runner_tarball, NULL,
+};
+
+const struct source_runner *source_runner_find(const char *kind) {
+        for (const struct source_runner *const *r = source_runners; kind && *r; r++)
+                if (streq((*r)->kind, kind))
+                        return *r;
+        return NULL;
+}
+
+/* The runner of b's source (its `type:`); NULL when it has none. */
+static const struct source_runner *source_runner_of(const struct spec_build *b) {
+        const struct value *type = value_map_get(b->source, "type");
+        return type && type->str ? source_runner_find(type->str) : NULL;
+}
+
 int source_run(const struct step_ctx *ctx, struct sandbox_result *res) {
         const struct value *type = value_map_get(ctx->build->source, "type");
         if (!type || !type->str)
                 return -EINVAL;
-        if (streq(type->str, "debian") || streq(type->str, "ubuntu"))
-                return run_debian(ctx, res);
-        if (streq(type->str, "tarball"))
-                return run_tarball(ctx, res);
-        logf_(ctx->log_fd, "kiln: source type %s cannot be built\n", type->str);
-        return -EOPNOTSUPP;
+        const struct source_runner *r = source_runner_of(ctx->build);
+        if (!r) {
+                logf_(ctx->log_fd, "kiln: source type %s cannot be built\n", type->str);
+                return -EOPNOTSUPP;
+        }
+        return r->run(ctx, res);
+}
+
+void source_inputs(const struct spec *s, const struct spec_build *b, char ***paths, size_t *n) {
+        const struct source_runner *r = source_runner_of(b);
+        if (r && r->inputs)
+                r->inputs(s, b, paths, n);
 }

@@ -7,7 +7,9 @@
  * A runner turns a step's evaluated parameters into a sandbox run (which
  * program, which files bound in, which mode) and names the host files the
  * step reads, so that their contents become part of the step's cache key.
- * Adding a step kind: one entry in spec/kinds.c, one runner here.
+ * Adding a step kind: one entry in spec/kinds.c, one runner here; the same
+ * for a source kind (source_runners). tests/unit/test_kinds.c checks that
+ * the tables pair up.
  */
 #pragma once
 
@@ -36,15 +38,35 @@ struct step_runner {
         /* Appends the host paths the step reads (absolute; files or
          * directories) to *paths; may be NULL. */
         void (*inputs)(const struct spec *s, const struct spec_step *st, char ***paths, size_t *n);
+        /* True when the step, with these parameters, writes a file the
+         * spec marks private (build_holds_secrets); may be NULL: never. */
+        bool (*writes_private)(const struct value *params);
 };
 
 extern const struct step_runner *const step_runners[]; /* NULL-terminated */
 const struct step_runner *step_runner_find(const char *kind);
 
-/* Bootstraps b's source into ctx->upper (which must be empty). Returns 0
- * with *res filled, or -errno (reason written to the log). */
+/* A source kind's bootstrapper, paired by name with the spec layer's
+ * source-kind table (spec/kinds.h) as step runners are with step kinds. */
+struct source_runner {
+        const char *kind;
+        /* Bootstraps ctx->build's source into ctx->upper (which must be
+         * empty); ctx->step is NULL. Returns as step_runner.run does. */
+        int (*run)(const struct step_ctx *ctx, struct sandbox_result *res);
+        /* Appends the host paths the source reads (a tarball) to *paths;
+         * may be NULL. */
+        void (*inputs)(const struct spec *s, const struct spec_build *b, char ***paths, size_t *n);
+};
+
+extern const struct source_runner *const source_runners[]; /* NULL-terminated */
+const struct source_runner *source_runner_find(const char *kind);
+
+/* Bootstraps b's source through its kind's runner. Returns 0 with *res
+ * filled, or -errno (reason written to the log): -EINVAL without a type,
+ * -EOPNOTSUPP for a type without a runner. */
 int source_run(const struct step_ctx *ctx, struct sandbox_result *res);
-/* Host files b's source reads (a tarball). */
+/* Host files b's source reads, from its kind's runner (none for a kind
+ * without a runner). */
 void source_inputs(const struct spec *s, const struct spec_build *b, char ***paths, size_t *n);
 
 /* Resolves a path written in the spec against the spec's directory. */

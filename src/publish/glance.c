@@ -38,7 +38,7 @@
 #include "base/json.h"
 #include "base/strbuf.h"
 #include "base/util.h"
-#include "publish/http.h"
+#include "net/http.h"
 #include "spec/schema.h"
 #include "spec/yaml.h"
 

@@ -42,7 +42,7 @@
 #include "base/hash.h"
 #include "base/strbuf.h"
 #include "base/util.h"
-#include "publish/http.h"
+#include "net/http.h"
 #include "publish/sigv4.h"
 #include "spec/schema.h"
 

@@ -16,7 +16,7 @@
 #include "base/hash.h"
 #include "base/strbuf.h"
 #include "base/util.h"
-#include "publish/http.h"
+#include "net/http.h"
 
 #include <ctype.h>
 #include <openssl/evp.h>

@@ -20,6 +20,7 @@
  */
 #include "spec/spec-internal.h"
 
+#include "base/arch.h"
 #include "base/suggest.h"
 #include "spec/interp.h"
 #include "spec/kinds.h"
@@ -359,11 +360,20 @@ static void unknown_arch(const struct entry *e, const struct value *v, struct di
         struct diag *dg = diag_error(d, &v->mark, value_span(v),
                                      "build '%s': unknown architecture '%s'", e->key->str,
                                      v->str ? value_shown(v) : "?");
-        const char *sug = v->str && !v->sensitive ? suggest_closest(v->str, spec_arch_names, 2) : NULL;
+        size_t n = 0;
+        while (arch_get(n))
+                n++;
+        _cleanup_free_ const char **names = xcalloc(n, sizeof(*names));
+        _cleanup_strbuf_ struct strbuf list = STRBUF_INIT;
+        for (size_t i = 0; i < n; i++) {
+                names[i] = arch_get(i)->name;
+                strbuf_addf(&list, "%s%s", i == 0 ? "" : i + 1 < n ? ", " : " and ", names[i]);
+        }
+        const char *sug = v->str && !v->sensitive ? suggest_closest(v->str, names, n) : NULL;
         if (sug)
                 diag_hint(dg, "did you mean '%s'?", sug);
         else
-                diag_hint(dg, "kiln builds x86_64 and aarch64");
+                diag_hint(dg, "kiln builds %s", list.buf);
 }
 
 static struct value *scope_new(const struct spec *s) {
@@ -442,14 +452,14 @@ static void check_matrix(struct entry *e, struct diag_list *d) {
                                 goto bad;
                         }
                         if (streq(axis->str, "arch")) {
-                                const char *norm = spec_arch_normalize(v->str);
-                                if (!norm) {
+                                const struct arch *a = arch_lookup(v->str);
+                                if (!a) {
                                         unknown_arch(e, v, d);
                                         goto bad;
                                 }
                                 free(v->str);
-                                v->str = xstrdup(norm);
-                                v->len = strlen(norm);
+                                v->str = xstrdup(a->name);
+                                v->len = strlen(a->name);
                                 v->kind = V_STRING;
                         }
                         for (size_t k = 0; k < j; k++)
@@ -642,7 +652,7 @@ static struct value *build_root(const struct spec_build *b, bool with_name) {
                 value_map_set(m, "name", value_new_string(b->name, NULL));
         value_map_set(m, "base", value_new_string(b->base, NULL));
         value_map_set(m, "arch", value_new_string(b->arch, NULL));
-        value_map_set(m, "debian_arch", value_new_string(spec_arch_debian(b->arch), NULL));
+        value_map_set(m, "debian_arch", value_new_string(arch_find(b->arch)->debian, NULL));
         value_map_set(m, "role", b->role ? value_new_string(b->role, NULL) : value_new(V_NULL, NULL));
         value_map_set(m, "parent", b->parent ? value_new_string(b->parent->name, NULL)
                                              : value_new(V_NULL, NULL));
@@ -1200,11 +1210,13 @@ static void expand(struct spec *s, struct entry *e, const struct value *base_sco
                 role_v = value_free(role_v);
         const char *arch_fixed = NULL;
         if (arch_v && !arch_v->invalid) {
-                if (arch_v->kind != V_STRING || !(arch_fixed = spec_arch_normalize(arch_v->str))) {
+                const struct arch *a = arch_v->kind == V_STRING ? arch_lookup(arch_v->str) : NULL;
+                if (!a) {
                         unknown_arch(e, arch_v, d);
-                        /* Go on as x86_64 so the rest of the build is checked. */
-                        arch_fixed = "x86_64";
+                        /* Go on as the default so the rest of the build is checked. */
+                        a = arch_default();
                 }
+                arch_fixed = a->name;
         }
         if (role_v && !role_v->invalid && (role_v->kind != V_STRING || !name_valid(role_v->str))) {
                 diag_error(d, &role_v->mark, value_span(role_v),
@@ -1230,7 +1242,7 @@ static void expand(struct spec *s, struct entry *e, const struct value *base_sco
                 }
                 const char *ax_arch = axis_value(b, "arch");
                 bool arch_given = ax_arch || arch_fixed;
-                b->arch = xstrdup(ax_arch ? ax_arch : arch_fixed ? arch_fixed : "x86_64");
+                b->arch = xstrdup(ax_arch ? ax_arch : arch_fixed ? arch_fixed : arch_default()->name);
                 const char *ax_role = axis_value(b, "role");
                 if (ax_role)
                         b->role = xstrdup(ax_role);

@@ -20,29 +20,6 @@ static const struct field top_fields[] = {
         {NULL, 0, 0, NULL, NULL, NULL},
 };
 
-const char *const spec_arch_names[] = {"x86_64", "aarch64", NULL};
-
-static const struct {
-        const char *name, *debian;
-} arches[] = {
-        {"x86_64", "amd64"},
-        {"aarch64", "arm64"},
-};
-
-const char *spec_arch_normalize(const char *name) {
-        for (size_t i = 0; i < ARRAY_SIZE(arches); i++)
-                if (streq(name, arches[i].name) || streq(name, arches[i].debian))
-                        return arches[i].name;
-        return NULL;
-}
-
-const char *spec_arch_debian(const char *arch) {
-        for (size_t i = 0; i < ARRAY_SIZE(arches); i++)
-                if (streq(arch, arches[i].name))
-                        return arches[i].debian;
-        return NULL;
-}
-
 time_t spec_now(void) {
         const char *e = getenv("SOURCE_DATE_EPOCH");
         if (e && *e) {

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include "spec/render.h"
 
+#include "base/arch.h"
 #include "base/json.h"
 
 #define BOLD(c) ((c) ? "\033[1m" : "")
@@ -215,7 +216,7 @@ void spec_render_json(const struct spec *s, struct strbuf *out) {
                 json_key(&w, "arch");
                 json_string(&w, b->arch);
                 json_key(&w, "debian_arch");
-                json_string(&w, spec_arch_debian(b->arch));
+                json_string(&w, arch_find(b->arch)->debian);
                 json_key(&w, "role");
                 json_string(&w, b->role);
                 json_key(&w, "matrix");

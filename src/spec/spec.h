@@ -62,7 +62,7 @@ struct spec_build {
                                     even when name: uses ${timestamp} */
         char *base;              /* the key under builds: */
         char *description;
-        char *arch;              /* normalised: x86_64, aarch64 */
+        char *arch;              /* normalised: a kiln name in base/arch.h's table */
         char *role;              /* matrix/`role:` value or NULL */
         struct spec_axis *axes;  /* matrix cell (declaration order) */
         size_t naxes;
@@ -152,8 +152,3 @@ const struct spec_build *spec_find_build(const struct spec *s, const char *name)
 /* The run's timestamp: SOURCE_DATE_EPOCH when set and valid, else now. */
 time_t spec_now(void);
 
-/* Architectures kiln knows, with Debian's name for each ("amd64"). Returns
- * NULL for an unknown name; accepts Debian's names as aliases. */
-const char *spec_arch_normalize(const char *name);
-const char *spec_arch_debian(const char *arch);
-extern const char *const spec_arch_names[];

@@ -1,24 +1,17 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * serve.c — the store over HTTP, with libmicrohttpd (routes in store.h).
+ * serve.c — the store over HTTP (routes in store.h), served by net/httpd.h.
  *
  * Design: the request handling is serve_handle (serve.h), a function of the
  * request's method, raw path and a few headers plus a backend for names and
  * blobs: it needs no socket, so the unit tests and the fuzz entry point drive
- * it directly. The libmicrohttpd side only gathers the request, turns the
- * decision into a response and logs it.
- *
- * One libmicrohttpd polling thread (epoll on Linux) answers every request, so
- * the store's SQLite connection has one user and needs no locking; file
- * bodies go out with sendfile from an fd the response owns, so a slow client
- * costs a socket, not a thread. Connections are bounded in total
- * (max_connections), per client address (max_per_client: one client cannot
- * take every slot) and in idle time (idle_timeout_s: a connection that sends
- * or reads nothing for that long is closed, a slow but moving download is
- * not).
+ * it directly. The server side (httpd.h: one polling thread, so the store's
+ * SQLite connection has one user and needs no locking; sendfile; connection
+ * limits; the access log) only hands the request over and turns the decision
+ * into a response.
  *
  * Safety: the path of a request never reaches the file system. libmicrohttpd
- * is told not to decode %XX (no_unescape), so serve_handle sees the path as
+ * does not decode %XX (httpd.h), so serve_handle sees the path as
  * sent and decodes it itself, segment by segment, refusing anything that
  * does not decode to printable ASCII (400). A request names an image
  * (NAME/VERSION/FILE, each checked by store_name_valid and then looked up in
@@ -31,15 +24,11 @@
 #include "base/json.h"
 #include "base/strbuf.h"
 #include "base/util.h"
+#include "net/httpd.h"
 
-#include <arpa/inet.h>
-#include <fcntl.h>
 #include <inttypes.h>
-#include <microhttpd.h>
-#include <netdb.h>
+#include <microhttpd.h> /* MHD_HTTP_* status names */
 #include <openssl/evp.h>
-#include <strings.h>
-#include <sys/socket.h>
 
 /* Segments of a path kept for routing (the longest route has four). */
 #define SERVE_SEGMENTS_MAX 4
@@ -131,97 +120,6 @@ static bool etag_listed(const char *list, const char *etag) {
         return false;
 }
 
-static const char *skip_ows(const char *p) {
-        while (*p == ' ' || *p == '\t')
-                p++;
-        return p;
-}
-
-/* 1*DIGIT at *pp, saturating at UINT64_MAX (a position past any file is
- * still a valid, unsatisfiable position). False when there is no digit. */
-static bool parse_digits(const char **pp, uint64_t *ret) {
-        const char *p = *pp;
-        uint64_t v = 0;
-        if (*p < '0' || *p > '9')
-                return false;
-        for (; *p >= '0' && *p <= '9'; p++)
-                if (__builtin_mul_overflow(v, 10, &v) ||
-                    __builtin_add_overflow(v, (uint64_t)(*p - '0'), &v))
-                        v = UINT64_MAX;
-        *pp = p;
-        *ret = v;
-        return true;
-}
-
-int serve_parse_range(const char *h, uint64_t size, uint64_t *ret_first, uint64_t *ret_last) {
-        if (!h)
-                return SERVE_RANGE_IGNORE;
-        /* ranges-specifier = range-unit "=" range-set; units are
-         * case-insensitive, and one we do not know is ignored (§14.2). */
-        const char *eq = strchr(h, '=');
-        if (!eq || eq - h != 5 || strncasecmp(h, "bytes", 5) != 0)
-                return SERVE_RANGE_IGNORE;
-        size_t specs = 0, satisfiable = 0;
-        bool empty_satisfiable = false;
-        uint64_t first = 0, last = 0;
-        /* range-set = 1#range-spec: OWS around commas, empty elements
-         * skipped (RFC 9110 §5.6.1.2). Any invalid range-spec makes the
-         * whole header invalid, and an invalid header is ignored. */
-        for (const char *p = eq + 1;;) {
-                p = skip_ows(p);
-                if (*p == ',') {
-                        p++;
-                        continue;
-                }
-                if (!*p)
-                        break;
-                uint64_t a = 0, b = 0;
-                bool sat;
-                if (*p == '-') { /* suffix-range: the last b bytes */
-                        p++;
-                        if (!parse_digits(&p, &b))
-                                return SERVE_RANGE_IGNORE;
-                        /* satisfiable when b > 0; an empty file has no byte
-                         * to send, so that is answered whole (200). */
-                        if (b > 0 && size == 0)
-                                empty_satisfiable = true;
-                        sat = b > 0 && size > 0;
-                        if (sat) {
-                                a = b >= size ? 0 : size - b;
-                                b = size - 1;
-                        }
-                } else { /* int-range: first-pos "-" [ last-pos ] */
-                        if (!parse_digits(&p, &a) || *p != '-')
-                                return SERVE_RANGE_IGNORE;
-                        p++;
-                        bool has_last = parse_digits(&p, &b);
-                        if (has_last && b < a)
-                                return SERVE_RANGE_IGNORE; /* invalid (§14.1.1) */
-                        sat = a < size;
-                        if (sat && (!has_last || b >= size))
-                                b = size - 1;
-                }
-                p = skip_ows(p);
-                if (*p && *p != ',')
-                        return SERVE_RANGE_IGNORE;
-                specs++;
-                if (sat) {
-                        satisfiable++;
-                        first = a;
-                        last = b;
-                }
-        }
-        if (specs == 0)
-                return SERVE_RANGE_IGNORE;
-        if (satisfiable == 0)
-                return empty_satisfiable ? SERVE_RANGE_IGNORE : SERVE_RANGE_UNSATISFIABLE;
-        if (satisfiable > 1)
-                return SERVE_RANGE_IGNORE; /* no multipart/byteranges: the whole file */
-        *ret_first = first;
-        *ret_last = last;
-        return SERVE_RANGE_ONE;
-}
-
 /* Answers with a blob (or 304, 416, an error); returns the status. */
 static unsigned answer_blob(const struct serve_request *rq, const struct serve_backend *be,
                             const char *sha256, const char *filename, bool immutable,
@@ -252,16 +150,16 @@ static unsigned answer_blob(const struct serve_request *rq, const struct serve_b
         if (range && rq->if_range && !streq(rq->if_range, etag))
                 range = NULL;
         uint64_t first = 0, last = 0;
-        int k = serve_parse_range(range, size, &first, &last);
-        if (k == SERVE_RANGE_UNSATISFIABLE) {
+        int k = httpd_parse_range(range, size, &first, &last);
+        if (k == HTTPD_RANGE_UNSATISFIABLE) {
                 close(fd);
                 return answer_text(r, MHD_HTTP_RANGE_NOT_SATISFIABLE, "range not satisfiable\n");
         }
-        r->status = k == SERVE_RANGE_ONE ? MHD_HTTP_PARTIAL_CONTENT : MHD_HTTP_OK;
+        r->status = k == HTTPD_RANGE_ONE ? MHD_HTTP_PARTIAL_CONTENT : MHD_HTTP_OK;
         r->body = SERVE_BODY_FILE;
         r->fd = fd;
-        r->first = k == SERVE_RANGE_ONE ? first : 0;
-        r->length = k == SERVE_RANGE_ONE ? last - first + 1 : size;
+        r->first = k == HTTPD_RANGE_ONE ? first : 0;
+        r->length = k == HTTPD_RANGE_ONE ? last - first + 1 : size;
         return r->status;
 }
 
@@ -327,65 +225,16 @@ void serve_handle(const struct serve_request *rq, const struct serve_backend *be
         decide(rq, be, ret);
 }
 
-/* Appends s[0..n) to buf (at *o, capacity cap), escaping every byte outside
- * printable ASCII, and '\', as \xHH. */
-static void log_escaped(char *buf, size_t cap, size_t *o, const char *s, size_t n) {
-        static const char hex[] = "0123456789abcdef";
-        for (size_t i = 0; i < n; i++) {
-                unsigned char c = (unsigned char)s[i];
-                bool plain = c > 0x20 && c < 0x7f && c != '\\';
-                if (*o + (plain ? 1 : 4) >= cap)
-                        return;
-                if (plain) {
-                        buf[(*o)++] = (char)c;
-                } else {
-                        buf[(*o)++] = '\\';
-                        buf[(*o)++] = 'x';
-                        buf[(*o)++] = hex[c >> 4];
-                        buf[(*o)++] = hex[c & 15];
-                }
-        }
-}
-
-static void log_plain(char *buf, size_t cap, size_t *o, const char *s) {
-        size_t n = strlen(s);
-        if (*o + n >= cap)
-                n = *o + 1 < cap ? cap - *o - 1 : 0;
-        memcpy(buf + *o, s, n);
-        *o += n;
-}
-
 void serve_log_line(const struct serve_request *rq, unsigned status, uint64_t bytes, char *buf,
                     size_t n) {
-        if (n == 0)
-                return;
-        size_t o = 0;
-        const char *client = rq->client ? rq->client : "-";
-        log_escaped(buf, n, &o, client, strnlen(client, INET6_ADDRSTRLEN + 8));
-        log_plain(buf, n, &o, " ");
-        size_t ml = strnlen(rq->method, SERVE_LOG_METHOD_MAX + 1);
-        log_escaped(buf, n, &o, rq->method, ml > SERVE_LOG_METHOD_MAX ? SERVE_LOG_METHOD_MAX : ml);
-        if (ml > SERVE_LOG_METHOD_MAX)
-                log_plain(buf, n, &o, "...");
-        log_plain(buf, n, &o, " ");
-        size_t pl = strcspn(rq->path, "?");
-        log_escaped(buf, n, &o, rq->path, pl > SERVE_PATH_MAX ? SERVE_PATH_MAX : pl);
-        if (pl > SERVE_PATH_MAX)
-                log_plain(buf, n, &o, "...");
-        char tail[48];
-        snprintf(tail, sizeof(tail), " %u %" PRIu64, status, bytes);
-        log_plain(buf, n, &o, tail);
-        buf[o] = 0;
+        httpd_log_line(rq->client, rq->method, rq->path, status, bytes, buf, n);
 }
 
-/* ---- libmicrohttpd ------------------------------------------------------- */
+/* ---- the server (net/httpd.h) --------------------------------------------- */
 
 struct store_server {
         struct store *st;
-        struct MHD_Daemon *d;
-        char url[128];
-        void (*log)(void *userdata, const char *line);
-        void *userdata;
+        struct httpd *d;
 };
 
 static int store_lookup(void *ctx, const char *name, const char *version, const char *file,
@@ -431,35 +280,31 @@ static char *listing_json(struct store *st, size_t *ret_len) {
         return strbuf_detach(&sb);
 }
 
-/* The headers r implies (serve.h). Content-Disposition's filename is a
- * valid store name, which has no quote or backslash to escape (checked again
- * here). */
-static void add_headers(struct MHD_Response *resp, const struct serve_response *r) {
+/* The headers r implies (serve.h) besides Content-Type for text and JSON
+ * (httpd.h's). Content-Disposition's filename is a valid store name, which
+ * has no quote or backslash to escape (checked again here). */
+static void add_headers(struct httpd_response *resp, const struct serve_response *r) {
         char buf[160];
         if (r->status == MHD_HTTP_METHOD_NOT_ALLOWED)
-                MHD_add_response_header(resp, "Allow", "GET, HEAD");
+                httpd_response_header(resp, "Allow", "GET, HEAD");
         if (r->status == MHD_HTTP_RANGE_NOT_SATISFIABLE) {
                 snprintf(buf, sizeof(buf), "bytes */%" PRIu64, r->size);
-                MHD_add_response_header(resp, "Content-Range", buf);
+                httpd_response_header(resp, "Content-Range", buf);
         }
-        if (r->body == SERVE_BODY_TEXT)
-                MHD_add_response_header(resp, "Content-Type", "text/plain; charset=utf-8");
-        if (r->body == SERVE_BODY_LISTING) {
-                MHD_add_response_header(resp, "Content-Type", "application/json");
-                MHD_add_response_header(resp, "Cache-Control", "no-cache");
-        }
+        if (r->body == SERVE_BODY_LISTING)
+                httpd_response_header(resp, "Cache-Control", "no-cache");
         if (r->body != SERVE_BODY_FILE && r->body != SERVE_BODY_NONE)
                 return;
         if (r->status == MHD_HTTP_PARTIAL_CONTENT) {
                 snprintf(buf, sizeof(buf), "bytes %" PRIu64 "-%" PRIu64 "/%" PRIu64, r->first,
                          r->first + r->length - 1, r->size);
-                MHD_add_response_header(resp, "Content-Range", buf);
+                httpd_response_header(resp, "Content-Range", buf);
         }
         if (r->body == SERVE_BODY_FILE) {
-                MHD_add_response_header(resp, "Content-Type", "application/octet-stream");
+                httpd_response_header(resp, "Content-Type", "application/octet-stream");
                 if (r->filename[0] && store_name_valid(r->filename)) {
                         snprintf(buf, sizeof(buf), "attachment; filename=\"%s\"", r->filename);
-                        MHD_add_response_header(resp, "Content-Disposition", buf);
+                        httpd_response_header(resp, "Content-Disposition", buf);
                 }
         }
         unsigned char raw[32];
@@ -469,201 +314,76 @@ static void add_headers(struct MHD_Response *resp, const struct serve_response *
         char b64[64];
         EVP_EncodeBlock((unsigned char *)b64, raw, 32);
         snprintf(buf, sizeof(buf), "\"%s\"", r->sha256);
-        MHD_add_response_header(resp, "ETag", buf);
-        MHD_add_response_header(resp, "Accept-Ranges", "bytes");
+        httpd_response_header(resp, "ETag", buf);
+        httpd_response_header(resp, "Accept-Ranges", "bytes");
         snprintf(buf, sizeof(buf), "sha-256=%s", b64);
-        MHD_add_response_header(resp, "Digest", buf);
-        MHD_add_response_header(resp, "X-Checksum-Sha256", r->sha256);
-        MHD_add_response_header(resp, "Cache-Control",
-                                r->immutable ? "public, max-age=31536000, immutable" : "no-cache");
+        httpd_response_header(resp, "Digest", buf);
+        httpd_response_header(resp, "X-Checksum-Sha256", r->sha256);
+        httpd_response_header(resp, "Cache-Control",
+                              r->immutable ? "public, max-age=31536000, immutable" : "no-cache");
 }
 
-static void client_address(struct MHD_Connection *c, char *buf, size_t n) {
-        snprintf(buf, n, "-");
-        const union MHD_ConnectionInfo *ci =
-                MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-        if (!ci || !ci->client_addr)
-                return;
-        const struct sockaddr *sa = ci->client_addr;
-        if (sa->sa_family == AF_INET)
-                inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, buf, n);
-        else if (sa->sa_family == AF_INET6)
-                inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, buf, n);
-}
-
-static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *url,
-                              const char *method, const char *version, const char *upload_data,
-                              size_t *upload_data_size, void **con_cls) {
-        struct store_server *srv = cls;
-        char client[INET6_ADDRSTRLEN] = "-";
-        if (srv->log)
-                client_address(c, client, sizeof(client));
-        /* note_target saw the target up to its first NUL; libmicrohttpd's
-         * version string follows the whole target in the request line, so
-         * a raw NUL shows as a gap. Anything unexpected is refused. */
-        uintptr_t seen = (uintptr_t)*con_cls;
-        bool cut = !seen || !version || (uintptr_t)version <= (uintptr_t)url ||
-                   (uintptr_t)version - (uintptr_t)url != seen;
+static void handle(void *userdata, const struct httpd_request *hr, struct httpd_response *ret) {
+        struct store_server *srv = userdata;
         const struct serve_request rq = {
-                .method = method,
-                .path = url,
-                .path_cut = cut,
-                .client = client,
-                .range = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Range"),
-                .if_range = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "If-Range"),
-                .if_none_match = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "If-None-Match"),
+                .method = hr->method,
+                .path = hr->path,
+                .path_cut = hr->path_cut,
+                .client = hr->client,
+                .range = httpd_request_header(hr, "Range"),
+                .if_range = httpd_request_header(hr, "If-Range"),
+                .if_none_match = httpd_request_header(hr, "If-None-Match"),
         };
         const struct serve_backend be = {.lookup = store_lookup, .open_blob = store_blob,
                                          .ctx = srv};
         struct serve_response r;
         serve_handle(&rq, &be, &r);
-        struct MHD_Response *resp = NULL;
-        uint64_t len = 0;
         if (r.body == SERVE_BODY_LISTING) {
                 size_t n = 0;
                 char *json = listing_json(srv->st, &n);
-                if (json) {
-                        resp = MHD_create_response_from_buffer(n, json, MHD_RESPMEM_MUST_FREE);
-                        if (!resp)
-                                free(json);
-                        len = n;
-                } else {
+                if (json)
+                        httpd_respond_json(ret, r.status, json, n);
+                else
                         answer_text(&r, MHD_HTTP_INTERNAL_SERVER_ERROR, "catalog error\n");
-                }
         }
-        if (r.body == SERVE_BODY_TEXT) {
-                len = strlen(r.text);
-                resp = MHD_create_response_from_buffer(len, (void *)r.text,
-                                                       MHD_RESPMEM_PERSISTENT);
-        } else if (r.body == SERVE_BODY_NONE) {
-                resp = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
-        } else if (r.body == SERVE_BODY_FILE) {
-                len = r.length;
-                resp = MHD_create_response_from_fd_at_offset64(r.length, r.fd, r.first);
-                if (resp)
-                        r.fd = -1; /* the response owns it now */
+        if (r.body == SERVE_BODY_TEXT)
+                httpd_respond_text(ret, r.status, r.text);
+        else if (r.body == SERVE_BODY_NONE)
+                httpd_respond_empty(ret, r.status);
+        else if (r.body == SERVE_BODY_FILE) {
+                httpd_respond_fd(ret, r.status, r.fd, r.first, r.length);
+                r.fd = -1; /* the response owns it now */
         }
+        add_headers(ret, &r);
         serve_response_done(&r);
-        if (!resp)
-                return MHD_NO;
-        add_headers(resp, &r);
-        if (srv->log) {
-                char line[SERVE_LOG_LINE_MAX];
-                serve_log_line(&rq, r.status, len, line, sizeof(line));
-                srv->log(srv->userdata, line);
-        }
-        enum MHD_Result ret = MHD_queue_response(c, r.status, resp);
-        MHD_destroy_response(resp);
-        return ret;
-}
-
-/* libmicrohttpd decodes %XX in the path before the handler by default; we
- * decode it ourselves (serve_handle), so leave it as sent. */
-static size_t no_unescape(void *cls, struct MHD_Connection *c, char *s) { return strlen(s); }
-
-/* Called with the request target (path and query, not decoded) before the
- * handler: its length up to the first NUL, plus one, becomes the request's
- * context (*con_cls), so the handler can tell a target cut short by a raw
- * NUL byte (which a C string cannot show) from a whole one. */
-static void *note_target(void *cls, const char *uri, struct MHD_Connection *c) {
-        return (void *)(uintptr_t)(strlen(uri) + 1);
-}
-
-/* "HOST:PORT", "PORT", ":PORT", "[V6]:PORT" -> a socket address. */
-static int parse_listen(const char *listen, struct sockaddr_storage *ret, socklen_t *ret_len) {
-        _cleanup_free_ char *host = NULL;
-        const char *port;
-        if (listen[0] == '[') {
-                const char *close_br = strchr(listen, ']');
-                if (!close_br || close_br[1] != ':')
-                        return -EINVAL;
-                host = xstrndup(listen + 1, close_br - listen - 1);
-                port = close_br + 2;
-        } else {
-                const char *colon = strrchr(listen, ':');
-                host = colon ? xstrndup(listen, colon - listen) : xstrdup("127.0.0.1");
-                port = colon ? colon + 1 : listen;
-        }
-        if (!*host) {
-                free(host);
-                host = xstrdup("127.0.0.1");
-        }
-        if (!*port || strspn(port, "0123456789") != strlen(port) || strlen(port) > 5 ||
-            atoi(port) > 65535)
-                return -EINVAL;
-        struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-                                 .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
-        struct addrinfo *ai = NULL;
-        if (getaddrinfo(host, port, &hints, &ai) != 0 || !ai)
-                return -EINVAL;
-        memcpy(ret, ai->ai_addr, ai->ai_addrlen);
-        *ret_len = ai->ai_addrlen;
-        freeaddrinfo(ai);
-        return 0;
 }
 
 int store_serve_start(struct store *st, const char *listen, const struct store_serve_options *o,
                       void (*log)(void *userdata, const char *line), void *userdata,
                       struct store_server **ret) {
-        struct store_serve_options lim = {
-                .max_connections = STORE_SERVE_MAX_CONNECTIONS,
-                .max_per_client = STORE_SERVE_MAX_PER_CLIENT,
-                .idle_timeout_s = STORE_SERVE_IDLE_TIMEOUT_S,
+        const struct httpd_options ho = {
+                .max_connections = o ? o->max_connections : 0,
+                .max_per_client = o ? o->max_per_client : 0,
+                .idle_timeout_s = o ? o->idle_timeout_s : 0,
+                .log = log,
+                .log_userdata = userdata,
         };
-        if (o && o->max_connections)
-                lim.max_connections = o->max_connections;
-        if (o && o->max_per_client)
-                lim.max_per_client = o->max_per_client;
-        if (o && o->idle_timeout_s)
-                lim.idle_timeout_s = o->idle_timeout_s;
-        if (lim.max_connections > STORE_SERVE_MAX_CONNECTIONS_LIMIT ||
-            lim.max_per_client > lim.max_connections ||
-            lim.idle_timeout_s > STORE_SERVE_IDLE_TIMEOUT_LIMIT_S)
-                return -ERANGE;
-        struct sockaddr_storage sa;
-        socklen_t salen = 0;
-        int r = parse_listen(listen ? listen : "127.0.0.1:8080", &sa, &salen);
-        if (r < 0)
-                return r;
         struct store_server *srv = xcalloc(1, sizeof(*srv));
         srv->st = st;
-        srv->log = log;
-        srv->userdata = userdata;
-        unsigned flags = MHD_is_feature_supported(MHD_FEATURE_EPOLL) == MHD_YES
-                                 ? MHD_USE_EPOLL_INTERNAL_THREAD
-                                 : MHD_USE_AUTO_INTERNAL_THREAD;
-        if (sa.ss_family == AF_INET6)
-                flags |= MHD_USE_IPv6;
-        srv->d = MHD_start_daemon(
-                flags, 0, NULL, NULL, handle, srv, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
-                MHD_OPTION_CONNECTION_LIMIT, lim.max_connections,
-                MHD_OPTION_PER_IP_CONNECTION_LIMIT, lim.max_per_client,
-                MHD_OPTION_CONNECTION_TIMEOUT, lim.idle_timeout_s,
-                MHD_OPTION_UNESCAPE_CALLBACK, no_unescape, NULL,
-                MHD_OPTION_URI_LOG_CALLBACK, note_target, NULL, MHD_OPTION_END);
-        if (!srv->d) {
-                int e = errno;
+        int r = httpd_start(listen, &ho, handle, srv, &srv->d);
+        if (r < 0) {
                 free(srv);
-                return e ? -e : -EADDRINUSE;
+                return r;
         }
-        const union MHD_DaemonInfo *info = MHD_get_daemon_info(srv->d, MHD_DAEMON_INFO_BIND_PORT);
-        unsigned port = info ? info->port : 0;
-        char host[INET6_ADDRSTRLEN] = "?";
-        if (sa.ss_family == AF_INET6)
-                inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&sa)->sin6_addr, host, sizeof(host));
-        else
-                inet_ntop(AF_INET, &((struct sockaddr_in *)&sa)->sin_addr, host, sizeof(host));
-        snprintf(srv->url, sizeof(srv->url), sa.ss_family == AF_INET6 ? "http://[%s]:%u" : "http://%s:%u",
-                 host, port);
         *ret = srv;
         return 0;
 }
 
-const char *store_server_url(const struct store_server *srv) { return srv->url; }
+const char *store_server_url(const struct store_server *srv) { return httpd_url(srv->d); }
 
 void store_serve_stop(struct store_server *srv) {
         if (!srv)
                 return;
-        MHD_stop_daemon(srv->d);
+        httpd_stop(srv->d);
         free(srv);
 }

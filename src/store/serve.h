@@ -20,16 +20,17 @@
  */
 #pragma once
 
+#include "net/httpd.h"
 #include "store/store.h"
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
-#define SERVE_PATH_MAX 1024   /* bytes of a request's raw path; longer: 414 */
-#define SERVE_LOG_METHOD_MAX 32 /* bytes of the method shown in the access log */
-/* One access-log line, every byte escaped at worst (4 bytes each). */
-#define SERVE_LOG_LINE_MAX (4 * (SERVE_PATH_MAX + SERVE_LOG_METHOD_MAX) + 128)
+/* Bytes of a request's raw path; longer: 414. The access log shows as much. */
+#define SERVE_PATH_MAX HTTPD_LOG_PATH_MAX
+#define SERVE_LOG_METHOD_MAX HTTPD_LOG_METHOD_MAX /* bytes of the method in the access log */
+#define SERVE_LOG_LINE_MAX HTTPD_LOG_LINE_MAX     /* one access-log line, at worst */
 
 /* One request. Every string is borrowed; headers are NULL when absent. */
 struct serve_request {
@@ -86,22 +87,18 @@ void serve_handle(const struct serve_request *rq, const struct serve_backend *be
 /* Closes ret->fd if it is still owned (and sets it to -1). */
 void serve_response_done(struct serve_response *r);
 
+/* Range evaluation is httpd_parse_range (net/httpd.h); serve's names for it. */
 enum {
-        SERVE_RANGE_IGNORE = 0,        /* absent, another unit, invalid, or several ranges: 200 */
-        SERVE_RANGE_ONE = 1,           /* one satisfiable range: 206 [*ret_first, *ret_last] */
-        SERVE_RANGE_UNSATISFIABLE = 2, /* valid, but no range is satisfiable: 416 */
+        SERVE_RANGE_IGNORE = HTTPD_RANGE_IGNORE,
+        SERVE_RANGE_ONE = HTTPD_RANGE_ONE,
+        SERVE_RANGE_UNSATISFIABLE = HTTPD_RANGE_UNSATISFIABLE,
 };
-/* Evaluates a Range header (NULL: absent) for a representation of size
- * bytes (RFC 9110 §14.1.1, §14.2): a unit other than "bytes" (any case) and
- * an invalid ranges-specifier are ignored; several ranges of which one is
- * satisfiable give that one, several satisfiable ones are ignored (the
- * whole file is sent rather than multipart/byteranges). Returns SERVE_RANGE_*. */
-int serve_parse_range(const char *h, uint64_t size, uint64_t *ret_first, uint64_t *ret_last);
+static inline int serve_parse_range(const char *h, uint64_t size, uint64_t *ret_first,
+                                    uint64_t *ret_last) {
+        return httpd_parse_range(h, size, ret_first, ret_last);
+}
 
-/* Formats the access-log line "CLIENT METHOD PATH STATUS BYTES" into buf
- * (n bytes, SERVE_LOG_LINE_MAX is always enough). The raw path is logged
- * as sent, cut at SERVE_PATH_MAX bytes ("..." then); every byte of the
- * client, method and path outside printable ASCII, and '\', is written as
- * \xHH, so a request cannot forge or colour a log line. */
+/* The access-log line of rq: httpd_log_line (net/httpd.h) of its client,
+ * method and path. */
 void serve_log_line(const struct serve_request *rq, unsigned status, uint64_t bytes, char *buf,
                     size_t n);

@@ -32,8 +32,8 @@
  * version i to i+1 inside one transaction, so a store written by an older
  * kiln is upgraded on open and one written by a newer kiln is refused.
  *
- * SQLite result codes become -errno in one place, sql_fail(), which also
- * keeps SQLite's message for store_error().
+ * Opening, migrations and the translation of SQLite result codes to -errno
+ * are db.h's; store_error() shows its message prefixed "catalog: ".
  */
 #include "store/store.h"
 
@@ -41,6 +41,7 @@
 #include "base/json.h"
 #include "base/strbuf.h"
 #include "base/util.h"
+#include "db/db.h"
 #include "spec/value.h"
 #include "spec/yaml.h"
 
@@ -48,7 +49,6 @@
 #include <fcntl.h>
 #include <linux/fs.h>
 #include <openssl/evp.h>
-#include <sqlite3.h>
 #include <sys/file.h>
 #include <sys/ioctl.h>
 #include <sys/random.h>
@@ -59,12 +59,9 @@
 #define MANIFEST_MAX_BYTES (16u << 20)
 #define COPY_CHUNK (1u << 20)
 
-DEFINE_POINTER_CLEANUP(sqlite3_stmt, sqlite3_finalize)
-#define _cleanup_stmt_ _cleanup_(sqlite3_finalizep)
-
 struct store {
         char *dir;
-        sqlite3 *db;
+        struct db *db;
         char err[512];
 };
 
@@ -77,32 +74,14 @@ _printf_(2, 3) static void set_error(struct store *st, const char *fmt, ...) {
         va_end(ap);
 }
 
-/* The one translation of SQLite result codes to -errno. */
-static int sql_fail(struct store *st, int rc) {
-        set_error(st, "catalog: %s", st->db ? sqlite3_errmsg(st->db) : sqlite3_errstr(rc));
-        switch (rc & 0xff) {
-        case SQLITE_BUSY:
-        case SQLITE_LOCKED: return -EBUSY;
-        case SQLITE_NOMEM: return -ENOMEM;
-        case SQLITE_READONLY:
-        case SQLITE_PERM:
-        case SQLITE_AUTH: return -EACCES;
-        case SQLITE_CORRUPT:
-        case SQLITE_NOTADB:
-        case SQLITE_FORMAT: return -EBADMSG;
-        case SQLITE_FULL: return -ENOSPC;
-        case SQLITE_CONSTRAINT: return -EEXIST;
-        case SQLITE_TOOBIG: return -E2BIG;
-        case SQLITE_CANTOPEN: {
-                int e = st->db ? sqlite3_system_errno(st->db) : 0;
-                return e > 0 ? -e : -EACCES;
-        }
-        case SQLITE_MISUSE:
-        case SQLITE_RANGE:
-        case SQLITE_MISMATCH: return -EINVAL;
-        default: return -EIO;
-        }
+/* Shows the catalog's last failure (db.h) as the store's error; returns r. */
+static int catalog_error(struct store *st, int r) {
+        set_error(st, "catalog: %s", db_error(st->db));
+        return r;
 }
+
+/* A failed sqlite3_step (or other call) on the catalog: its -errno (db.h). */
+static int sql_fail(struct store *st, int rc) { return catalog_error(st, db_fail(st->db, rc)); }
 
 const char *store_error(const struct store *st) { return st->err; }
 
@@ -138,69 +117,23 @@ static const char *const migrations[] = {
 };
 
 static int exec(struct store *st, const char *sql) {
-        int rc = sqlite3_exec(st->db, sql, NULL, NULL, NULL);
-        return rc == SQLITE_OK ? 0 : sql_fail(st, rc);
+        int r = db_exec(st->db, sql);
+        return r < 0 ? catalog_error(st, r) : r;
 }
 
 static int prepare(struct store *st, const char *sql, sqlite3_stmt **ret) {
-        int rc = sqlite3_prepare_v2(st->db, sql, -1, ret, NULL);
-        return rc == SQLITE_OK ? 0 : sql_fail(st, rc);
+        int r = db_prepare(st->db, sql, ret);
+        return r < 0 ? catalog_error(st, r) : r;
 }
 
-static void bind_text(sqlite3_stmt *s, int i, const char *v) {
-        if (v)
-                sqlite3_bind_text(s, i, v, -1, SQLITE_TRANSIENT);
-        else
-                sqlite3_bind_null(s, i);
+static int begin(struct store *st) {
+        int r = db_begin(st->db);
+        return r < 0 ? catalog_error(st, r) : r;
 }
 
-static int begin(struct store *st) { return exec(st, "BEGIN IMMEDIATE"); }
-static int commit(struct store *st) { return exec(st, "COMMIT"); }
-static void rollback(struct store *st) {
-        if (!sqlite3_get_autocommit(st->db))
-                sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
-}
-
-static int user_version(struct store *st, int *ret) {
-        _cleanup_stmt_ sqlite3_stmt *s = NULL;
-        int r = prepare(st, "PRAGMA user_version", &s);
-        if (r < 0)
-                return r;
-        int rc = sqlite3_step(s);
-        if (rc != SQLITE_ROW)
-                return sql_fail(st, rc);
-        *ret = sqlite3_column_int(s, 0);
-        return 0;
-}
-
-static int migrate(struct store *st) {
-        int v, r = user_version(st, &v);
-        if (r < 0)
-                return r;
-        if (v == (int)ARRAY_SIZE(migrations))
-                return 0;
-        r = begin(st);
-        if (r < 0)
-                return r;
-        /* Again under the write lock: another process may have migrated. */
-        r = user_version(st, &v);
-        if (r >= 0 && v > (int)ARRAY_SIZE(migrations)) {
-                set_error(st, "catalog schema %d is newer than this kiln's (%zu)", v,
-                          ARRAY_SIZE(migrations));
-                r = -EPROTONOSUPPORT;
-        }
-        for (; r >= 0 && v >= 0 && v < (int)ARRAY_SIZE(migrations); v++) {
-                r = exec(st, migrations[v]);
-                if (r >= 0) {
-                        _cleanup_free_ char *sql = xasprintf("PRAGMA user_version=%d", v + 1);
-                        r = exec(st, sql);
-                }
-        }
-        if (r < 0) {
-                rollback(st);
-                return r;
-        }
-        return commit(st);
+static int commit(struct store *st) {
+        int r = db_commit(st->db);
+        return r < 0 ? catalog_error(st, r) : r;
 }
 
 /* ---- paths and names -------------------------------------------------------- */
@@ -302,21 +235,16 @@ int store_open(const char *dir, struct store **ret) {
         if (!st->dir)
                 st->dir = xstrdup(dir);
         _cleanup_free_ char *db = xasprintf("%s/catalog.db", dir);
-        int rc = sqlite3_open_v2(db, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
-                                 SQLITE_OPEN_NOMUTEX, NULL);
-        if (rc != SQLITE_OK) {
-                r = sql_fail(st, rc);
+        st->db = db_new();
+        const struct db_options o = {.busy_timeout_ms = STORE_BUSY_TIMEOUT_MS, .create = true,
+                                     .sync_full = true};
+        r = db_open(st->db, db, &o);
+        if (r >= 0)
+                r = db_migrate(st->db, migrations, ARRAY_SIZE(migrations));
+        if (r < 0) {
+                catalog_error(st, r);
                 goto fail;
         }
-        sqlite3_extended_result_codes(st->db, 1);
-        sqlite3_busy_timeout(st->db, STORE_BUSY_TIMEOUT_MS);
-        r = exec(st, "PRAGMA journal_mode=WAL");
-        if (r >= 0)
-                r = exec(st, "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON");
-        if (r >= 0)
-                r = migrate(st);
-        if (r < 0)
-                goto fail;
         sweep_tmp(tmp);
         st->err[0] = 0;
         *ret = st;
@@ -329,7 +257,7 @@ fail:
 struct store *store_close(struct store *st) {
         if (!st)
                 return NULL;
-        sqlite3_close_v2(st->db);
+        db_free(st->db);
         free(st->dir);
         free(st);
         return NULL;
@@ -467,10 +395,10 @@ static int select_entries(struct store *st, const struct store_filter *f, const 
         int k = 1;
         for (size_t i = 0; i < ARRAY_SIZE(cols); i++)
                 if (vals[i])
-                        bind_text(s, k++, vals[i]);
+                        db_bind_text(s, k++, vals[i]);
         for (size_t i = 0; f && i < f->nlabels; i++) {
-                bind_text(s, k++, f->labels[i].key);
-                bind_text(s, k++, f->labels[i].value);
+                db_bind_text(s, k++, f->labels[i].key);
+                db_bind_text(s, k++, f->labels[i].value);
         }
         return collect(st, s, ret, ret_n);
 }
@@ -916,7 +844,7 @@ static int place_blob(struct store *st, struct item *it, int64_t now) {
                         "ON CONFLICT(sha256) DO NOTHING", &q);
         if (r < 0)
                 return r;
-        bind_text(q, 1, it->sha256);
+        db_bind_text(q, 1, it->sha256);
         sqlite3_bind_int64(q, 2, (int64_t)it->size);
         sqlite3_bind_int64(q, 3, mtime_ns(&s));
         sqlite3_bind_int64(q, 4, now);
@@ -1025,10 +953,10 @@ static int find_same(struct store *st, const struct meta *m, const struct item *
                             "HAVING count(*)=? ORDER BY max(id) DESC", &s);
         if (r < 0)
                 return r;
-        bind_text(s, 1, m->name);
-        bind_text(s, 2, m->build_id);
-        bind_text(s, 3, m->arch);
-        bind_text(s, 4, m->role);
+        db_bind_text(s, 1, m->name);
+        db_bind_text(s, 2, m->build_id);
+        db_bind_text(s, 3, m->arch);
+        db_bind_text(s, 4, m->role);
         sqlite3_bind_int64(s, 5, (int64_t)n);
         int rc;
         while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
@@ -1041,11 +969,11 @@ static int find_same(struct store *st, const struct meta *m, const struct item *
                 bool all = true;
                 for (size_t i = 0; all && i < n; i++) {
                         sqlite3_reset(q);
-                        bind_text(q, 1, m->name);
-                        bind_text(q, 2, version);
-                        bind_text(q, 3, items[i].file);
-                        bind_text(q, 4, items[i].format);
-                        bind_text(q, 5, items[i].sha256);
+                        db_bind_text(q, 1, m->name);
+                        db_bind_text(q, 2, version);
+                        db_bind_text(q, 3, items[i].file);
+                        db_bind_text(q, 4, items[i].format);
+                        db_bind_text(q, 5, items[i].sha256);
                         all = sqlite3_step(q) == SQLITE_ROW && sqlite3_column_int(q, 0) == 1;
                 }
                 if (all && (!m->version || streq(m->version, version))) {
@@ -1065,10 +993,10 @@ static int set_labels(struct store *st, const struct meta *m, const char *versio
                             "ON CONFLICT(entry_id, key) DO UPDATE SET value=excluded.value", &s);
         for (size_t i = 0; r >= 0 && i < m->nlabels; i++) {
                 sqlite3_reset(s);
-                bind_text(s, 1, m->labels[i].key);
-                bind_text(s, 2, m->labels[i].value);
-                bind_text(s, 3, m->name);
-                bind_text(s, 4, version);
+                db_bind_text(s, 1, m->labels[i].key);
+                db_bind_text(s, 2, m->labels[i].value);
+                db_bind_text(s, 3, m->name);
+                db_bind_text(s, 4, version);
                 int rc = sqlite3_step(s);
                 if (rc != SQLITE_DONE)
                         r = sql_fail(st, rc);
@@ -1088,8 +1016,8 @@ static int next_version(struct store *st, const struct meta *m, char **ret) {
                             "ON CONFLICT(name, day) DO UPDATE SET n=n+1 RETURNING n", &s);
         if (r < 0)
                 return r;
-        bind_text(s, 1, m->name);
-        bind_text(s, 2, day);
+        db_bind_text(s, 1, m->name);
+        db_bind_text(s, 2, day);
         int rc = sqlite3_step(s);
         if (rc != SQLITE_ROW)
                 return sql_fail(st, rc);
@@ -1105,16 +1033,16 @@ static int insert_entry(struct store *st, const struct meta *m, const char *vers
                         &s);
         if (r < 0)
                 return r;
-        bind_text(s, 1, m->name);
-        bind_text(s, 2, version);
-        bind_text(s, 3, m->build_id);
-        bind_text(s, 4, m->arch);
-        bind_text(s, 5, m->role);
-        bind_text(s, 6, it->format);
-        bind_text(s, 7, it->file);
+        db_bind_text(s, 1, m->name);
+        db_bind_text(s, 2, version);
+        db_bind_text(s, 3, m->build_id);
+        db_bind_text(s, 4, m->arch);
+        db_bind_text(s, 5, m->role);
+        db_bind_text(s, 6, it->format);
+        db_bind_text(s, 7, it->file);
         sqlite3_bind_int64(s, 8, (int64_t)it->size);
-        bind_text(s, 9, it->sha256);
-        bind_text(s, 10, it->sha512[0] ? it->sha512 : NULL);
+        db_bind_text(s, 9, it->sha256);
+        db_bind_text(s, 10, it->sha512[0] ? it->sha512 : NULL);
         sqlite3_bind_int64(s, 11, m->created);
         sqlite3_bind_int64(s, 12, now);
         int rc = sqlite3_step(s);
@@ -1125,14 +1053,14 @@ static int insert_entry(struct store *st, const struct meta *m, const char *vers
         }
         if (rc != SQLITE_DONE)
                 return sql_fail(st, rc);
-        int64_t id = sqlite3_last_insert_rowid(st->db);
+        int64_t id = sqlite3_last_insert_rowid(db_sqlite(st->db));
         _cleanup_stmt_ sqlite3_stmt *l = NULL;
         r = prepare(st, "INSERT INTO labels(entry_id, key, value) VALUES(?,?,?)", &l);
         for (size_t i = 0; r >= 0 && i < m->nlabels; i++) {
                 sqlite3_reset(l);
                 sqlite3_bind_int64(l, 1, id);
-                bind_text(l, 2, m->labels[i].key);
-                bind_text(l, 3, m->labels[i].value);
+                db_bind_text(l, 2, m->labels[i].key);
+                db_bind_text(l, 3, m->labels[i].value);
                 rc = sqlite3_step(l);
                 if (rc != SQLITE_DONE)
                         r = sql_fail(st, rc);
@@ -1180,7 +1108,7 @@ static int add_items(struct store *st, struct meta *m, struct item *items, size_
                         if (r >= 0)
                                 r = commit(st);
                         if (r < 0) {
-                                rollback(st);
+                                db_rollback(st->db);
                                 return r;
                         }
                         for (size_t i = 0; i < n; i++)
@@ -1191,7 +1119,7 @@ static int add_items(struct store *st, struct meta *m, struct item *items, size_
                         r = place_blob(st, &items[i], now);
                 if (r == -EAGAIN && attempt < STORE_ADD_RETRIES) {
                         unplace(st, items, n);
-                        rollback(st); /* a blob was removed meanwhile: stage it again */
+                        db_rollback(st->db); /* a blob was removed meanwhile: stage it again */
                         continue;
                 }
                 if (r >= 0)
@@ -1203,9 +1131,9 @@ static int add_items(struct store *st, struct meta *m, struct item *items, size_
                 if (r >= 0)
                         r = commit(st);
                 if (r < 0) {
-                        if (!sqlite3_get_autocommit(st->db))
+                        if (!sqlite3_get_autocommit(db_sqlite(st->db)))
                                 unplace(st, items, n);
-                        rollback(st);
+                        db_rollback(st->db);
                         if (r == -EAGAIN)
                                 set_error(st, "a blob kept disappearing while it was added");
                         return r;
@@ -1453,7 +1381,7 @@ static int delete_ids(struct store *st, const int64_t *ids, size_t n) {
                 int rc = sqlite3_step(s);
                 if (rc != SQLITE_DONE)
                         r = sql_fail(st, rc);
-                else if (sqlite3_changes(st->db) != 1) {
+                else if (sqlite3_changes(db_sqlite(st->db)) != 1) {
                         set_error(st, "no entry with id %lld", (long long)ids[i]);
                         r = -ENOENT;
                 }
@@ -1472,7 +1400,7 @@ static int remove_in_txn(struct store *st, const int64_t *ids, size_t n, size_t 
         if (r >= 0)
                 r = commit(st);
         if (r < 0)
-                rollback(st);
+                db_rollback(st->db);
         if (ret_blobs)
                 *ret_blobs = r >= 0 ? g.n : 0;
         if (ret_freed)
@@ -1512,7 +1440,7 @@ static int freed_by(struct store *st, const struct store_entry *v, size_t n, con
                 if (!mine || !first)
                         continue;
                 sqlite3_reset(s);
-                bind_text(s, 1, v[i].sha256);
+                db_bind_text(s, 1, v[i].sha256);
                 int rc = sqlite3_step(s);
                 if (rc != SQLITE_ROW)
                         return sql_fail(st, rc);
@@ -1536,7 +1464,7 @@ int store_prune(struct store *st, const struct store_filter *f, unsigned keep, b
         size_t n = 0;
         r = select_entries(st, &ff, "e.name, e.created DESC, e.id DESC", &v, &n);
         if (r < 0) {
-                rollback(st);
+                db_rollback(st->db);
                 return r;
         }
         /* Newest first per name: entries of the first `keep` distinct
@@ -1581,7 +1509,7 @@ int store_prune(struct store *st, const struct store_filter *f, unsigned keep, b
                 if (ret_freed)
                         *ret_freed = freed;
         } else {
-                rollback(st);
+                db_rollback(st->db);
         }
         free(ids);
         store_entries_free(v, n);
@@ -1599,7 +1527,7 @@ int store_open_blob(struct store *st, const char *sha256, uint64_t *ret_size) {
         r = prepare(st, "SELECT size, mtime_ns FROM blobs WHERE sha256=?", &s);
         if (r < 0)
                 return r;
-        bind_text(s, 1, sha256);
+        db_bind_text(s, 1, sha256);
         int rc = sqlite3_step(s);
         if (rc == SQLITE_DONE)
                 return -ENOENT;

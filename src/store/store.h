@@ -44,6 +44,8 @@
  */
 #pragma once
 
+#include "net/httpd.h" /* the server limits */
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -215,11 +217,11 @@ struct store_server;
 /* Connection limits (docs/store.md). One client address may hold at most
  * max_per_client connections, so that it cannot lock the others out; a
  * connection idle (nothing received or sent) for idle_timeout_s is closed. */
-#define STORE_SERVE_MAX_CONNECTIONS 512
-#define STORE_SERVE_MAX_PER_CLIENT 16
-#define STORE_SERVE_IDLE_TIMEOUT_S 15
-#define STORE_SERVE_MAX_CONNECTIONS_LIMIT 65536 /* the most max_connections may be */
-#define STORE_SERVE_IDLE_TIMEOUT_LIMIT_S 3600   /* the most idle_timeout_s may be */
+#define STORE_SERVE_MAX_CONNECTIONS HTTPD_MAX_CONNECTIONS
+#define STORE_SERVE_MAX_PER_CLIENT HTTPD_MAX_PER_CLIENT
+#define STORE_SERVE_IDLE_TIMEOUT_S HTTPD_IDLE_TIMEOUT_S
+#define STORE_SERVE_MAX_CONNECTIONS_LIMIT HTTPD_MAX_CONNECTIONS_LIMIT /* the most max_connections may be */
+#define STORE_SERVE_IDLE_TIMEOUT_LIMIT_S HTTPD_IDLE_TIMEOUT_LIMIT_S   /* the most idle_timeout_s may be */
 
 /* Zero fields take the defaults above. */
 struct store_serve_options {

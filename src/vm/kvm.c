@@ -20,6 +20,7 @@
  */
 #include "vm/vm-internal.h"
 
+#include "base/arch.h"
 #include "base/util.h"
 
 #include <fcntl.h>
@@ -184,6 +185,13 @@ static const uint8_t boot_sector_code[] = {
 #define PROBE_EXIT_STATUS 67
 
 static int probe_qemu(unsigned timeout_ms, const char **ret_reason) {
+        /* KVM runs the host's architecture; the payload is a PC boot
+         * sector, which only a machine with a legacy BIOS boots */
+        const struct arch *a = arch_host();
+        if (!a || !a->bios) {
+                *ret_reason = "kiln has no KVM probe guest for this host's architecture";
+                return -ENODEV;
+        }
         char path[] = "/tmp/kiln-kvm-probe.XXXXXX";
         _cleanup_close_ int fd = mkostemp(path, O_CLOEXEC);
         if (fd < 0) {
@@ -204,14 +212,17 @@ static int probe_qemu(unsigned timeout_ms, const char **ret_reason) {
                 return r;
         }
         _cleanup_free_ char *drive = xasprintf("file=%s,format=raw,if=virtio,readonly=on", path);
-        char *argv[] = {"qemu-system-x86_64", "-machine", "q35,accel=kvm", "-cpu", "host", "-m", "16", "-nodefaults",
+        _cleanup_free_ char *machine = xasprintf("%s,accel=kvm", a->machine);
+        char *argv[] = {(char *)a->qemu_system, "-machine", machine, "-cpu", "host", "-m", "16", "-nodefaults",
                         "-display", "none", "-no-reboot", "-device", "isa-debug-exit,iobase=0x501,iosize=1",
                         "-drive", drive, NULL};
         pid_t pid;
         r = vm_spawn(argv, -1, -1, -1, true, &pid);
         if (r < 0) {
                 unlink(path);
-                *ret_reason = "cannot run qemu-system-x86_64 for the KVM probe";
+                static char why[96]; /* the reason outlives the call, as the others do */
+                snprintf(why, sizeof why, "cannot run %s for the KVM probe", a->qemu_system);
+                *ret_reason = why;
                 return r;
         }
         int st;

@@ -31,8 +31,6 @@
 #include <sys/wait.h>
 #include <time.h>
 
-#define OVMF_CODE "/usr/share/OVMF/OVMF_CODE_4M.fd"
-#define OVMF_VARS "/usr/share/OVMF/OVMF_VARS_4M.fd"
 #define PORT_ATTEMPTS 8
 #define STOP_GRACE_MS 5000
 #define POLL_MS 100
@@ -275,8 +273,8 @@ static int write_seed(struct vm *vm, const char *nonce) {
                 "ssh_authorized_keys:\n"
                 "  - \"%s\"\n"
                 "runcmd:\n"
-                "  - [sh, -c, \"printf 'kiln-ready-%%s%%s\\\\n' %.*s %s > /dev/ttyS0\"]\n",
-                vm->hostname, pub, (int)half, nonce, nonce + half);
+                "  - [sh, -c, \"printf 'kiln-ready-%%s%%s\\\\n' %.*s %s > /dev/%s\"]\n",
+                vm->hostname, pub, (int)half, nonce, nonce + half, vm->arch->console);
         _cleanup_free_ char *meta_data = xasprintf("instance-id: kiln-%s\nlocal-hostname: %s\n", nonce,
                                                    vm->hostname);
         struct cidata c = {.user_data = user_data, .meta_data = meta_data};
@@ -305,9 +303,11 @@ static int setup(struct vm *vm) {
         vm->format = probe_format(fd);
         if (vm->extra_iso && access(vm->extra_iso, R_OK) < 0)
                 return vm_fail(vm, -errno, "cannot read %s: %s", vm->extra_iso, strerror(errno));
-        if (vm->o.firmware == VM_FIRMWARE_UEFI && (access(OVMF_CODE, R_OK) < 0 || access(OVMF_VARS, R_OK) < 0))
-                return vm_fail(vm, -ENOENT, "UEFI firmware %s or %s is missing (package ovmf)", OVMF_CODE,
-                               OVMF_VARS);
+        const struct arch *a = vm->arch;
+        if (vm->o.firmware == VM_FIRMWARE_UEFI &&
+            (access(a->uefi_code, R_OK) < 0 || access(a->uefi_vars, R_OK) < 0))
+                return vm_fail(vm, -ENOENT, "UEFI firmware %s or %s is missing (package %s)", a->uefi_code,
+                               a->uefi_vars, a->uefi_package);
 
         char nonce[33];
         random_hex(nonce, 16);
@@ -344,10 +344,10 @@ static int setup(struct vm *vm) {
         if (r < 0)
                 return r;
         if (vm->o.firmware == VM_FIRMWARE_UEFI) {
-                vm->vars_path = xasprintf("%s/OVMF_VARS.fd", vm->tmp_dir);
-                r = copy_file(OVMF_VARS, vm->vars_path);
+                vm->vars_path = xasprintf("%s/UEFI_VARS.fd", vm->tmp_dir);
+                r = copy_file(vm->arch->uefi_vars, vm->vars_path);
                 if (r < 0)
-                        return vm_fail(vm, r, "cannot copy %s: %s", OVMF_VARS, strerror(-r));
+                        return vm_fail(vm, r, "cannot copy %s: %s", vm->arch->uefi_vars, strerror(-r));
         }
         return 0;
 }
@@ -364,7 +364,8 @@ int vm_new(const struct vm_options *opts, struct vm **ret) {
         vm->console_log = xstrdup_null(opts->console_log);
         vm->extra_iso = xstrdup_null(opts->extra_iso);
         vm->tmp_parent = xstrdup_null(opts->tmp_parent);
-        vm->qemu = xstrdup(opts->qemu ? opts->qemu : "qemu-system-x86_64");
+        vm->arch = opts->arch ? arch_find(opts->arch) : arch_default();
+        vm->qemu = xstrdup_null(opts->qemu ? opts->qemu : vm->arch ? vm->arch->qemu_system : NULL);
         vm->tag = xstrdup_null(opts->tag);
         vm->hostname = xstrdup_null(opts->hostname);
         vm->o.image = vm->image;
@@ -374,6 +375,7 @@ int vm_new(const struct vm_options *opts, struct vm **ret) {
         vm->o.qemu = vm->qemu;
         vm->o.tag = vm->tag;
         vm->o.hostname = vm->hostname;
+        vm->o.arch = vm->arch ? vm->arch->name : NULL;
         if (!vm->o.memory_mib)
                 vm->o.memory_mib = 1024;
         if (!vm->o.cpus)
@@ -385,6 +387,10 @@ int vm_new(const struct vm_options *opts, struct vm **ret) {
         if ((unsigned)opts->firmware >= ARRAY_SIZE(firmware_names) ||
             (unsigned)opts->accel >= ARRAY_SIZE(accel_names))
                 return vm_fail(vm, -EINVAL, "unknown firmware or accelerator");
+        if (!vm->arch)
+                return vm_fail(vm, -EINVAL, "unknown architecture '%s'", opts->arch);
+        if (opts->firmware == VM_FIRMWARE_BIOS && !vm->arch->bios)
+                return vm_fail(vm, -EINVAL, "%s has no legacy BIOS: boot it with UEFI", vm->arch->name);
         if (vm->hostname && !valid_hostname(vm->hostname))
                 return vm_fail(vm, -EINVAL,
                                "'%s' is not a valid hostname (letters, digits and '-', at most 63, "
@@ -464,9 +470,10 @@ static char **qemu_argv(const struct vm *vm, enum vm_accel accel) {
                 addv(&v, &n, &cap, xstrdup(vm->tag));
         }
         addv(&v, &n, &cap, xstrdup("-machine"));
-        addv(&v, &n, &cap, xasprintf("q35,accel=%s", accel == VM_ACCEL_KVM ? "kvm" : "tcg"));
+        addv(&v, &n, &cap,
+             xasprintf("%s,accel=%s", vm->arch->machine, accel == VM_ACCEL_KVM ? "kvm" : "tcg"));
         addv(&v, &n, &cap, xstrdup("-cpu"));
-        addv(&v, &n, &cap, xstrdup(accel == VM_ACCEL_KVM ? "host" : "max"));
+        addv(&v, &n, &cap, xstrdup(accel == VM_ACCEL_KVM ? "host" : vm->arch->tcg_cpu));
         addv(&v, &n, &cap, xstrdup("-m"));
         addv(&v, &n, &cap, xasprintf("%u", vm->o.memory_mib));
         addv(&v, &n, &cap, xstrdup("-smp"));
@@ -480,7 +487,8 @@ static char **qemu_argv(const struct vm *vm, enum vm_accel accel) {
         addv(&v, &n, &cap, xasprintf("file:%s", vm->console_log));
         if (vm->o.firmware == VM_FIRMWARE_UEFI) {
                 addv(&v, &n, &cap, xstrdup("-drive"));
-                addv(&v, &n, &cap, xstrdup("if=pflash,format=raw,unit=0,readonly=on,file=" OVMF_CODE));
+                addv(&v, &n, &cap,
+                     xasprintf("if=pflash,format=raw,unit=0,readonly=on,file=%s", vm->arch->uefi_code));
                 addv(&v, &n, &cap, xstrdup("-drive"));
                 addv(&v, &n, &cap, xasprintf("if=pflash,format=raw,unit=1,file=%s", vm->vars_path));
         }
@@ -519,7 +527,7 @@ static int start_qemu_once(struct vm *vm, enum vm_accel accel) {
         int r = vm_spawn(argv, -1, log, log, true, &pid);
         vm_strv_free(argv);
         if (r == -ENOENT)
-                return vm_fail(vm, r, "%s not found (package qemu-system-x86)", vm->qemu);
+                return vm_fail(vm, r, "%s not found (package %s)", vm->qemu, vm->arch->qemu_package);
         if (r < 0)
                 return vm_fail(vm, r, "cannot run %s: %s", vm->qemu, strerror(-r));
         vm->pid = pid;
@@ -554,7 +562,12 @@ int vm_start(struct vm *vm) {
         if (vm->pid > 0)
                 return vm_fail(vm, -EBUSY, "QEMU is already running");
         enum vm_accel accel = vm->o.accel;
-        if (accel == VM_ACCEL_AUTO) {
+        if (accel == VM_ACCEL_AUTO && vm->arch != arch_host()) {
+                /* KVM runs the host's own architecture only */
+                accel = VM_ACCEL_TCG;
+                free(vm->accel_note);
+                vm->accel_note = xasprintf("the guest is %s, the host is not", vm->arch->name);
+        } else if (accel == VM_ACCEL_AUTO) {
                 const char *why = NULL;
                 accel = vm_kvm_probe(3000, &why) >= 0 ? VM_ACCEL_KVM : VM_ACCEL_TCG;
                 free(vm->accel_note);

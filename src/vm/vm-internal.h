@@ -7,6 +7,8 @@
 
 #include "vm/vm.h"
 
+#include "base/arch.h"
+
 #include <stdint.h>
 
 struct vm {
@@ -17,6 +19,7 @@ struct vm {
         char *tmp_parent;
         char *qemu;
         char *tag;
+        const struct arch *arch;    /* from opts->arch (base/arch.h's table) */
 
         char *tmp_dir;
         char *key_path;             /* private key; key_path + ".pub" the public one */

@@ -8,7 +8,7 @@
  *     vm_new(opts)        checks the options, creates the temp dir (0700),
  *                         a throwaway ed25519 key pair (ssh-keygen), the
  *                         NoCloud seed ISO (cidata.h) and, for UEFI, a copy
- *                         of the OVMF variable store
+ *                         of the UEFI variable store
  *     vm_start(vm)        picks the accelerator (KVM only when a probe in a
  *                         child process shows it works, see vm_kvm_probe),
  *                         a free loopback port for SSH, and starts QEMU:
@@ -34,8 +34,10 @@
  * Errors: every function returns >= 0 on success or -errno, and leaves a
  * human-readable explanation in vm_error(vm) (the library never prints).
  * The common codes:
- *   -EINVAL      bad option (missing image, unknown firmware/accel value)
- *   -ENOENT      the image, QEMU, OVMF or ssh/ssh-keygen is missing
+ *   -EINVAL      bad option (missing image, unknown firmware/accel value,
+ *                unknown architecture, BIOS for an architecture without one)
+ *   -ENOENT      the image, QEMU, the UEFI firmware (OVMF, AAVMF) or
+ *                ssh/ssh-keygen is missing
  *   -ECHILD      QEMU exited before the guest was ready (vm_error has the
  *                reason; vm_console_tail gives the end of the serial log)
  *   -ETIMEDOUT   not ready (or a command not finished) within the deadline
@@ -64,8 +66,9 @@
 #include <sys/types.h>
 
 enum vm_firmware {
-        VM_FIRMWARE_BIOS, /* SeaBIOS, QEMU's default */
-        VM_FIRMWARE_UEFI, /* OVMF_CODE_4M.fd read-only + a private copy of OVMF_VARS_4M.fd */
+        VM_FIRMWARE_BIOS, /* the arch's legacy BIOS, QEMU's default (SeaBIOS on x86_64) */
+        VM_FIRMWARE_UEFI, /* the arch's UEFI code read-only + a private copy of its
+                             variable store (OVMF_CODE_4M.fd, OVMF_VARS_4M.fd on x86_64) */
 };
 
 enum vm_accel {
@@ -80,6 +83,10 @@ enum vm_accel {
 struct vm_options {
         const char *image;          /* required: disk image (raw or qcow2; format probed
                                        with qemu-img); opened read-only via -snapshot */
+        const char *arch;           /* the guest's architecture, a kiln name from
+                                       base/arch.h's table; NULL: the default (x86_64).
+                                       QEMU's binary, machine, CPU, firmware and console
+                                       come from its row */
         enum vm_firmware firmware;
         enum vm_accel accel;
         unsigned memory_mib;        /* 0: 1024 */
@@ -95,7 +102,8 @@ struct vm_options {
                                        TCG, 180 with KVM */
         unsigned exec_timeout_s;    /* deadline per vm_exec; 0: none */
         const char *tmp_parent;     /* where the temp dir is made; NULL: $TMPDIR or /tmp */
-        const char *qemu;           /* QEMU binary; NULL: qemu-system-x86_64 from PATH */
+        const char *qemu;           /* QEMU binary; NULL: the arch's (qemu-system-x86_64)
+                                       from PATH */
         const char *tag;            /* optional: added to QEMU's command line as
                                        -name TAG, so tests can find the process */
         const volatile sig_atomic_t *cancel; /* optional, see "Signals" above */

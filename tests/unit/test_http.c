@@ -5,7 +5,7 @@
 #include "harness.h"
 
 #include "base/strbuf.h"
-#include "publish/http.h"
+#include "net/http.h"
 
 #include <fcntl.h>
 #include <microhttpd.h>

@@ -181,3 +181,53 @@ TEST(vm_start_errors) {
         vm_free(vm);
         rm_tree(t);
 }
+
+/* vm was set up for QEMU binary qemu, its seed writing to console. */
+static void check_arch_setup(const struct vm *vm, const char *qemu, const char *console) {
+        CHECK_STREQ(vm->qemu, qemu);
+        _cleanup_free_ char *iso = NULL, *want = xasprintf("> /dev/%s\"", console);
+        size_t ilen = 0;
+        CHECK(read_file(vm->seed_path, 1u << 20, &iso, &ilen) == 0);
+        CHECK(iso && memmem(iso, ilen, want, strlen(want)) != NULL);
+}
+
+/* QEMU's binary, the firmware and the console come from the arch table
+ * (base/arch.h); an unknown arch, or BIOS where there is none, is refused. */
+TEST(vm_new_arch) {
+        _cleanup_free_ char *t = make_tmp();
+        _cleanup_free_ char *img = make_image(t, false);
+        struct vm_options o = {.image = img, .tmp_parent = t, .accel = VM_ACCEL_TCG, .arch = "riscv64"};
+        struct vm *vm = NULL;
+        CHECK_INT(vm_new(&o, &vm), ==, -EINVAL);
+        CHECK(vm && strstr(vm_error(vm), "unknown architecture 'riscv64'"));
+        vm_free(vm);
+        o.arch = "aarch64";
+        CHECK_INT(vm_new(&o, &vm), ==, -EINVAL); /* BIOS firmware: virt has none */
+        CHECK(vm && strstr(vm_error(vm), "aarch64 has no legacy BIOS"));
+        vm_free(vm);
+
+        /* x86_64, named or by default: QEMU's x86 binary, the seed writes
+         * the marker to ttyS0 */
+        const char *names[] = {"x86_64", NULL};
+        for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
+                o.arch = names[i];
+                CHECK_INT(vm_new(&o, &vm), ==, 0);
+                check_arch_setup(vm, "qemu-system-x86_64", "ttyS0");
+                vm_free(vm);
+        }
+
+        /* aarch64 boots with UEFI (AAVMF): refused with the package's name
+         * when the firmware is missing, else set up with its console */
+        o.arch = "aarch64";
+        o.firmware = VM_FIRMWARE_UEFI;
+        int r = vm_new(&o, &vm);
+        if (access("/usr/share/AAVMF/AAVMF_CODE.fd", R_OK) < 0) {
+                CHECK_INT(r, ==, -ENOENT);
+                CHECK(vm && strstr(vm_error(vm), "(package qemu-efi-aarch64)"));
+        } else {
+                CHECK_INT(r, ==, 0);
+                check_arch_setup(vm, "qemu-system-aarch64", "ttyAMA0");
+        }
+        vm_free(vm);
+        rm_tree(t);
+}

@@ -8,7 +8,7 @@
  * the response body and headers through callbacks that enforce the caps.
  * CURLcode is translated to -errno in exactly one place (curl_errno).
  */
-#include "publish/http.h"
+#include "net/http.h"
 
 #include "base/strbuf.h"
 #include "base/util.h"

@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * http.h — the one place kiln talks HTTP: a small wrapper over libcurl shared
- * by the publishers (S3, Glance, ...).
+ * http.h — the one place kiln talks HTTP as a client: a small wrapper over
+ * libcurl shared by the publishers (S3, Glance, ...) and anything else that
+ * needs it (a daemon, a fetcher). It knows nothing of publishing: retries,
+ * signing and service protocols stay with the callers.
  *
  * A `struct http_client` is one libcurl easy handle (connections are kept
  * alive between requests) plus the settings every request through it uses:
