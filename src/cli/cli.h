@@ -155,6 +155,7 @@ struct spec_args {
         const char *store_dir;  /* build: --store DIR (default: store_default_dir()) */
         bool no_store;          /* build: do not add images to the store */
         bool no_publish;        /* build: do not publish */
+        const char *events;     /* build: --events FILE (the run's events as JSON lines) */
         bool check_opts;        /* set by kiln check: accept the options below */
         const char *checks_file;  /* --checks FILE */
         const char *image;      /* --image IMAGE */
@@ -182,6 +183,12 @@ void spec_args_done(struct spec_args *a);
  * caller frees it as usual, after the diagnostics. */
 int cli_load_spec(struct cli *cli, const struct spec_args *a, struct diag_list *diags,
                   struct spec **ret);
+
+/* Prints the outcome of cli_load_spec (r, its diagnostics, the spec or
+ * NULL) as kiln validate --json does, on stdout: one object, on one line
+ * unless pretty. (verb_validate.c) */
+void cli_print_load_json(const struct spec_args *a, int r, struct diag_list *d, const struct spec *s,
+                         bool pretty);
 
 /* Prints diagnostics to stderr, coloured when stderr is a terminal. */
 void cli_print_diags(struct cli *cli, struct diag_list *d);

@@ -125,6 +125,7 @@ int spec_args_parse(struct spec_args *a, const struct verb *v, int argc, char **
                 CLI_OPT_STRING("store", 0, &a->store_dir, .only_for = build_not_check),
                 CLI_OPT_FLAG("no-store", 0, &a->no_store, .only_for = build_not_check),
                 CLI_OPT_FLAG("no-publish", 0, &a->no_publish, .only_for = build_not_check),
+                CLI_OPT_STRING("events", 0, &a->events, .only_for = build_not_check),
                 CLI_OPT_ARGS(a, take_path),
                 CLI_OPT_END(),
         };

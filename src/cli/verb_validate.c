@@ -31,6 +31,36 @@ const struct verb verb_validate = {
         .run = validate_run,
 };
 
+void cli_print_load_json(const struct spec_args *a, int r, struct diag_list *d, const struct spec *s,
+                         bool pretty) {
+        _cleanup_strbuf_ struct strbuf out = STRBUF_INIT;
+        struct json_writer w;
+        json_init(&w, &out, pretty);
+        json_begin_object(&w);
+        json_key(&w, "schema_version");
+        json_int(&w, 1);
+        json_key(&w, "spec");
+        json_string(&w, a->path);
+        json_key(&w, "valid");
+        json_bool(&w, r >= 0);
+        json_key(&w, "errors");
+        json_int(&w, (int64_t)d->nerrors);
+        json_key(&w, "warnings");
+        json_int(&w, (int64_t)d->nwarnings);
+        json_key(&w, "builds");
+        json_begin_array(&w);
+        for (size_t i = 0; s && i < s->nbuilds; i++)
+                if (s->builds[i]->needed)
+                        json_string(&w, s->builds[i]->name);
+        json_end_array(&w);
+        json_key(&w, "diagnostics");
+        diag_sort(d);
+        diag_write_json(d, &w);
+        json_end_object(&w);
+        strbuf_addc(&out, '\n');
+        fputs(strbuf_str(&out), stdout);
+}
+
 static int validate_run(struct cli *cli, int argc, char **argv) {
         _cleanup_(spec_args_done) struct spec_args a = {0};
         int r = spec_args_parse(&a, &verb_validate, argc, argv);
@@ -40,32 +70,7 @@ static int validate_run(struct cli *cli, int argc, char **argv) {
         _cleanup_(spec_freep) struct spec *s = NULL;
         r = cli_load_spec(cli, &a, &d, &s);
         if (a.json) {
-                _cleanup_strbuf_ struct strbuf out = STRBUF_INIT;
-                struct json_writer w;
-                json_init(&w, &out, true);
-                json_begin_object(&w);
-                json_key(&w, "schema_version");
-                json_int(&w, 1);
-                json_key(&w, "spec");
-                json_string(&w, a.path);
-                json_key(&w, "valid");
-                json_bool(&w, r >= 0);
-                json_key(&w, "errors");
-                json_int(&w, (int64_t)d.nerrors);
-                json_key(&w, "warnings");
-                json_int(&w, (int64_t)d.nwarnings);
-                json_key(&w, "builds");
-                json_begin_array(&w);
-                for (size_t i = 0; s && i < s->nbuilds; i++)
-                        if (s->builds[i]->needed)
-                                json_string(&w, s->builds[i]->name);
-                json_end_array(&w);
-                json_key(&w, "diagnostics");
-                diag_sort(&d);
-                diag_write_json(&d, &w);
-                json_end_object(&w);
-                strbuf_addc(&out, '\n');
-                fputs(strbuf_str(&out), stdout);
+                cli_print_load_json(&a, r, &d, s, true);
         } else if (r >= 0) {
                 size_t n = 0;
                 for (size_t i = 0; i < s->nbuilds; i++)

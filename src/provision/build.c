@@ -726,6 +726,11 @@ static int build_one(struct engine *e, size_t bi) {
         bool failed_any = false;
         unsigned first = b->parent ? 1 : 0;
         for (unsigned i = first; i <= b->nsteps && !failed_any; i++) {
+                if (o->cancel && *o->cancel) {
+                        br->failed_step = xstrdup("cancelled");
+                        failed_any = true;
+                        break;
+                }
                 const struct spec_step *st = i ? &b->steps[i - 1] : NULL;
                 struct stage stg = {
                         .index = i ? st->index : 0,
@@ -747,7 +752,7 @@ static int build_one(struct engine *e, size_t bi) {
                 struct step_explain ex = {0};
                 _cleanup_free_ char *why = NULL;
                 struct step_event ev = {
-                        .build = b, .index = stg.index, .count = (unsigned)b->nsteps,
+                        .build = b, .index = stg.index, .position = i, .count = (unsigned)b->nsteps,
                         .kind = stg.kind, .label = stg.label, .key = stg.key, .explain = &ex,
                         .exit_code = -1,
                 };
@@ -813,7 +818,8 @@ static int build_one(struct engine *e, size_t bi) {
                         if (done || (br->failed_step && (unsigned)atoi(br->failed_step) >= st->index))
                                 continue;
                         _cleanup_free_ char *label = stage_label(e, b, st);
-                        struct step_event ev = {.build = b, .index = st->index, .count = (unsigned)b->nsteps,
+                        struct step_event ev = {.build = b, .index = st->index, .position = i + 1,
+                                                .count = (unsigned)b->nsteps,
                                                 .kind = st->kind, .label = label,
                                                 .status = STEP_SKIPPED, .exit_code = -1};
                         emit(e, &ev);
@@ -837,6 +843,10 @@ static int build_one(struct engine *e, size_t bi) {
                 json_key(&w, "name");
                 _cleanup_free_ char *bname = secrets_mask(e->secrets, b->name);
                 json_string(&w, bname);
+                json_key(&w, "id");
+                json_string(&w, b->id);
+                json_key(&w, "timestamp"); /* the run's ${timestamp}: what name: and steps saw */
+                json_string(&w, e->spec->timestamp);
                 json_key(&w, "arch");
                 json_string(&w, b->arch);
                 json_key(&w, "role");

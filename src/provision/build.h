@@ -28,6 +28,7 @@
 #include "provision/cache.h"
 #include "spec/spec.h"
 
+#include <signal.h>
 #include <stdint.h>
 
 enum on_error {
@@ -55,7 +56,10 @@ struct step_explain {
 
 struct step_event {
         const struct spec_build *build;
-        unsigned index;          /* 0 = the source, 1.. = steps */
+        unsigned index;          /* 0 = the source, 1.. = the step's place in the spec
+                                    (log names: logs/NN-kind.log) */
+        unsigned position;       /* 1.. = the step's place among the steps this build runs
+                                    (steps dropped by only:/except: not counted); 0 = source */
         unsigned count;          /* the build's number of steps (the source is 0) */
         const char *kind;        /* "source", "packages", ... */
         const char *label;       /* the step's name:, or a summary */
@@ -102,6 +106,10 @@ struct build_options {
         unsigned parallel;         /* builds at once (>= 1) */
         const struct build_observer *observer;
         const struct build_verifier *verifier; /* NULL: none */
+        /* Optional: when it becomes non-zero, no further step starts (checked
+         * before each step; a running step finishes or fails first). The
+         * build then fails with failed_step "cancelled". */
+        const volatile sig_atomic_t *cancel;
 };
 
 struct build_result {

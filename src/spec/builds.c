@@ -988,8 +988,12 @@ static void mark_needed(struct spec_build *b) {
                 b->needed = true;
 }
 
+/* A --only/--except glob names a build by its expanded name, its key
+ * under builds: or its stable id (NAME-ROLE-ARCH, the same from run to run
+ * when name: carries a ${timestamp}). */
 static bool matches(const char *glob, const struct spec_build *b) {
-        return fnmatch(glob, b->name, 0) == 0 || fnmatch(glob, b->base, 0) == 0;
+        return fnmatch(glob, b->name, 0) == 0 || fnmatch(glob, b->base, 0) == 0 ||
+               (b->id && fnmatch(glob, b->id, 0) == 0);
 }
 
 static void check_globs(const struct spec *s, const char *opt, const char *const *globs,

@@ -143,6 +143,21 @@ e2e_minimal_build() {
         ) 9>"$KILN_E2E_SHARED/.lock"
 }
 
+# e2e_busybox_tarball DIR — a tiny root tree of /bin/busybox and its applets
+# (with /etc/passwd and /etc/group for root) in DIR/tree, packed as
+# DIR/busybox.tar.gz: a source (type: tarball) for builds that must not wait
+# for a Debian bootstrap.
+e2e_busybox_tarball() {
+        mkdir -p "$1/tree/bin" "$1/tree/etc" "$1/tree/root"
+        cp /bin/busybox "$1/tree/bin/busybox"
+        for a in $(/bin/busybox --list); do
+                [ "$a" = busybox ] || ln -s busybox "$1/tree/bin/$a"
+        done
+        echo "root:x:0:0:root:/root:/bin/sh" >"$1/tree/etc/passwd"
+        echo "root:x:0:" >"$1/tree/etc/group"
+        tar -C "$1/tree" -czf "$1/busybox.tar.gz" .
+}
+
 e2e_summary() {
         echo "$T_PASSED passed, $T_FAILED failed"
         [ "$T_FAILED" -eq 0 ] || exit 1

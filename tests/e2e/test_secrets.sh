@@ -27,14 +27,7 @@ SHARED=$(mktemp -d /var/tmp/kiln-e2e-secrets.XXXXXX)
 e2e_cleanup_add "$SHARED"
 
 # A busybox root tree, as a tarball the specs use as their source.
-mkdir -p "$SHARED/tree/bin" "$SHARED/tree/etc" "$SHARED/tree/root"
-cp /bin/busybox "$SHARED/tree/bin/busybox"
-for a in $(/bin/busybox --list); do
-        [ "$a" = busybox ] || ln -s busybox "$SHARED/tree/bin/$a"
-done
-echo "root:x:0:0:root:/root:/bin/sh" >"$SHARED/tree/etc/passwd"
-echo "root:x:0:" >"$SHARED/tree/etc/group"
-tar -C "$SHARED/tree" -czf "$SHARED/busybox.tar.gz" .
+e2e_busybox_tarball "$SHARED"
 
 # kb SPEC [ARGS...] — kiln build of the test's spec into the test's own dirs.
 kb() {
