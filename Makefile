@@ -86,7 +86,7 @@ clean:
 help:
 	@sed -n '1,10p' Makefile
 
--include $(shell find $(B) $(BS) -name '*.d' 2>/dev/null)
+-include $(shell find $(B) $(BS) build-fuzz -name '*.d' 2>/dev/null)
 .SECONDARY:
 
 # Coverage-guided fuzzing (needs clang: apt-get install clang): one entry
@@ -95,7 +95,7 @@ help:
 # tests/unit/test_fuzz_replay.c replays every corpus without clang. Run one:
 #   ./build-fuzz/fuzz_varfile -max_total_time=60 tests/fuzz/corpus-varfile
 FUZZ_CC    ?= clang
-FUZZ_FLAGS := -std=gnu11 -g -O1 -Isrc -D_GNU_SOURCE -DKILN_VERSION='"$(VERSION)"' $(PKG_CFLAGS)
+FUZZ_FLAGS := -std=gnu11 -g -O1 -Isrc -D_GNU_SOURCE -DKILN_VERSION='"$(VERSION)"' $(PKG_CFLAGS) -MMD -MP
 FZ         := build-fuzz
 
 $(FZ)/obj/%.o: %.c
