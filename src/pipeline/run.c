@@ -33,7 +33,6 @@ struct run {
         struct pipeline_result *res;
         struct build_options bo;
         const char *outdir;
-        char *checks_dir;             /* checks files are relative to it (check_base_dir) */
         pthread_mutex_t lock;         /* one event at a time */
         /* The run's secrets set (base/secrets.h): the values publishers
          * register; every message an event carries is masked with it. */
@@ -497,8 +496,7 @@ int pipeline_run(const struct spec *s, const struct pipeline_options *opts,
                 return -EINVAL;
         uint64_t t0 = now_ms();
         struct run run = {.spec = s, .o = opts, .obs = obs, .res = ret,
-                          .outdir = opts->output_dir ? opts->output_dir : "output",
-                          .checks_dir = check_base_dir(s)};
+                          .outdir = opts->output_dir ? opts->output_dir : "output"};
         pthread_mutex_init(&run.lock, NULL);
         run.secrets = secrets_new(SECRETS_MIN_LEN);
         snprintf(ret->timestamp, sizeof(ret->timestamp), "%s", s->timestamp ? s->timestamp : "");
@@ -539,7 +537,6 @@ int pipeline_run(const struct spec *s, const struct pipeline_options *opts,
         for (size_t i = 0; run.outs && i < ret->n; i++)
                 output_result_done(&run.outs[i]);
         free(run.outs);
-        free(run.checks_dir);
         secrets_unref(run.secrets);
         pthread_mutex_destroy(&run.lock);
         if (r < 0)
