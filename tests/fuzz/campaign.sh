@@ -1,4 +1,6 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
+#
 # The long form of fuzzing (make check only replays the corpora): run each
 # named fuzzer until it has had CPU_SECONDS of CPU time, in 5-minute rounds
 # that share one scratch corpus, then report executions, coverage and CPU.
@@ -12,7 +14,7 @@
 #   build-fuzz/fuzz_NAME -merge=1 tests/fuzz/corpus-NAME OUT/NAME/corpus
 set -eu
 
-[ $# -ge 3 ] || { sed -n '2,12p' "$0"; exit 2; }
+[ $# -ge 3 ] || { sed -n "4,14p" "$0"; exit 2; }
 out=$1; budget=$2; shift 2
 here=$(cd "$(dirname "$0")" && pwd)
 bin=$here/../../build-fuzz
