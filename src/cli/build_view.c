@@ -158,7 +158,9 @@ static void print_step(struct build_view *v, const struct step_event *ev) {
         if (ev->status == STEP_BUILT || ev->status == STEP_FAILED)
                 printf(" %.1fs", (double)ev->elapsed_ms / 1000.0);
         if (v->explain && ev->explain && ev->status != STEP_RUNNING && ev->status != STEP_SKIPPED)
-                printf("  (%s)", ev->explain->hit ? "hit" : ev->explain->why ? ev->explain->why : "miss");
+                printf("  (%s%s%s)", ev->explain->hit ? "hit" : "",
+                       ev->explain->hit && ev->explain->why ? ": " : "",
+                       ev->explain->why ? ev->explain->why : ev->explain->hit ? "" : "miss");
         else if (v->explain && ev->status == STEP_RUNNING && ev->explain && ev->explain->why)
                 printf("  (miss: %s)", ev->explain->why);
         if (ev->status == STEP_RUNNING && v->tty)

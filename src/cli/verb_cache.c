@@ -4,6 +4,7 @@
 
 #include "base/json.h"
 #include "provision/cache.h"
+#include "provision/pkgcache.h"
 #include "spec/schema.h"
 
 #include <time.h>
@@ -19,6 +20,10 @@ const struct verb verb_cache = {
                 "                                    the cache is at most SIZE (e.g. 20G, 0)\n"
                 "  kiln cache dir                    print the cache directory\n"
                 "\n"
+                "The package cache (the .debs builds fetched, by SHA-256) lives in the same\n"
+                "directory: list shows its total, prune removes its files with the entries,\n"
+                "least recently used first.\n"
+                "\n"
                 "Options:\n"
                 "  --cache-dir DIR   the cache (default $KILN_CACHE_DIR, $XDG_CACHE_HOME/kiln\n"
                 "                    or ~/.cache/kiln)\n"
@@ -28,8 +33,27 @@ const struct verb verb_cache = {
         .run = cache_verb_run,
 };
 
-/* The entries as JSON: {dir, entries: [{key, label, size, created, last_used}]}. */
-static void print_json(const char *dir, const struct cache_entry_info *v, size_t n) {
+/* The package cache's file count and bytes. */
+struct pkg_total {
+        size_t files;
+        uint64_t bytes;
+};
+
+static struct pkg_total package_total(struct cache *c) {
+        struct pkg_total t = {0};
+        _cleanup_free_ char *pdir = cache_packages_dir(c);
+        _cleanup_free_ struct pkgcache_file *pv = NULL;
+        if (pkgcache_list(pdir, &pv, &t.files) < 0)
+                return (struct pkg_total){0};
+        for (size_t i = 0; i < t.files; i++)
+                t.bytes += pv[i].size;
+        return t;
+}
+
+/* The entries as JSON: {dir, entries: [{key, label, size, created, last_used}],
+ * packages: {files, size}}. */
+static void print_json(const char *dir, const struct cache_entry_info *v, size_t n,
+                       struct pkg_total pt) {
         _cleanup_strbuf_ struct strbuf out = STRBUF_INIT;
         struct json_writer w;
         json_init(&w, &out, true);
@@ -53,12 +77,20 @@ static void print_json(const char *dir, const struct cache_entry_info *v, size_t
                 json_end_object(&w);
         }
         json_end_array(&w);
+        json_key(&w, "packages");
+        json_begin_object(&w);
+        json_key(&w, "files");
+        json_int(&w, (int64_t)pt.files);
+        json_key(&w, "size");
+        json_int(&w, (int64_t)pt.bytes);
+        json_end_object(&w);
         json_end_object(&w);
         printf("%s\n", out.buf);
 }
 
 /* One line per entry (key, size, last use, label), then the total. */
-static void print_table(const char *dir, const struct cache_entry_info *v, size_t n) {
+static void print_table(const char *dir, const struct cache_entry_info *v, size_t n,
+                        struct pkg_total pt) {
         uint64_t total = 0;
         char h[32];
         for (size_t i = 0; i < n; i++) {
@@ -72,6 +104,8 @@ static void print_table(const char *dir, const struct cache_entry_info *v, size_
         }
         format_bytes(total, h, sizeof(h));
         printf("%zu entr%s, %s in %s\n", n, n == 1 ? "y" : "ies", h, dir);
+        format_bytes(pt.bytes, h, sizeof(h));
+        printf("packages: %zu file%s, %s\n", pt.files, pt.files == 1 ? "" : "s", h);
 }
 
 static int list(struct cache *c, const char *dir, bool json) {
@@ -82,25 +116,27 @@ static int list(struct cache *c, const char *dir, bool json) {
                 fprintf(stderr, "kiln: cache list: %s\n", strerror(-r));
                 return EXIT_FAILED;
         }
+        struct pkg_total pt = package_total(c);
         if (json)
-                print_json(dir, v, n);
+                print_json(dir, v, n, pt);
         else
-                print_table(dir, v, n);
+                print_table(dir, v, n, pt);
         cache_entry_info_free(v, n);
         return EXIT_OK;
 }
 
 static int prune(struct cache *c, uint64_t max_bytes) {
-        uint64_t freed = 0;
-        size_t removed = 0;
-        int r = cache_prune(c, max_bytes, &freed, &removed);
+        struct cache_prune_result res = {0};
+        int r = cache_prune_all(c, max_bytes, &res);
         if (r < 0) {
                 fprintf(stderr, "kiln: cache prune: %s\n", strerror(-r));
                 return EXIT_FAILED;
         }
         char h[32];
-        format_bytes(freed, h, sizeof(h));
-        printf("removed %zu entr%s, %s freed\n", removed, removed == 1 ? "y" : "ies", h);
+        format_bytes(res.freed, h, sizeof(h));
+        printf("removed %zu entr%s and %zu package file%s, %s freed\n", res.removed,
+               res.removed == 1 ? "y" : "ies", res.removed_packages,
+               res.removed_packages == 1 ? "" : "s", h);
         return EXIT_OK;
 }
 

@@ -20,6 +20,8 @@
 #include "base/json.h"
 #include "os/fs.h"
 #include "base/secrets.h"
+#include "provision/pkgcache.h"
+#include "provision/refresh.h"
 #include "provision/steps.h"
 #include "spec/yaml.h"
 
@@ -105,6 +107,12 @@ struct stage {
         struct value *files;         /* V_MAP path -> hash */
         int input_error;             /* hashing an input failed */
         char *input_error_path;
+        /* refresh: (refresh.h) of a step that reads package lists */
+        bool refreshes;              /* a policy other than never applies */
+        enum refresh_policy policy;
+        char *refresh;               /* the stamp in the key, e.g. "daily 2026-12-03" */
+        char *refresh_note;          /* release fetched offline: the fallback taken */
+        char *refresh_error;         /* no stamp could be made: the step fails */
 };
 
 static void stage_done(struct stage *st) {
@@ -112,6 +120,9 @@ static void stage_done(struct stage *st) {
         free(st->meta);
         value_free(st->files);
         free(st->input_error_path);
+        free(st->refresh);
+        free(st->refresh_note);
+        free(st->refresh_error);
 }
 
 /* Hashes the host files a stage reads. They are recorded by their path
@@ -162,6 +173,10 @@ static void stage_key(struct stage *stg, const struct spec_build *b, const char 
         json_raw(&w, pj.buf ? pj.buf : "null");
         json_key(&w, "files");
         value_write_json(stg->files, &w, false);
+        if (stg->refresh) { /* absent for never: the keys of before refresh: existed */
+                json_key(&w, "refresh");
+                json_string(&w, stg->refresh);
+        }
         json_end_object(&w);
         hash_sha256_hex(full.buf, full.len, stg->key);
         strbuf_free(&full);
@@ -191,8 +206,20 @@ static void stage_key(struct stage *stg, const struct spec_build *b, const char 
         json_string(&w, stg->params_hash);
         json_key(&w, "files");
         value_to_json(stg->files, &w);
+        if (stg->refresh) {
+                json_key(&w, "refresh");
+                json_string(&w, stg->refresh);
+        }
         json_end_object(&w);
         stg->meta = strbuf_detach(&meta);
+}
+
+/* ---- refresh ------------------------------------------------------------------------------- */
+
+static void utc_day(time_t t, char out[16]) {
+        struct tm tm;
+        gmtime_r(&t, &tm);
+        strftime(out, 16, "%Y-%m-%d", &tm);
 }
 
 /* ---- explain ------------------------------------------------------------------------------- */
@@ -269,6 +296,20 @@ static char *explain_miss(struct cache *c, const struct spec_build *b, const str
                                             old->keys[i]->str);
                 why = keys.len ? xasprintf("parameters changed: %s", keys.buf)
                                : xstrdup("a sensitive value changed");
+                goto out;
+        }
+        const struct value *orf = value_map_get(m, "refresh");
+        if (!streq_null(orf && orf->kind == V_STRING ? orf->str : NULL, stg->refresh)) {
+                char day[16] = "?";
+                time_t created;
+                if (cache_entry_created(c, prev, &created) == 0)
+                        utc_day(created, day);
+                if (!stg->refresh)
+                        why = xstrdup("refresh: never, was refreshed before");
+                else if (stg->policy == REFRESH_RELEASE)
+                        why = xasprintf("refresh: release, the mirror's Release changed since %s, re-running", day);
+                else
+                        why = xasprintf("refresh: %s, cached %s, re-running", refresh_policy_name(stg->policy), day);
                 goto out;
         }
         const struct value *of = value_map_get(m, "files");
@@ -448,6 +489,77 @@ static void free_strv(char **v, size_t n) {
         free(v);
 }
 
+/* The stamp a release policy used last time for this step (from the
+ * index and the entry's metadata), for the offline fallback; owned or NULL. */
+static char *previous_release_stamp(struct cache *c, const char *build, unsigned step, time_t *ret_when) {
+        char prev[CACHE_KEY_LEN + 1];
+        _cleanup_free_ char *json = NULL;
+        if (cache_index_get(c, build, step, prev) < 0 || cache_read_meta(c, prev, &json) < 0)
+                return NULL;
+        if (cache_entry_created(c, prev, ret_when) < 0)
+                *ret_when = 0;
+        struct source *src = source_new("meta.json", json, strlen(json));
+        struct diag_list d = {0};
+        struct value *doc = NULL;
+        char *stamp = NULL;
+        if (yaml_load(src, &d, &doc) == 0 && doc) {
+                const struct value *rf = value_map_get(meta_body(doc), "refresh");
+                if (rf && rf->kind == V_STRING && startswith(rf->str, "release "))
+                        stamp = xstrdup(rf->str);
+        }
+        value_free(doc);
+        diag_list_done(&d);
+        source_free(src);
+        return stamp;
+}
+
+/* Fills stg's refresh fields: the step's policy (update: daily, packages:
+ * never, unless refresh: says) and its stamp. A release stamp is fetched
+ * from the tree's apt sources (the layers below, keys[0..nkeys)); when
+ * that fails, the stamp of the step's previous build is reused with a
+ * note (offline builds keep working), or, with none, refresh_error. */
+static void stage_refresh(struct engine *e, const struct spec_build *b, struct stage *stg,
+                          char **keys, size_t nkeys) {
+        const struct spec_step *st = stg->step;
+        if (!st || (!streq(st->kind, "update") && !streq(st->kind, "packages")))
+                return;
+        enum refresh_policy p = streq(st->kind, "update") ? REFRESH_DAILY : REFRESH_NEVER;
+        const struct value *v = value_map_get(st->params, "refresh");
+        if (v && v->str && refresh_policy_parse(v->str, &p) < 0)
+                return; /* the spec layer reported it */
+        stg->policy = p;
+        if (p == REFRESH_NEVER)
+                return;
+        stg->refreshes = true;
+        if (p != REFRESH_RELEASE) {
+                stg->refresh = refresh_period_stamp(p, time(NULL));
+                return;
+        }
+        char **layers = NULL;
+        layer_dirs(e->o->cache, keys, nkeys, &layers);
+        _cleanup_strv_ struct strv urls = {0};
+        int r = refresh_tree_release_urls((const char *const *)layers, nkeys, &urls);
+        free_strv(layers, nkeys);
+        _cleanup_free_ char *err = NULL;
+        if (r < 0)
+                err = xasprintf("cannot read the tree's apt sources: %s", strerror(-r));
+        else
+                r = refresh_release_stamp(&urls, &stg->refresh, &err);
+        if (r >= 0)
+                return;
+        time_t when = 0;
+        stg->refresh = previous_release_stamp(e->o->cache, b->id, stg->index, &when);
+        if (stg->refresh) {
+                char day[16];
+                utc_day(when, day);
+                stg->refresh_note = xasprintf("refresh: release, cannot fetch %s; reusing the Release of %s",
+                                              err, day);
+        } else {
+                stg->refresh_error = xasprintf("refresh: release: cannot fetch %s (no earlier build of "
+                                               "this step to fall back on)", err);
+        }
+}
+
 /* Runs one stage (not cached). Returns 0 when stored, -EIO when the step
  * failed (res/exit code set), other -errno on engine errors. */
 static int run_stage(struct engine *e, const struct spec_build *b, struct stage *stg,
@@ -476,6 +588,8 @@ static int run_stage(struct engine *e, const struct spec_build *b, struct stage 
                 cache_abort(txn);
                 return r;
         }
+        /* the package cache; without it (a read-only cache?) apt fetches as before */
+        _cleanup_free_ char *pkgdir = cache_packages_dir(o->cache);
         _cleanup_close_ int log_fd = open(log_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
         if (log_fd < 0) {
                 r = -errno;
@@ -495,6 +609,7 @@ static int run_stage(struct engine *e, const struct spec_build *b, struct stage 
                 .work = work,
                 .mountpoint = mnt,
                 .run_dir = run_dir,
+                .packages_dir = pkgcache_init(pkgdir) == 0 ? pkgdir : NULL,
         };
         const struct step_runner *runner = stg->step ? step_runner_find(stg->kind) : NULL;
         unsigned attempts = 1 + step_retries(stg->step) + (o->on_error == ON_ERROR_RETRY ? 1 : 0);
@@ -747,6 +862,7 @@ static int build_one(struct engine *e, size_t bi) {
                         runner->inputs(e->spec, st, &paths, &np);
                 hash_inputs(&stg, e->spec, paths, np);
                 const char *parent = nkeys ? keys[nkeys - 1] : NULL;
+                stage_refresh(e, b, &stg, keys, nkeys);
                 stage_key(&stg, b, parent, st ? st->params : b->source, e->secrets);
 
                 struct step_explain ex = {0};
@@ -756,13 +872,31 @@ static int build_one(struct engine *e, size_t bi) {
                         .kind = stg.kind, .label = stg.label, .key = stg.key, .explain = &ex,
                         .exit_code = -1,
                 };
-                bool hit = !o->force && cache_has(o->cache, stg.key);
+                bool hit = !o->force && !stg.refresh_error && cache_has(o->cache, stg.key);
                 uint64_t s0 = now_ms();
                 if (hit) {
                         ex.hit = true;
+                        if (stg.refresh_note) {
+                                ex.why = stg.refresh_note;
+                        } else if (stg.refreshes) {
+                                char day[16] = "?";
+                                time_t created;
+                                if (cache_entry_created(o->cache, stg.key, &created) == 0)
+                                        utc_day(created, day);
+                                why = stg.policy == REFRESH_RELEASE
+                                              ? xasprintf("refresh: release, the mirror's Release unchanged since %s", day)
+                                              : xasprintf("refresh: %s, cached %s", refresh_policy_name(stg.policy), day);
+                                ex.why = why;
+                        }
                         ev.status = STEP_HIT;
                         emit(e, &ev);
                         cache_index_set(o->cache, b->id, stg.index, stg.key);
+                } else if (stg.refresh_error) {
+                        ex.why = stg.refresh_error;
+                        ev.status = STEP_FAILED;
+                        emit(e, &ev);
+                        br->failed_step = xasprintf("%u (%s): %s", stg.index, stg.kind, stg.refresh_error);
+                        failed_any = true;
                 } else if (stg.input_error) {
                         why = xasprintf("cannot read %s: %s", stg.input_error_path,
                                         strerror(-stg.input_error));

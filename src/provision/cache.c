@@ -66,6 +66,7 @@
 #include "base/json_read.h"
 #include "base/util.h"
 #include "os/fs.h"
+#include "provision/pkgcache.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -735,51 +736,106 @@ int cache_remove(struct cache *c, const char *key) {
         return r;
 }
 
-int cache_prune(struct cache *c, uint64_t max_bytes, uint64_t *ret_freed, size_t *ret_removed) {
+/* One thing prune may remove: a step entry (pkg NULL) or a package file. */
+struct prunable {
+        struct listed *entry;
+        struct pkgcache_file *pkg;
+        struct timespec used;
+        uint64_t size;
+};
+
+static int prunable_cmp(const void *a, const void *b) {
+        const struct prunable *x = a, *y = b;
+        if (x->used.tv_sec != y->used.tv_sec)
+                return x->used.tv_sec > y->used.tv_sec ? -1 : 1;
+        if (x->used.tv_nsec != y->used.tv_nsec)
+                return x->used.tv_nsec > y->used.tv_nsec ? -1 : 1;
+        return 0;
+}
+
+/* Removes one step entry unless it is locked or was used since it was
+ * listed; 1 when removed, 0 when kept, -errno. */
+static int prune_entry(struct cache *c, const struct listed *e) {
+        const char *key = e->info.key;
+        int lock = lock_key(c, key, false);
+        if (lock == -EAGAIN)
+                return 0; /* a running build holds it */
+        if (lock < 0)
+                return lock;
+        /* Used since we listed it? Then it is no longer the oldest. */
+        struct listed now = {0};
+        memcpy(now.info.key, key, CACHE_KEY_LEN + 1);
+        int k = entry_info(c, &now);
+        free(now.info.label);
+        if (k == 0 && listed_cmp(&now, e) < 0) {
+                unlock_key(c, key, lock, false);
+                return 0;
+        }
+        if (k == 0)
+                k = remove_locked(c, key);
+        unlock_key(c, key, lock, !entry_exists(c, key));
+        if (k == -ENOENT)
+                return 0;
+        return k < 0 ? k : 1;
+}
+
+char *cache_packages_dir(const struct cache *c) { return xasprintf("%s/packages", c->dir); }
+
+int cache_prune_all(struct cache *c, uint64_t max_bytes, struct cache_prune_result *ret) {
         struct listed *v = NULL;
         size_t n = 0;
         int r = list_entries(c, &v, &n);
         if (r < 0)
                 return r;
-        uint64_t total = 0, freed = 0;
-        size_t removed = 0;
-        for (size_t i = 0; i < n; i++)
+        _cleanup_free_ char *pdir = cache_packages_dir(c);
+        struct pkgcache_file *pv = NULL;
+        size_t pn = 0;
+        if ((r = pkgcache_list(pdir, &pv, &pn)) < 0) {
+                listed_free(v, n);
+                return r;
+        }
+        struct prunable *all = xcalloc(n + pn + 1, sizeof(*all));
+        uint64_t total = 0;
+        for (size_t i = 0; i < n; i++) {
+                all[i] = (struct prunable){.entry = &v[i], .used = v[i].used, .size = v[i].info.size};
                 total += v[i].info.size;
-        for (size_t i = n; i-- > 0 && total > max_bytes;) {
-                const char *key = v[i].info.key;
-                int lock = lock_key(c, key, false);
-                if (lock == -EAGAIN)
-                        continue; /* a running build holds it */
-                if (lock < 0) {
-                        r = r ?: lock;
-                        continue;
-                }
-                /* Used since we listed it? Then it is no longer the oldest. */
-                struct listed now = {0};
-                memcpy(now.info.key, key, CACHE_KEY_LEN + 1);
-                int k = entry_info(c, &now);
-                free(now.info.label);
-                if (k == 0 && listed_cmp(&now, &v[i]) < 0) {
-                        unlock_key(c, key, lock, false);
-                        continue;
-                }
-                if (k == 0)
-                        k = remove_locked(c, key);
-                unlock_key(c, key, lock, !entry_exists(c, key));
-                if (k == -ENOENT)
-                        continue;
+        }
+        for (size_t i = 0; i < pn; i++) {
+                all[n + i] = (struct prunable){.pkg = &pv[i], .used = pv[i].used, .size = pv[i].size};
+                total += pv[i].size;
+        }
+        if (n + pn > 0)
+                qsort(all, n + pn, sizeof(*all), prunable_cmp);
+        struct cache_prune_result res = {0};
+        for (size_t i = n + pn; i-- > 0 && total > max_bytes;) {
+                int k = all[i].entry ? prune_entry(c, all[i].entry) : pkgcache_remove(pdir, all[i].pkg->hex);
                 if (k < 0) {
                         r = r ?: k;
                         continue;
                 }
-                total -= v[i].info.size;
-                freed += v[i].info.size;
-                removed++;
+                if (all[i].entry && k == 0)
+                        continue;
+                total -= all[i].size;
+                res.freed += all[i].size;
+                if (all[i].entry)
+                        res.removed++;
+                else
+                        res.removed_packages++;
         }
+        free(all);
+        free(pv);
         listed_free(v, n);
+        if (ret)
+                *ret = res;
+        return r;
+}
+
+int cache_prune(struct cache *c, uint64_t max_bytes, uint64_t *ret_freed, size_t *ret_removed) {
+        struct cache_prune_result res = {0};
+        int r = cache_prune_all(c, max_bytes, &res);
         if (ret_freed)
-                *ret_freed = freed;
+                *ret_freed = res.freed;
         if (ret_removed)
-                *ret_removed = removed;
+                *ret_removed = res.removed;
         return r;
 }

@@ -26,6 +26,8 @@
  *   locks/<key>.lock           flock: one writer per key at a time
  *   index/<build>/<step>       the key last used for this build's step n,
  *                              so `build --explain` can say what changed
+ *   packages/                  the package cache (pkgcache.h): .debs shared
+ *                              by every build, pruned with the entries
  *
  * Modes: entries/ and every tmp/<random>/ are 0700 — a layer may hold a
  * file whose content is secret, whatever mode the image gives it — except
@@ -106,4 +108,17 @@ int cache_remove(struct cache *c, const char *key);
  * Entries locked by a running build are skipped. Returns the number of
  * bytes freed in *ret_freed. */
 int cache_prune(struct cache *c, uint64_t max_bytes, uint64_t *ret_freed, size_t *ret_removed);
+
+/* The package cache (pkgcache.h) that lives beside the entries, in
+ * <dir>/packages; owned path. Its files count in the cache's size, and
+ * prune removes them with the entries, least recently used first. */
+char *cache_packages_dir(const struct cache *c);
+
+struct cache_prune_result {
+        uint64_t freed;          /* bytes */
+        size_t removed;          /* step entries */
+        size_t removed_packages; /* package files */
+};
+/* cache_prune over entries and package files together. */
+int cache_prune_all(struct cache *c, uint64_t max_bytes, struct cache_prune_result *ret);
 

@@ -30,6 +30,7 @@
 #include "base/hash.h"
 #include "base/json.h"
 #include "os/proc.h"
+#include "provision/pkgcache.h"
 #include "base/strv.h"
 #include "spec/interp.h"
 #include "spec/schema.h"
@@ -248,12 +249,150 @@ static int run_sandbox(const struct step_ctx *ctx, struct sandbox_opts *o,
         return r;
 }
 
+/* ---- one initramfs per package run ------------------------------------------------------ */
+
+/* Installing a kernel builds its initramfs in the kernel's hook
+ * (update-initramfs -c), then again in initramfs-tools' trigger
+ * (update-initramfs -u) — and again for every package run that activates
+ * the trigger. While kiln installs packages (the bootstrap, packages and
+ * update steps), `update-initramfs` found first in PATH is a shim that
+ * only writes down what was asked; when the run is over, the finisher
+ * builds each kernel's initramfs that was asked for once, with the real
+ * program (-c for a kernel that has none yet, -u otherwise). Removals
+ * (-d) are not deferred. The shim and its notes live in /run/kiln-defer:
+ * a tmpfs in the sandbox, emptied by mmdebstrap's cleanup in the
+ * bootstrap — never in a layer. */
+#define DEFER_DIR "/run/kiln-defer"
+
+static const char initramfs_shim[] =
+        "#!/bin/sh\n"
+        "# kiln: initramfs builds are deferred to the end of this package run\n"
+        "for a in \"$@\"; do\n"
+        "  if [ \"$a\" = -d ]; then exec /usr/sbin/update-initramfs \"$@\"; fi\n"
+        "done\n"
+        "echo \"$*\" >> " DEFER_DIR "/requests\n";
+
+static const char initramfs_finish[] =
+        "# kiln: the initramfs builds deferred during this package run, one per kernel\n"
+        "set -e\n"
+        "q=" DEFER_DIR "/requests\n"
+        "[ -s \"$q\" ] && [ -x /usr/sbin/update-initramfs ] || exit 0\n"
+        "S=/var/lib/initramfs-tools\n"
+        "want= newest=\n"
+        "while read -r line; do\n"
+        "  set -f; set -- $line; set +f\n"
+        "  k=\n"
+        "  while [ $# -gt 0 ]; do\n"
+        "    case $1 in -k) k=${2:-}; shift ;; -k?*) k=${1#-k} ;; esac\n"
+        "    shift\n"
+        "  done\n"
+        "  case $k in\n"
+        "    all) want=\"$want $(ls \"$S\" 2>/dev/null || true)\" ;;\n"
+        "    ''|latest) newest=1 ;;\n"
+        "    *) want=\"$want $k\" ;;\n"
+        "  esac\n"
+        "done < \"$q\"\n"
+        "if [ -n \"$newest\" ]; then\n"
+        "  n=$( { ls \"$S\" 2>/dev/null || true; printf '%s\\n' $want; } | grep . | sort -V | tail -n 1)\n"
+        "  want=\"$want $n\"\n"
+        "fi\n"
+        "for v in $(printf '%s\\n' $want | grep . | sort -uV); do\n"
+        "  [ -d \"/lib/modules/$v\" ] || continue\n"
+        "  if [ -e \"$S/$v\" ] && [ -e \"/boot/initrd.img-$v\" ]; then\n"
+        "    /usr/sbin/update-initramfs -u -k \"$v\"\n"
+        "  else\n"
+        "    /usr/sbin/update-initramfs -c -k \"$v\"\n"
+        "  fi\n"
+        "done\n"
+        "rm -f \"$q\"\n";
+
+/* Shell text that a package step's script starts with: the shim in place
+ * (see above), and `$APT`, apt-get with dpkg's unsafe I/O — a build writes
+ * into a layer that is synced once when it is stored (cache_commit) or
+ * written to an image, so dpkg's fsync of every file buys nothing. */
+static void apt_prelude(struct strbuf *sb) {
+        strbuf_adds(sb, "set -e\n"
+                        "mkdir -p " DEFER_DIR "\n"
+                        "cat > " DEFER_DIR "/update-initramfs <<'KILN_EOF'\n");
+        strbuf_adds(sb, initramfs_shim);
+        strbuf_adds(sb, "KILN_EOF\n"
+                        "chmod 755 " DEFER_DIR "/update-initramfs\n"
+                        "export PATH=" DEFER_DIR ":$PATH\n"
+                        "APT='apt-get -o Dpkg::Options::=--force-unsafe-io'\n");
+}
+
+/* ... and ends with: the deferred initramfs builds, once. */
+static void apt_postlude(struct strbuf *sb) {
+        strbuf_adds(sb, "export PATH=${PATH#" DEFER_DIR ":}\n"
+                        "cat > " DEFER_DIR "/finish <<'KILN_EOF'\n");
+        strbuf_adds(sb, initramfs_finish);
+        strbuf_adds(sb, "KILN_EOF\n"
+                        "sh " DEFER_DIR "/finish\n");
+}
+
 /* ---- packages / update ---------------------------------------------------------------- */
 
 /* apt needs package lists; mmdebstrap leaves none behind. */
-#define APT_PRELUDE                                                                               \
-        "set -e\n"                                                                                \
-        "if ! ls /var/lib/apt/lists/*_Packages >/dev/null 2>&1; then apt-get update; fi\n"
+#define APT_LISTS "if ! ls /var/lib/apt/lists/*_Packages >/dev/null 2>&1; then apt-get update; fi\n"
+
+/* The package cache inside a package step: its files bound read-only at
+ * /run/kiln/packages, an incoming folder writable at /run/kiln/incoming.
+ * kiln_seed links (symlinks) into apt's archives each file the apt
+ * command given will fetch whose SHA-256 — taken from the signed index
+ * by --print-uris — names a cached file that still has that content;
+ * kiln_keep copies what apt fetched into the incoming folder, which kiln
+ * enters into the cache after the step (pkgcache_add_dir). */
+#define APT_CACHE_FNS                                                                             \
+        "kiln_seed() {\n"                                                                         \
+        "  [ -d /run/kiln/packages/sha256 ] || return 0\n"                                        \
+        "  apt-get -qq --print-uris \"$@\" | while read -r uri file size hash; do\n"              \
+        "    case $hash in SHA256:*) h=${hash#SHA256:} ;; *) continue ;; esac\n"                  \
+        "    p=/run/kiln/packages/sha256/$h a=/var/cache/apt/archives/$file\n"                    \
+        "    case $file in */*|.*) continue ;; esac\n"                                             \
+        "    [ -f \"$p\" ] && [ ! -e \"$a\" ] || continue\n"                                      \
+        "    if echo \"$h  $p\" | sha256sum -c --status; then ln -s \"$p\" \"$a\"; fi\n"          \
+        "  done\n"                                                                                \
+        "}\n"                                                                                     \
+        "kiln_keep() {\n"                                                                         \
+        "  [ -d /run/kiln/incoming ] || return 0\n"                                               \
+        "  for f in /var/cache/apt/archives/*.deb; do\n"                                          \
+        "    if [ -f \"$f\" ] && [ ! -L \"$f\" ]; then cp \"$f\" /run/kiln/incoming/; fi\n"       \
+        "  done\n"                                                                                \
+        "}\n"
+
+/* Runs a package step's script (built by the caller between apt_prelude
+ * and apt_postlude) with the package cache bound in, then enters what apt
+ * fetched into the cache. */
+static int run_apt_script(const struct step_ctx *ctx, char *const *argv, char *const *envp,
+                          struct sandbox_result *res) {
+        struct sandbox_bind binds[2];
+        size_t nb = 0;
+        _cleanup_free_ char *incoming = NULL;
+        if (ctx->packages_dir) {
+                _cleanup_free_ char *sha = xasprintf("%s/sha256", ctx->packages_dir);
+                incoming = pkgcache_incoming(ctx->packages_dir);
+                if (incoming && access(sha, F_OK) == 0) {
+                        binds[nb++] = (struct sandbox_bind){ctx->packages_dir, "/run/kiln/packages", true};
+                        binds[nb++] = (struct sandbox_bind){incoming, "/run/kiln/incoming", false};
+                }
+        }
+        struct sandbox_opts o = base_opts(ctx);
+        o.argv = argv;
+        o.envp = envp;
+        o.binds = binds;
+        o.nbinds = nb;
+        int r = run_sandbox(ctx, &o, res);
+        if (incoming) {
+                size_t added = 0;
+                int k = pkgcache_add_dir(ctx->packages_dir, incoming, &added);
+                if (k < 0)
+                        logf_(ctx->log_fd, "kiln: package cache: %s\n", strerror(-k));
+                else if (added)
+                        logf_(ctx->log_fd, "kiln: package cache: %zu new file%s\n", added,
+                              added == 1 ? "" : "s");
+        }
+        return r;
+}
 
 static int run_packages(const struct step_ctx *ctx, struct sandbox_result *res) {
         const struct spec_step *st = ctx->step;
@@ -264,19 +403,31 @@ static int run_packages(const struct step_ctx *ctx, struct sandbox_result *res) 
         strv_add_value(&remove, value_map_get(st->params, "remove"));
         /* One script; the package names arrive as arguments: first the
          * installs, a "--" marker, then the removals. */
-        static const char script[] =
-                APT_PRELUDE
-                "inst=; rem=; seen=\n"
-                "for a in \"$@\"; do\n"
-                "  if [ \"$a\" = -- ] && [ -z \"$seen\" ]; then seen=1; continue; fi\n"
-                "  if [ -z \"$seen\" ]; then inst=\"$inst $a\"; else rem=\"$rem $a\"; fi\n"
-                "done\n"
-                "set -f\n"
-                "if [ -n \"$inst\" ]; then apt-get install -y $KILN_APT_OPTS -- $inst; fi\n"
-                "if [ -n \"$rem\" ]; then apt-get purge -y -- $rem; fi\n"
-                "apt-get clean\n";
+        /* with a refresh: policy, fresh lists whenever the step runs */
+        const struct value *rf = value_map_get(st->params, "refresh");
+        bool refresh = rf && rf->str && !streq(rf->str, "never");
+        _cleanup_strbuf_ struct strbuf script = STRBUF_INIT;
+        apt_prelude(&script);
+        strbuf_adds(&script, refresh ? "apt-get update\n" : APT_LISTS);
+        strbuf_adds(&script,
+                    APT_CACHE_FNS
+                    "inst=; rem=; seen=\n"
+                    "for a in \"$@\"; do\n"
+                    "  if [ \"$a\" = -- ] && [ -z \"$seen\" ]; then seen=1; continue; fi\n"
+                    "  if [ -z \"$seen\" ]; then inst=\"$inst $a\"; else rem=\"$rem $a\"; fi\n"
+                    "done\n"
+                    "set -f\n"
+                    "if [ -n \"$inst\" ]; then\n"
+                    "  kiln_seed install -y $KILN_APT_OPTS -- $inst\n"
+                    "  $APT install -y $KILN_APT_OPTS -- $inst\n"
+                    "fi\n"
+                    "if [ -n \"$rem\" ]; then $APT purge -y -- $rem; fi\n"
+                    "set +f\n"
+                    "kiln_keep\n"
+                    "apt-get clean\n");
+        apt_postlude(&script);
         _cleanup_strv_ struct strv argv = {0}, env = {0};
-        strv_add_sh(&argv, script, "kiln-packages");
+        strv_add_sh(&argv, script.buf, "kiln-packages");
         for (size_t i = 0; i < install.n; i++)
                 strv_add(&argv, install.v[i]);
         strv_add(&argv, "--");
@@ -284,28 +435,28 @@ static int run_packages(const struct step_ctx *ctx, struct sandbox_result *res) 
                 strv_add(&argv, remove.v[i]);
         base_env(&env, ctx);
         strv_addf(&env, "KILN_APT_OPTS=%s", recommends ? "" : "--no-install-recommends");
-        struct sandbox_opts o = base_opts(ctx);
-        o.argv = argv.v;
-        o.envp = env.v;
-        return run_sandbox(ctx, &o, res);
+        return run_apt_script(ctx, argv.v, env.v, res);
 }
 
 static int run_update(const struct step_ctx *ctx, struct sandbox_result *res) {
         const struct value *ar = value_map_get(ctx->step->params, "autoremove");
         bool autoremove = !(ar && ar->kind == V_BOOL && !ar->b);
-        _cleanup_free_ char *script = xasprintf(
-                "set -e\napt-get update\n"
-                "apt-get -y -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold full-upgrade\n"
-                "%s"
-                "apt-get clean\n",
-                autoremove ? "apt-get -y autoremove\n" : "");
+        _cleanup_strbuf_ struct strbuf script = STRBUF_INIT;
+        apt_prelude(&script);
+        strbuf_adds(&script,
+                    APT_CACHE_FNS
+                    "apt-get update\n"
+                    "kiln_seed -y full-upgrade\n"
+                    "$APT -y -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold full-upgrade\n");
+        if (autoremove)
+                strbuf_adds(&script, "$APT -y autoremove\n");
+        strbuf_adds(&script, "kiln_keep\n"
+                             "apt-get clean\n");
+        apt_postlude(&script);
         _cleanup_strv_ struct strv argv = {0}, env = {0};
-        strv_add_sh(&argv, script, "kiln-update");
+        strv_add_sh(&argv, script.buf, "kiln-update");
         base_env(&env, ctx);
-        struct sandbox_opts o = base_opts(ctx);
-        o.argv = argv.v;
-        o.envp = env.v;
-        return run_sandbox(ctx, &o, res);
+        return run_apt_script(ctx, argv.v, env.v, res);
 }
 
 /* ---- file ------------------------------------------------------------------------------ */
@@ -799,6 +950,103 @@ static int check_arch(const struct step_ctx *ctx) {
         return -ENOEXEC;
 }
 
+/* Without docs: true, dpkg never unpacks manual pages, documentation
+ * (copyright files stay: licences must ship) or translations — as mkosi
+ * and Debian's cloud images do. The lines go to the tree's
+ * /etc/dpkg/dpkg.cfg.d/99mmdebstrap (where mmdebstrap's --dpkgopt put
+ * them), so later package steps honour them too. */
+static const char *const dpkg_nodocs[] = {
+        "path-exclude=/usr/share/man/*",     "path-exclude=/usr/share/doc/*",
+        "path-include=/usr/share/doc/*/copyright", "path-exclude=/usr/share/info/*",
+        "path-exclude=/usr/share/locale/*",  "path-include=/usr/share/locale/locale.alias",
+        "path-exclude=/usr/share/groff/*",   "path-exclude=/usr/share/lintian/*",
+};
+
+/* The bootstrap's hooks (mmdebstrap runs them on the host, the tree as
+ * $1), written as scripts into the step's run dir:
+ *
+ *   extract   right after the Essential packages are unpacked, before
+ *             dpkg installs them: the docs filter as a dpkg config file
+ *             and, removed by hand, what the unpacking put where the
+ *             filter excludes. (Given as --dpkgopt, the filter makes
+ *             mmdebstrap pipe every Essential package through its Python
+ *             tar filter: ~1 min of a cold build.) The removal follows
+ *             dpkg's rules for these patterns, so the tree is the same:
+ *             tests/e2e/test_bootstrap.sh compares them. Also dpkg's
+ *             unsafe I/O for the run, and the update-initramfs shim.
+ *   customize at the end: the deferred initramfs builds (once per
+ *             kernel), the run's helpers removed, and the .debs apt
+ *             fetched handed to the package cache (*ret_incoming, entered
+ *             by the caller when mmdebstrap is done).
+ */
+static int bootstrap_hooks(const struct step_ctx *ctx, bool nodocs, struct strv *argv,
+                           struct strv *env, char **ret_incoming) {
+        _cleanup_free_ char *dir = xasprintf("%s/hooks", ctx->run_dir);
+        int r = mkdir_p(dir, 0700);
+        if (r < 0)
+                return r;
+        _cleanup_free_ char *shim = xasprintf("%s/update-initramfs", dir);
+        _cleanup_free_ char *finish = xasprintf("%s/finish", dir);
+        if ((r = write_file(shim, initramfs_shim, strlen(initramfs_shim), 0755, 0)) < 0 ||
+            (r = write_file(finish, initramfs_finish, strlen(initramfs_finish), 0644, 0)) < 0)
+                return r;
+
+        strv_addf(env, "KILN_HOOK_DIR=%s", dir);
+        _cleanup_strbuf_ struct strbuf ex = STRBUF_INIT;
+        strbuf_adds(&ex, "#!/bin/sh\n"
+                         "set -e\n"
+                         "r=$1\n"
+                         "mkdir -p \"$r" DEFER_DIR "\"\n"
+                         "cp \"$KILN_HOOK_DIR/update-initramfs\" \"$KILN_HOOK_DIR/finish\" \"$r" DEFER_DIR "/\"\n"
+                         "echo force-unsafe-io > \"$r/etc/dpkg/dpkg.cfg.d/kiln-unsafe-io\"\n");
+        if (nodocs) {
+                strbuf_adds(&ex, "cat > \"$r/etc/dpkg/dpkg.cfg.d/99mmdebstrap\" <<'EOF'\n");
+                for (size_t i = 0; i < ARRAY_SIZE(dpkg_nodocs); i++)
+                        strbuf_addf(&ex, "%s\n", dpkg_nodocs[i]);
+                /* dpkg matches with fnmatch without FNM_PATHNAME ('*' spans
+                 * '/', as find -path does); it keeps an excluded directory
+                 * when an include pattern's fixed prefix begins it (every
+                 * directory under /usr/share/doc), and no symlink. */
+                strbuf_adds(&ex,
+                            "EOF\n"
+                            "cd \"$r/usr/share\"\n"
+                            "for d in man info groff lintian; do\n"
+                            "  if [ -d \"$d\" ]; then find \"$d\" -mindepth 1 -maxdepth 1 -exec rm -rf {} +; fi\n"
+                            "done\n"
+                            "if [ -d locale ]; then\n"
+                            "  find locale -mindepth 1 -maxdepth 1 ! -path locale/locale.alias -exec rm -rf {} +\n"
+                            "fi\n"
+                            "if [ -d doc ]; then find doc -mindepth 1 ! -type d ! -path 'doc/*/copyright' -delete; fi\n");
+        }
+        _cleanup_strbuf_ struct strbuf cu = STRBUF_INIT;
+        strbuf_adds(&cu, "#!/bin/sh\n"
+                         "set -e\n"
+                         "r=$1\n");
+        if (ctx->packages_dir) {
+                *ret_incoming = pkgcache_incoming(ctx->packages_dir);
+                if (!*ret_incoming)
+                        return -errno;
+                strv_addf(env, "KILN_INCOMING=%s", *ret_incoming);
+                strbuf_adds(&cu, "for f in \"$r\"/var/cache/apt/archives/*.deb; do\n"
+                                 "  if [ -f \"$f\" ]; then ln \"$f\" \"$KILN_INCOMING/\" 2>/dev/null || cp \"$f\" \"$KILN_INCOMING/\"; fi\n"
+                                 "done\n");
+        }
+        strbuf_adds(&cu, "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \\\n"
+                         "  chroot \"$r\" /bin/sh " DEFER_DIR "/finish\n"
+                         "rm -rf \"$r" DEFER_DIR "\" \"$r/etc/dpkg/dpkg.cfg.d/kiln-unsafe-io\"\n");
+        _cleanup_free_ char *exp = xasprintf("%s/extract", dir);
+        _cleanup_free_ char *cup = xasprintf("%s/customize", dir);
+        if ((r = write_file(exp, ex.buf, ex.len, 0700, 0)) < 0 ||
+            (r = write_file(cup, cu.buf, cu.len, 0700, 0)) < 0)
+                return r;
+        strv_addf(argv, "--extract-hook=%s", exp);
+        strv_addf(argv, "--customize-hook=%s", cup);
+        /* the customize hook hands the fetched .debs to the cache */
+        if (ctx->packages_dir)
+                strv_add(argv, "--skip=essential/unlink");
+        return 0;
+}
+
 static int run_debian(const struct step_ctx *ctx, struct sandbox_result *res) {
         const struct value *src = ctx->build->source;
         int r = check_arch(ctx);
@@ -815,21 +1063,39 @@ static int run_debian(const struct step_ctx *ctx, struct sandbox_result *res) {
         strv_add_joined(&argv, "--components=", &comps);
         for (size_t i = 0; i < pkgs.n; i++)
                 strv_addf(&argv, "--include=%s", pkgs.v[i]);
-        /* Without docs: true, dpkg never unpacks manual pages, documentation
-         * (copyright files stay: licences must ship) or translations — as
-         * mkosi and Debian's cloud images do. mmdebstrap keeps these options
-         * in the tree's /etc/dpkg/dpkg.cfg.d/, so later package steps honour
-         * them too. */
         const struct value *docs = value_map_get(src, "docs");
-        if (!docs || docs->kind != V_BOOL || !docs->b) {
-                static const char *const dpkg_nodocs[] = {
-                        "path-exclude=/usr/share/man/*",     "path-exclude=/usr/share/doc/*",
-                        "path-include=/usr/share/doc/*/copyright", "path-exclude=/usr/share/info/*",
-                        "path-exclude=/usr/share/locale/*",  "path-include=/usr/share/locale/locale.alias",
-                        "path-exclude=/usr/share/groff/*",   "path-exclude=/usr/share/lintian/*",
-                };
+        bool nodocs = !docs || docs->kind != V_BOOL || !docs->b;
+        const char *vname = variant && variant->str ? variant->str : "apt";
+        /* The old command line (the filter given to mmdebstrap, no hooks),
+         * kept for tests/e2e/test_bootstrap.sh to compare trees with. */
+        const char *legacy_env = getenv("KILN_BOOTSTRAP_LEGACY");
+        bool legacy = (legacy_env && streq(legacy_env, "1")) || streq(vname, "extract") ||
+                      streq(vname, "custom");
+        if (nodocs && legacy) {
                 for (size_t i = 0; i < ARRAY_SIZE(dpkg_nodocs); i++)
                         strv_addf(&argv, "--dpkgopt=%s", dpkg_nodocs[i]);
+        }
+        _cleanup_free_ char *incoming = NULL;
+        _cleanup_strv_ struct strv env = {0};
+        host_env(&env, ctx->spec, NULL, bootstrap_env_drop);
+        if (!legacy && (r = bootstrap_hooks(ctx, nodocs, &argv, &env, &incoming)) < 0)
+                return r;
+        if (ctx->packages_dir) {
+                /* Packages fetched before: in apt's archives before the
+                 * download (mmdebstrap then uses them and leaves them to
+                 * its final apt-get clean), so the tree is not empty. */
+                _cleanup_free_ char *arch_dir = xasprintf("%s/var/cache/apt/archives", ctx->upper);
+                size_t seeded = 0;
+                r = mkdir_p(arch_dir, 0755);
+                if (r == 0)
+                        r = pkgcache_seed(ctx->packages_dir, arch_dir, &seeded);
+                if (r < 0) {
+                        logf_(ctx->log_fd, "kiln: package cache: %s\n", strerror(-r));
+                        return r;
+                }
+                logf_(ctx->log_fd, "kiln: package cache: %zu file%s at hand\n", seeded,
+                      seeded == 1 ? "" : "s");
+                strv_add(&argv, "--skip=check/empty");
         }
         strv_add(&argv, "--mode=root");
         const char *suite = value_map_get(src, "suite")->str;
@@ -865,11 +1131,28 @@ static int run_debian(const struct step_ctx *ctx, struct sandbox_result *res) {
         logf_(ctx->log_fd, "\n");
         if ((r = argv_check(ctx, argv.v)) < 0)
                 return r;
-        _cleanup_strv_ struct strv env = {0};
-        host_env(&env, ctx->spec, NULL, bootstrap_env_drop);
+        /* The shim first in PATH inside the tree (see "one initramfs per
+         * package run"); on the host no such folder exists. */
+        if (!legacy) {
+                const char *path = getenv("PATH");
+                for (size_t i = env.n; i-- > 0;)
+                        if (startswith(env.v[i], "PATH="))
+                                strv_remove(&env, i);
+                strv_addf(&env, "PATH=" DEFER_DIR ":%s",
+                          path && *path ? path : "/usr/sbin:/usr/bin:/sbin:/bin");
+        }
         r = run_host_isolated(argv.v, env.v, NULL, in_fd, ctx->log_fd, 0, res);
         if (r == -ENOENT)
                 logf_(ctx->log_fd, "kiln: mmdebstrap is not installed (apt-get install mmdebstrap)\n");
+        if (incoming) {
+                size_t added = 0;
+                int k = pkgcache_add_dir(ctx->packages_dir, incoming, &added);
+                if (k < 0)
+                        logf_(ctx->log_fd, "kiln: package cache: %s\n", strerror(-k));
+                else
+                        logf_(ctx->log_fd, "kiln: package cache: %zu new file%s\n", added,
+                              added == 1 ? "" : "s");
+        }
         return r;
 }
 

@@ -26,6 +26,7 @@ struct step_ctx {
         const char *work;                  /* overlay work dir */
         const char *mountpoint;
         const char *run_dir;               /* scratch files for this step (host) */
+        const char *packages_dir;          /* the package cache (pkgcache.h); NULL: none */
         int log_fd;                        /* the step's output goes here */
 };
 

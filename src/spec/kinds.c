@@ -41,10 +41,15 @@ static unsigned one_of(const struct value *p, const char *const *keys, bool at_m
         return errs;
 }
 
+/* refresh: of the steps that read package lists (provision/refresh.h) */
+static const char *const refresh_allowed[] = {"daily", "weekly", "release", "never", NULL};
+
 static const struct field packages_fields[] = {
         {"install", FT_STRINGS, 0, NULL, NULL, "packages to install"},
         {"remove", FT_STRINGS, 0, NULL, NULL, "packages to remove (purged)"},
         {"recommends", FT_BOOL, 0, NULL, NULL, "install recommended packages (default false)"},
+        {"refresh", FT_STRING, 0, NULL, refresh_allowed,
+         "fetch fresh package lists and re-run: daily, weekly, release (the mirror's Release changed) or never (default)"},
         {NULL, 0, 0, NULL, NULL, NULL},
 };
 
@@ -64,6 +69,8 @@ static const struct step_kind step_packages = {
 
 static const struct field update_fields[] = {
         {"autoremove", FT_BOOL, 0, NULL, NULL, "remove packages no longer needed (default true)"},
+        {"refresh", FT_STRING, 0, NULL, refresh_allowed,
+         "re-run although nothing changed: daily (default), weekly, release (the mirror's Release changed) or never"},
         {NULL, 0, 0, NULL, NULL, NULL},
 };
 

@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# The Debian bootstrap at its floor (src/provision/steps.c, run_debian): the
+# docs filter written after the Essential extraction instead of mmdebstrap's
+# per-file tar filter, one initramfs per tree, dpkg's unsafe I/O, the
+# package cache. The tree must be the same as the old command line's
+# (KILN_BOOTSTRAP_LEGACY=1): every path, type, mode, owner and content
+# (tree-manifest.py names what may differ and why). Needs root and the
+# machine's apt sources; two bootstraps of examples/minimal's package set.
+. "$(dirname "$0")/lib.sh"
+
+if [ "$(id -u)" != 0 ]; then
+        echo "test_bootstrap: needs root (namespaces, overlay mounts)"
+        echo "0 passed, 1 failed"
+        exit 1
+fi
+
+S=$(mktemp -d /var/tmp/kiln-e2e-bootstrap.XXXXXX)
+e2e_cleanup_add "$S"
+MANIFEST="$E2E_ROOT/tests/e2e/tree-manifest.py"
+
+# examples/minimal's source, no steps
+cat >"$S/kiln.yaml" <<'YAML'
+builds:
+  boot:
+    source:
+      type: debian
+      suite: bookworm
+      variant: apt
+      packages: [linux-image-cloud-amd64, initramfs-tools, systemd-sysv, udev, e2fsprogs,
+                 grub-pc-bin, grub-efi-amd64-bin, ifupdown, cloud-init, cloud-guest-utils,
+                 sudo, openssh-server]
+YAML
+
+# bootstrap LABEL [ENV...] — the tree in $S/LABEL (cache), $S/LABEL-work
+bootstrap() {
+        local label=$1
+        shift
+        env "$@" KILN_CACHE_DIR="$S/$label" "$KILN" build --trees-only --no-checks \
+                --work-dir "$S/$label-work" "$S/kiln.yaml" >"$S/$label.out" 2>&1 ||
+                { tail -40 "$S/$label.out" "$S/$label-work/boot/logs/00-source.log"; return 1; }
+}
+
+layer() { head -1 "$S/$1-work/boot/layers"; }
+
+t_same_tree_as_before() {
+        bootstrap legacy KILN_BOOTSTRAP_LEGACY=1 || return 1
+        # the new path starts with the packages the old one fetched
+        mkdir -p "$S/new"
+        cp -al "$S/legacy/packages" "$S/new/packages" || return 1
+        bootstrap new || return 1
+        local old new
+        old=$(layer legacy) new=$(layer new)
+        [ -d "$old" ] && [ -d "$new" ] || t_fail "no trees: '$old' '$new'" || return 1
+        python3 "$MANIFEST" "$old" >"$S/legacy.manifest" || return 1
+        python3 "$MANIFEST" "$new" >"$S/new.manifest" || return 1
+        # the manifests are of whole trees, docs left out in both
+        [ "$(wc -l <"$S/new.manifest")" -gt 10000 ] || t_fail "a small tree?" || return 1
+        assert_contains "$(cat "$S/new.manifest")" "/usr/share/doc/bash/copyright 0644" || return 1
+        assert_not_contains "$(cat "$S/new.manifest")" "/usr/share/man/man1/" || return 1
+        assert_not_contains "$(cat "$S/new.manifest")" "/usr/share/doc/bash/README" || return 1
+        assert_not_contains "$(cat "$S/new.manifest")" "/run/kiln-defer" || return 1
+        assert_not_contains "$(cat "$S/new.manifest")" "kiln-unsafe-io" || return 1
+        assert_file_eq "$S/legacy.manifest" "$S/new.manifest" || return 1
+        # the initramfs holds the same files
+        chroot "$old" sh -c 'lsinitramfs /boot/initrd.img-* | sort' >"$S/legacy.initrd" || return 1
+        chroot "$new" sh -c 'lsinitramfs /boot/initrd.img-* | sort' >"$S/new.initrd" || return 1
+        [ "$(wc -l <"$S/new.initrd")" -gt 100 ] || t_fail "a small initramfs?" || return 1
+        assert_file_eq "$S/legacy.initrd" "$S/new.initrd" || return 1
+
+        # how: no filter on mmdebstrap's command line, one initramfs build
+        # (the old way built it twice: the kernel's hook, then the trigger)
+        local lo=$S/legacy-work/boot/logs/00-source.log ln=$S/new-work/boot/logs/00-source.log
+        assert_contains "$(grep '^kiln: mmdebstrap' "$lo")" "--dpkgopt=path-exclude" || return 1
+        assert_not_contains "$(grep '^kiln: mmdebstrap' "$ln")" "--dpkgopt" || return 1
+        assert_eq 1 "$(grep -c 'update-initramfs: Generating /boot/initrd.img' "$ln")" || return 1
+        [ "$(grep -c 'update-initramfs: Generating /boot/initrd.img' "$lo")" -ge 2 ] ||
+                t_fail "the old way built the initramfs once: this test shows nothing" || return 1
+        # the package cache: the new bootstrap had every package at hand
+        local n
+        n=$(sed -n 's/^kiln: package cache: \([0-9]*\) files at hand$/\1/p' "$ln")
+        [ "${n:-0}" -gt 100 ] || t_fail "package cache: '${n}' files at hand" || return 1
+        assert_contains "$(cat "$ln")" "kiln: package cache: 0 new files" || return 1
+        assert_exit 0 env KILN_CACHE_DIR="$S/new" "$KILN" cache list --json || return 1
+        assert_eq True "$(python3 -c 'import json,sys; p=json.load(open(sys.argv[1]))["packages"]; print(p["files"] > 100 and p["size"] > 50e6)' "$T_OUT")" || return 1
+}
+run_test same-tree-as-before t_same_tree_as_before
+
+# A packages step that activates initramfs-tools' trigger builds it once, at
+# the end of the step; a damaged cached package is never handed out.
+t_packages_step_initramfs_and_cache() {
+        [ -s "$S/new-work/boot/layers" ] || t_fail "needs same-tree-as-before" || return 1
+        cat >>"$S/kiln.yaml" <<'YAML'
+    steps:
+      - packages: [busybox]
+YAML
+        bootstrap new || return 1
+        local log=$S/new-work/boot/logs/01-packages.log
+        assert_eq 1 "$(grep -c 'update-initramfs: Generating /boot/initrd.img' "$log")" || return 1
+        assert_contains "$(cat "$log")" "kiln: package cache: 1 new file" || return 1
+        # damage the cached busybox: the next run fetches it again
+        local f
+        f=$(readlink -f "$S"/new/packages/by-name/busybox_*.deb)
+        [ -f "$f" ] || t_fail "busybox not in the package cache" || return 1
+        echo damage >>"$f"
+        sed -i 's/packages: \[busybox\]/packages: [busybox, cpio]/' "$S/kiln.yaml"
+        bootstrap new || return 1
+        assert_contains "$(cat "$S/new-work/boot/logs/01-packages.log")" "kiln: package cache: 2 new files" || return 1
+}
+run_test packages-step-initramfs-and-cache t_packages_step_initramfs_and_cache
+
+e2e_summary
