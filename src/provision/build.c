@@ -560,6 +560,30 @@ static void stage_refresh(struct engine *e, const struct spec_build *b, struct s
         }
 }
 
+/* True when a step other than a package step (which builds the initramfs
+ * once itself, steps.c) changed the initramfs configuration —
+ * /etc/initramfs-tools or /usr/share/initramfs-tools in its layer — without
+ * building the initramfs (no /boot/initrd.img-* in its layer): then the
+ * engine runs update-initramfs -u once after it, so the image never boots
+ * an initramfs older than its configuration. */
+static bool initramfs_config_changed(const struct stage *stg, const char *upper) {
+        if (!stg->step || streq(stg->kind, "packages") || streq(stg->kind, "update"))
+                return false;
+        _cleanup_free_ char *etc = xasprintf("%s/etc/initramfs-tools", upper);
+        _cleanup_free_ char *usr = xasprintf("%s/usr/share/initramfs-tools", upper);
+        if (access(etc, F_OK) < 0 && access(usr, F_OK) < 0)
+                return false;
+        _cleanup_free_ char *boot = xasprintf("%s/boot", upper);
+        char **names = NULL;
+        bool built = false;
+        if (fs_list(AT_FDCWD, boot, &names, NULL) == 0) {
+                for (char **nm = names; *nm && !built; nm++)
+                        built = startswith(*nm, "initrd.img-") != NULL;
+                fs_names_free(names);
+        }
+        return !built;
+}
+
 /* Runs one stage (not cached). Returns 0 when stored, -EIO when the step
  * failed (res/exit code set), other -errno on engine errors. */
 static int run_stage(struct engine *e, const struct spec_build *b, struct stage *stg,
@@ -651,6 +675,18 @@ static int run_stage(struct engine *e, const struct spec_build *b, struct stage 
                 else
                         dprintf(log_fd, "kiln: exit status %d\n", res.exit_code);
                 ok = exit_ok(stg->step, &res);
+        }
+        if (ok && initramfs_config_changed(stg, ctx.upper)) {
+                /* see initramfs_config_changed */
+                dprintf(log_fd, "kiln: the step changed the initramfs configuration: update-initramfs -u\n");
+                struct sandbox_result rr = {0};
+                int k = step_update_initramfs(&ctx, &rr);
+                ok = k == 0 && !rr.timed_out && !rr.signal && rr.exit_code == 0;
+                if (!ok) {
+                        r = k < 0 ? k : r;
+                        res = rr;
+                        dprintf(log_fd, "kiln: update-initramfs failed\n");
+                }
         }
         free_strv(lower, nkeys);
         rm_rf(run_dir);

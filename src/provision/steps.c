@@ -334,6 +334,22 @@ static void apt_postlude(struct strbuf *sb) {
 
 /* ---- packages / update ---------------------------------------------------------------- */
 
+int step_update_initramfs(const struct step_ctx *ctx, struct sandbox_result *res) {
+        static const char script[] =
+                "if [ -x /usr/sbin/update-initramfs ] && ls /boot/initrd.img-* >/dev/null 2>&1; then\n"
+                "  exec /usr/sbin/update-initramfs -u -k all\n"
+                "fi\n";
+        _cleanup_strv_ struct strv argv = {0}, env = {0};
+        strv_add_sh(&argv, script, "kiln-initramfs");
+        base_env(&env, ctx);
+        struct sandbox_opts o = base_opts(ctx);
+        o.argv = argv.v;
+        o.envp = env.v;
+        o.network = false;
+        o.mode = SANDBOX_CHROOT;
+        return run_sandbox(ctx, &o, res);
+}
+
 /* apt needs package lists; mmdebstrap leaves none behind. */
 #define APT_LISTS "if ! ls /var/lib/apt/lists/*_Packages >/dev/null 2>&1; then apt-get update; fi\n"
 

@@ -70,6 +70,11 @@ int source_run(const struct step_ctx *ctx, struct sandbox_result *res);
  * without a runner). */
 void source_inputs(const struct spec *s, const struct spec_build *b, char ***paths, size_t *n);
 
+/* Runs `update-initramfs -u -k all` in the tree of ctx (no network),
+ * when the tree has update-initramfs and an initramfs; output to
+ * ctx->log_fd. Returns as step_runner.run does. */
+int step_update_initramfs(const struct step_ctx *ctx, struct sandbox_result *res);
+
 /* Resolves a path written in the spec against the spec's directory. */
 char *spec_path(const struct spec *s, const char *path);
 

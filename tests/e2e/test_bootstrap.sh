@@ -89,16 +89,22 @@ t_same_tree_as_before() {
 run_test same-tree-as-before t_same_tree_as_before
 
 # A packages step that activates initramfs-tools' trigger builds it once, at
-# the end of the step; a damaged cached package is never handed out.
+# the end of the step, and so does a file step that changes its
+# configuration; a damaged cached package is never handed out.
 t_packages_step_initramfs_and_cache() {
         [ -s "$S/new-work/boot/layers" ] || t_fail "needs same-tree-as-before" || return 1
         cat >>"$S/kiln.yaml" <<'YAML'
     steps:
       - packages: [busybox]
+      - file: {path: /etc/initramfs-tools/conf.d/kiln-test, content: "# set by a test\n"}
 YAML
         bootstrap new || return 1
         local log=$S/new-work/boot/logs/01-packages.log
         assert_eq 1 "$(grep -c 'update-initramfs: Generating /boot/initrd.img' "$log")" || return 1
+        # a file step that changes the initramfs configuration: built once after it
+        local flog=$S/new-work/boot/logs/02-file.log
+        assert_contains "$(cat "$flog")" "kiln: the step changed the initramfs configuration" || return 1
+        assert_eq 1 "$(grep -c 'update-initramfs: Generating /boot/initrd.img' "$flog")" || return 1
         assert_contains "$(cat "$log")" "kiln: package cache: 1 new file" || return 1
         # damage the cached busybox: the next run fetches it again
         local f
