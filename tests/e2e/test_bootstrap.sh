@@ -27,7 +27,7 @@ builds:
       type: debian
       suite: bookworm
       variant: apt
-      packages: [linux-image-cloud-amd64, initramfs-tools, zstd, systemd-sysv, udev, e2fsprogs,
+      packages: [linux-image-cloud-amd64, initramfs-tools, systemd-sysv, udev, e2fsprogs,
                  grub-pc-bin, grub-efi-amd64-bin, ifupdown, cloud-init, cloud-guest-utils,
                  sudo, openssh-server]
 YAML
