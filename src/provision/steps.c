@@ -263,6 +263,9 @@ static int run_sandbox(const struct step_ctx *ctx, struct sandbox_opts *o,
  * a tmpfs in the sandbox, emptied by mmdebstrap's cleanup in the
  * bootstrap — never in a layer. */
 #define DEFER_DIR "/run/kiln-defer"
+/* apt runs dpkg with PATH set to its DPkg::Path (default
+ * /usr/sbin:/usr/bin:/sbin:/bin): the shim goes in there. */
+#define DEFER_PATH DEFER_DIR ":/usr/sbin:/usr/bin:/sbin:/bin"
 
 static const char initramfs_shim[] =
         "#!/bin/sh\n"
@@ -320,7 +323,7 @@ static void apt_prelude(struct strbuf *sb) {
         strbuf_adds(sb, "KILN_EOF\n"
                         "chmod 755 " DEFER_DIR "/update-initramfs\n"
                         "export PATH=" DEFER_DIR ":$PATH\n"
-                        "APT='apt-get -o Dpkg::Options::=--force-unsafe-io'\n");
+                        "APT='apt-get -o Dpkg::Options::=--force-unsafe-io -o DPkg::Path=" DEFER_PATH "'\n");
 }
 
 /* ... and ends with: the deferred initramfs builds, once. */
@@ -1052,14 +1055,20 @@ static int bootstrap_hooks(const struct step_ctx *ctx, bool legacy, bool nodocs,
         if (!legacy)
                 strbuf_adds(&cu, "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \\\n"
                                  "  chroot \"$r\" /bin/sh " DEFER_DIR "/finish\n"
-                                 "rm -rf \"$r" DEFER_DIR "\" \"$r/etc/dpkg/dpkg.cfg.d/kiln-unsafe-io\"\n");
+                                 "rm -rf \"$r" DEFER_DIR "\" \"$r/etc/dpkg/dpkg.cfg.d/kiln-unsafe-io\" \\\n"
+                                 "  \"$r/etc/apt/apt.conf.d/99mmdebstrap\"\n");
         _cleanup_free_ char *exp = xasprintf("%s/extract", dir);
         _cleanup_free_ char *cup = xasprintf("%s/customize", dir);
         if ((!legacy && (r = write_file(exp, ex.buf, ex.len, 0700, 0)) < 0) ||
             (r = write_file(cup, cu.buf, cu.len, 0700, 0)) < 0)
                 return r;
-        if (!legacy)
+        if (!legacy) {
                 strv_addf(argv, "--extract-hook=%s", exp);
+                /* mmdebstrap writes it to the tree's
+                 * /etc/apt/apt.conf.d/99mmdebstrap (kiln gives no other
+                 * --aptopt), which the customize hook removes */
+                strv_add(argv, "--aptopt=DPkg::Path \"" DEFER_PATH "\"");
+        }
         strv_addf(argv, "--customize-hook=%s", cup);
         /* the customize hook hands the fetched .debs to the cache */
         if (ctx->packages_dir)
