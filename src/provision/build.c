@@ -664,6 +664,16 @@ static int run_stage(struct engine *e, const struct spec_build *b, struct stage 
                         dprintf(wfd, "kiln: no runner for step kind %s\n", stg->kind);
                         r = -EOPNOTSUPP;
                 }
+                if (r >= 0 && exit_ok(stg->step, &res) && initramfs_config_changed(stg, ctx.upper)) {
+                        /* see initramfs_config_changed */
+                        dprintf(wfd, "kiln: the step changed the initramfs configuration: update-initramfs -u\n");
+                        struct sandbox_result rr = {0};
+                        int k = step_update_initramfs(&ctx, &rr);
+                        if (k < 0 || rr.timed_out || rr.signal || rr.exit_code != 0) {
+                                dprintf(wfd, "kiln: update-initramfs failed\n");
+                                r = k < 0 ? k : -EIO;
+                        }
+                }
                 pump_stop(&p, wfd);
                 if (r < 0)
                         break;
@@ -675,18 +685,6 @@ static int run_stage(struct engine *e, const struct spec_build *b, struct stage 
                 else
                         dprintf(log_fd, "kiln: exit status %d\n", res.exit_code);
                 ok = exit_ok(stg->step, &res);
-        }
-        if (ok && initramfs_config_changed(stg, ctx.upper)) {
-                /* see initramfs_config_changed */
-                dprintf(log_fd, "kiln: the step changed the initramfs configuration: update-initramfs -u\n");
-                struct sandbox_result rr = {0};
-                int k = step_update_initramfs(&ctx, &rr);
-                ok = k == 0 && !rr.timed_out && !rr.signal && rr.exit_code == 0;
-                if (!ok) {
-                        r = k < 0 ? k : r;
-                        res = rr;
-                        dprintf(log_fd, "kiln: update-initramfs failed\n");
-                }
         }
         free_strv(lower, nkeys);
         rm_rf(run_dir);
