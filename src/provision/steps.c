@@ -360,15 +360,21 @@ int step_update_initramfs(const struct step_ctx *ctx, struct sandbox_result *res
 /* The package cache inside a package step: its files bound read-only at
  * /run/kiln/packages, an incoming folder writable at /run/kiln/incoming.
  * kiln_seed links (symlinks) into apt's archives each file the apt
- * command given will fetch whose SHA-256 — taken from the signed index
- * by --print-uris — names a cached file that still has that content;
+ * command given will fetch whose SHA-256 — from --print-uris when apt
+ * prints it (apt 2.6 prints none for packages: then the cached file of
+ * that name) — names a cached file that still has that content (apt then
+ * checks its size);
  * kiln_keep copies what apt fetched into the incoming folder, which kiln
  * enters into the cache after the step (pkgcache_add_dir). */
 #define APT_CACHE_FNS                                                                             \
         "kiln_seed() {\n"                                                                         \
         "  [ -d /run/kiln/packages/sha256 ] || return 0\n"                                        \
         "  apt-get -qq --print-uris \"$@\" | while read -r uri file size hash; do\n"              \
-        "    case $hash in SHA256:*) h=${hash#SHA256:} ;; *) continue ;; esac\n"                  \
+        "    case $hash in SHA256:*) h=${hash#SHA256:} ;; *) h= ;; esac\n"                         \
+        "    if [ -z \"$h\" ]; then\n"                                                           \
+        "      t=$(readlink \"/run/kiln/packages/by-name/$file\" 2>/dev/null) || continue\n"      \
+        "      h=${t##*/}\n"                                                                      \
+        "    fi\n"                                                                                \
         "    p=/run/kiln/packages/sha256/$h a=/var/cache/apt/archives/$file\n"                    \
         "    case $file in */*|.*) continue ;; esac\n"                                             \
         "    [ -f \"$p\" ] && [ ! -e \"$a\" ] || continue\n"                                      \
