@@ -19,11 +19,12 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 
-extern const struct publisher publisher_s3, publisher_glance;
+extern const struct publisher publisher_s3, publisher_glance, publisher_gcs;
 
 const struct publisher *const publishers[] = {
         &publisher_s3,
         &publisher_glance,
+        &publisher_gcs,
         NULL,
 };
 
