@@ -456,14 +456,16 @@ struct upload {
         int fd;
         uint64_t size;
         uint64_t offset;         /* committed so far */
+        uint64_t inflight;       /* body bytes of the request in progress */
 };
 
 static void on_sent_progress(void *userdata, uint64_t n) {
         struct upload *u = userdata;
         const struct publish_ctx *ctx = u->g->ctx;
-        (void)n;
+        u->inflight += n;
+        uint64_t done = u->offset + u->inflight;
         if (ctx && ctx->progress)
-                ctx->progress(ctx->userdata, u->offset, u->size);
+                ctx->progress(ctx->userdata, done < u->size ? done : u->size, u->size);
 }
 
 static int open_session(struct upload *u, const char *bucket, const char *name,
@@ -589,6 +591,7 @@ int gcs_upload(struct gcs *g, const char *bucket, const char *name, int fd, uint
                 req.max_body = GCS_ANSWER_MAX;
                 req.on_sent = on_sent_progress;
                 req.userdata = &u;
+                u.inflight = 0;
                 struct http_response resp = {0};
                 r = send_authed(g, &req, &resp, err);
                 if (g->token_failed) {
@@ -607,7 +610,16 @@ int gcs_upload(struct gcs *g, const char *bucket, const char *name, int fd, uint
                                 g->sent += kept;
                                 g->retried += sent > kept ? sent - kept : 0;
                                 u.offset = c;
-                                failures = 0;
+                                /* A server that keeps nothing of a chunk
+                                 * must not hold kiln in a loop. */
+                                if (kept)
+                                        failures = 0;
+                                else if (++failures > g->retries) {
+                                        strbuf_addf(err, "uploading: the server kept none of the "
+                                                    "chunk at %" PRIu64 ", %u times", u.offset,
+                                                    failures);
+                                        r = -EPROTO;
+                                }
                         }
                 } else if (r >= 0 && (resp.status == 200 || resp.status == 201)) {
                         g->sent += sent;
