@@ -162,33 +162,15 @@ bool gauth_token_fresh(int64_t now, int64_t obtained_at, int64_t expires_at) {
 
 static void json_value_freep(struct json_value **v) { json_value_free(*v); }
 
-/* The JSON document at path, opened as publish_open_file does (a FIFO or a
- * device is refused, not read). The text is wiped before it is freed. */
+/* The JSON document at path (publish_read_small_file: a FIFO or a device
+ * is refused, not read). The text is wiped before it is freed. */
 static int read_json_file(const char *path, struct json_value **ret, struct strbuf *err) {
-        _cleanup_strbuf_ struct strbuf why = STRBUF_INIT;
-        uint64_t size;
-        _cleanup_close_ int fd = publish_open_file(path, PUBLISH_ANY_SIZE, &size, &why);
-        if (fd < 0) {
-                strbuf_addf(err, "cannot read the key file: %s", strbuf_str(&why));
-                return fd;
-        }
-        if (size > GAUTH_KEY_FILE_MAX) {
-                strbuf_addf(err, "key file %s: larger than %u bytes: not a service-account key",
-                            path, GAUTH_KEY_FILE_MAX);
-                return -E2BIG;
-        }
-        char *text = xmalloc(size + 1);
-        size_t len = 0;
-        while (len < size) {
-                ssize_t k = read(fd, text + len, size - len);
-                if (k < 0 && errno == EINTR)
-                        continue;
-                if (k <= 0)
-                        break;
-                len += k;
-        }
-        size_t off = 0;
-        int r = json_parse(text, len, NULL, ret, &off);
+        char *text = NULL;
+        size_t len = 0, off = 0;
+        int r = publish_read_small_file(path, GAUTH_KEY_FILE_MAX, "key file", &text, &len, err);
+        if (r < 0)
+                return r;
+        r = json_parse(text, len, NULL, ret, &off);
         explicit_bzero(text, len);
         free(text);
         if (r < 0)

@@ -39,7 +39,6 @@
 #include <ctype.h>
 #include <inttypes.h>
 #include <strings.h>
-#include <time.h>
 
 #define GCS_ANSWER_MAX (1u << 20)      /* an object resource, an error */
 #define GCS_MESSAGE_MAX 300            /* server text quoted in an error */
@@ -120,21 +119,13 @@ bool gcs_bucket_name_ok(const char *b) {
         return isalnum((unsigned char)b[0]) && isalnum((unsigned char)b[n - 1]);
 }
 
-/* Checks "http(s)://host[:port]" (an optional trailing '/'); *ret the
- * endpoint without it. */
+/* The endpoint as "scheme://host[:port]" (publish_parse_endpoint's rules). */
 static int parse_endpoint(const char *ep, char **ret) {
-        const char *rest = startswith(ep, "https://");
-        if (!rest)
-                rest = startswith(ep, "http://");
-        if (!rest)
-                return -EINVAL;
-        size_t n = strcspn(rest, "/?#");
-        if (n == 0 || (rest[n] && !(rest[n] == '/' && rest[n + 1] == 0)))
-                return -EINVAL;
-        for (size_t i = 0; i < n; i++)
-                if (!(isalnum((unsigned char)rest[i]) || strchr(".-:[]", rest[i])))
-                        return -EINVAL;
-        *ret = xstrndup(ep, rest - ep + n);
+        _cleanup_free_ char *scheme = NULL, *host = NULL;
+        int r = publish_parse_endpoint(ep, &scheme, &host);
+        if (r < 0)
+                return r;
+        *ret = xasprintf("%s://%s", scheme, host);
         return 0;
 }
 
@@ -246,19 +237,6 @@ static int describe_failure(struct gcs *g, const char *what, int r, const struct
         return -EPROTO;
 }
 
-static bool retryable(int r, const struct http_response *resp) {
-        if (r < 0)
-                return r == -ETIMEDOUT || r == -ECONNRESET || r == -ECONNREFUSED || r == -EIO;
-        return resp->status >= 500 || resp->status == 408 || resp->status == 429;
-}
-
-/* Waits before retry n (1-based): 0.5 s, 1 s, 2 s, ... capped at 16 s. */
-static void backoff(unsigned n) {
-        unsigned ms = 500u << (n > 6 ? 5 : n - 1);
-        struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-        nanosleep(&ts, NULL);
-}
-
 /* One request with the bearer token (fetched, or refreshed after a 401,
  * once). req->headers are extra lines (NULL-terminated) or NULL. */
 static int send_authed(struct gcs *g, const struct http_request *req, struct http_response *resp,
@@ -295,16 +273,29 @@ static int send_authed(struct gcs *g, const struct http_request *req, struct htt
         }
 }
 
-/* send_authed with retries on network errors, 408, 429 and 5xx. */
+/* Whether getting a token failed for now only (the token endpoint or the
+ * metadata server unreachable or answering 5xx), not for good (refused,
+ * no credentials, a malformed key). */
+static bool token_failure_transient(int r) {
+        return r == -EPROTO || r == -ETIMEDOUT || r == -ECONNRESET || r == -ECONNREFUSED || r == -EIO;
+}
+
+/* send_authed with retries on network errors, 408, 429 and 5xx — of the
+ * request, or of getting its token. */
 static int send_retry(struct gcs *g, const struct http_request *req, struct http_response *resp,
                       struct strbuf *err) {
+        size_t before = err->len;
         for (unsigned attempt = 0;; attempt++) {
                 int r = send_authed(g, req, resp, err);
-                if (g->token_failed) /* nothing was sent */
+                bool again = g->token_failed ? token_failure_transient(r)
+                                             : publish_retryable(r, resp);
+                if (!again || attempt >= g->retries)
                         return r;
-                if (!retryable(r, resp) || attempt >= g->retries)
-                        return r;
-                backoff(attempt + 1);
+                if (g->token_failed && err->buf) { /* only the last attempt's message */
+                        err->len = before;
+                        err->buf[before] = 0;
+                }
+                publish_backoff(attempt + 1);
         }
 }
 
@@ -593,10 +584,18 @@ int gcs_upload(struct gcs *g, const char *bucket, const char *name, int fd, uint
                 req.userdata = &u;
                 u.inflight = 0;
                 struct http_response resp = {0};
+                size_t err_len = err->len;
                 r = send_authed(g, &req, &resp, err);
                 if (g->token_failed) {
                         http_response_done(&resp);
-                        break;
+                        if (!token_failure_transient(r) || failures >= g->retries)
+                                break;
+                        failures++;
+                        err->len = err_len; /* nothing was sent: try again */
+                        if (err->buf)
+                                err->buf[err_len] = 0;
+                        publish_backoff(failures);
+                        continue;
                 }
                 uint64_t sent = resp.bytes_sent;
                 if (r >= 0 && resp.status == 308) {
@@ -628,13 +627,13 @@ int gcs_upload(struct gcs *g, const char *bucket, const char *name, int fd, uint
                         if (r < 0)
                                 strbuf_adds(err, "uploading: the final answer is not an object resource");
                         done = r >= 0;
-                } else if (retryable(r, &resp) && failures < g->retries) {
+                } else if (publish_retryable(r, &resp) && failures < g->retries) {
                         /* Cut, timed out or refused for now: ask what the
                          * session kept, then go on from there. */
                         failures++;
                         uint64_t before = u.offset;
                         http_response_done(&resp);
-                        backoff(failures);
+                        publish_backoff(failures);
                         r = query_session(&u, &done, ret, err);
                         if (r >= 0) {
                                 uint64_t kept = done ? size - before : u.offset - before;
@@ -686,23 +685,9 @@ int gcs_open(const struct value *settings, const struct publish_ctx *ctx, const 
                 strbuf_addf(err, "chunk_size: '%s' is not a size", v);
                 return -EINVAL;
         }
-        if ((v = setting(settings, "retries"))) {
-                char *end;
-                unsigned long n = strtoul(v, &end, 10);
-                if (*end || n > GCS_MAX_RETRIES) {
-                        strbuf_addf(err, "retries: expected 0 to %u", GCS_MAX_RETRIES);
-                        return -EINVAL;
-                }
-                gc.retries = n;
-        }
-        if ((v = setting(settings, "timeout"))) {
-                uint64_t t;
-                if (parse_duration(v, &t) < 0 || t == 0 || t > 3600) {
-                        strbuf_addf(err, "timeout: '%s' is not a duration up to 1h", v);
-                        return -EINVAL;
-                }
-                gc.timeout_s = t;
-        }
+        if (publish_setting_retries(settings, GCS_MAX_RETRIES, &gc.retries, err) < 0 ||
+            publish_setting_timeout(settings, &gc.timeout_s, err) < 0)
+                return -EINVAL;
         const struct value *b = value_map_get(settings, "tls_verify");
         gc.insecure = b && b->kind == V_BOOL && !b->b;
         gc.ca_file = setting(settings, "ca_file");
@@ -756,16 +741,8 @@ static int gcs_validate(const struct value *settings, struct diag_list *d) {
                            "(3 to 63 lowercase letters, digits, '-', '_', '.')", value_shown(v));
                 errs++;
         }
-        if ((v = value_map_get(settings, "endpoint")) && v->kind == V_STRING && !v->invalid) {
-                _cleanup_free_ char *ep = NULL;
-                if (parse_endpoint(v->str, &ep) < 0) {
-                        struct diag *dg = diag_error(d, &v->mark, value_span(v),
-                                                     "publish target 'gcs': endpoint: '%s' is not "
-                                                     "http(s)://host[:port]", value_shown(v));
-                        diag_hint(dg, "e.g. endpoint: %s", GCS_DEFAULT_ENDPOINT);
-                        errs++;
-                }
-        }
+        errs += publish_validate_endpoint_retries(settings, "publish target 'gcs'",
+                                                  GCS_DEFAULT_ENDPOINT, GCS_MAX_RETRIES, d);
         if ((v = value_map_get(settings, "chunk_size")) && value_is_scalar(v) && !v->invalid) {
                 uint64_t n;
                 if (parse_size(v->str, &n) == 0 &&
@@ -776,12 +753,6 @@ static int gcs_validate(const struct value *settings, struct diag_list *d) {
                         diag_hint(dg, "e.g. chunk_size: 8MiB");
                         errs++;
                 }
-        }
-        if ((v = value_map_get(settings, "retries")) && value_is_scalar(v) && !v->invalid &&
-            strtoul(v->str, NULL, 10) > GCS_MAX_RETRIES) {
-                diag_error(d, &v->mark, value_span(v), "publish target 'gcs': retries: at most %u",
-                           GCS_MAX_RETRIES);
-                errs++;
         }
         _cleanup_strbuf_ struct strbuf why = STRBUF_INIT;
         if ((v = value_map_get(settings, "object")) && v->kind == V_STRING && !v->invalid && *v->str &&

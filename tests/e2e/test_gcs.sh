@@ -211,6 +211,9 @@ t_retry_and_refresh() {
                 "$T_TMP/r.raw" || return 1
         assert_contains "$(<"$T_OUT")" "HTTP 503" || return 1
         [ ! -e "$(obj noretry/r.raw.sha256)" ] || t_fail "a sidecar after a failed upload" || return 1
+        # A bucket that does not exist: said so, nothing retried for long.
+        assert_exit 1 kiln_gcs "$KILN" publish "${GS[@]}" --to "gs://no-such-bucket/x/" "$T_TMP/r.raw" || return 1
+        assert_contains "$(<"$T_OUT")" "the bucket 'no-such-bucket' does not exist" || return 1
 }
 
 # A key the service account does not have: the token endpoint refuses the

@@ -391,14 +391,10 @@ class Handler(BaseHTTPRequestHandler):
             tok = self.issue(ARGS.token_lifetime)
             return self.answer(200, {"access_token": tok, "expires_in": ARGS.token_lifetime,
                                      "token_type": "Bearer"})
-        m = re.fullmatch(r"/storage/v1/b/([^/]+)/o/(.+)", u.path)
-        if not m:
-            return self.error(404, "Not Found")
-        if not self.bearer_ok():
+        route = self.object_route(u.path)
+        if not route:
             return
-        bucket, name = m.group(1), urllib.parse.unquote(m.group(2))
-        if bucket not in ARGS.bucket:
-            return self.error(404, "The specified bucket does not exist.")
+        bucket, name = route
         res = load_resource(bucket, name)
         if res is None:
             return self.error(404, "No such object: %s/%s" % (bucket, name))
@@ -407,14 +403,25 @@ class Handler(BaseHTTPRequestHandler):
                 return self.answer(200, f.read(), ctype=res.get("contentType", "application/octet-stream"))
         self.answer(200, res)
 
-    def do_DELETE(self):
-        u = urllib.parse.urlsplit(self.path)
-        m = re.fullmatch(r"/storage/v1/b/([^/]+)/o/(.+)", u.path)
+    def object_route(self, path):
+        """(bucket, name) of /storage/v1/b/B/o/NAME with a valid token and a
+        known bucket; else answers (404, 401) and returns None."""
+        m = re.fullmatch(r"/storage/v1/b/([^/]+)/o/(.+)", path)
         if not m:
-            return self.error(404, "Not Found")
+            self.error(404, "Not Found")
+            return None
         if not self.bearer_ok():
+            return None
+        if m.group(1) not in ARGS.bucket:
+            self.error(404, "The specified bucket does not exist.")
+            return None
+        return m.group(1), urllib.parse.unquote(m.group(2))
+
+    def do_DELETE(self):
+        route = self.object_route(urllib.parse.urlsplit(self.path).path)
+        if not route:
             return
-        bucket, name = m.group(1), urllib.parse.unquote(m.group(2))
+        bucket, name = route
         data_p, meta_p = obj_paths(bucket, name)
         if not os.path.exists(meta_p):
             return self.error(404, "No such object: %s/%s" % (bucket, name))
