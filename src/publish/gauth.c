@@ -201,6 +201,8 @@ static int read_key_file(struct gauth *a, const char *path, struct strbuf *err) 
         }
         a->private_key = xstrdup(key);
         add_secret(a, a->private_key);
+        struct json_value *kv = (struct json_value *)json_get(j, "private_key");
+        explicit_bzero(kv->str, kv->len); /* the tree's copy: freed with j */
         _cleanup_(pkey_freep) EVP_PKEY *k = read_rsa_key(a->private_key);
         if (!k) {
                 strbuf_addf(err, "key file %s: private_key is not an RSA private key in PEM", path);
