@@ -16,6 +16,8 @@
 #   mkosi-login  mkosi's image in the same harness (it has no cloud-init and
 #                no SSH key: a login prompt is all it can reach), until
 #                "login:"
+#   base-ready   (--baseline-image FILE) kiln-ready for another kiln image,
+#                e.g. one built before a change: before/after in one run
 #
 # Ratios: kiln-ready / mkosi-login (the goal of issue 12: <= 0.6; kiln's
 # "ready" is more than a login prompt, so the comparison favours mkosi) and
@@ -24,6 +26,7 @@
 # (systemd-analyze, blame, critical chain, cloud-init analyze).
 #
 #   [PAIRS=3] [WARMUP=1] bench/boot.sh [--kiln-image FILE] [--mkosi-image FILE]
+#                                      [--baseline-image FILE]
 #
 # Without --kiln-image the minimal example is built into the temp dir;
 # without --mkosi-image mkosi builds one (../shared/anchors/mkosi/run.sh,
@@ -37,12 +40,13 @@ PAIRS=${PAIRS:-3}
 KILN=$(realpath "${KILN:-./build/kiln}")
 [ -x "$KILN" ] || make -s all
 ANCHOR=${MKOSI_ANCHOR:-../shared/anchors/mkosi/run.sh}
-KILN_IMAGE="" MKOSI_IMAGE=""
+KILN_IMAGE="" MKOSI_IMAGE="" BASE_IMAGE=""
 while [ $# -gt 0 ]; do
         case "$1" in
         --kiln-image) KILN_IMAGE=$(realpath "$2"); shift ;;
         --mkosi-image) MKOSI_IMAGE=$(realpath "$2"); shift ;;
-        -h | --help) sed -n '3,32p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        --baseline-image) BASE_IMAGE=$(realpath "$2"); shift ;;
+        -h | --help) sed -n '3,35p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "bench/boot.sh: unknown argument '$1'" >&2; exit 2 ;;
         esac
         shift
@@ -108,24 +112,34 @@ qemu_login() {
 ANALYZE='systemd-analyze; echo; systemd-analyze blame | head -20; echo; systemd-analyze critical-chain | sed -n 3,40p;
 echo; echo "cloud-init, slowest modules:"; cloud-init analyze blame 2>/dev/null | sed -n 1,15p;
 echo; echo "kernel command line: $(cat /proc/cmdline)"'
-run_kiln-ready() {
-        "$KILN" boot --firmware uefi --accel tcg --json "$KILN_IMAGE" --run "$ANALYZE" \
-                >"$T/kiln-boot.out" 2>"$T/kiln-boot.err" || { cat "$T/kiln-boot.err" >&2; return 1; }
+kiln_ready() { # IMAGE OUT
+        "$KILN" boot --firmware uefi --accel tcg --json "$1" --run "$ANALYZE" \
+                >"$2" 2>"$T/kiln-boot.err" || { cat "$T/kiln-boot.err" >&2; return 1; }
         # stdout: the analysis, then the JSON summary (from the line "{" on)
         local m r
-        read -r m r < <(sed -n '/^{$/,$p' "$T/kiln-boot.out" |
+        read -r m r < <(sed -n '/^{$/,$p' "$2" |
                 python3 -c 'import json, sys; j = json.load(sys.stdin); print(j["marker_seconds"], j["ready_seconds"])')
         bench_metric marker_s "$m"
         bench_metric ready_s "$r"
 }
+run_kiln-ready() { kiln_ready "$KILN_IMAGE" "$T/kiln-boot.out"; }
+run_base-ready() { kiln_ready "$BASE_IMAGE" "$T/base-boot.out"; }
 run_kiln-login() { qemu_login "$KILN_IMAGE" "$KILN_FMT" "$T/seed.iso"; }
 run_mkosi-login() { qemu_login "$MKOSI_IMAGE" "$MKOSI_FMT"; }
 
-bench_rounds "$PAIRS" kiln-ready kiln-login mkosi-login
+SIDES=(kiln-ready)
+[ -z "$BASE_IMAGE" ] || SIDES+=(base-ready)
+SIDES+=(kiln-login mkosi-login)
+bench_rounds "$PAIRS" "${SIDES[@]}"
 
 echo
 echo "Where kiln's guest spent its boot (last round):"
 sed '/^{$/,$d' "$T/kiln-boot.out" | sed 's/^/  /'
+if [ -n "$BASE_IMAGE" ]; then
+        echo
+        echo "Where the baseline image's guest spent its boot (last round):"
+        sed '/^{$/,$d' "$T/base-boot.out" | sed 's/^/  /'
+fi
 bench_caveat "the same machine for all three (QEMU TCG, q35, -cpu max, OVMF, 1 GiB, 2 CPUs, snapshot disk);"
 bench_caveat "  kiln-ready's figure is kiln boot's ready_s (QEMU start to a working SSH login after cloud-init),"
 bench_caveat "  the others' login_s (QEMU start to 'login:' on the serial console): the wall column adds"
@@ -133,8 +147,10 @@ bench_caveat "  kiln boot's set-up, the analysis over SSH and the shutdown"
 bench_caveat "mkosi's image has no cloud-init and no SSH key: its login prompt is a lower bound of its 'ready'"
 bench_caveat "under TCG every guest instruction is emulated: other load on the host slows the guests alike"
 bench_caveat "  only on average"
-bench_report "" kiln-ready kiln-login mkosi-login
+bench_report "" "${SIDES[@]}"
 km=$(bench_median mkosi-login login_s)
 echo
 echo "ratios of medians: kiln ready / mkosi login = $(bench_ratio "$(bench_median kiln-ready ready_s)" "$km") (goal <= 0.6)" \
         "  kiln login / mkosi login = $(bench_ratio "$(bench_median kiln-login login_s)" "$km")"
+[ -z "$BASE_IMAGE" ] || echo "kiln ready / baseline ready = $(bench_ratio "$(bench_median kiln-ready ready_s)" \
+        "$(bench_median base-ready ready_s)")"

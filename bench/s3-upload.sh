@@ -76,9 +76,9 @@ builds:
       - {type: s3, name: bench, bucket: bench, key: kiln-$1.raw, format: raw}
 EOF
 }
-run_kiln() { "${kiln_env[@]}" "$KILN" publish "$T/spec.yaml" --output-dir "$T/out" >"$T/kiln.log"; }
+run_kiln() { "${kiln_env[@]}" "$KILN" publish "$T/spec.yaml" --output-dir "$T/out" >"$T/kiln.log" 2>&1; }
 run_kiln-bare() {
-        "${kiln_env[@]}" "$KILN" publish --to "s3://bench/kiln-bare-$1.raw" "$T/image.raw" >"$T/kiln-bare.log"
+        "${kiln_env[@]}" "$KILN" publish --to "s3://bench/kiln-bare-$1.raw" "$T/image.raw" >"$T/kiln-bare.log" 2>&1
 }
 run_s3cmd() { s3cmd -c "$KILN_S3CMD_CONFIG" put --no-progress "$T/image.raw" "s3://bench/s3cmd-$1.raw" >/dev/null; }
 # rclone's AWS SDK fails on an AWS_CA_BUNDLE it cannot use (plain http here)
