@@ -36,6 +36,7 @@
 #
 # Results live in $BENCH_TMP/results/SIDE, one line per run:
 #   round wall cpu load_before load_after psi_before psi_after [name=value...]
+# BENCH_KEEP=DIR copies them to DIR at exit (also when stopped half-way).
 
 BENCH_DIR=${BENCH_DIR:-/var/tmp}
 WARMUP=${WARMUP:-1}
@@ -51,6 +52,7 @@ bench_cleanup() {
                 eval "${BENCH_CLEANUPS[i]}" || true
         done
         BENCH_CLEANUPS=()
+        [ -z "$BENCH_TMP" ] || [ -z "${BENCH_KEEP:-}" ] || cp -r "$BENCH_TMP/results" "$BENCH_KEEP" || true
         [ -z "$BENCH_TMP" ] || rm -rf "$BENCH_TMP"
 }
 
