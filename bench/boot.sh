@@ -29,7 +29,9 @@
 #                                      [--baseline-image FILE] [--no-kiln-login]
 #
 # --no-kiln-login leaves kiln-login out (a quarter of the time, when the
-# machine is so loaded that a round takes too long).
+# machine is so loaded that a round takes too long). BOOT_TIMEOUT (default
+# 1200 s) bounds each boot: under a load average of 15 on 2 cores one boot
+# of the minimal image to ready took up to 10 minutes.
 #
 # Without --kiln-image the minimal example is built into the temp dir;
 # without --mkosi-image mkosi builds one (../shared/anchors/mkosi/run.sh,
@@ -101,7 +103,7 @@ qemu_login() {
                 -netdev user,id=net0 -device virtio-net-pci,netdev=net0 -device virtio-rng-pci \
                 </dev/null >"$T/qemu.log" 2>&1 &
         QPID=$!
-        local deadline=$((SECONDS + ${BOOT_TIMEOUT:-900}))
+        local deadline=$((SECONDS + ${BOOT_TIMEOUT:-1200}))
         until grep -qa 'login:' "$log"; do
                 kill -0 "$QPID" 2>/dev/null || { echo "QEMU exited" >&2; tail -20 "$log" >&2; return 1; }
                 [ $SECONDS -lt $deadline ] || { echo "$1: no login prompt in time" >&2; return 1; }
@@ -118,7 +120,7 @@ echo; echo "cloud-init, slowest modules:"; cloud-init analyze blame 2>/dev/null 
 echo; echo "kernel command line: $(cat /proc/cmdline)";
 echo; journalctl -b -o short-monotonic --no-pager | grep -E "Cloud-init .* (running|finished) .*Up [0-9.]+ seconds" | cut -c1-200'
 kiln_ready() { # IMAGE OUT
-        "$KILN" boot --firmware uefi --accel tcg --json "$1" --run "$ANALYZE" \
+        "$KILN" boot --firmware uefi --accel tcg --timeout "${BOOT_TIMEOUT:-1200}" --json "$1" --run "$ANALYZE" \
                 >"$2" 2>"$T/kiln-boot.err" || { cat "$T/kiln-boot.err" >&2; return 1; }
         # stdout: the analysis, then the JSON summary (from the line "{" on)
         local m r
