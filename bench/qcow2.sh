@@ -47,6 +47,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # shellcheck source=bench/lib.sh
 . "$ROOT/bench/lib.sh"
 PAIRS=${PAIRS:-${REPS:-3}}
+[ "${RACE_ONLY:-0}" != 1 ] || PAIRS=${ROUNDS:-5}
 SIZE_MIB=${SIZE_MIB:-1024}
 
 for t in qemu-img gcc sha256sum openssl /usr/bin/time tar; do
@@ -143,8 +144,6 @@ if [ "${RACE_ONLY:-0}" != 1 ]; then
         row k_raw_both "hash raw" "kiln raw + sha256 + sha512" "$(o k_raw_both)" \
                 "$DRIVER" "$RAW" "$(o k_raw_both)" raw none none "$THREADS" both
         "$DRIVER" "$RAW" "$ZQ" qcow2 zstd none "$THREADS" none >/dev/null || bench_die "kiln failed"
-else
-        PAIRS=${ROUNDS:-5}
 fi
 
 # every kiln qcow2 is checked once, after the first round (untimed)
