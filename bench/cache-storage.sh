@@ -21,40 +21,36 @@
 # (everything up to and including `sync`); restore = time to get a writable
 # tree for the next step without altering the stored result; bytes/step =
 # disk space the stored result adds (du, hard links counted once).
-# Each figure is the median of REPS runs (default 3).
+# The methods run interleaved (bench/lib.sh: PAIRS rounds, default 3, REPS
+# is the old name; WARMUP untimed rounds first), each round running every
+# method once; each figure is the median of the rounds, with its spread,
+# and the load beside every run. The "wall" figure of a method is its whole
+# run (store, restore, measuring the bytes, removing its files).
 #
 # TREE defaults to a fresh `mmdebstrap --variant=apt bookworm` (about a
 # minute, needs the network). The tree is never modified: every method works
-# on its own copy. Runs as root (mount). Work space: a directory under
+# on its own copy. Runs as root (mount). Work space: a temp dir under
 # BENCH_DIR (default /var/tmp), which must be the tree's filesystem type for
-# the numbers to mean anything; it is removed at the end.
+# the numbers to mean anything; it is removed at the end, mounts first.
 set -euo pipefail
+# shellcheck source=bench/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+PAIRS=${PAIRS:-${REPS:-3}}
 
-REPS=${REPS:-3}
-BENCH_DIR=${BENCH_DIR:-/var/tmp}
-
-die() { echo "cache-storage: $*" >&2; exit 1; }
-[ "$(id -u)" -eq 0 ] || die "must run as root (overlay mounts)"
+[ "$(id -u)" -eq 0 ] || bench_die "must run as root (overlay mounts)"
 for t in tar zstd du cp mount umount; do
-        command -v "$t" >/dev/null || die "missing $t"
+        command -v "$t" >/dev/null || bench_die "missing $t"
 done
-
-WORK=$(mktemp -d "$BENCH_DIR/kiln-bench.XXXXXX")
+bench_init cache-storage
+WORK=$BENCH_TMP
 MOUNTS=()
-cleanup() {
-        local m
-        for m in "${MOUNTS[@]}"; do
-                mountpoint -q "$m" && umount "$m"
-        done
-        rm -rf "$WORK"
-}
-trap cleanup EXIT
+bench_on_exit 'for m in "${MOUNTS[@]}"; do ! mountpoint -q "$m" || umount "$m"; done'
 
 if [ $# -ge 1 ]; then
         TREE=$(cd "$1" && pwd)
-        [ -e "$TREE/etc/debian_version" ] || die "$TREE does not look like a root tree"
+        [ -e "$TREE/etc/debian_version" ] || bench_die "$TREE does not look like a root tree"
 else
-        command -v mmdebstrap >/dev/null || die "no TREE given and mmdebstrap missing"
+        command -v mmdebstrap >/dev/null || bench_die "no TREE given and mmdebstrap missing"
         TREE=$WORK/tree
         echo "bootstrapping bookworm into $TREE (mmdebstrap --variant=apt) ..."
         mmdebstrap --quiet --variant=apt bookworm "$TREE"
@@ -64,6 +60,14 @@ fi
 now_ns() { date +%s%N; }
 # kib DIR... — disk usage in KiB, hard links counted once across the DIRs.
 kib() { du -sk --total "$@" | tail -n 1 | cut -f1; }
+# secs NS — nanoseconds as seconds
+secs() { awk -v n="$1" 'BEGIN { printf "%.3f", n / 1e9 }'; }
+# record T0 T1 T2 KIB — the store and restore times and the bytes of a run
+record() {
+        bench_metric store_s "$(secs $(($2 - $1)))"
+        bench_metric restore_s "$(secs $(($3 - $2)))"
+        bench_metric kib "$4"
+}
 
 # step ROOT — the build step: modify a few files of the tree at ROOT.
 step() {
@@ -73,26 +77,26 @@ step() {
         rm -f "$1/etc/issue.net"
 }
 
-# median N... — the middle value.
-median() { printf '%s\n' "$@" | sort -n | sed -n "$(( ($# + 1) / 2 ))p"; }
-# fmt_s NS — nanoseconds as seconds with 3 decimals.
-fmt_s() { printf '%d.%03d' $(($1 / 1000000000)) $(($1 / 1000000 % 1000)); }
-
 tree_kib=$(kib "$TREE")
 nfiles=$(find "$TREE" -xdev | wc -l)
 echo "tree: $TREE, $((tree_kib / 1024)) MiB on disk, $nfiles files; $(nproc) CPUs;" \
-        "$(findmnt -no FSTYPE -T "$WORK" 2>/dev/null || stat -f -c %T "$WORK") at $WORK; median of $REPS"
+        "$(findmnt -no FSTYPE -T "$WORK" 2>/dev/null || stat -f -c %T "$WORK") at $WORK; $PAIRS rounds"
 # Warm the page cache so the first method does not pay for cold reads alone.
 tar -C "$TREE" -cf - . >/dev/null
-
-declare -A STORE RESTORE BYTES
+# (d)'s parent: a private copy of the tree after one step (not timed)
+PARENT=$WORK/parent
+cp -a "$TREE" "$PARENT"
+step "$PARENT"
+sum_before=$(md5sum "$PARENT/etc/motd" | cut -d' ' -f1)
 
 # ---- (a) overlay ---------------------------------------------------------
-s=() r=() b=()
-for i in $(seq "$REPS"); do
-        d=$WORK/ovl$i
+prepare_overlay() {
+        local d=$WORK/ovl$1
         mkdir -p "$d/upper" "$d/work" "$d/mnt" "$d/upper2" "$d/work2" "$d/mnt2"
         MOUNTS+=("$d/mnt" "$d/mnt2")
+}
+run_overlay() {
+        local d=$WORK/ovl$1 t0 t1 t2
         t0=$(now_ns)
         mount -t overlay overlay -o "lowerdir=$TREE,upperdir=$d/upper,workdir=$d/work" "$d/mnt"
         step "$d/mnt"
@@ -102,19 +106,17 @@ for i in $(seq "$REPS"); do
         # next step: the stored upper becomes a read-only lower layer
         mount -t overlay overlay \
                 -o "lowerdir=$d/upper:$TREE,upperdir=$d/upper2,workdir=$d/work2" "$d/mnt2"
-        grep -q "kiln bench" "$d/mnt2/etc/motd" || die "overlay: change not visible"
-        [ ! -e "$d/mnt2/etc/issue.net" ] || die "overlay: whiteout not honoured"
+        grep -q "kiln bench" "$d/mnt2/etc/motd" || bench_die "overlay: change not visible"
+        [ ! -e "$d/mnt2/etc/issue.net" ] || bench_die "overlay: whiteout not honoured"
         t2=$(now_ns)
         umount "$d/mnt2"
-        s+=($((t1 - t0))) r+=($((t2 - t1))) b+=($(kib "$d/upper"))
+        record "$t0" "$t1" "$t2" "$(kib "$d/upper")"
         rm -rf "$d"
-done
-STORE[overlay]=$(median "${s[@]}") RESTORE[overlay]=$(median "${r[@]}") BYTES[overlay]=$(median "${b[@]}")
+}
 
 # ---- (b) full copy -------------------------------------------------------
-s=() r=() b=()
-for i in $(seq "$REPS"); do
-        d=$WORK/copy$i
+run_copy() {
+        local d=$WORK/copy$1 t0 t1 t2
         mkdir -p "$d"
         t0=$(now_ns)
         cp -a "$TREE" "$d/entry"
@@ -123,20 +125,19 @@ for i in $(seq "$REPS"); do
         t1=$(now_ns)
         cp -a "$d/entry" "$d/next" # a writable tree that leaves the entry intact
         t2=$(now_ns)
-        s+=($((t1 - t0))) r+=($((t2 - t1))) b+=($(kib "$d/entry"))
-        # keep copy1's entry as the parent for (d)
-        if [ "$i" -eq 1 ]; then rm -rf "$d/next"; else rm -rf "$d"; fi
-done
-STORE[copy]=$(median "${s[@]}") RESTORE[copy]=$(median "${r[@]}") BYTES[copy]=$(median "${b[@]}")
-PARENT=$WORK/copy1/entry # a private copy of the tree (after one step)
+        record "$t0" "$t1" "$t2" "$(kib "$d/entry")"
+        rm -rf "$d"
+}
 
 # ---- (c) tar + zstd snapshot ---------------------------------------------
-s=() r=() b=()
-for i in $(seq "$REPS"); do
-        d=$WORK/tar$i
+prepare_tar() {
+        local d=$WORK/tar$1
         mkdir -p "$d/next"
-        cp -a "$TREE" "$d/work" # the tree the step runs in (not timed)
+        cp -a "$TREE" "$d/work" # the tree the step runs in
         sync -f "$d"
+}
+run_tar() {
+        local d=$WORK/tar$1 t0 t1 t2
         t0=$(now_ns)
         step "$d/work"
         tar -C "$d/work" --xattrs --acls -cf - . | zstd -q -T0 -3 -o "$d/snap.tar.zst"
@@ -144,18 +145,14 @@ for i in $(seq "$REPS"); do
         t1=$(now_ns)
         zstd -q -dc "$d/snap.tar.zst" | tar -C "$d/next" --xattrs --acls -xf -
         t2=$(now_ns)
-        s+=($((t1 - t0))) r+=($((t2 - t1))) b+=($(($(stat -c %b "$d/snap.tar.zst") / 2)))
+        record "$t0" "$t1" "$t2" "$(($(stat -c %b "$d/snap.tar.zst") / 2))"
         rm -rf "$d"
-done
-STORE[tar]=$(median "${s[@]}") RESTORE[tar]=$(median "${r[@]}") BYTES[tar]=$(median "${b[@]}")
+}
 
 # ---- (d) hard-link farm --------------------------------------------------
-s=() r=() b=()
-sum_before=$(md5sum "$PARENT/etc/motd" | cut -d' ' -f1)
-for i in $(seq "$REPS"); do
-        d=$WORK/hl$i
-        mkdir -p "$d"
-        sync -f "$d"
+prepare_hardlink() { mkdir -p "$WORK/hl$1"; sync -f "$WORK/hl$1"; }
+run_hardlink() {
+        local d=$WORK/hl$1 t0 t1 t2 base
         base=$(kib "$PARENT")
         t0=$(now_ns)
         cp -al "$PARENT" "$d/entry"
@@ -164,26 +161,17 @@ for i in $(seq "$REPS"); do
         t1=$(now_ns)
         cp -al "$d/entry" "$d/next"
         t2=$(now_ns)
-        s+=($((t1 - t0))) r+=($((t2 - t1))) b+=($(($(kib "$PARENT" "$d/entry") - base)))
+        record "$t0" "$t1" "$t2" "$(($(kib "$PARENT" "$d/entry") - base))"
         rm -rf "$d"
-done
-STORE[hardlink]=$(median "${s[@]}") RESTORE[hardlink]=$(median "${r[@]}") BYTES[hardlink]=$(median "${b[@]}")
+}
+
+bench_rounds "$PAIRS" overlay copy tar hardlink
 sum_after=$(md5sum "$PARENT/etc/motd" | cut -d' ' -f1)
 
-# ---- report --------------------------------------------------------------
-ratio() { # ratio A B — A/B with one decimal ("-" when B is 0)
-        if [ "$2" -eq 0 ]; then echo "-"; else
-                printf '%d.%d' $(($1 / $2)) $(($1 * 10 / $2 % 10)); fi
-}
-echo
-printf '%-10s %10s %10s %12s   %s\n' method "store s" "restore s" "KiB/step" "vs overlay (store / restore / bytes)"
-for m in overlay copy tar hardlink; do
-        printf '%-10s %10s %10s %12s   %s / %s / %s\n' "$m" "$(fmt_s "${STORE[$m]}")" \
-                "$(fmt_s "${RESTORE[$m]}")" "${BYTES[$m]}" \
-                "$(ratio "${STORE[$m]}" "${STORE[overlay]}")" \
-                "$(ratio "${RESTORE[$m]}" "${RESTORE[overlay]}")" \
-                "$(ratio "${BYTES[$m]}" "${BYTES[overlay]}")"
-done
+bench_caveat "store = producing the step's result and making it durable (up to and including sync);"
+bench_caveat "  restore = a writable tree for the next step; kib = disk space the result adds"
+bench_caveat "the same tree, the same step and the same file system for every method"
+bench_report overlay overlay copy tar hardlink
 echo
 if [ "$sum_before" != "$sum_after" ]; then
         echo "caveat (hardlink): UNSAFE. The step's in-place append to /etc/motd also changed"

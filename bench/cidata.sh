@@ -12,33 +12,34 @@
 #
 # on the same three files (a 2 KiB #cloud-config, meta-data, a netplan v2
 # network-config), and a "cd_files" case: 200 files of 4 KiB-64 KiB in 10
-# subdirectories (kiln via --file). Each row is the mean wall time of RUNS
-# runs (default 200 for the seed, 50 for cd_files) in milliseconds, the
-# tools interleaved round by round so that load from other processes hits
-# them alike, and the ratio to kiln; plus the image size. kiln's time
+# subdirectories (kiln via --file). The tools run interleaved round by
+# round (bench/lib.sh: RUNS rounds, default 200 for the seed and CD_RUNS,
+# default 50, for cd_files; WARMUP untimed rounds first), each a fresh
+# process; every side's median and spread (ms), the ratio of medians to
+# kiln and the image size are printed, with the load. kiln's time
 # includes an fsync of the ISO before it is renamed into place (a crash
-# never leaves a torn seed; a few ms on most disks) and its start-up
-# (it links libcurl, SQLite, OpenSSL, ...); the others do neither, so each
-# also gets a "+ fsync" row (the tool, then `sync FILE`). Every image is
-# checked (isoinfo -J -x of user-data equals the input) outside the
-# timings. KILN defaults to build/kiln. Work space under BENCH_DIR (default
-# /var/tmp), removed at the end.
+# never leaves a torn seed; a few ms on most disks) and its start-up (it
+# links libcurl, SQLite, OpenSSL, ...); the others do neither, so each
+# also gets a "+ fsync" row (the tool, then `sync FILE`): compare kiln with
+# those. Every image is checked (isoinfo -J -x of user-data equals the
+# input) outside the timings. KILN defaults to build/kiln. Work space: a
+# temp dir under BENCH_DIR (default /var/tmp), removed at the end.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=bench/lib.sh
+. "$ROOT/bench/lib.sh"
 KILN=${1:-$ROOT/build/kiln}
 RUNS=${RUNS:-200}
 CD_RUNS=${CD_RUNS:-50}
-BENCH_DIR=${BENCH_DIR:-/var/tmp}
 
-die() { echo "cidata-bench: $*" >&2; exit 1; }
-for t in genisoimage xorriso isoinfo bc; do
-        command -v "$t" >/dev/null || die "missing $t"
+for t in genisoimage xorriso isoinfo; do
+        command -v "$t" >/dev/null || bench_bench_die "missing $t"
 done
-[ -x "$KILN" ] || die "no kiln binary at $KILN (make first)"
-
-WORK=$(mktemp -d "$BENCH_DIR/kiln-bench-cidata.XXXXXX")
-trap 'rm -rf "$WORK"' EXIT
+[ -x "$KILN" ] || bench_bench_die "no kiln binary at $KILN (make first)"
+bench_init cidata
+WORK=$BENCH_TMP
+BENCH_QUIET=1 # hundreds of runs: no line per run
 export SOURCE_DATE_EPOCH=1700000000
 
 # ---- inputs ----
@@ -85,45 +86,45 @@ check() {
         for iso in g x k; do
                 if [ "$what" = seed ]; then
                         isoinfo -J -x /user-data -i "$WORK/$iso.iso" | cmp -s - "$WORK/seed/user-data" ||
-                                die "$iso.iso: user-data differs"
+                                bench_die "$iso.iso: user-data differs"
                 else
                         isoinfo -J -x /dir3/file-number-13.dat -i "$WORK/$iso.iso" |
-                                cmp -s - "$WORK/cd/dir3/file-number-13.dat" || die "$iso.iso: cd file differs"
+                                cmp -s - "$WORK/cd/dir3/file-number-13.dat" || bench_die "$iso.iso: cd file differs"
                 fi
         done
 }
 
-row() { # NAME MICROSECONDS RUNS KILN_MICROSECONDS SIZE
-        printf "  %-34s %8.2f ms/run  %6.2fx kiln  %8s KiB\n" "$1" "$(echo "$2 / 1000 / $3" | bc -l)" \
-                "$(echo "$2 / $4" | bc -l)" "$(($5 / 1024))"
-}
-
-# now_us — microseconds since the epoch (bash's EPOCHREALTIME)
-now_us() { local t=${EPOCHREALTIME/./}; echo "${t#0}"; }
+TOOLS=(kiln genisoimage xorriso genisoimage_sync xorriso_sync)
+declare -A TITLE=([kiln]="kiln cidata" [genisoimage]="genisoimage -J -R" [xorriso]="xorriso -as mkisofs -J -R"
+        [genisoimage_sync]="genisoimage -J -R + fsync" [xorriso_sync]="xorriso -as mkisofs -J -R + fsync")
+declare -A ISO=([kiln]=k [genisoimage]=g [xorriso]=x [genisoimage_sync]=g [xorriso_sync]=x)
+for tool in "${TOOLS[@]}"; do
+        for what in seed cd; do eval "run_${what}_$tool() { ${what}_$tool >/dev/null 2>&1; }"; done
+done
 
 bench() { # seed|cd RUNS
-        local what=$1 n=$2 i t0 t1 tool
-        local -A total=()
-        local tools=(kiln genisoimage xorriso genisoimage_sync xorriso_sync)
-        "${what}_genisoimage" && "${what}_xorriso" && "${what}_kiln" >/dev/null || die "a $what run failed"
+        local what=$1 n=$2 tool sides=()
+        { "${what}_genisoimage" && "${what}_xorriso" && "${what}_kiln"; } >/dev/null 2>&1 || bench_die "a $what run failed"
         check "$what"
-        for tool in "${tools[@]}"; do total[$tool]=0; done
-        for ((i = 0; i < n; i++)); do
-                for tool in "${tools[@]}"; do
-                        t0=$(now_us)
-                        "${what}_$tool" >/dev/null 2>&1 || die "$what $tool failed"
-                        t1=$(now_us)
-                        total[$tool]=$((total[$tool] + t1 - t0))
-                done
+        for tool in "${TOOLS[@]}"; do sides+=("${what}_$tool"); done
+        bench_rounds "$n" "${sides[@]}"
+        local km
+        km=$(bench_median "${what}_kiln" wall)
+        echo "$what: $n rounds"
+        for tool in "${TOOLS[@]}"; do
+                read -r m lo hi < <(bench_field "${what}_$tool" wall | bench_stats)
+                printf "  %-34s %8.2f ms median (%.2f-%.2f)  %6.2fx kiln  %8s KiB\n" "${TITLE[$tool]}" \
+                        "$(awk -v m="$m" 'BEGIN { print m * 1000 }')" "$(awk -v m="$lo" 'BEGIN { print m * 1000 }')" \
+                        "$(awk -v m="$hi" 'BEGIN { print m * 1000 }')" "$(bench_ratio "$m" "$km")" \
+                        "$(($(stat -c %s "$WORK/${ISO[$tool]}.iso") / 1024))"
         done
-        local tk=${total[kiln]}
-        echo "$what: $n runs each"
-        row "kiln cidata" "${total[kiln]}" "$n" "$tk" "$(stat -c %s "$WORK/k.iso")"
-        row "genisoimage -J -R" "${total[genisoimage]}" "$n" "$tk" "$(stat -c %s "$WORK/g.iso")"
-        row "xorriso -as mkisofs -J -R" "${total[xorriso]}" "$n" "$tk" "$(stat -c %s "$WORK/x.iso")"
-        row "genisoimage -J -R + fsync" "${total[genisoimage_sync]}" "$n" "$tk" "$(stat -c %s "$WORK/g.iso")"
-        row "xorriso -as mkisofs -J -R + fsync" "${total[xorriso_sync]}" "$n" "$tk" "$(stat -c %s "$WORK/x.iso")"
 }
 
 bench seed "$RUNS"
 bench cd "$CD_RUNS"
+bench_caveat "the same inputs for every tool; kiln fsyncs its ISO: compare it with the \"+ fsync\" rows"
+bench_caveat "kiln's figure includes its start-up (dynamic linking of libcurl, SQLite, OpenSSL, ...)"
+sides=()
+for tool in "${TOOLS[@]}"; do sides+=("seed_$tool"); done
+for tool in "${TOOLS[@]}"; do sides+=("cd_$tool"); done
+bench_footer "${sides[@]}"

@@ -11,8 +11,11 @@
 # ~300 MB of real file content (a tar of /usr written at random 4 MiB slots;
 # MAKE_IMAGE=1 makes that one even when disk.raw exists).
 #
-# Rows, each the median of REPS runs (default 3) with the input in the page
-# cache and `sync` before every run; peak RSS from /usr/bin/time:
+# Rows, each the median of PAIRS runs (default 3; REPS is the old name)
+# with the input in the page cache and `sync` before every run (untimed);
+# peak RSS from /usr/bin/time. The rows are interleaved: each round runs
+# every row once, in table order (bench/lib.sh), so load from other work
+# hits them alike; WARMUP (default 1) untimed rounds come first:
 #
 #   uncompressed  qemu-img convert -O qcow2; kiln qcow2 without and with sha256
 #   compressed    qemu-img convert -c (zlib: what Packer's disk_compression
@@ -23,35 +26,35 @@
 #                 of the raw image, against kiln's raw writer with and
 #                 without sha256 (the checksum computed in the stream)
 #
-# First, the race that decides the compressed target, interleaved so that
-# other load hits both alike: ROUNDS (default 5) rounds of kiln's default
-# zstd qcow2 then qemu-img -c zstd -W -m 16, each round's ratios (wall and
-# user+sys CPU time, qemu-img / kiln) and their medians. RACE_ONLY=1 stops
-# after it.
+# RACE_ONLY=1 runs only the two rows that decide the compressed target
+# (kiln's default zstd qcow2 and qemu-img -c zstd -W -m 16), ROUNDS
+# (default 5) rounds of them.
 #
 # "x time" and "x size" compare each row with the fastest qemu-img setting of
-# its kind. Targets: compressed ≥ 2x faster than the fastest compressed
-# qemu-img at ≤ 1.05x its size; uncompressed at least as fast as qemu-img;
-# peak RSS < 64 MiB. Every kiln qcow2 is also checked (`qemu-img check`,
-# `qemu-img compare`) outside the timings.
+# its kind (medians). Targets: compressed >= 2x faster than the fastest
+# compressed qemu-img at <= 1.05x its size; uncompressed at least as fast as
+# qemu-img; peak RSS < 64 MiB. Every kiln qcow2 is also checked (`qemu-img
+# check`, `qemu-img compare`) once, after the first round, outside the
+# timings.
 #
 # Needs qemu-img, gcc and kiln's build dependencies; compiles
 # bench/qcow2-driver.c with the writer sources (not the Makefile, so a
-# half-written module elsewhere cannot stop it). Work space: a directory
-# under BENCH_DIR (default /var/tmp), removed at the end.
+# half-written module elsewhere cannot stop it). Work space: a temp dir
+# under BENCH_DIR (default /var/tmp), removed at the end; SIZE_MIB (default
+# 1024) sizes the test image made here.
 set -euo pipefail
-
-REPS=${REPS:-3}
-BENCH_DIR=${BENCH_DIR:-/var/tmp}
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=bench/lib.sh
+. "$ROOT/bench/lib.sh"
+PAIRS=${PAIRS:-${REPS:-3}}
+[ "${RACE_ONLY:-0}" != 1 ] || PAIRS=${ROUNDS:-5}
+SIZE_MIB=${SIZE_MIB:-1024}
 
-die() { echo "qcow2-bench: $*" >&2; exit 1; }
 for t in qemu-img gcc sha256sum openssl /usr/bin/time tar; do
-        command -v "$t" >/dev/null || die "missing $t"
+        command -v "$t" >/dev/null || bench_die "missing $t"
 done
-
-WORK=$(mktemp -d "$BENCH_DIR/kiln-bench-qcow2.XXXXXX")
-trap 'rm -rf "$WORK"' EXIT
+bench_init qcow2
+WORK=$BENCH_TMP
 
 # ---- the input ----
 if [ $# -ge 1 ]; then
@@ -62,178 +65,143 @@ elif [ "${MAKE_IMAGE:-0}" != 1 ] && [ -f /var/tmp/kt/disk.raw ]; then
         cp --sparse=always /var/tmp/kt/disk.raw "$RAW"
 else
         RAW=$WORK/test.raw
-        echo "making a 1 GiB test image with ~300 MB of /usr ..."
-        tar -C / -cf - usr 2>/dev/null | head -c 300M >"$WORK/content" || true
-        truncate -s 1G "$RAW"
+        slots=$((SIZE_MIB / 4)) fill=$((SIZE_MIB * 300 / 1024 / 4))
+        echo "making a $SIZE_MIB MiB test image with $((fill * 4)) MiB of /usr ..." >&2
+        tar -C / -cf - usr 2>/dev/null | head -c "$((fill * 4))M" >"$WORK/content" || true
+        truncate -s "${SIZE_MIB}M" "$RAW"
         i=0
-        for slot in $(shuf -i 0-255 -n 75 --random-source=<(yes)); do
+        for slot in $(shuf -i "0-$((slots - 1))" -n "$fill" --random-source=<(yes)); do
                 dd if="$WORK/content" of="$RAW" bs=4M skip=$i seek="$slot" count=1 \
                         conv=notrunc status=none
                 i=$((i + 1))
         done
         rm -f "$WORK/content"
 fi
-[ -f "$RAW" ] || die "$RAW: no such file"
+[ -f "$RAW" ] || bench_die "$RAW: no such file"
 
 # ---- the driver ----
 CFLAGS_PKG=$(pkg-config --cflags libzstd zlib liblzma libcrypto 2>/dev/null || true)
 LIBS_PKG=$(pkg-config --libs libzstd zlib liblzma libcrypto 2>/dev/null || echo -lzstd -lz -llzma -lcrypto)
+# shellcheck disable=SC2086 # the pkg-config flags are lists
 gcc -std=gnu11 -O2 -D_GNU_SOURCE -I"$ROOT/src" $CFLAGS_PKG -o "$WORK/driver" \
         "$ROOT/bench/qcow2-driver.c" "$ROOT"/src/base/*.c "$ROOT/src/os/fs.c" "$ROOT/src/image/format.c" \
         "$ROOT/src/image/qcow2.c" $LIBS_PKG -lyaml -lpthread -lm ||
-        die "cannot compile the driver"
+        bench_die "cannot compile the driver"
 DRIVER=$WORK/driver
 THREADS=$(nproc)
 
-LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
-[ "${LOAD0%%.*}" -ge 1 ] && echo "warning: load average $LOAD0: other work will skew the times" >&2
 cat "$RAW" >/dev/null # into the page cache, for every contender alike
 RAW_SIZE=$(stat -c %s "$RAW")
 RAW_ALLOC=$(($(stat -c %b "$RAW") * 512))
-echo "input: $RAW ($((RAW_SIZE >> 20)) MiB, $((RAW_ALLOC >> 20)) MiB allocated), $THREADS CPUs, median of $REPS runs"
-echo
+echo "input: $RAW ($((RAW_SIZE >> 20)) MiB, $((RAW_ALLOC >> 20)) MiB allocated), $THREADS CPUs, $PAIRS rounds" >&2
 
-# measure NAME OUTPUT CMD... — runs CMD REPS times; sets T (median wall
-# seconds), CPU (median user+sys seconds), RSS (peak KiB, max over runs) and
-# SIZE (OUTPUT's size, 0 if OUTPUT is -).
-measure() {
-        local name=$1 out=$2 times=() cpus=() rss=0 i e u s m
-        shift 2
-        for ((i = 0; i < REPS; i++)); do
-                [ "$out" != - ] && rm -f "$out"
-                sync
-                /usr/bin/time -f "%e %U %S %M" -o "$WORK/time" "$@" >/dev/null 2>"$WORK/err" ||
-                        { cat "$WORK/err" >&2; die "$name failed"; }
-                read -r e u s m <"$WORK/time"
-                times+=("$e")
-                cpus+=("$(awk -v u="$u" -v s="$s" 'BEGIN { print u + s }')")
-                [ "$m" -gt "$rss" ] && rss=$m
-        done
-        T=$(printf '%s\n' "${times[@]}" | sort -g | sed -n "$(((REPS + 1) / 2))p")
-        CPU=$(printf '%s\n' "${cpus[@]}" | sort -g | sed -n "$(((REPS + 1) / 2))p")
-        RSS=$rss
-        SIZE=0
-        [ "$out" != - ] && SIZE=$(stat -c %s "$out")
-        return 0
-}
-
+# ---- the rows: side name, kind, label, output (- for none), command ----
 ROWS=()
-# row KIND NAME — records the last measurement under KIND.
-row() { ROWS+=("$1|$2|$T|$SIZE|$RSS|$CPU"); }
-
-verify() {
-        qemu-img check -q "$1" || die "qemu-img check $1 failed"
-        qemu-img compare -q -f raw -F qcow2 "$RAW" "$1" || die "$1 differs from $RAW"
+row() { # SIDE KIND LABEL OUTPUT CMD...
+        local side=$1 kind=$2 label=$3 out=$4
+        shift 4
+        ROWS+=("$side")
+        KIND[$side]=$kind LABEL[$side]=$label OUT[$side]=$out
+        CMD[$side]=$(printf '%q ' "$@")
+        eval "prepare_$side() { [ \"\${OUT[$side]}\" = - ] || rm -f \"\${OUT[$side]}\"; sync; }"
+        eval "run_$side() { measure $side; }"
 }
+declare -A KIND LABEL OUT CMD
+# measure SIDE — runs the row's command under /usr/bin/time for its peak RSS
+measure() {
+        # shellcheck disable=SC2086 # CMD holds a quoted command line
+        eval /usr/bin/time -f %M -o "$WORK/rss" ${CMD[$1]} >/dev/null 2>"$WORK/err" ||
+                { cat "$WORK/err" >&2; return 1; }
+        bench_metric rss_kib "$(tail -n 1 "$WORK/rss")"
+        [ "${OUT[$1]}" = - ] || bench_metric size_b "$(stat -c %s "${OUT[$1]}")"
+}
+o() { echo "$WORK/out-$1"; }
+ZQ=$WORK/zstd.qcow2 # kiln's default zstd qcow2, the input of the hashing rows
+row q_zstd compressed "qemu-img -c zstd -W -m 16" "$(o q_zstd)" \
+        qemu-img convert -c -o compression_type=zstd -W -m 16 -O qcow2 "$RAW" "$(o q_zstd)"
+row k_zstd compressed "kiln qcow2 zstd (default)" "$(o k_zstd)" \
+        "$DRIVER" "$RAW" "$(o k_zstd)" qcow2 zstd none "$THREADS" none
+if [ "${RACE_ONLY:-0}" != 1 ]; then
+        row q_unc uncompressed "qemu-img convert -O qcow2" "$(o q_unc)" qemu-img convert -O qcow2 "$RAW" "$(o q_unc)"
+        row k_unc uncompressed "kiln qcow2" "$(o k_unc)" "$DRIVER" "$RAW" "$(o k_unc)" qcow2 none none "$THREADS" none
+        row k_unc_sha uncompressed "kiln qcow2 + sha256" "$(o k_unc_sha)" \
+                "$DRIVER" "$RAW" "$(o k_unc_sha)" qcow2 none none "$THREADS" sha256
+        row q_zlib compressed "qemu-img convert -c (zlib)" "$(o q_zlib)" qemu-img convert -c -O qcow2 "$RAW" "$(o q_zlib)"
+        row k_zlib compressed "kiln qcow2 zlib" "$(o k_zlib)" "$DRIVER" "$RAW" "$(o k_zlib)" qcow2 zlib none "$THREADS" none
+        row k_zstd3 compressed "kiln qcow2 zstd level 3" "$(o k_zstd3)" \
+                "$DRIVER" "$RAW" "$(o k_zstd3)" qcow2 zstd none "$THREADS" none 3
+        row k_zstd3_sha compressed "kiln qcow2 zstd level 3 + sha256" "$(o k_zstd3_sha)" \
+                "$DRIVER" "$RAW" "$(o k_zstd3_sha)" qcow2 zstd none "$THREADS" sha256 3
+        row k_zstd_sha compressed "kiln qcow2 zstd (default) + sha256" "$(o k_zstd_sha)" \
+                "$DRIVER" "$RAW" "$(o k_zstd_sha)" qcow2 zstd none "$THREADS" sha256
+        row sha_q "hash qcow2" "sha256sum (zstd qcow2)" - sha256sum "$ZQ"
+        row ossl_q "hash qcow2" "openssl dgst -sha256 (zstd qcow2)" - openssl dgst -sha256 "$ZQ"
+        row sha_r "hash raw" "sha256sum (raw)" - sha256sum "$RAW"
+        row ossl_r "hash raw" "openssl dgst -sha256 (raw)" - openssl dgst -sha256 "$RAW"
+        row k_raw "hash raw" "kiln raw (sparse copy)" "$(o k_raw)" "$DRIVER" "$RAW" "$(o k_raw)" raw none none "$THREADS" none
+        row k_raw_sha "hash raw" "kiln raw + sha256" "$(o k_raw_sha)" \
+                "$DRIVER" "$RAW" "$(o k_raw_sha)" raw none none "$THREADS" sha256
+        row k_raw_both "hash raw" "kiln raw + sha256 + sha512" "$(o k_raw_both)" \
+                "$DRIVER" "$RAW" "$(o k_raw_both)" raw none none "$THREADS" both
+        "$DRIVER" "$RAW" "$ZQ" qcow2 zstd none "$THREADS" none >/dev/null || bench_die "kiln failed"
+fi
 
-Q=$WORK/out.qcow2
-
-# ---- the interleaved race ----
-race() {
-        local rounds=${ROUNDS:-5} i e u s m tk ck tq cq walls=() cpus=() KQ=$WORK/race-kiln.qcow2
-        echo "race: kiln zstd (default) vs qemu-img -c zstd -W -m 16, $rounds rounds interleaved"
-        for ((i = 1; i <= rounds; i++)); do
-                rm -f "$KQ" "$Q"
-                sync
-                /usr/bin/time -f "%e %U %S %M" -o "$WORK/time" "$DRIVER" "$RAW" "$KQ" qcow2 zstd none \
-                        "$THREADS" none >/dev/null || die "kiln failed"
-                read -r tk u s m <"$WORK/time"
-                ck=$(awk -v u="$u" -v s="$s" 'BEGIN { print u + s }')
-                sync
-                /usr/bin/time -f "%e %U %S %M" -o "$WORK/time" qemu-img convert -c -o compression_type=zstd \
-                        -W -m 16 -O qcow2 "$RAW" "$Q" || die "qemu-img failed"
-                read -r tq u s m <"$WORK/time"
-                cq=$(awk -v u="$u" -v s="$s" 'BEGIN { print u + s }')
-                walls+=("$(awk -v a="$tq" -v b="$tk" 'BEGIN { printf "%.3f", a / b }')")
-                cpus+=("$(awk -v a="$cq" -v b="$ck" 'BEGIN { printf "%.3f", a / b }')")
-                printf '  round %d: kiln %.2f s (cpu %.2f)  qemu-img %.2f s (cpu %.2f)  x wall %s  x cpu %s  load %s\n' \
-                        "$i" "$tk" "$ck" "$tq" "$cq" "${walls[-1]}" "${cpus[-1]}" "$(cut -d' ' -f1 /proc/loadavg)"
+# every kiln qcow2 is checked once, after the first round (untimed)
+VERIFIED=""
+bench_round_end() {
+        [ -z "$VERIFIED" ] || return 0
+        local s
+        for s in "${ROWS[@]}"; do
+                case "${LABEL[$s]}" in kiln\ qcow2*) ;; *) continue ;; esac
+                qemu-img check -q "${OUT[$s]}" || bench_die "qemu-img check ${OUT[$s]} failed"
+                qemu-img compare -q -f raw -F qcow2 "$RAW" "${OUT[$s]}" || bench_die "${OUT[$s]} differs from $RAW"
         done
-        verify "$KQ"
-        local mw mc
-        mw=$(printf '%s\n' "${walls[@]}" | sort -g | sed -n "$(((rounds + 1) / 2))p")
-        mc=$(printf '%s\n' "${cpus[@]}" | sort -g | sed -n "$(((rounds + 1) / 2))p")
-        echo "race: median qemu-img/kiln wall $mw, cpu $mc; size kiln/qemu-img" \
-                "$(awk -v a="$(stat -c %s "$KQ")" -v b="$(stat -c %s "$Q")" 'BEGIN { printf "%.4f", a / b }')"
-        echo
+        VERIFIED=1
 }
-race
-[ "${RACE_ONLY:-0}" = 1 ] && exit 0
 
-measure "qemu-img" "$Q" qemu-img convert -O qcow2 "$RAW" "$Q"
-row uncompressed "qemu-img convert -O qcow2"
-measure "kiln" "$Q" "$DRIVER" "$RAW" "$Q" qcow2 none none "$THREADS" none
-row uncompressed "kiln qcow2"
-verify "$Q"
-measure "kiln" "$Q" "$DRIVER" "$RAW" "$Q" qcow2 none none "$THREADS" sha256
-row uncompressed "kiln qcow2 + sha256"
-
-measure "qemu-img" "$Q" qemu-img convert -c -O qcow2 "$RAW" "$Q"
-row compressed "qemu-img convert -c (zlib)"
-measure "qemu-img" "$Q" qemu-img convert -c -o compression_type=zstd -W -m 16 -O qcow2 "$RAW" "$Q"
-row compressed "qemu-img -c zstd -W -m 16"
-measure "kiln" "$Q" "$DRIVER" "$RAW" "$Q" qcow2 zlib none "$THREADS" none
-row compressed "kiln qcow2 zlib"
-verify "$Q"
-measure "kiln" "$Q" "$DRIVER" "$RAW" "$Q" qcow2 zstd none "$THREADS" none 3
-row compressed "kiln qcow2 zstd level 3"
-verify "$Q"
-measure "kiln" "$Q" "$DRIVER" "$RAW" "$Q" qcow2 zstd none "$THREADS" sha256 3
-row compressed "kiln qcow2 zstd level 3 + sha256"
-measure "kiln" "$Q" "$DRIVER" "$RAW" "$Q" qcow2 zstd none "$THREADS" none
-row compressed "kiln qcow2 zstd (default)"
-verify "$Q"
-measure "kiln" "$Q" "$DRIVER" "$RAW" "$Q" qcow2 zstd none "$THREADS" sha256
-row compressed "kiln qcow2 zstd (default) + sha256"
-ZQ=$WORK/zstd.qcow2
-cp "$Q" "$ZQ"
-
-measure "sha256sum" - sha256sum "$ZQ"
-row "hash qcow2" "sha256sum (zstd qcow2)"
-measure "openssl" - openssl dgst -sha256 "$ZQ"
-row "hash qcow2" "openssl dgst -sha256 (zstd qcow2)"
-measure "sha256sum" - sha256sum "$RAW"
-row "hash raw" "sha256sum (raw)"
-measure "openssl" - openssl dgst -sha256 "$RAW"
-row "hash raw" "openssl dgst -sha256 (raw)"
-R=$WORK/out.raw
-measure "kiln" "$R" "$DRIVER" "$RAW" "$R" raw none none "$THREADS" none
-row "hash raw" "kiln raw (sparse copy)"
-measure "kiln" "$R" "$DRIVER" "$RAW" "$R" raw none none "$THREADS" sha256
-row "hash raw" "kiln raw + sha256"
-measure "kiln" "$R" "$DRIVER" "$RAW" "$R" raw none none "$THREADS" both
-row "hash raw" "kiln raw + sha256 + sha512"
+bench_rounds "$PAIRS" "${ROWS[@]}"
 
 # ---- the table ----
 # The reference of a kind: its fastest qemu-img (or, for hashing, openssl) row.
 ref() {
-        local kind=$1 best="" r k n t
-        for r in "${ROWS[@]}"; do
-                IFS='|' read -r k n t _ _ <<<"$r"
-                [ "$k" = "$kind" ] || continue
-                case "$n" in qemu-img* | openssl*) ;; *) continue ;; esac
-                if [ -z "$best" ] || awk -v a="$t" -v b="${best%%|*}" 'BEGIN { exit !(a < b) }'; then
-                        best="$t|$r"
+        local kind=$1 best="" bt="" s t
+        for s in "${ROWS[@]}"; do
+                [ "${KIND[$s]}" = "$kind" ] || continue
+                case "${LABEL[$s]}" in qemu-img* | openssl*) ;; *) continue ;; esac
+                t=$(bench_median "$s" wall)
+                if [ -z "$best" ] || awk -v a="$t" -v b="$bt" 'BEGIN { exit !(a < b) }'; then
+                        best=$s bt=$t
                 fi
         done
         echo "$best"
 }
-
-printf '%-14s %-36s %7s %7s %7s %9s %7s %8s\n' kind command "time s" "x time" "cpu s" \
+echo
+printf '%-13s %-35s %7s %7s %7s %7s %9s %7s %8s\n' kind command "time s" spread "x time" "cpu s" \
         "size MB" "x size" "RSS MiB"
-for r in "${ROWS[@]}"; do
-        IFS='|' read -r k n t s rss cpu <<<"$r"
-        IFS='|' read -r _ _ _ rt rs _ <<<"$(ref "$k")"
-        awk -v k="$k" -v n="$n" -v t="$t" -v s="$s" -v rss="$rss" -v rt="$rt" -v rs="$rs" \
-                -v cpu="$cpu" 'BEGIN {
-                xs = (s > 0 && rs > 0) ? sprintf("%.3f", s / rs) : "-"
-                ss = s > 0 ? sprintf("%.1f", s / 1e6) : "-"
-                printf "%-14s %-36s %7.2f %7.2f %7.2f %9s %7s %8.1f\n", k, n, t, t / rt, cpu, ss, xs,
-                        rss / 1024
+for s in $(for k in uncompressed compressed "hash qcow2" "hash raw"; do
+        for x in "${ROWS[@]}"; do [ "${KIND[$x]}" != "$k" ] || echo "$x"; done
+done); do
+        r=$(ref "${KIND[$s]}")
+        read -r t lo hi < <(bench_field "$s" wall | bench_stats)
+        rss=$(bench_field "$s" rss_kib | sort -g | tail -n 1)
+        awk -v k="${KIND[$s]}" -v n="${LABEL[$s]}" -v t="$t" -v lo="$lo" -v hi="$hi" \
+                -v rt="$(bench_median "$r" wall)" -v cpu="$(bench_median "$s" cpu)" \
+                -v sz="$(bench_median "$s" size_b)" -v rs="$(bench_median "$r" size_b)" -v rss="$rss" 'BEGIN {
+                xs = (sz != "-" && rs != "-" && rs > 0) ? sprintf("%.3f", sz / rs) : "-"
+                ss = sz != "-" ? sprintf("%.1f", sz / 1e6) : "-"
+                printf "%-13s %-35s %7.2f %6.0f%% %7.2f %7.2f %9s %7s %8.1f\n", k, n, t, (hi - lo) / t * 100,
+                        t / rt, cpu, ss, xs, rss / 1024
         }'
 done
-echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg) (at the start: $LOAD0)"
 echo
-echo "x time: time / the kind's fastest qemu-img (hashing: openssl) row; x size likewise;"
-echo "cpu s: user + system seconds (less sensitive to other load than the wall time)."
+echo "time s: median wall time; spread: (max - min) / median; x time: median / the kind's fastest"
+echo "qemu-img (hashing: openssl) row's median; x size likewise; cpu s: median user + system"
+echo "seconds (less sensitive to other load than the wall time); RSS: the peak over the runs."
 echo "kiln rows use $THREADS threads; sizes are file sizes (apparent)."
+echo "race (compressed target): qemu-img -c zstd / kiln zstd, medians: wall" \
+        "$(bench_ratio "$(bench_median q_zstd wall)" "$(bench_median k_zstd wall)"), cpu" \
+        "$(bench_ratio "$(bench_median q_zstd cpu)" "$(bench_median k_zstd cpu)"); size kiln / qemu-img" \
+        "$(bench_ratio "$(bench_median k_zstd size_b)" "$(bench_median q_zstd size_b)")"
+bench_caveat "every row reads the same input from the page cache; qemu-img and kiln's driver both write"
+bench_caveat "  to the same file system; kiln's rows use every CPU, as qemu-img -W does"
+bench_footer "${ROWS[@]}"

@@ -20,7 +20,7 @@ static int publish_run(struct cli *cli, int argc, char **argv);
 
 const struct verb verb_publish = {
         .name = "publish",
-        .summary = "Upload built images to S3-compatible storage or OpenStack Glance",
+        .summary = "Upload built images to S3-compatible storage, Google Cloud Storage or OpenStack Glance",
         .usage = "kiln publish [options] [SPEC] [ARTIFACT-FILE...]\n"
                  "       kiln publish --list-uploads|--abort-uploads s3://BUCKET[/PREFIX] [options]",
         .help = "Publishes each selected build's artifacts (OUTPUT/<name>/, as recorded in its\n"
@@ -36,10 +36,12 @@ const struct verb verb_publish = {
                 "Options:\n"
                 "  --only GLOB[,GLOB]  publish only matching builds\n"
                 "  --to TARGET         only the publish: targets with this name: (or\n"
-                "                      \"TYPE #N\"); or s3://BUCKET/KEY for a target given here\n"
-                "                      (KEY ending in / or empty: the file name is appended).\n"
+                "                      \"TYPE #N\"); or s3://BUCKET/KEY (S3) or gs://BUCKET/OBJECT\n"
+                "                      (Google Cloud Storage) for a target given here (KEY\n"
+                "                      ending in / or empty: the file name is appended).\n"
                 "                      Repeatable\n"
-                "  --set KEY=VALUE     a setting of the s3:// targets given with --to, e.g.\n"
+                "  --set KEY=VALUE     a setting of the s3:// and gs:// targets given with --to,\n"
+                "                      e.g.\n"
                 "                      --set endpoint=https://storage.googleapis.com,\n"
                 "                      --set region=eu-west-1, --set part_size=64MiB\n"
                 "  --output-dir DIR    where the builds' images are (default: output)\n"
@@ -65,7 +67,10 @@ const struct verb verb_publish = {
                 "Credentials: S3 reads AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY\n"
                 "(/ AWS_SESSION_TOKEN), or AWS_PROFILE and ~/.aws/credentials, or the target's\n"
                 "credentials_file:; the endpoint also from AWS_ENDPOINT_URL(_S3). Glance reads\n"
-                "the OS_* variables of an OpenStack RC file. See docs/publish.md.\n"
+                "the OS_* variables of an OpenStack RC file. GCS reads the target's key_file:\n"
+                "(a service-account key), else GOOGLE_OAUTH_ACCESS_TOKEN, else\n"
+                "GOOGLE_APPLICATION_CREDENTIALS; the metadata server only with auth: metadata\n"
+                "(at GCE_METADATA_HOST). See docs/publish.md.\n"
                 "\n"
                 "Exit status: 0 all published or skipped, 1 any failed, 2 usage error or\n"
                 "invalid spec.\n",
@@ -225,23 +230,37 @@ static void print_line(const struct publish_outcome *o, struct view *v) {
         fflush(stdout);
 }
 
-/* Builds the value of an s3://BUCKET/KEY target with --set settings. */
+/* The URL schemes of targets given with --to: the publisher type and the
+ * setting the path after the bucket goes to. */
+static const struct {
+        const char *scheme, *type, *key;
+} url_schemes[] = {
+        {"s3://", "s3", "key"},
+        {"gs://", "gcs", "object"},
+};
+
+/* Builds the value of an s3://BUCKET/KEY (or gs://BUCKET/OBJECT) target
+ * with --set settings. */
 static int url_target(const char *url, struct value *const *sets, size_t nsets, struct source *src,
                       struct value **ret) {
-        const char *rest = startswith(url, "s3://");
+        const char *rest = NULL;
+        size_t k = 0;
+        for (; k < ARRAY_SIZE(url_schemes) && !rest; k++)
+                rest = startswith(url, url_schemes[k].scheme);
         if (!rest)
                 return -EINVAL;
+        k--;
         const char *slash = strchr(rest, '/');
         size_t blen = slash ? (size_t)(slash - rest) : strlen(rest);
         if (!blen)
                 return -EINVAL;
         struct mark m = {.src = src, .line = 0, .col = 0};
         struct value *map = value_new(V_MAP, &m);
-        value_map_set(map, "type", value_new_string("s3", &m));
+        value_map_set(map, "type", value_new_string(url_schemes[k].type, &m));
         value_map_set(map, "name", value_new_string(url, &m));
         value_map_set(map, "bucket", value_new_stringn(rest, blen, &m));
         if (slash && slash[1])
-                value_map_set(map, "key", value_new_string(slash + 1, &m));
+                value_map_set(map, url_schemes[k].key, value_new_string(slash + 1, &m));
         for (size_t i = 0; i < nsets; i++) {
                 /* sets[i] is a one-entry map parsed from KEY: VALUE */
                 value_map_set(map, sets[i]->keys[0]->str, value_clone(sets[i]->items[0]));
@@ -648,7 +667,8 @@ static enum end make_targets(struct run *r) {
                         push(&r->names, &r->nnames, r->tos[i]);
                         continue;
                 }
-                e = target_value(r, r->tos[i], "--to ", "s3://BUCKET/KEY", &r->url_vals[r->nurl]);
+                e = target_value(r, r->tos[i], "--to ", "s3://BUCKET/KEY or gs://BUCKET/OBJECT",
+                                 &r->url_vals[r->nurl]);
                 if (e == END_DIAGS) {
                         value_free(r->url_vals[r->nurl]);
                         r->url_vals[r->nurl] = NULL;
@@ -658,7 +678,7 @@ static enum end make_targets(struct run *r) {
                 r->nurl++;
         }
         if (r->nsets && !r->nurl && !r->uploads_url) {
-                run_error(&r->error, true, "--set applies to s3:// targets given with --to");
+                run_error(&r->error, true, "--set applies to s3:// and gs:// targets given with --to");
                 return END;
         }
         if (r->nfiles && r->a.path) {
@@ -666,7 +686,8 @@ static enum end make_targets(struct run *r) {
                 return END;
         }
         if (r->nfiles && (!r->nurl || r->nnames)) {
-                run_error(&r->error, true, "files need their targets as --to s3://BUCKET/KEY");
+                run_error(&r->error, true,
+                          "files need their targets as --to s3://BUCKET/KEY or gs://BUCKET/OBJECT");
                 return END;
         }
         return GO_ON;
@@ -727,7 +748,7 @@ static enum end publish_all(struct run *r, const struct publish_ctx *ctx) {
         r->rc = EXIT_FAILED;
         if (k == -ENODATA)
                 run_error(&r->error, false, "nothing to publish: no selected build has a publish: "
-                          "section (or give --to s3://BUCKET/KEY)");
+                          "section (or give --to s3://BUCKET/KEY or gs://...)");
         else if (k < 0)
                 run_error(&r->error, false, "%s", strbuf_str(&err));
         if (k < 0)
@@ -753,8 +774,10 @@ static enum end run_steps(struct run *r, int argc, char **argv) {
                 .log_fd = r->cli->verbose > 0 ? STDERR_FILENO : -1,
         };
         if (r->uploads_url) {
-                const struct publish_target t = {.name = r->uploads_url, .type = "s3",
-                                                 .settings = r->uploads_val};
+                const struct publish_target t = {
+                        .name = r->uploads_url,
+                        .type = value_map_get(r->uploads_val, "type")->str, /* set by url_target */
+                        .settings = r->uploads_val};
                 r->rc = uploads_run(&t, r->abort_uploads, r->older_than, r->a.json, &ctx, &r->view,
                                     &r->error);
                 return r->rc == EXIT_OK || !r->error ? END_PRINTED : END;

@@ -1115,14 +1115,15 @@ static int stage_files(struct ctx *c) {
 
         /* The menu: GRUB's own terminal on the serial port and the screen;
          * the kernel's console on both too (the serial port, e.g. ttyS0,
-         * last: /dev/console). */
+         * last: /dev/console). One entry and no countdown: timeout=1 cost
+         * every boot a second (docs/validate.md, "Where the time goes"). */
         strbuf_addf(&cfg,
                     "# /boot/grub/grub.cfg, written by kiln\n"
                     "serial --unit=0 --speed=115200\n"
                     "terminal_input serial console\n"
                     "terminal_output serial console\n"
                     "set default=0\n"
-                    "set timeout=1\n"
+                    "set timeout=0\n"
                     "\n"
                     "menuentry 'Linux %s' {\n"
                     "\tsearch --no-floppy --fs-uuid --set=root %s\n"

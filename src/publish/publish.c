@@ -13,17 +13,22 @@
 #include "base/strbuf.h"
 #include "base/util.h"
 #include "image/format.h"
+#include "net/http.h"
+#include "spec/schema.h"
 #include "spec/section.h"
 #include "spec/spec.h"
 
+#include <ctype.h>
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <time.h>
 
-extern const struct publisher publisher_s3, publisher_glance;
+extern const struct publisher publisher_s3, publisher_glance, publisher_gcs;
 
 const struct publisher *const publishers[] = {
         &publisher_s3,
         &publisher_glance,
+        &publisher_gcs,
         NULL,
 };
 
@@ -40,6 +45,130 @@ const struct publisher *publisher_find(const char *type) {
                 if (streq((*p)->type, type))
                         return *p;
         return NULL;
+}
+
+int publish_parse_endpoint(const char *ep, char **ret_scheme, char **ret_host) {
+        const char *rest;
+        const char *scheme;
+        if ((rest = startswith(ep, "https://")))
+                scheme = "https";
+        else if ((rest = startswith(ep, "http://")))
+                scheme = "http";
+        else
+                return -EINVAL;
+        size_t n = strcspn(rest, "/?#");
+        if (n == 0 || (rest[n] && !(rest[n] == '/' && rest[n + 1] == 0)))
+                return -EINVAL;
+        for (size_t i = 0; i < n; i++)
+                if (!(isalnum((unsigned char)rest[i]) || strchr(".-:[]", rest[i])))
+                        return -EINVAL;
+        *ret_scheme = xstrdup(scheme);
+        *ret_host = xstrndup(rest, n);
+        return 0;
+}
+
+bool publish_retryable(int r, const struct http_response *resp) {
+        if (r < 0)
+                return r == -ETIMEDOUT || r == -ECONNRESET || r == -ECONNREFUSED || r == -EIO;
+        return resp->status >= 500 || resp->status == 408 || resp->status == 429;
+}
+
+void publish_backoff(unsigned n) {
+        unsigned ms = 500u << (n > 5 ? 5 : n - 1);
+        struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+        nanosleep(&ts, NULL);
+}
+
+int publish_read_small_file(const char *path, size_t max, const char *what, char **ret,
+                            size_t *ret_len, struct strbuf *err) {
+        _cleanup_strbuf_ struct strbuf why = STRBUF_INIT;
+        uint64_t size;
+        _cleanup_close_ int fd = publish_open_file(path, PUBLISH_ANY_SIZE, &size, &why);
+        if (fd < 0) {
+                strbuf_addf(err, "cannot read %s: %s", what, strbuf_str(&why));
+                return fd;
+        }
+        if (size > max) {
+                strbuf_addf(err, "%s %s is larger than %zu bytes", what, path, max);
+                return -E2BIG;
+        }
+        char *text = xmalloc(size + 1);
+        size_t len = 0;
+        while (len < size) {
+                ssize_t k = read(fd, text + len, size - len);
+                if (k < 0 && errno == EINTR)
+                        continue;
+                if (k < 0) {
+                        int r = -errno;
+                        strbuf_addf(err, "cannot read %s %s: %s", what, path, strerror(-r));
+                        explicit_bzero(text, len);
+                        free(text);
+                        return r;
+                }
+                if (k == 0)
+                        break;
+                len += k;
+        }
+        text[len] = 0;
+        *ret = text;
+        *ret_len = len;
+        return 0;
+}
+
+static const char *scalar_setting(const struct value *settings, const char *key) {
+        const struct value *v = value_map_get(settings, key);
+        return v && value_is_scalar(v) && v->kind != V_NULL ? v->str : NULL;
+}
+
+int publish_setting_retries(const struct value *settings, unsigned max, unsigned *ret,
+                            struct strbuf *err) {
+        const char *v = scalar_setting(settings, "retries");
+        if (!v)
+                return 0;
+        char *end;
+        unsigned long n = strtoul(v, &end, 10);
+        if (*end || n > max) {
+                strbuf_addf(err, "retries: expected 0 to %u", max);
+                return -EINVAL;
+        }
+        *ret = n;
+        return 0;
+}
+
+int publish_setting_timeout(const struct value *settings, unsigned *ret, struct strbuf *err) {
+        const char *v = scalar_setting(settings, "timeout");
+        if (!v)
+                return 0;
+        uint64_t t;
+        if (parse_duration(v, &t) < 0 || t == 0 || t > 3600) {
+                strbuf_addf(err, "timeout: '%s' is not a duration up to 1h", v);
+                return -EINVAL;
+        }
+        *ret = t;
+        return 0;
+}
+
+unsigned publish_validate_endpoint_retries(const struct value *settings, const char *what,
+                                           const char *example, unsigned max_retries,
+                                           struct diag_list *d) {
+        unsigned errs = 0;
+        const struct value *v;
+        if ((v = value_map_get(settings, "endpoint")) && v->kind == V_STRING && !v->invalid) {
+                _cleanup_free_ char *sc = NULL, *h = NULL;
+                if (publish_parse_endpoint(v->str, &sc, &h) < 0) {
+                        struct diag *dg = diag_error(d, &v->mark, value_span(v),
+                                                     "%s: endpoint: '%s' is not "
+                                                     "http(s)://host[:port]", what, value_shown(v));
+                        diag_hint(dg, "e.g. endpoint: %s", example);
+                        errs++;
+                }
+        }
+        if ((v = value_map_get(settings, "retries")) && value_is_scalar(v) && !v->invalid &&
+            strtoul(v->str, NULL, 10) > max_retries) {
+                diag_error(d, &v->mark, value_span(v), "%s: retries: at most %u", what, max_retries);
+                errs++;
+        }
+        return errs;
 }
 
 void publish_result_done(struct publish_result *r) {

@@ -151,6 +151,44 @@ int publish_open_file(const char *path, uint64_t expect_size, uint64_t *ret_size
  * publish_ctx.environ), "" when set empty, NULL when unset or env is NULL. */
 const char *publish_getenv(char *const *env, const char *name);
 
+/* ---- what publishers share (publish.c) ---- */
+
+/* Checks "http(s)://host[:port]" with nothing after but an optional '/':
+ * *ret_scheme ("http" or "https") and *ret_host (host[:port]), both owned.
+ * -EINVAL otherwise (nothing set). */
+int publish_parse_endpoint(const char *ep, char **ret_scheme, char **ret_host);
+
+/* Whether a request that ended so is worth sending again: a network error
+ * (timeout, reset, refused, -EIO) from net/http.h, or HTTP 408, 429, 5xx. */
+struct http_response;
+bool publish_retryable(int r, const struct http_response *resp);
+
+/* Sleeps before retry n (1-based): 0.5 s, 1 s, 2 s, ..., at most 16 s. */
+void publish_backoff(unsigned n);
+
+/* Reads a small file a target names (a credentials or key file), opened as
+ * publish_open_file does (a FIFO or device is refused, not read), of at most
+ * max bytes. *ret (NUL-terminated, owned: wipe it when it holds secrets) and
+ * *ret_len. -E2BIG over max, else -errno, with a message naming `what`
+ * ("credentials file") and path in err. */
+int publish_read_small_file(const char *path, size_t max, const char *what, char **ret,
+                            size_t *ret_len, struct strbuf *err);
+
+/* A target's retries: (0 to max) and timeout: (a duration up to 1 h), the
+ * same rules for every publisher. *ret is left as it is when the key is
+ * unset. 0, or -EINVAL with a message in err. */
+int publish_setting_retries(const struct value *settings, unsigned max, unsigned *ret,
+                            struct strbuf *err);
+int publish_setting_timeout(const struct value *settings, unsigned *ret, struct strbuf *err);
+
+/* Checks a target's endpoint: (publish_parse_endpoint's form; the hint
+ * shows `example`) and retries: (at most max_retries), reporting to d with
+ * file:line:column under `what` ("publish target 's3'"). Returns the number
+ * of errors. */
+unsigned publish_validate_endpoint_retries(const struct value *settings, const char *what,
+                                           const char *example, unsigned max_retries,
+                                           struct diag_list *d);
+
 /* The registered publishers, NULL-terminated. */
 extern const struct publisher *const publishers[];
 

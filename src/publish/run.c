@@ -38,8 +38,9 @@ static void add_job(struct publish_plan *p, size_t *cap, struct publish_job j) {
 }
 
 static struct publish_target url_target(const struct value *u) {
-        return (struct publish_target){.name = value_map_get(u, "name")->str, .type = "s3",
-                                       .settings = u};
+        /* type: and name: are set by whoever made the value (the CLI's --to) */
+        return (struct publish_target){.name = value_map_get(u, "name")->str,
+                                       .type = value_map_get(u, "type")->str, .settings = u};
 }
 
 static bool name_given(const struct publish_request *req, const char *name, bool *used) {

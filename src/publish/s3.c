@@ -145,27 +145,6 @@ static void s3_free(struct s3 *s) {
         free(s->session_token);
 }
 
-/* Checks "http(s)://host[:port]" with nothing after but an optional '/'. */
-static int parse_endpoint(const char *ep, char **ret_scheme, char **ret_host) {
-        const char *rest;
-        const char *scheme;
-        if ((rest = startswith(ep, "https://")))
-                scheme = "https";
-        else if ((rest = startswith(ep, "http://")))
-                scheme = "http";
-        else
-                return -EINVAL;
-        size_t n = strcspn(rest, "/?#");
-        if (n == 0 || (rest[n] && !(rest[n] == '/' && rest[n + 1] == 0)))
-                return -EINVAL;
-        for (size_t i = 0; i < n; i++)
-                if (!(isalnum((unsigned char)rest[i]) || strchr(".-:[]", rest[i])))
-                        return -EINVAL;
-        *ret_scheme = xstrdup(scheme);
-        *ret_host = xstrndup(rest, n);
-        return 0;
-}
-
 static bool bucket_name_ok(const char *b) {
         size_t n = strlen(b);
         if (n < 3 || n > 63)
@@ -245,7 +224,7 @@ static int s3_configure(struct s3 *s, const struct value *settings, const struct
         if (!v) {
                 s->scheme = xstrdup("https");
                 s->host = xasprintf("s3.%s.amazonaws.com", s->region);
-        } else if (parse_endpoint(v, &s->scheme, &s->host) < 0) {
+        } else if (publish_parse_endpoint(v, &s->scheme, &s->host) < 0) {
                 strbuf_addf(err, "endpoint: '%s' is not http(s)://host[:port]", v);
                 return -EINVAL;
         }
@@ -290,24 +269,10 @@ static int s3_configure(struct s3 *s, const struct value *settings, const struct
                 v = publish_getenv(env, "AWS_CA_BUNDLE"); /* as the AWS CLI and SDKs do */
         s->ca_file = xstrdup_null(v && *v ? v : NULL);
         s->retries = S3_DEFAULT_RETRIES;
-        if ((v = setting(settings, "retries"))) {
-                char *end;
-                unsigned long n = strtoul(v, &end, 10);
-                if (*end || n > S3_MAX_RETRIES) {
-                        strbuf_addf(err, "retries: expected 0 to %u", S3_MAX_RETRIES);
-                        return -EINVAL;
-                }
-                s->retries = n;
-        }
         s->timeout_s = 60;
-        if ((v = setting(settings, "timeout"))) {
-                uint64_t t;
-                if (parse_duration(v, &t) < 0 || t == 0 || t > 3600) {
-                        strbuf_addf(err, "timeout: '%s' is not a duration up to 1h", v);
-                        return -EINVAL;
-                }
-                s->timeout_s = t;
-        }
+        if (publish_setting_retries(settings, S3_MAX_RETRIES, &s->retries, err) < 0 ||
+            publish_setting_timeout(settings, &s->timeout_s, err) < 0)
+                return -EINVAL;
         return 0;
 }
 
@@ -318,33 +283,11 @@ static int read_credentials_file(struct s3 *s, const char *path, const char *pro
                                  struct strbuf *err) {
         /* Opened like an artifact: a FIFO or device named as the
          * credentials file is refused, not read (it could block forever). */
-        _cleanup_strbuf_ struct strbuf why = STRBUF_INIT;
-        uint64_t size;
-        _cleanup_close_ int fd = publish_open_file(path, PUBLISH_ANY_SIZE, &size, &why);
-        if (fd < 0) {
-                strbuf_addf(err, "cannot read credentials file: %s", strbuf_str(&why));
-                return fd;
-        }
-        if (size > S3_CRED_FILE_MAX) {
-                strbuf_addf(err, "credentials file %s is larger than %u bytes", path, S3_CRED_FILE_MAX);
-                return -E2BIG;
-        }
-        _cleanup_free_ char *text = xmalloc(size + 1);
+        _cleanup_free_ char *text = NULL;
         size_t len = 0;
-        while (len < size) {
-                ssize_t k = read(fd, text + len, size - len);
-                if (k < 0 && errno == EINTR)
-                        continue;
-                if (k < 0) {
-                        int r = -errno;
-                        strbuf_addf(err, "cannot read credentials file %s: %s", path, strerror(-r));
-                        return r;
-                }
-                if (k == 0)
-                        break;
-                len += k;
-        }
-        text[len] = 0;
+        int r = publish_read_small_file(path, S3_CRED_FILE_MAX, "credentials file", &text, &len, err);
+        if (r < 0)
+                return r;
         bool in = false, found = false;
         char *save = NULL;
         for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
@@ -669,19 +612,6 @@ static void describe_failure(struct s3 *s, struct strbuf *out, const char *what,
                 strbuf_addc(out, ')');
 }
 
-static bool retryable(int r, const struct http_response *resp) {
-        if (r < 0)
-                return r == -ETIMEDOUT || r == -ECONNRESET || r == -ECONNREFUSED || r == -EIO;
-        return resp->status >= 500 || resp->status == 408 || resp->status == 429;
-}
-
-/* Waits before attempt n (1-based retry count): 0.5 s, 1 s, 2 s, ... capped. */
-static void backoff(unsigned n) {
-        unsigned ms = 500u << (n > 5 ? 5 : n - 1);
-        struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-        nanosleep(&ts, NULL);
-}
-
 /* s3_do with retries on network errors and 5xx. */
 static int s3_do_retry(struct s3 *s, struct http_client *c, const struct s3_req *q,
                        struct http_response *resp) {
@@ -692,9 +622,9 @@ static int s3_do_retry(struct s3 *s, struct http_client *c, const struct s3_req 
                         atomic_fetch_add(r >= 0 && resp->status / 100 == 2 ? &s->bytes_sent
                                                                            : &s->bytes_retried,
                                          resp->bytes_sent);
-                if (!retryable(r, resp) || attempt >= s->retries)
+                if (!publish_retryable(r, resp) || attempt >= s->retries)
                         return r;
-                backoff(attempt + 1);
+                publish_backoff(attempt + 1);
         }
 }
 
@@ -1484,18 +1414,8 @@ static int s3_validate(const struct value *settings, struct diag_list *d) {
                            "(3 to 63 lowercase letters, digits, '-', '.')", value_shown(v));
                 errs++;
         }
-        if ((v = value_map_get(settings, "endpoint")) && v->kind == V_STRING && !v->invalid) {
-                char *sc = NULL, *h = NULL;
-                if (parse_endpoint(v->str, &sc, &h) < 0) {
-                        struct diag *dg = diag_error(d, &v->mark, value_span(v),
-                                                     "publish target 's3': endpoint: '%s' is not "
-                                                     "http(s)://host[:port]", value_shown(v));
-                        diag_hint(dg, "e.g. endpoint: https://storage.googleapis.com");
-                        errs++;
-                }
-                free(sc);
-                free(h);
-        }
+        errs += publish_validate_endpoint_retries(settings, "publish target 's3'",
+                                                  "https://storage.googleapis.com", S3_MAX_RETRIES, d);
         if ((v = value_map_get(settings, "part_size")) && value_is_scalar(v) && !v->invalid) {
                 uint64_t n;
                 if (parse_size(v->str, &n) == 0 && (n < S3_MIN_PART || n > S3_MAX_PART)) {
@@ -1503,12 +1423,6 @@ static int s3_validate(const struct value *settings, struct diag_list *d) {
                                    "publish target 's3': part_size: must be between 5MiB and 5GiB");
                         errs++;
                 }
-        }
-        if ((v = value_map_get(settings, "retries")) && value_is_scalar(v) && !v->invalid &&
-            strtoul(v->str, NULL, 10) > S3_MAX_RETRIES) {
-                diag_error(d, &v->mark, value_span(v), "publish target 's3': retries: at most %u",
-                           S3_MAX_RETRIES);
-                errs++;
         }
         /* A key ending in '/' gets the file name appended: that can only
          * make it longer, so what is refused here stays refused. */
