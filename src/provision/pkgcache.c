@@ -184,6 +184,17 @@ void pkgcache_touch(const char *dir, const char *hex) {
         (void)utimensat(AT_FDCWD, p, NULL, 0);
 }
 
+/* The hex a by-name link points at ("../sha256/<hex>"), in buf; NULL
+ * when it is not such a link. */
+static const char *link_hex(const char *link, char buf[128]) {
+        ssize_t tl = readlink(link, buf, 127);
+        if (tl < 0)
+                return NULL;
+        buf[tl] = 0;
+        const char *hex = startswith(buf, "../sha256/");
+        return hex && hex_valid(hex) ? hex : NULL;
+}
+
 int pkgcache_seed(const char *dir, const char *dest, size_t *ret_n) {
         _cleanup_free_ char *byname = xasprintf("%s/by-name", dir);
         char **names = NULL;
@@ -201,12 +212,8 @@ int pkgcache_seed(const char *dir, const char *dest, size_t *ret_n) {
                         continue;
                 _cleanup_free_ char *link = xasprintf("%s/%s", byname, *nm);
                 char target[128];
-                ssize_t tl = readlink(link, target, sizeof(target) - 1);
-                if (tl < 0)
-                        continue;
-                target[tl] = 0;
-                const char *hex = startswith(target, "../sha256/");
-                if (!hex || !hex_valid(hex)) {
+                const char *hex = link_hex(link, target);
+                if (!hex) {
                         (void)unlink(link);
                         continue;
                 }
@@ -274,17 +281,13 @@ int pkgcache_remove(const char *dir, const char *hex) {
         if (!hex_valid(hex))
                 return -EINVAL;
         _cleanup_free_ char *byname = xasprintf("%s/by-name", dir);
-        _cleanup_free_ char *want = xasprintf("../sha256/%s", hex);
         char **names = NULL;
         if (fs_list(AT_FDCWD, byname, &names, NULL) == 0) {
                 for (char **nm = names; *nm; nm++) {
                         _cleanup_free_ char *link = xasprintf("%s/%s", byname, *nm);
                         char target[128];
-                        ssize_t tl = readlink(link, target, sizeof(target) - 1);
-                        if (tl < 0)
-                                continue;
-                        target[tl] = 0;
-                        if (streq(target, want))
+                        const char *h = link_hex(link, target);
+                        if (h && streq(h, hex))
                                 (void)unlink(link);
                 }
                 fs_names_free(names);
