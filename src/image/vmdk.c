@@ -498,9 +498,7 @@ static int vmdk_probe(const uint8_t *head, size_t len) {
 }
 
 static const struct format_option vmdk_options[] = {
-        {{"adapter", FT_STRING, 0, NULL, vmdk_adapters,
-          "the disk's controller: lsilogic (default), pvscsi, buslogic, ide"},
-         NULL, "takes a disk controller (adapter:)"},
+        FORMAT_OPTION_ADAPTER,
         {{NULL, 0, 0, NULL, NULL, NULL}, NULL, NULL},
 };
 
