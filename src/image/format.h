@@ -2,8 +2,8 @@
 /*
  * format.h — output format writers: a raw disk image in, one artifact out.
  *
- * Each format is a `struct format_writer` in one table (raw, qcow2; later
- * vmdk, vhd, gce tar.gz). A writer streams: it reads the raw image (skipping
+ * Each format is a `struct format_writer` in one table (raw, qcow2, vmdk,
+ * ova; later vhd, gce tar.gz). A writer streams: it reads the raw image (skipping
  * holes via SEEK_DATA/SEEK_HOLE and all-zero clusters) and writes the
  * artifact strictly in file order, once; the artifact's checksums are
  * computed over the bytes as they are written, never by reading the file
@@ -26,6 +26,16 @@
  *          the codecs' contexts (under 1 MiB each), and 16 MiB of the input
  *          mapped at a time by the uncompressed scan; compressed clusters
  *          are spooled to an unlinked temporary file (see qcow2.c for why).
+ *   vmdk   streamOptimized (vSphere): KDMV v3, 64 KiB grains deflated on
+ *          `threads` threads, grain tables and directory after the grains,
+ *          footer and end-of-stream marker; written front to back. Memory:
+ *          1 MiB of grain buffers per thread, 4 bytes per 32 MiB of disk.
+ *   ova    a tar of .ovf, .mf and the vmdk (written first into a spool, as
+ *          the tar's headers and the .mf need its size and hash). Memory:
+ *          the vmdk's and the envelope's few KiB.
+ *
+ * The writers that compress in parallel do it on zpipe.h's ordered
+ * pipeline.
  *
  * Checksums run on one thread per digest beside the writing (4 MiB of
  * buffers).
@@ -45,6 +55,24 @@
 
 enum compress_kind { COMPRESS_NONE, COMPRESS_ZSTD, COMPRESS_XZ, COMPRESS_GZIP };
 
+/* What a writer may know about the image besides its bytes (borrowed; a
+ * NULL format_options.image means nothing is known and defaults apply).
+ * The VMDK descriptor names its file and takes its identity from here, the
+ * OVA envelope everything. */
+struct format_image {
+        const char *name;            /* the build's name ("minimal") */
+        const char *file;            /* the artifact's file name ("minimal.vmdk") */
+        const char *arch;            /* base/arch.h name: "x86_64", "aarch64" */
+        const char *distribution;    /* the source's type ("debian", "ubuntu"), or NULL */
+        const char *release;         /* its suite ("bookworm"), or NULL */
+        const uint8_t *disk_guid;    /* 16 bytes, the GPT disk GUID: identity; or NULL */
+        bool bios, uefi;             /* the partition layout boots with BIOS / UEFI */
+        int64_t mtime;               /* file times inside archives (SOURCE_DATE_EPOCH) */
+        const struct value *options; /* the outputs: entry (a map holding this
+                                        format's options, checked when the spec
+                                        loaded), or NULL */
+};
+
 struct format_options {
         /* qcow2: compress clusters (COMPRESS_NONE, COMPRESS_ZLIB-compatible
          * deflate via COMPRESS_GZIP, or COMPRESS_ZSTD) using `threads` threads
@@ -63,12 +91,15 @@ struct format_options {
          * file). NULL: the output file's directory, else $TMPDIR, else
          * /var/tmp. */
         const char *tmp_dir;
+        const struct format_image *image; /* NULL: nothing known (see above) */
 };
 
 struct format_result {
         uint64_t bytes_written;          /* size of the artifact */
         char sha256[SHA256_HEX_LEN + 1]; /* "" when not requested */
         char sha512[128 + 1];
+        uint64_t data_bytes;             /* virtual bytes the artifact stores data for
+                                            (vmdk: grains written); 0 when not counted */
 };
 
 /* What a format can do; callers ask these bits instead of naming formats. */
@@ -115,6 +146,12 @@ struct format_writer {
          * only on success. */
         int (*write)(int raw_fd, uint64_t size, int out_fd, const struct format_options *o,
                      struct format_result *res);
+        /* The largest image the format can hold (bytes; 0: no limit below
+         * the disk's), and the limit in words for messages ("2 TiB: 32-bit
+         * sector offsets in the grain tables"). A disk: size over it is a
+         * spec error; write returns -E2BIG. */
+        uint64_t max_size;
+        const char *max_size_why;
 };
 
 #define FORMAT_PROBE_BYTES 512u
@@ -145,9 +182,22 @@ int compress_parse(const char *s, enum compress_kind *ret);
  * the table above.
  */
 
-/* The qcow2 driver by name, for its own tests; everyone else asks the
+/* The qcow2 and vmdk drivers by name, for their own tests (and the OVA
+ * writer, which writes its disk with the vmdk one); everyone else asks the
  * table. */
-extern const struct format_writer qcow2_writer;
+extern const struct format_writer qcow2_writer, vmdk_writer;
+/* The disk controllers the vmdk and ova formats' adapter: option names,
+ * and that option, the same in both tables. */
+extern const char *const vmdk_adapters[];
+#define FORMAT_OPTION_ADAPTER                                                              \
+        {{"adapter", FT_STRING, 0, NULL, vmdk_adapters,                                    \
+          "the disk's controller: lsilogic (default), pvscsi, buslogic, ide"},             \
+         NULL, "takes a disk controller (adapter:)"}
+
+/* An unlinked temporary file for a writer's spool: in o->tmp_dir, else the
+ * directory of out_fd's file (same filesystem: copy_file_range can share
+ * extents), else $TMPDIR, else /var/tmp. Returns the fd or -errno. */
+int format_spool_open(const struct format_options *o, int out_fd);
 
 /* The artifact stream a writer writes through, strictly in order: it feeds
  * the file compressor when one is asked for, hashes the final bytes and

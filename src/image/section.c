@@ -352,7 +352,7 @@ static void check_foreign_options(const struct value *o, const char *ow, struct 
         for (size_t i = 0; i < o->n; i++) {
                 const char *key = o->keys[i]->str;
                 const struct value *v = o->items[i];
-                if (format_option_find(w, key) || !v->str)
+                if (format_option_find(w, key))
                         continue;
                 /* the formats that take it, for the message */
                 struct strbuf who = STRBUF_INIT;
@@ -364,7 +364,7 @@ static void check_foreign_options(const struct value *o, const char *ow, struct 
                         strbuf_addf(&who, "%s%s", who.len ? " or " : "", format_writers[k]->name);
                         opt = fo;
                 }
-                if (opt && !(opt->off && streq(v->str, opt->off)))
+                if (opt && !(opt->off && v->str && streq(v->str, opt->off)))
                         diag_error(d, &v->mark, value_span(v), "%s: %s: only %s %s", ow, key,
                                    strbuf_str(&who), opt->what);
                 strbuf_free(&who);
@@ -409,10 +409,35 @@ static void check_outputs(const struct value *v, const char *what, struct diag_l
 }
 
 
+/* A format whose limit (format_writer.max_size) the disk's size is over:
+ * reported at the format's name, with the limit. */
+static void check_size_limits(const struct value *v, const struct spec_section_ctx *ctx,
+                              struct diag_list *d) {
+        const struct value *disk = ctx->build ? ctx->build->disk : NULL;
+        const struct value *ds = disk && disk->kind == V_MAP ? value_map_get(disk, "size") : NULL;
+        uint64_t size = DISK_DEFAULT_SIZE;
+        if (!v || v->invalid || v->kind != V_LIST || (ds && (!ds->str || parse_size(ds->str, &size) < 0)))
+                return;
+        size = mib_up(size < DISK_MAX_SIZE ? size : DISK_MAX_SIZE);
+        for (size_t i = 0; i < v->n; i++) {
+                const struct value *o = v->items[i];
+                const struct value *f = o->kind == V_MAP ? value_map_get(o, "format") : o;
+                const struct format_writer *w = f && f->str ? format_find(f->str) : NULL;
+                if (!w || !w->max_size || size <= w->max_size)
+                        continue;
+                struct diag *dg = diag_error(d, &f->mark, value_span(f),
+                                             "%s: outputs: %s: the disk (%s) is larger than %s can hold: %s",
+                                             ctx->what, w->name, ds ? ds->str : "the default size", w->name,
+                                             w->max_size_why);
+                diag_hint(dg, "make disk: size: smaller, or write another format");
+        }
+}
+
 static void outputs_validate(struct value *v, const struct spec_section_ctx *ctx, struct diag_list *d) {
         static const struct field outputs_field = {"outputs", FT_LIST, 0, NULL, NULL, NULL};
         schema_check_value(v, &outputs_field, ctx->what, d);
         check_outputs(v, ctx->what, d);
+        check_size_limits(v, ctx, d);
 }
 
 static void image_outputs_free(void *p) {
