@@ -74,7 +74,7 @@ char *image_bootable_formats(void) {
 }
 
 /* b's outputs: (parsed when the spec was loaded) as writer settings. */
-static int parse_outputs(const struct spec_build *b, unsigned threads, bool sha512,
+static int parse_outputs(const struct spec_build *b, unsigned threads, bool sha512, uint64_t sde,
                          struct out_spec **ret, size_t *ret_n, int log_fd) {
         const struct image_outputs *outs = image_outputs_of(b);
         if (!outs) {
@@ -93,6 +93,8 @@ static int parse_outputs(const struct spec_build *b, unsigned threads, bool sha5
                         .file_compression = o->compress,
                         .sha256 = o->sha256,
                         .sha512 = o->sha512 || sha512,
+                        .entry = o->entry,
+                        .source_date_epoch = sde,
                 };
                 v[i].file = output_file(b, o);
                 for (size_t k = 0; k < i; k++)
@@ -344,7 +346,7 @@ int outputs_build(const struct spec *s, const struct spec_build *b, const char *
                 return 0;
         struct out_spec *outs = NULL;
         size_t nouts = 0;
-        int r = parse_outputs(b, o->threads, o->sha512, &outs, &nouts, o->log_fd);
+        int r = parse_outputs(b, o->threads, o->sha512, o->source_date_epoch, &outs, &nouts, o->log_fd);
         if (r < 0)
                 return r;
         char key[65];
@@ -431,6 +433,12 @@ int outputs_build(const struct spec *s, const struct spec_build *b, const char *
                 struct format_result fr = {0};
                 uint64_t w0 = now_ms();
                 r = outs[i].writer->write(raw_fd, L.size, fd, &outs[i].fo, &fr);
+                if (r == -E2BIG && outs[i].writer->max_size) {
+                        dprintf(o->log_fd, "kiln: writing %s: the %llu-byte disk is larger than %s holds (%llu GiB)\n",
+                                outs[i].file, (unsigned long long)L.size, outs[i].writer->name,
+                                (unsigned long long)(outs[i].writer->max_size >> 30));
+                        goto fail;
+                }
                 if (r < 0) {
                         dprintf(o->log_fd, "kiln: writing %s: %s\n", outs[i].file, strerror(-r));
                         goto fail;
