@@ -80,7 +80,7 @@ CFLAGS_PKG=$(pkg-config --cflags libzstd zlib liblzma libcrypto 2>/dev/null || t
 LIBS_PKG=$(pkg-config --libs libzstd zlib liblzma libcrypto 2>/dev/null || echo -lzstd -lz -llzma -lcrypto)
 gcc -std=gnu11 -O2 -D_GNU_SOURCE -I"$ROOT/src" $CFLAGS_PKG -o "$WORK/driver" \
         "$ROOT/bench/qcow2-driver.c" "$ROOT"/src/base/*.c "$ROOT/src/os/fs.c" "$ROOT/src/image/format.c" \
-        "$ROOT/src/image/qcow2.c" $LIBS_PKG -lyaml -lpthread -lm ||
+        "$ROOT/src/image/qcow2.c" "$ROOT/src/image/zpipe.c" $LIBS_PKG -lyaml -lpthread -lm ||
         die "cannot compile the driver"
 DRIVER=$WORK/driver
 THREADS=$(nproc)

@@ -21,7 +21,8 @@
  *     "zero", "stored" or "compressed, N bytes" (2 bytes each, only for
  *     512 MiB ranges that hold data). Without cluster compression this is a
  *     compare-only scan of mapped pages. With it, `threads` workers
- *     zero-check and compress clusters from a ring of 2 x threads slots of
+ *     (zpipe.h, the ordered pipeline the writers share) zero-check and
+ *     compress clusters from a ring of 2 x threads slots of
  *     4 clusters (256 KiB out per slot, plus 256 KiB in for what is read
  *     rather than mapped: 2 MiB for 2 threads); the main thread points free
  *     slots at the clusters in read-only mappings of the input (8 MiB
@@ -88,6 +89,7 @@
  * and no corruptions: tests/unit/test_format.c runs it.
  */
 #include "image/format.h"
+#include "image/zpipe.h"
 
 #include "base/util.h"
 #include "os/fs.h"
@@ -96,7 +98,6 @@
 #include <endian.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <pthread.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
@@ -317,112 +318,48 @@ static size_t codec_compress(struct codec *c, const uint8_t *in, uint8_t *out) {
         return deflate(&c->z, Z_FINISH) == Z_STREAM_END ? c->z.total_out : 0;
 }
 
-enum { SLOT_FILLING, SLOT_READY, SLOT_DONE };
-
 struct slot {
         uint8_t *in, *out;                /* SLOT_CLUSTERS clusters each */
         const uint8_t *src[SLOT_CLUSTERS]; /* each cluster: in a mapped window, or in `in` */
         uint64_t cluster[SLOT_CLUSTERS];  /* which clusters */
         uint16_t result[SLOT_CLUSTERS];   /* their map values */
         unsigned n;                       /* clusters in the slot */
-        int state;                        /* under pipeline.mu */
 };
 
-struct worker {
-        struct pipeline *p;
-        struct codec codec;
-        pthread_t tid;
-        bool started;
-};
-
-/* Slot k (mod nslots) carries the k-th batch of clusters. The main thread
- * fills slots (FILLING) and submits them (READY) from `submitted`, workers
- * take them from `taken` and mark them DONE, the main thread retires them in
- * order from `retired`. */
-struct pipeline {
-        pthread_mutex_t mu;
-        pthread_cond_t work, done;
+/* What the pipeline's callbacks share (zpipe.h: the main thread fills and
+ * retires slots, workers compress them). */
+struct compress_ctx {
+        const struct format_options *o;
         struct slot *slots;
         unsigned nslots;
-        uint64_t submitted, taken, retired;
-        bool stop;
-        struct worker *workers;
-        unsigned nworkers;
+        struct map *m;
+        struct spool *sp;
+        struct windows *ws;
 };
 
-static void *worker_main(void *arg) {
-        struct worker *w = arg;
-        struct pipeline *p = w->p;
-        pthread_mutex_lock(&p->mu);
-        for (;;) {
-                while (!p->stop && p->taken == p->submitted)
-                        pthread_cond_wait(&p->work, &p->mu);
-                if (p->taken == p->submitted)
-                        break; /* stopping, nothing left */
-                struct slot *s = &p->slots[p->taken++ % p->nslots];
-                pthread_mutex_unlock(&p->mu);
-
-                for (unsigned i = 0; i < s->n; i++) {
-                        const uint8_t *in = s->src[i];
-                        bool zero = format_is_zero(in, CLUSTER_SIZE);
-                        size_t n = zero ? 0 : codec_compress(&w->codec, in, s->out + i * MAX_COMPRESSED);
-                        s->result[i] = zero ? 0 : n ? (uint16_t)n : MAP_STORED;
-                }
-
-                pthread_mutex_lock(&p->mu);
-                s->state = SLOT_DONE;
-                pthread_cond_signal(&p->done);
-        }
-        pthread_mutex_unlock(&p->mu);
-        return NULL;
+static int codec_new(void *ctx, unsigned worker, void **ret_codec) {
+        struct compress_ctx *cc = ctx;
+        struct codec *c = xcalloc(1, sizeof(*c));
+        *ret_codec = c;
+        return codec_init(c, cc->o->cluster_compression, cc->o->level);
 }
 
-/* Stops and joins the workers, frees everything. */
-static void pipeline_done(struct pipeline *p) {
-        pthread_mutex_lock(&p->mu);
-        p->stop = true;
-        pthread_cond_broadcast(&p->work);
-        pthread_mutex_unlock(&p->mu);
-        for (unsigned i = 0; i < p->nworkers; i++) {
-                if (p->workers[i].started)
-                        pthread_join(p->workers[i].tid, NULL);
-                codec_done(&p->workers[i].codec);
-        }
-        for (unsigned i = 0; i < p->nslots; i++) {
-                free(p->slots[i].in);
-                free(p->slots[i].out);
-        }
-        free(p->slots);
-        free(p->workers);
-        pthread_cond_destroy(&p->work);
-        pthread_cond_destroy(&p->done);
-        pthread_mutex_destroy(&p->mu);
+static void codec_free(void *ctx, void *codec) {
+        if (codec)
+                codec_done(codec);
+        free(codec);
 }
 
-static int pipeline_start(struct pipeline *p, const struct format_options *o) {
-        unsigned threads = format_threads(o);
-        *p = (struct pipeline){.nslots = 2 * threads, .nworkers = threads};
-        pthread_mutex_init(&p->mu, NULL);
-        pthread_cond_init(&p->work, NULL);
-        pthread_cond_init(&p->done, NULL);
-        p->slots = xcalloc(p->nslots, sizeof(*p->slots));
-        for (unsigned i = 0; i < p->nslots; i++) {
-                p->slots[i].in = xmalloc((size_t)SLOT_CLUSTERS << CLUSTER_BITS);
-                p->slots[i].out = xmalloc((size_t)SLOT_CLUSTERS * MAX_COMPRESSED);
+/* A worker: zero-checks and compresses the clusters of one slot. */
+static void compress_slot(void *ctx, void *codec, unsigned slot) {
+        struct compress_ctx *cc = ctx;
+        struct slot *s = &cc->slots[slot];
+        for (unsigned i = 0; i < s->n; i++) {
+                const uint8_t *in = s->src[i];
+                bool zero = format_is_zero(in, CLUSTER_SIZE);
+                size_t n = zero ? 0 : codec_compress(codec, in, s->out + i * MAX_COMPRESSED);
+                s->result[i] = zero ? 0 : n ? (uint16_t)n : MAP_STORED;
         }
-        p->workers = xcalloc(p->nworkers, sizeof(*p->workers));
-        for (unsigned i = 0; i < p->nworkers; i++) {
-                struct worker *w = &p->workers[i];
-                w->p = p;
-                int r = codec_init(&w->codec, o->cluster_compression, o->level);
-                if (r < 0)
-                        return r;
-                r = -pthread_create(&w->tid, NULL, worker_main, w);
-                if (r < 0)
-                        return r;
-                w->started = true;
-        }
-        return 0;
 }
 
 struct spool {
@@ -449,26 +386,6 @@ static int spool_writev(struct spool *s, struct iovec *iov, int n) {
                 }
         }
         return 0;
-}
-
-/* Waits for the oldest slot, records it in the map, spools its bytes. */
-static int retire(struct pipeline *p, struct map *m, struct spool *sp) {
-        struct slot *s = &p->slots[p->retired % p->nslots];
-        pthread_mutex_lock(&p->mu);
-        while (s->state != SLOT_DONE)
-                pthread_cond_wait(&p->done, &p->mu);
-        s->state = SLOT_FILLING; /* the main thread's again */
-        pthread_mutex_unlock(&p->mu);
-        p->retired++;
-        struct iovec iov[SLOT_CLUSTERS];
-        int n = 0;
-        for (unsigned i = 0; i < s->n; i++) {
-                uint16_t v = s->result[i];
-                map_set(m, s->cluster[i], v);
-                if (v && v != MAP_STORED)
-                        iov[n++] = (struct iovec){s->out + i * MAX_COMPRESSED, v};
-        }
-        return spool_writev(sp, iov, n);
 }
 
 /* The input as the workers see it: read-only mappings of WINDOW_CLUSTERS
@@ -578,32 +495,62 @@ static int fill_slot(struct runs *rs, struct windows *ws, uint64_t *c, uint64_t 
         return (int)s->n;
 }
 
-/* With cluster compression: map and spool every cluster. */
+/* Takes the oldest slot back: records it in the map, spools its bytes,
+ * unmaps the windows no slot in flight points into any more. */
+static int retire_slot(void *ctx, unsigned slot, uint64_t seq) {
+        struct compress_ctx *cc = ctx;
+        struct slot *s = &cc->slots[slot];
+        struct iovec iov[SLOT_CLUSTERS];
+        int n = 0;
+        for (unsigned i = 0; i < s->n; i++) {
+                uint16_t v = s->result[i];
+                map_set(cc->m, s->cluster[i], v);
+                if (v && v != MAP_STORED)
+                        iov[n++] = (struct iovec){s->out + i * MAX_COMPRESSED, v};
+        }
+        int r = spool_writev(cc->sp, iov, n);
+        windows_release(cc->ws, seq + 1);
+        return r;
+}
+
+static const struct zpipe_ops compress_ops = {
+        .codec_new = codec_new,
+        .codec_free = codec_free,
+        .work = compress_slot,
+        .retire = retire_slot,
+};
+
+/* With cluster compression: map and spool every cluster, on `threads`
+ * workers over 2 x threads slots. */
 static int compress_all(struct runs *rs, struct map *m, const struct format_options *o,
                         struct spool *sp) {
-        struct pipeline p;
+        unsigned threads = format_threads(o);
         struct windows ws = {.full = rs->size >> CLUSTER_BITS};
+        struct compress_ctx cc = {.o = o, .nslots = 2 * threads, .m = m, .sp = sp, .ws = &ws};
+        struct zpipe *zp = NULL;
         uint64_t c = 0, c1 = 0; /* the rest of the run being read */
-        int r = pipeline_start(&p, o);
-        while (r >= 0) {
-                if (p.submitted - p.retired == p.nslots) {
-                        if ((r = retire(&p, m, sp)) < 0)
-                                break;
-                        windows_release(&ws, p.retired);
-                }
-                struct slot *s = &p.slots[p.submitted % p.nslots];
-                if ((r = fill_slot(rs, &ws, &c, &c1, s, p.submitted)) <= 0)
-                        break;
-                pthread_mutex_lock(&p.mu);
-                s->state = SLOT_READY;
-                p.submitted++;
-                pthread_cond_signal(&p.work);
-                pthread_mutex_unlock(&p.mu);
+        cc.slots = xcalloc(cc.nslots, sizeof(*cc.slots));
+        for (unsigned i = 0; i < cc.nslots; i++) {
+                cc.slots[i].in = xmalloc((size_t)SLOT_CLUSTERS << CLUSTER_BITS);
+                cc.slots[i].out = xmalloc((size_t)SLOT_CLUSTERS * MAX_COMPRESSED);
         }
-        while (r >= 0 && p.retired < p.submitted)
-                r = retire(&p, m, sp);
-        pipeline_done(&p); /* the workers are gone: nothing points into the windows */
+        int r = zpipe_new(&compress_ops, &cc, threads, cc.nslots, &zp);
+        while (r >= 0) {
+                if ((r = zpipe_get(zp)) < 0)
+                        break;
+                if ((r = fill_slot(rs, &ws, &c, &c1, &cc.slots[r], zpipe_submitted(zp))) <= 0)
+                        break;
+                zpipe_submit(zp);
+        }
+        if (r >= 0)
+                r = zpipe_drain(zp);
+        zpipe_free(zp); /* the workers are gone: nothing points into the windows */
         windows_done(&ws);
+        for (unsigned i = 0; i < cc.nslots; i++) {
+                free(cc.slots[i].in);
+                free(cc.slots[i].out);
+        }
+        free(cc.slots);
         return r;
 }
 
