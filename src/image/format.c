@@ -57,9 +57,10 @@ static const struct format_writer raw_writer = {
 };
 
 /* A format is one file defining its driver, declared and listed here. */
-extern const struct format_writer qcow2_writer, vhd_writer;
+extern const struct format_writer qcow2_writer, vmdk_writer, ova_writer, vhd_writer;
 
-const struct format_writer *const format_writers[] = {&raw_writer, &qcow2_writer, &vhd_writer, NULL};
+const struct format_writer *const format_writers[] = {&raw_writer, &qcow2_writer, &vmdk_writer,
+                                                      &ova_writer, &vhd_writer, NULL};
 
 int format_score(const struct format_writer *w, const uint8_t *head, size_t len,
                  const uint8_t *tail, size_t tail_len) {
@@ -732,6 +733,42 @@ int format_out_finish(struct format_out *out, struct format_result *res) {
         }
         *res = fr;
         return 0;
+}
+
+/* Same filesystem as the output: same space, and copy_file_range can share
+ * extents. */
+int format_spool_open(const struct format_options *o, int out_fd) {
+        char link[64], path[PATH_MAX];
+        const char *dirs[4] = {o->tmp_dir, NULL, getenv("TMPDIR"), "/var/tmp"};
+        if (!o->tmp_dir) {
+                snprintf(link, sizeof(link), "/proc/self/fd/%d", out_fd);
+                ssize_t n = readlink(link, path, sizeof(path) - 1);
+                if (n > 0 && path[0] == '/') {
+                        path[n] = 0;
+                        char *slash = strrchr(path, '/');
+                        slash[slash == path] = 0; /* "/x" -> "/" */
+                        dirs[1] = path;
+                }
+        }
+        int r = -ENOENT;
+        for (size_t i = 0; i < ARRAY_SIZE(dirs); i++) {
+                if (!dirs[i] || !*dirs[i] || (i > 0 && o->tmp_dir))
+                        continue;
+                int fd = open(dirs[i], O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+                if (fd >= 0)
+                        return fd;
+                r = -errno;
+                if (errno == EOPNOTSUPP || errno == EISDIR) { /* no O_TMPFILE here */
+                        _cleanup_free_ char *t = xasprintf("%s/.kiln-spool-XXXXXX", dirs[i]);
+                        fd = mkostemp(t, O_CLOEXEC);
+                        if (fd >= 0) {
+                                unlink(t);
+                                return fd;
+                        }
+                        r = -errno;
+                }
+        }
+        return r;
 }
 
 /* ---- the raw writer ---- */

@@ -45,6 +45,24 @@
 
 enum compress_kind { COMPRESS_NONE, COMPRESS_ZSTD, COMPRESS_XZ, COMPRESS_GZIP };
 
+/* What a writer may know about the image besides its bytes (borrowed; a
+ * NULL format_options.image means nothing is known and defaults apply).
+ * The VMDK descriptor names its file and takes its identity from here, the
+ * OVA envelope everything. */
+struct format_image {
+        const char *name;            /* the build's name ("minimal") */
+        const char *file;            /* the artifact's file name ("minimal.vmdk") */
+        const char *arch;            /* base/arch.h name: "x86_64", "aarch64" */
+        const char *distribution;    /* the source's type ("debian", "ubuntu"), or NULL */
+        const char *release;         /* its suite ("bookworm"), or NULL */
+        const uint8_t *disk_guid;    /* 16 bytes, the GPT disk GUID: identity; or NULL */
+        bool bios, uefi;             /* the partition layout boots with BIOS / UEFI */
+        int64_t mtime;               /* file times inside archives (SOURCE_DATE_EPOCH) */
+        const struct value *options; /* the outputs: entry (a map holding this
+                                        format's options, checked when the spec
+                                        loaded), or NULL */
+};
+
 struct format_options {
         /* qcow2: compress clusters (COMPRESS_NONE, COMPRESS_ZLIB-compatible
          * deflate via COMPRESS_GZIP, or COMPRESS_ZSTD) using `threads` threads
@@ -63,21 +81,15 @@ struct format_options {
          * file). NULL: the output file's directory, else $TMPDIR, else
          * /var/tmp. */
         const char *tmp_dir;
-        /* The outputs: entry this artifact comes from (a map; NULL for a
-         * bare format name or defaults), borrowed from the spec: a writer
-         * reads its own options there (vhd: {subformat: dynamic}), as its
-         * format_option fields declare and the spec has checked. */
-        const struct value *entry;
-        /* Times a format records inside the artifact (a VHD footer's time
-         * stamp, tar mtimes): SOURCE_DATE_EPOCH, so that the same inputs
-         * give the same bytes; 0 is 1970 (or the format's own epoch). */
-        uint64_t source_date_epoch;
+        const struct format_image *image; /* NULL: nothing known (see above) */
 };
 
 struct format_result {
         uint64_t bytes_written;          /* size of the artifact */
         char sha256[SHA256_HEX_LEN + 1]; /* "" when not requested */
         char sha512[128 + 1];
+        uint64_t data_bytes;             /* virtual bytes the artifact stores data for
+                                            (vmdk: grains written); 0 when not counted */
 };
 
 /* What a format can do; callers ask these bits instead of naming formats. */
@@ -124,10 +136,6 @@ struct format_writer {
         /* QEMU's block driver name when it is not `name` ("vpc" for vhd);
          * NULL: the same. */
         const char *qemu_driver;
-        /* The largest virtual disk the format holds, in bytes (VHD 2040
-         * GiB); 0: no limit below the disk's own. A spec whose disk is
-         * larger is refused when it loads, naming the limit. */
-        uint64_t max_size;
         /* Writes the artifact for the raw image in raw_fd (size bytes; a
          * regular file) to out_fd (empty, at offset 0). Returns 0 or -errno:
          * -EINVAL bad options, -EOPNOTSUPP an unsupported combination,
@@ -136,6 +144,12 @@ struct format_writer {
          * only on success. */
         int (*write)(int raw_fd, uint64_t size, int out_fd, const struct format_options *o,
                      struct format_result *res);
+        /* The largest image the format can hold (bytes; 0: no limit below
+         * the disk's), and the limit in words for messages ("2 TiB: 32-bit
+         * sector offsets in the grain tables"). A disk: size over it is a
+         * spec error; write returns -E2BIG. */
+        uint64_t max_size;
+        const char *max_size_why;
 };
 
 #define FORMAT_PROBE_BYTES 512u
@@ -174,9 +188,17 @@ int compress_parse(const char *s, enum compress_kind *ret);
  * the table above.
  */
 
-/* The qcow2 driver by name, for its own tests; everyone else asks the
+/* The qcow2 and vmdk drivers by name, for their own tests (and the OVA
+ * writer, which writes its disk with the vmdk one); everyone else asks the
  * table. */
-extern const struct format_writer qcow2_writer;
+extern const struct format_writer qcow2_writer, vmdk_writer;
+/* The disk controllers the vmdk and ova formats' adapter: option names. */
+extern const char *const vmdk_adapters[];
+
+/* An unlinked temporary file for a writer's spool: in o->tmp_dir, else the
+ * directory of out_fd's file (same filesystem: copy_file_range can share
+ * extents), else $TMPDIR, else /var/tmp. Returns the fd or -errno. */
+int format_spool_open(const struct format_options *o, int out_fd);
 
 /* The artifact stream a writer writes through, strictly in order: it feeds
  * the file compressor when one is asked for, hashes the final bytes and

@@ -35,6 +35,7 @@ void uuid_random(char out[37]) {
 struct out_spec {
         const struct format_writer *writer;
         struct format_options fo;
+        struct format_image image; /* what the writer knows of the image (fo.image) */
         char *file;   /* file name inside the folder */
 };
 
@@ -73,8 +74,26 @@ char *image_bootable_formats(void) {
         return strbuf_detach(&sb);
 }
 
+/* What the writers may know about b's image once it is laid out: its
+ * source distribution (the nearest ancestor's source:), how it boots, its
+ * identity and file times. */
+static void image_facts(const struct spec_build *b, const struct disk_layout *L, uint64_t sde,
+                        struct format_image *im) {
+        const struct spec_build *src = b;
+        while (src && !src->source)
+                src = src->parent;
+        const struct value *type = src ? value_map_get(src->source, "type") : NULL;
+        const struct value *suite = src ? value_map_get(src->source, "suite") : NULL;
+        im->distribution = type ? type->str : NULL;
+        im->release = suite ? suite->str : NULL;
+        im->disk_guid = L->disk_guid;
+        im->bios = L->bios >= 0;
+        im->uefi = L->esp >= 0;
+        im->mtime = (int64_t)sde;
+}
+
 /* b's outputs: (parsed when the spec was loaded) as writer settings. */
-static int parse_outputs(const struct spec_build *b, unsigned threads, bool sha512, uint64_t sde,
+static int parse_outputs(const struct spec_build *b, unsigned threads, bool sha512,
                          struct out_spec **ret, size_t *ret_n, int log_fd) {
         const struct image_outputs *outs = image_outputs_of(b);
         if (!outs) {
@@ -93,10 +112,16 @@ static int parse_outputs(const struct spec_build *b, unsigned threads, bool sha5
                         .file_compression = o->compress,
                         .sha256 = o->sha256,
                         .sha512 = o->sha512 || sha512,
-                        .entry = o->entry,
-                        .source_date_epoch = sde,
                 };
                 v[i].file = output_file(b, o);
+                const struct value *entry = b->outputs && b->outputs->kind == V_LIST && i < b->outputs->n
+                                                    ? b->outputs->items[i] : NULL;
+                v[i].image = (struct format_image){
+                        .name = b->name,
+                        .file = v[i].file,
+                        .arch = b->arch,
+                        .options = entry && entry->kind == V_MAP ? entry : NULL,
+                };
                 for (size_t k = 0; k < i; k++)
                         if (streq(v[k].file, v[i].file)) {
                                 dprintf(log_fd, "kiln: two outputs would both be written to %s\n",
@@ -346,7 +371,7 @@ int outputs_build(const struct spec *s, const struct spec_build *b, const char *
                 return 0;
         struct out_spec *outs = NULL;
         size_t nouts = 0;
-        int r = parse_outputs(b, o->threads, o->sha512, o->source_date_epoch, &outs, &nouts, o->log_fd);
+        int r = parse_outputs(b, o->threads, o->sha512, &outs, &nouts, o->log_fd);
         if (r < 0)
                 return r;
         char key[65];
@@ -424,6 +449,8 @@ int outputs_build(const struct spec *s, const struct spec_build *b, const char *
          * store keeps its blobs as private); others follow the umask. */
         mode_t image_mode = build_holds_secrets(b) ? 0600 : 0644;
         for (size_t i = 0; i < nouts; i++) {
+                image_facts(b, &L, o->source_date_epoch, &outs[i].image);
+                outs[i].fo.image = &outs[i].image;
                 _cleanup_free_ char *tp = xasprintf("%s/%s", tmpl, outs[i].file);
                 _cleanup_close_ int fd = open(tp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, image_mode);
                 if (fd < 0) {
@@ -433,14 +460,13 @@ int outputs_build(const struct spec *s, const struct spec_build *b, const char *
                 struct format_result fr = {0};
                 uint64_t w0 = now_ms();
                 r = outs[i].writer->write(raw_fd, L.size, fd, &outs[i].fo, &fr);
-                if (r == -E2BIG && outs[i].writer->max_size) {
-                        dprintf(o->log_fd, "kiln: writing %s: the %llu-byte disk is larger than %s holds (%llu GiB)\n",
-                                outs[i].file, (unsigned long long)L.size, outs[i].writer->name,
-                                (unsigned long long)(outs[i].writer->max_size >> 30));
-                        goto fail;
-                }
                 if (r < 0) {
-                        dprintf(o->log_fd, "kiln: writing %s: %s\n", outs[i].file, strerror(-r));
+                        if (r == -E2BIG && outs[i].writer->max_size_why)
+                                dprintf(o->log_fd, "kiln: writing %s: the %llu-byte image is over the %s limit of %s\n",
+                                        outs[i].file, (unsigned long long)L.size, outs[i].writer->name,
+                                        outs[i].writer->max_size_why);
+                        else
+                                dprintf(o->log_fd, "kiln: writing %s: %s\n", outs[i].file, strerror(-r));
                         goto fail;
                 }
                 if (fsync(fd) < 0) {

@@ -50,8 +50,6 @@ struct image_output {
         enum compress_kind compress; /* whole file (compress:) */
         enum compress_kind clusters; /* qcow2 clusters (clusters:) */
         bool sha256, sha512;         /* checksums: */
-        const struct value *entry;   /* the outputs: map (the format's own
-                                        options); NULL for a bare name */
 };
 
 struct image_outputs {

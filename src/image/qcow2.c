@@ -554,43 +554,6 @@ static int compress_all(struct runs *rs, struct map *m, const struct format_opti
         return r;
 }
 
-/* An unlinked file for the spool: in o->tmp_dir, else the output's
- * directory (same filesystem: same space, and copy_file_range can share
- * extents), else $TMPDIR, else /var/tmp. */
-static int spool_open(const struct format_options *o, int out_fd) {
-        char link[64], path[PATH_MAX];
-        const char *dirs[4] = {o->tmp_dir, NULL, getenv("TMPDIR"), "/var/tmp"};
-        if (!o->tmp_dir) {
-                snprintf(link, sizeof(link), "/proc/self/fd/%d", out_fd);
-                ssize_t n = readlink(link, path, sizeof(path) - 1);
-                if (n > 0 && path[0] == '/') {
-                        path[n] = 0;
-                        char *slash = strrchr(path, '/');
-                        slash[slash == path] = 0; /* "/x" -> "/" */
-                        dirs[1] = path;
-                }
-        }
-        int r = -ENOENT;
-        for (size_t i = 0; i < ARRAY_SIZE(dirs); i++) {
-                if (!dirs[i] || !*dirs[i] || (i > 0 && o->tmp_dir))
-                        continue;
-                int fd = open(dirs[i], O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-                if (fd >= 0)
-                        return fd;
-                r = -errno;
-                if (errno == EOPNOTSUPP || errno == EISDIR) { /* no O_TMPFILE here */
-                        _cleanup_free_ char *t = xasprintf("%s/.kiln-spool-XXXXXX", dirs[i]);
-                        fd = mkostemp(t, O_CLOEXEC);
-                        if (fd >= 0) {
-                                unlink(t);
-                                return fd;
-                        }
-                        r = -errno;
-                }
-        }
-        return r;
-}
-
 /* ---- phase 2: layout and writing ---- */
 
 struct layout {
@@ -832,7 +795,7 @@ static int qcow2_write(int raw_fd, uint64_t size, int out_fd, const struct forma
         if (o->cluster_compression == COMPRESS_NONE)
                 r = scan(&rs, &m);
         else {
-                sp.fd = spool_fd = spool_open(o, out_fd);
+                sp.fd = spool_fd = format_spool_open(o, out_fd);
                 if (spool_fd < 0)
                         return spool_fd;
                 r = compress_all(&rs, &m, o, &sp);

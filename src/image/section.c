@@ -409,27 +409,27 @@ static void check_outputs(const struct value *v, const char *what, struct diag_l
 }
 
 
-/* A disk larger than an output format holds (format_writer.max_size). */
-static void check_output_sizes(const struct value *v, const struct spec_section_ctx *ctx,
-                               struct diag_list *d) {
+/* A format whose limit (format_writer.max_size) the disk's size is over:
+ * reported at the format's name, with the limit. */
+static void check_size_limits(const struct value *v, const struct spec_section_ctx *ctx,
+                              struct diag_list *d) {
         const struct value *disk = ctx->build ? ctx->build->disk : NULL;
-        const struct value *dsize = value_map_get(disk, "size");
+        const struct value *ds = disk && disk->kind == V_MAP ? value_map_get(disk, "size") : NULL;
         uint64_t size = DISK_DEFAULT_SIZE;
-        if (!v || v->invalid || v->kind != V_LIST ||
-            (dsize && (!dsize->str || parse_size(dsize->str, &size) < 0 || size > DISK_MAX_SIZE)))
-                return; /* reported with disk: */
-        size = mib_up(size);
+        if (!v || v->invalid || v->kind != V_LIST || (ds && (!ds->str || parse_size(ds->str, &size) < 0)))
+                return;
+        size = mib_up(size < DISK_MAX_SIZE ? size : DISK_MAX_SIZE);
         for (size_t i = 0; i < v->n; i++) {
                 const struct value *o = v->items[i];
                 const struct value *f = o->kind == V_MAP ? value_map_get(o, "format") : o;
                 const struct format_writer *w = f && f->str ? format_find(f->str) : NULL;
-                if (o->invalid || !w || !w->max_size || size <= w->max_size)
+                if (!w || !w->max_size || size <= w->max_size)
                         continue;
                 struct diag *dg = diag_error(d, &f->mark, value_span(f),
-                                             "%s: outputs: %s holds at most %llu GiB, but the disk is %llu GiB",
-                                             ctx->what, w->name, (unsigned long long)(w->max_size >> 30),
-                                             (unsigned long long)((size + (1u << 30) - 1) >> 30));
-                diag_hint(dg, "make disk: size smaller, or choose another format");
+                                             "%s: outputs: %s: the disk (%s) is larger than %s can hold: %s",
+                                             ctx->what, w->name, ds ? ds->str : "the default size", w->name,
+                                             w->max_size_why);
+                diag_hint(dg, "make disk: size: smaller, or write another format");
         }
 }
 
@@ -437,7 +437,7 @@ static void outputs_validate(struct value *v, const struct spec_section_ctx *ctx
         static const struct field outputs_field = {"outputs", FT_LIST, 0, NULL, NULL, NULL};
         schema_check_value(v, &outputs_field, ctx->what, d);
         check_outputs(v, ctx->what, d);
-        check_output_sizes(v, ctx, d);
+        check_size_limits(v, ctx, d);
 }
 
 static void image_outputs_free(void *p) {
@@ -459,7 +459,6 @@ static int outputs_parse(const struct value *v, const struct spec_section_ctx *c
                 const char *fmt = o->kind == V_STRING ? o->str : str_of(o, "format");
                 out->format = fmt ? format_find(fmt) : NULL;
                 out->sha256 = true;
-                out->entry = o->kind == V_MAP ? o : NULL;
                 const char *c = str_of(o, "compress"), *cl = str_of(o, "clusters");
                 if (!out->format || o->invalid || (c && compress_parse(c, &out->compress) < 0) ||
                     (cl && compress_parse(cl, &out->clusters) < 0)) {

@@ -265,12 +265,14 @@ static int vhd_write(int raw_fd, uint64_t size, int out_fd, const struct format_
                 return -E2BIG;
         if (v.vsize == 0)
                 v.vsize = MIB; /* VHD has no empty disk */
-        const struct value *sub = value_map_get(value_map_get(o->entry, "vhd"), "subformat");
+        const struct format_image *im = o->image;
+        const struct value *sub = value_map_get(value_map_get(im ? im->options : NULL, "vhd"), "subformat");
         if (sub && sub->str && streq(sub->str, "dynamic"))
                 v.type = DISK_DYNAMIC;
         else if (sub && !(sub->str && streq(sub->str, "fixed")))
                 return -EINVAL;
-        if ((r = vhd_identity(&v, raw_fd, size, o->source_date_epoch)) < 0)
+        uint64_t sde = im && im->mtime > 0 ? (uint64_t)im->mtime : 0;
+        if ((r = vhd_identity(&v, raw_fd, size, sde)) < 0)
                 return r;
         vhd_footer(&v);
 
@@ -329,5 +331,6 @@ const struct format_writer vhd_writer = {
         .probe_tail = vhd_probe_tail,
         .qemu_driver = "vpc",
         .max_size = VHD_MAX_SIZE,
+        .max_size_why = "2040 GiB, the largest VHD Hyper-V and Azure take",
         .write = vhd_write,
 };

@@ -167,6 +167,30 @@ static void unload(struct loaded *l) {
         diag_list_done(&l->d);
 }
 
+/* A value of the option's type: its second allowed value, else one per
+ * type (options that take numbers, sizes or maps). */
+static const char *sample_value(const struct field *f) {
+        if (f->allowed)
+                return f->allowed[1];
+        switch (f->type) {
+        case FT_INT:
+                return "2";
+        case FT_SIZE:
+                return "1G";
+        case FT_BOOL:
+                return "true";
+        case FT_OBJECT:
+        case FT_MAP:
+        case FT_SCALAR_MAP:
+                return "{}";
+        case FT_LIST:
+        case FT_STRING_LIST:
+                return "[]";
+        default:
+                return "x";
+        }
+}
+
 /* The outputs: schema is the table's: every format by name, every
  * driver's own options for it and for no other format. */
 TEST(format_table_drives_the_outputs_section) {
@@ -185,9 +209,7 @@ TEST(format_table_drives_the_outputs_section) {
                 }
                 unload(&l);
                 for (const struct format_option *o = w->options; o && o->field.key; o++) {
-                        /* a format's settings map ({}) or a value it allows */
-                        const char *val = o->field.type == FT_OBJECT ? "{}"
-                                          : o->field.allowed ? o->field.allowed[1] : "x";
+                        const char *val = sample_value(&o->field);
                         _cleanup_free_ char *mine = xasprintf("[{format: %s, %s: %s}]", w->name,
                                                               o->field.key, val);
                         l = load(mine);
