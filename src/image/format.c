@@ -57,10 +57,10 @@ static const struct format_writer raw_writer = {
 };
 
 /* A format is one file defining its driver, declared and listed here. */
-extern const struct format_writer qcow2_writer, vmdk_writer, ova_writer, vhd_writer;
+extern const struct format_writer qcow2_writer, vmdk_writer, ova_writer, vhd_writer, gce_writer;
 
 const struct format_writer *const format_writers[] = {&raw_writer, &qcow2_writer, &vmdk_writer,
-                                                      &ova_writer, &vhd_writer, NULL};
+                                                      &ova_writer, &vhd_writer, &gce_writer, NULL};
 
 int format_score(const struct format_writer *w, const uint8_t *head, size_t len,
                  const uint8_t *tail, size_t tail_len) {
