@@ -799,6 +799,31 @@ static int raw_emit(struct format_out *out, const uint8_t *buf, size_t n, uint64
         return run_zero ? format_out_zeros(out, n - run) : format_out_write(out, buf + run, n - run);
 }
 
+int format_scan(int fd, uint64_t size, uint64_t block, void (*nonzero)(void *ctx, uint64_t b), void *ctx) {
+        _cleanup_free_ uint8_t *buf = xmalloc(IOBUF_SIZE);
+        for (uint64_t off = 0; off < size;) {
+                uint64_t ds, de;
+                int r = fs_next_data(fd, off, size, &ds, &de);
+                if (r < 0)
+                        return r;
+                for (off = ds; off < de;) {
+                        size_t n = de - off < IOBUF_SIZE ? (size_t)(de - off) : IOBUF_SIZE;
+                        if ((r = format_pread(fd, buf, n, off)) < 0)
+                                return r;
+                        for (size_t i = 0; i < n;) {
+                                uint64_t b = (off + i) / block;
+                                size_t piece = (size_t)((b + 1) * block - (off + i) < n - i ? (b + 1) * block - (off + i)
+                                                                                            : n - i);
+                                if (!format_is_zero(buf + i, piece))
+                                        nonzero(ctx, b);
+                                i += piece;
+                        }
+                        off += n;
+                }
+        }
+        return 0;
+}
+
 int format_out_raw(struct format_out *out, int in_fd, uint64_t in_size, uint64_t off, uint64_t len) {
         int r;
         if (off > in_size || len > in_size - off) {

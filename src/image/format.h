@@ -218,6 +218,12 @@ int format_out_copy(struct format_out *out, int in_fd, uint64_t off, uint64_t le
  * become zero runs (holes in a plain output file), bytes at or past
  * in_size are zeros. Reads through a 1 MiB buffer kept in out. */
 int format_out_raw(struct format_out *out, int in_fd, uint64_t in_size, uint64_t off, uint64_t len);
+/* Calls nonzero(ctx, b) for each `block`-aligned block b (its index) of
+ * the input (size bytes) that holds a non-zero byte, in increasing order,
+ * at least once (more than once for a block larger than 1 MiB or split by
+ * the file system's extents). Only data extents are read (SEEK_DATA), through
+ * a 1 MiB buffer. 0 or -errno. */
+int format_scan(int fd, uint64_t size, uint64_t block, void (*nonzero)(void *ctx, uint64_t b), void *ctx);
 /* Bytes written so far, before file compression. */
 uint64_t format_out_pos(const struct format_out *out);
 /* Ends the compressed stream, sets the file's size, fills res. */

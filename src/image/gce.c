@@ -46,7 +46,6 @@
 
 #include "base/util.h"
 #include "image/zpipe.h"
-#include "os/fs.h"
 
 #include <assert.h>
 #include <fcntl.h>
@@ -60,7 +59,6 @@
 #define DICT (32u * 1024)            /* deflate's window: the dictionary */
 #define SPARSE_IN_HEADER 4u
 #define SPARSE_IN_EXT 21u
-#define SCAN_BUF (1u << 20)
 
 /* ---- the sparse map ---- */
 
@@ -90,36 +88,24 @@ static void map_add(struct map *m, uint64_t off, uint64_t end) {
         m->stored += end - off;
 }
 
+struct scan {
+        struct map *m;
+        uint64_t size;
+};
+
+static void scan_block(void *ctx, uint64_t b) {
+        struct scan *sc = ctx;
+        uint64_t end = (b + 1) * ZERO_BLOCK;
+        map_add(sc->m, b * ZERO_BLOCK, end < sc->size ? end : sc->size);
+}
+
 /* The input's ZERO_BLOCK-aligned blocks that hold a non-zero byte, merged
  * into regions: only data extents are read, and a region never starts or
  * ends inside a block (but at the input's end), so there is at most one
  * region per two blocks whatever the file system's extents look like. */
 static int map_scan(int fd, uint64_t size, struct map *m) {
-        _cleanup_free_ uint8_t *buf = xmalloc(SCAN_BUF);
-        for (uint64_t off = 0; off < size;) {
-                uint64_t ds, de;
-                int r = fs_next_data(fd, off, size, &ds, &de);
-                if (r < 0)
-                        return r;
-                for (off = ds; off < de;) {
-                        uint64_t stop = off + SCAN_BUF;
-                        stop = stop < de ? stop - stop % ZERO_BLOCK : de;
-                        size_t n = (size_t)(stop - off);
-                        if ((r = format_pread(fd, buf, n, off)) < 0)
-                                return r;
-                        for (size_t i = 0; i < n;) {
-                                uint64_t b0 = (off + i) / ZERO_BLOCK * ZERO_BLOCK, b1 = b0 + ZERO_BLOCK;
-                                size_t piece = (size_t)(b1 - (off + i));
-                                if (piece > n - i)
-                                        piece = n - i;
-                                if (!format_is_zero(buf + i, piece))
-                                        map_add(m, b0, b1 < size ? b1 : size);
-                                i += piece;
-                        }
-                        off = stop;
-                }
-        }
-        return 0;
+        struct scan sc = {m, size};
+        return format_scan(fd, size, ZERO_BLOCK, scan_block, &sc);
 }
 
 /* ---- tar headers ---- */

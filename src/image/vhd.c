@@ -48,7 +48,6 @@
 #include "base/hash.h"
 #include "base/util.h"
 #include "image/disk.h" /* uuid_derive */
-#include "os/fs.h"
 
 #include <assert.h>
 #include <endian.h>
@@ -170,38 +169,13 @@ static int vhd_identity(struct vhd *v, int raw_fd, uint64_t size, uint64_t sde) 
 
 static uint64_t div_up(uint64_t a, uint64_t b) { return (a + b - 1) / b; }
 
-/* Marks in used (one bit per block) the blocks holding a non-zero byte. */
-static int vhd_scan(int raw_fd, uint64_t size, uint8_t *used) {
-        _cleanup_free_ uint8_t *buf = xmalloc(MIB);
-        for (uint64_t off = 0; off < size;) {
-                uint64_t ds, de;
-                int r = fs_next_data(raw_fd, off, size, &ds, &de);
-                if (r < 0)
-                        return r;
-                for (off = ds; off < de;) {
-                        uint64_t b = off / BLOCK_SIZE;
-                        if (used[b / 8] & (1u << (b % 8))) {
-                                off = (b + 1) * BLOCK_SIZE; /* known already */
-                                continue;
-                        }
-                        /* up to the next MiB boundary: a block is two of them */
-                        uint64_t stop = (off / MIB + 1) * MIB;
-                        if (stop > de)
-                                stop = de;
-                        if ((r = format_pread(raw_fd, buf, (size_t)(stop - off), off)) < 0)
-                                return r;
-                        if (!format_is_zero(buf, (size_t)(stop - off)))
-                                used[b / 8] |= (uint8_t)(1u << (b % 8));
-                        off = stop;
-                }
-        }
-        return 0;
-}
+/* format_scan's callback: block b holds data. */
+static void mark_used(void *used, uint64_t b) { ((uint8_t *)used)[b / 8] |= (uint8_t)(1u << (b % 8)); }
 
 static int vhd_write_dynamic(struct format_out *out, struct vhd *v, int raw_fd, uint64_t size) {
         uint64_t nblocks = div_up(v->vsize, BLOCK_SIZE);
         _cleanup_free_ uint8_t *used = xcalloc(div_up(nblocks, 8) + 1, 1);
-        int r = vhd_scan(raw_fd, size, used);
+        int r = format_scan(raw_fd, size, BLOCK_SIZE, mark_used, used);
         if (r < 0)
                 return r;
 
