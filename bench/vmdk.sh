@@ -128,7 +128,7 @@ for i in $(seq "$PAIRS"); do
 done
 echo "after:  $(load)"
 echo "medians of $PAIRS interleaved pairs (spread min-max):"
-report kiln-vmdk "kiln vmdk (deflate level 1, sha256)"
+report kiln-vmdk "kiln vmdk (level 3, sha256)"
 report qemu-vmdk "qemu-img convert -O vmdk streamOptimized"
 report kiln-ova "kiln ova (sha256 of the .ova)"
 report script-ova "script: qemu-img + sha256sum + tar"

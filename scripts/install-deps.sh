@@ -54,6 +54,9 @@ PACKAGES=(
         libzstd-dev
         zlib1g-dev
         liblzma-dev
+        # libdeflate: the VMDK writer's grain compressor when present (found
+        # with dlopen; zlib otherwise), 3.8x less CPU than zlib for the same size
+        libdeflate0
 
         # boot tests and benchmarks: QEMU with SeaBIOS and OVMF firmware,
         # qemu-img for checking and comparing images

@@ -68,3 +68,21 @@ void strbuf_addf(struct strbuf *sb, const char *fmt, ...) {
         strbuf_vaddf(sb, fmt, ap);
         va_end(ap);
 }
+
+void strbuf_add_xml(struct strbuf *out, const char *s) {
+        for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p; p++) {
+                switch (*p) {
+                case '&': strbuf_adds(out, "&amp;"); break;
+                case '<': strbuf_adds(out, "&lt;"); break;
+                case '>': strbuf_adds(out, "&gt;"); break;
+                case '"': strbuf_adds(out, "&quot;"); break;
+                case '\'': strbuf_adds(out, "&apos;"); break;
+                case '\t': strbuf_adds(out, "&#9;"); break;
+                case '\n': strbuf_adds(out, "&#10;"); break;
+                case '\r': strbuf_adds(out, "&#13;"); break;
+                default:
+                        /* XML 1.0 cannot hold other control characters, even escaped. */
+                        strbuf_addc(out, *p < 0x20 || *p == 0x7f ? '?' : (char)*p);
+                }
+        }
+}

@@ -37,6 +37,10 @@ void strbuf_addf(struct strbuf *sb, const char *fmt, ...) _printf_(2, 3);
 void strbuf_vaddf(struct strbuf *sb, const char *fmt, va_list ap) _printf_(2, 0);
 /* Appends c n times. */
 void strbuf_addch_n(struct strbuf *sb, char c, size_t n);
+/* Appends s (NULL: nothing) escaped for XML text and attribute values:
+ * & < > " ' as entities, tab and line ends as character references, other
+ * control characters (which XML 1.0 cannot hold) as '?'. */
+void strbuf_add_xml(struct strbuf *sb, const char *s);
 
 static inline void strbuf_freep(struct strbuf *sb) { strbuf_free(sb); }
 #define _cleanup_strbuf_ _cleanup_(strbuf_freep)

@@ -2,8 +2,8 @@
 /*
  * format.h — output format writers: a raw disk image in, one artifact out.
  *
- * Each format is a `struct format_writer` in one table (raw, qcow2; later
- * vmdk, vhd, gce tar.gz). A writer streams: it reads the raw image (skipping
+ * Each format is a `struct format_writer` in one table (raw, qcow2, vmdk,
+ * ova; later vhd, gce tar.gz). A writer streams: it reads the raw image (skipping
  * holes via SEEK_DATA/SEEK_HOLE and all-zero clusters) and writes the
  * artifact strictly in file order, once; the artifact's checksums are
  * computed over the bytes as they are written, never by reading the file
@@ -26,6 +26,16 @@
  *          the codecs' contexts (under 1 MiB each), and 16 MiB of the input
  *          mapped at a time by the uncompressed scan; compressed clusters
  *          are spooled to an unlinked temporary file (see qcow2.c for why).
+ *   vmdk   streamOptimized (vSphere): KDMV v3, 64 KiB grains deflated on
+ *          `threads` threads, grain tables and directory after the grains,
+ *          footer and end-of-stream marker; written front to back. Memory:
+ *          1 MiB of grain buffers per thread, 4 bytes per 32 MiB of disk.
+ *   ova    a tar of .ovf, .mf and the vmdk (written first into a spool, as
+ *          the tar's headers and the .mf need its size and hash). Memory:
+ *          the vmdk's and the envelope's few KiB.
+ *
+ * The writers that compress in parallel do it on zpipe.h's ordered
+ * pipeline.
  *
  * Checksums run on one thread per digest beside the writing (4 MiB of
  * buffers).
@@ -192,8 +202,13 @@ int compress_parse(const char *s, enum compress_kind *ret);
  * writer, which writes its disk with the vmdk one); everyone else asks the
  * table. */
 extern const struct format_writer qcow2_writer, vmdk_writer;
-/* The disk controllers the vmdk and ova formats' adapter: option names. */
+/* The disk controllers the vmdk and ova formats' adapter: option names,
+ * and that option, the same in both tables. */
 extern const char *const vmdk_adapters[];
+#define FORMAT_OPTION_ADAPTER                                                              \
+        {{"adapter", FT_STRING, 0, NULL, vmdk_adapters,                                    \
+          "the disk's controller: lsilogic (default), pvscsi, buslogic, ide"},             \
+         NULL, "takes a disk controller (adapter:)"}
 
 /* An unlinked temporary file for a writer's spool: in o->tmp_dir, else the
  * directory of out_fd's file (same filesystem: copy_file_range can share

@@ -73,20 +73,6 @@ static int opt_uint(const struct format_options *o, const char *key, uint64_t de
 
 /* ---- the envelope ---- */
 
-static void xml_text(struct strbuf *sb, const char *s) {
-        for (; s && *s; s++)
-                switch (*s) {
-                case '&': strbuf_adds(sb, "&amp;"); break;
-                case '<': strbuf_adds(sb, "&lt;"); break;
-                case '>': strbuf_adds(sb, "&gt;"); break;
-                case '"': strbuf_adds(sb, "&quot;"); break;
-                case '\'': strbuf_adds(sb, "&apos;"); break;
-                default:
-                        /* control characters are not XML 1.0 */
-                        strbuf_addc(sb, (unsigned char)*s < 0x20 && *s != '\t' && *s != '\n' ? ' ' : *s);
-                }
-}
-
 /* vSphere's guest id and the CIM operating system number for it. */
 static void guest_os(const struct format_image *im, const char **ret_id, int *ret_cim) {
         const char *d = im ? im->distribution : NULL, *rel = im ? im->release : NULL;
@@ -155,7 +141,7 @@ static int make_ovf(const struct format_options *o, const char *name, const stru
                         " xmlns:vmw=\"http://www.vmware.com/schema/ovf\""
                         " xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\">\n"
                         "  <References>\n    <File ovf:href=\"");
-        xml_text(sb, df->file);
+        strbuf_add_xml(sb, df->file);
         strbuf_addf(sb, "\" ovf:id=\"file1\" ovf:size=\"%" PRIu64 "\"/>\n  </References>\n", df->size);
         strbuf_addf(sb, "  <DiskSection>\n    <Info>Virtual disk information</Info>\n"
                         "    <Disk ovf:capacity=\"%" PRIu64 "\" ovf:capacityAllocationUnits=\"byte\""
@@ -165,23 +151,23 @@ static int make_ovf(const struct format_options *o, const char *name, const stru
                     df->capacity, df->populated);
         strbuf_adds(sb, "  <NetworkSection>\n    <Info>The list of logical networks</Info>\n"
                         "    <Network ovf:name=\"");
-        xml_text(sb, net);
+        strbuf_add_xml(sb, net);
         strbuf_adds(sb, "\">\n      <Description>The ");
-        xml_text(sb, net);
+        strbuf_add_xml(sb, net);
         strbuf_adds(sb, " network</Description>\n    </Network>\n  </NetworkSection>\n"
                         "  <VirtualSystem ovf:id=\"");
-        xml_text(sb, name);
+        strbuf_add_xml(sb, name);
         strbuf_adds(sb, "\">\n    <Info>A virtual machine</Info>\n    <Name>");
-        xml_text(sb, name);
+        strbuf_add_xml(sb, name);
         strbuf_addf(sb, "</Name>\n    <OperatingSystemSection ovf:id=\"%d\" vmw:osType=\"", cim);
-        xml_text(sb, os_id);
+        strbuf_add_xml(sb, os_id);
         strbuf_adds(sb, "\">\n      <Info>The kind of installed guest operating system</Info>\n"
                         "    </OperatingSystemSection>\n"
                         "    <VirtualHardwareSection>\n      <Info>Virtual hardware requirements</Info>\n"
                         "      <System>\n        <vssd:ElementName>Virtual Hardware Family</vssd:ElementName>\n"
                         "        <vssd:InstanceID>0</vssd:InstanceID>\n"
                         "        <vssd:VirtualSystemIdentifier>");
-        xml_text(sb, name);
+        strbuf_add_xml(sb, name);
         strbuf_addf(sb, "</vssd:VirtualSystemIdentifier>\n"
                         "        <vssd:VirtualSystemType>vmx-%02" PRIu64 "</vssd:VirtualSystemType>\n"
                         "      </System>\n", hw);
@@ -217,7 +203,7 @@ static int make_ovf(const struct format_options *o, const char *name, const stru
         strbuf_adds(sb, "      <Item>\n        <rasd:AddressOnParent>7</rasd:AddressOnParent>\n"
                         "        <rasd:AutomaticAllocation>true</rasd:AutomaticAllocation>\n"
                         "        <rasd:Connection>");
-        xml_text(sb, net);
+        strbuf_add_xml(sb, net);
         strbuf_adds(sb, "</rasd:Connection>\n"
                         "        <rasd:ElementName>Ethernet 1</rasd:ElementName>\n"
                         "        <rasd:InstanceID>5</rasd:InstanceID>\n"
@@ -238,17 +224,17 @@ static int make_ovf(const struct format_options *o, const char *name, const stru
         const struct value *props = prod && prod->kind == V_MAP ? value_map_get(prod, "properties") : NULL;
         strbuf_adds(sb, "    <ProductSection>\n      <Info>Information about the installed software</Info>\n"
                         "      <Product>");
-        xml_text(sb, pn && pn->str ? pn->str : name);
+        strbuf_add_xml(sb, pn && pn->str ? pn->str : name);
         strbuf_adds(sb, "</Product>\n      <Vendor>");
-        xml_text(sb, pv && pv->str ? pv->str : "kiln");
+        strbuf_add_xml(sb, pv && pv->str ? pv->str : "kiln");
         strbuf_adds(sb, "</Vendor>\n      <Version>");
-        xml_text(sb, pver && pver->str ? pver->str : "1.0");
+        strbuf_add_xml(sb, pver && pver->str ? pver->str : "1.0");
         strbuf_adds(sb, "</Version>\n");
         for (size_t i = 0; props && props->kind == V_MAP && i < props->n; i++) {
                 strbuf_adds(sb, "      <Property ovf:key=\"");
-                xml_text(sb, props->keys[i]->str);
+                strbuf_add_xml(sb, props->keys[i]->str);
                 strbuf_adds(sb, "\" ovf:type=\"string\" ovf:userConfigurable=\"false\" ovf:value=\"");
-                xml_text(sb, props->items[i]->str);
+                strbuf_add_xml(sb, props->items[i]->str);
                 strbuf_adds(sb, "\"/>\n");
         }
         strbuf_adds(sb, "    </ProductSection>\n  </VirtualSystem>\n</Envelope>\n");
@@ -382,9 +368,7 @@ static const struct format_option ova_options[] = {
         {{"memory", FT_SIZE, 0, NULL, NULL, "memory (default 2G)"}, NULL, "sets virtual hardware (memory:)"},
         {{"firmware", FT_STRING, 0, NULL, firmwares, "auto (efi with an ESP, else bios), efi, bios"},
          NULL, "sets the firmware (firmware:)"},
-        {{"adapter", FT_STRING, 0, NULL, vmdk_adapters,
-          "the disk's controller: lsilogic (default), pvscsi, buslogic, ide"},
-         NULL, "takes a disk controller (adapter:)"},
+        FORMAT_OPTION_ADAPTER,
         {{"network", FT_STRING, 0, NULL, NULL, "the network's name (default \"VM Network\")"},
          NULL, "names a network (network:)"},
         {{"hardware_version", FT_INT, 0, NULL, NULL, "vmx-N (default 13)"},
