@@ -32,25 +32,6 @@ static void rmdir_all(const char *d) {
         CHECK(system(cmd) == 0);
 }
 
-static int sh(struct strbuf *out, const char *fmt, ...) _printf_(2, 3);
-static int sh(struct strbuf *out, const char *fmt, ...) {
-        va_list ap;
-        va_start(ap, fmt);
-        _cleanup_free_ char *cmd = xvasprintf(fmt, ap);
-        va_end(ap);
-        _cleanup_free_ char *full = xasprintf("%s 2>&1", cmd);
-        FILE *f = popen(full, "r");
-        CHECK(f != NULL);
-        if (!f)
-                return -1;
-        char buf[4096];
-        size_t n;
-        while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
-                if (out)
-                        strbuf_add(out, buf, n);
-        int st = pclose(f);
-        return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
 
 /* A raw image of `size` bytes with `n` data pieces (off, len) of
  * compressible text and random bytes; holes elsewhere. */
@@ -161,12 +142,12 @@ static size_t parse_header(const uint8_t *t, size_t tlen, uint64_t *ret_realsize
  * many GiB is compared where it has data (the first and last MiB) only. */
 static void check_archive(const char *d, const char *raw, const char *out, uint64_t want_realsize) {
         struct strbuf sb = STRBUF_INIT;
-        CHECK_INT(sh(&sb, "gzip -t '%s'", out), ==, 0);
+        CHECK_INT(test_sh(&sb, "gzip -t '%s'", out), ==, 0);
         strbuf_reset(&sb);
-        CHECK_INT(sh(&sb, "zcat '%s' | tar -t", out), ==, 0);
+        CHECK_INT(test_sh(&sb, "zcat '%s' | tar -t", out), ==, 0);
         CHECK_STREQ(strbuf_str(&sb), "disk.raw\n");
         strbuf_reset(&sb);
-        CHECK_INT(sh(&sb, "tar -tvzf '%s'", out), ==, 0);
+        CHECK_INT(test_sh(&sb, "tar -tvzf '%s'", out), ==, 0);
         _cleanup_free_ char *sz = xasprintf(" %llu ", (unsigned long long)want_realsize);
         CHECK(strstr(strbuf_str(&sb), sz) != NULL);
         CHECK(strstr(strbuf_str(&sb), "root/root") != NULL);
@@ -175,7 +156,7 @@ static void check_archive(const char *d, const char *raw, const char *out, uint6
         strbuf_reset(&sb);
         /* extracted: the raw, then zeros to the GiB */
         _cleanup_free_ char *x = xasprintf("%s/x", d);
-        CHECK_INT(sh(&sb, "rm -rf '%s' && mkdir '%s' && tar -C '%s' -xzSf '%s'", x, x, x, out), ==, 0);
+        CHECK_INT(test_sh(&sb, "rm -rf '%s' && mkdir '%s' && tar -C '%s' -xzSf '%s'", x, x, x, out), ==, 0);
         _cleanup_free_ char *disk = xasprintf("%s/disk.raw", x);
         struct stat st, rst;
         CHECK(stat(disk, &st) == 0 && stat(raw, &rst) == 0);
@@ -185,14 +166,14 @@ static void check_archive(const char *d, const char *raw, const char *out, uint6
          * block after the raw's end (tar writes whole regions) */
         uint64_t rs = (uint64_t)rst.st_size, cut = (rs + 65535) / 65536 * 65536;
         if (rs <= 256 * MiB)
-                CHECK_INT(sh(&sb, "cmp -n %llu '%s' '%s'", (unsigned long long)rs, raw, disk), ==, 0);
+                CHECK_INT(test_sh(&sb, "cmp -n %llu '%s' '%s'", (unsigned long long)rs, raw, disk), ==, 0);
         else {
-                CHECK_INT(sh(&sb, "cmp -n %llu '%s' '%s'", MiB, raw, disk), ==, 0);
-                CHECK_INT(sh(&sb, "cmp -i %llu -n %llu '%s' '%s'", (unsigned long long)(rs - MiB), MiB, raw, disk),
+                CHECK_INT(test_sh(&sb, "cmp -n %llu '%s' '%s'", MiB, raw, disk), ==, 0);
+                CHECK_INT(test_sh(&sb, "cmp -i %llu -n %llu '%s' '%s'", (unsigned long long)(rs - MiB), MiB, raw, disk),
                           ==, 0);
         }
         if (cut > rs && cut <= want_realsize)
-                CHECK_INT(sh(&sb, "cmp -i %llu -n %llu '%s' /dev/zero", (unsigned long long)rs,
+                CHECK_INT(test_sh(&sb, "cmp -i %llu -n %llu '%s' /dev/zero", (unsigned long long)rs,
                              (unsigned long long)(cut - rs), disk),
                           ==, 0);
         int dfd = open(disk, O_RDONLY | O_CLOEXEC);
@@ -220,7 +201,7 @@ TEST(gce_archive_is_what_tar_and_gzip_read) {
         CHECK_INT(write_gce(raw, out, 2, 1700000000, &res), ==, 0);
         check_archive(d, raw, out, GiB);
         struct strbuf sb = STRBUF_INIT;
-        CHECK_INT(sh(&sb, "sha256sum '%s'", out), ==, 0);
+        CHECK_INT(test_sh(&sb, "sha256sum '%s'", out), ==, 0);
         CHECK(strncmp(sb.buf, res.sha256, 64) == 0);
         strbuf_free(&sb);
         struct stat st;
@@ -302,11 +283,11 @@ TEST(gce_is_deterministic_whatever_the_threads) {
         CHECK_INT(write_gce(raw, o3, 3, 1700000000, &r3), ==, 0);
         CHECK_STREQ(r1.sha256, r2.sha256);
         CHECK_STREQ(r1.sha256, r3.sha256);
-        CHECK_INT(sh(NULL, "cmp '%s' '%s'", o1, o2), ==, 0);
+        CHECK_INT(test_sh(NULL, "cmp '%s' '%s'", o1, o2), ==, 0);
         check_archive(d, raw, o2, GiB);
         /* compressed about as well as gzip -6 does the same tar */
         struct strbuf sb = STRBUF_INIT;
-        CHECK_INT(sh(&sb, "zcat '%s' | gzip -6 | wc -c", o2), ==, 0);
+        CHECK_INT(test_sh(&sb, "zcat '%s' | gzip -6 | wc -c", o2), ==, 0);
         uint64_t gz = strtoull(strbuf_str(&sb), NULL, 10);
         CHECK(gz > 0 && r2.bytes_written < gz + gz / 50);
         strbuf_free(&sb);

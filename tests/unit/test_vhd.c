@@ -34,26 +34,6 @@ static void rmdir_all(const char *d) {
         CHECK(system(cmd) == 0);
 }
 
-/* Runs a shell command; its exit status, stdout+stderr in out (may be NULL). */
-static int sh(struct strbuf *out, const char *fmt, ...) _printf_(2, 3);
-static int sh(struct strbuf *out, const char *fmt, ...) {
-        va_list ap;
-        va_start(ap, fmt);
-        _cleanup_free_ char *cmd = xvasprintf(fmt, ap);
-        va_end(ap);
-        _cleanup_free_ char *full = xasprintf("%s 2>&1", cmd);
-        FILE *f = popen(full, "r");
-        CHECK(f != NULL);
-        if (!f)
-                return -1;
-        char buf[4096];
-        size_t n;
-        while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
-                if (out)
-                        strbuf_add(out, buf, n);
-        int st = pclose(f);
-        return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
 
 /* A raw image of `size` bytes: a text "boot sector", 3 MiB of patterned
  * data from 1 MiB (crossing a 2 MiB block), 64 KiB of written zeros at
@@ -174,7 +154,7 @@ static void check_footer(const uint8_t *f, uint64_t vsize, uint32_t type, uint32
 /* qemu-img reads it as a vpc image of vsize bytes with the raw's content. */
 static void check_qemu(const char *raw, const char *vhd, uint64_t vsize) {
         struct strbuf sb = STRBUF_INIT;
-        CHECK_INT(sh(&sb, "qemu-img info -f vpc --output=json '%s'", vhd), ==, 0);
+        CHECK_INT(test_sh(&sb, "qemu-img info -f vpc --output=json '%s'", vhd), ==, 0);
         _cleanup_free_ char *want = xasprintf("\"virtual-size\": %llu,", (unsigned long long)vsize);
         CHECK(strstr(strbuf_str(&sb), want) != NULL);
         CHECK(strstr(strbuf_str(&sb), "\"format\": \"vpc\"") != NULL);
@@ -182,7 +162,7 @@ static void check_qemu(const char *raw, const char *vhd, uint64_t vsize) {
                 printf("%s", strbuf_str(&sb));
         strbuf_reset(&sb);
         /* compare: the raw's tail up to the MiB is zeros */
-        int st = sh(&sb, "qemu-img compare -f raw -F vpc '%s' '%s'", raw, vhd);
+        int st = test_sh(&sb, "qemu-img compare -f raw -F vpc '%s' '%s'", raw, vhd);
         CHECK_INT(st, ==, 0);
         CHECK(strstr(strbuf_str(&sb), "Images are identical") != NULL);
         if (st != 0)
@@ -192,7 +172,7 @@ static void check_qemu(const char *raw, const char *vhd, uint64_t vsize) {
 
 static void check_sha256(const char *file, const struct format_result *res) {
         struct strbuf sb = STRBUF_INIT;
-        CHECK_INT(sh(&sb, "sha256sum '%s'", file), ==, 0);
+        CHECK_INT(test_sh(&sb, "sha256sum '%s'", file), ==, 0);
         CHECK(sb.len > 64 && strncmp(sb.buf, res->sha256, 64) == 0);
         strbuf_free(&sb);
         struct stat st;
@@ -214,7 +194,7 @@ TEST(vhd_fixed_footer_and_qemu) {
         check_footer(f, 21 * MiB, 2, (uint32_t)(sde - 946684800));
         check_qemu(raw, vhd, 21 * MiB);
         /* the data is the raw's, in place; the holes stayed holes */
-        CHECK_INT(sh(NULL, "cmp -n %llu '%s' '%s'", (unsigned long long)size, raw, vhd), ==, 0);
+        CHECK_INT(test_sh(NULL, "cmp -n %llu '%s' '%s'", (unsigned long long)size, raw, vhd), ==, 0);
         struct stat st;
         CHECK(stat(vhd, &st) == 0 && (uint64_t)st.st_blocks * 512 < 8 * MiB);
         /* the probe finds the footer */
@@ -239,7 +219,7 @@ TEST(vhd_is_deterministic_and_its_id_follows_the_disk) {
                 CHECK_INT(write_vhd(raw2, vc, subs[s], 1700000000, &c), ==, 0);
                 CHECK_INT(write_vhd(raw1, ve, subs[s], 1800000000, &e), ==, 0);
                 CHECK_STREQ(a.sha256, b.sha256);
-                CHECK_INT(sh(NULL, "cmp '%s' '%s'", va, vb), ==, 0);
+                CHECK_INT(test_sh(NULL, "cmp '%s' '%s'", va, vb), ==, 0);
                 uint8_t fa[512], fc[512], fe[512];
                 read_footer(va, fa);
                 read_footer(vc, fc);
@@ -410,11 +390,11 @@ TEST(vhd_under_file_compression_and_into_a_pipe) {
                 CHECK_INT(format_find("vhd")->write(ifd, 9 * MiB, ofd, &o, &res), ==, 0);
                 close(ofd);
                 check_sha256(out, &res);
-                CHECK_INT(sh(NULL, "zstd -q -d -c '%s' > '%s'", out, back), ==, 0);
+                CHECK_INT(test_sh(NULL, "zstd -q -d -c '%s' > '%s'", out, back), ==, 0);
                 check_qemu(raw, back, 9 * MiB);
                 /* the same bytes as without the compressor */
                 CHECK_INT(write_vhd(raw, plain, s ? "dynamic" : "fixed", 0, &pres), ==, 0);
-                CHECK_INT(sh(NULL, "cmp '%s' '%s'", back, plain), ==, 0);
+                CHECK_INT(test_sh(NULL, "cmp '%s' '%s'", back, plain), ==, 0);
                 /* into a pipe: the zeros are written out */
                 _cleanup_free_ char *piped = xasprintf("%s/pipe%d.vhd", d, s), *cmd = xasprintf("cat > '%s'", piped);
                 FILE *f = popen(cmd, "w");
@@ -423,7 +403,7 @@ TEST(vhd_under_file_compression_and_into_a_pipe) {
                 CHECK_INT(format_find("vhd")->write(ifd, 9 * MiB, fileno(f), &po, &res), ==, 0);
                 CHECK_INT(pclose(f), ==, 0);
                 close(ifd);
-                CHECK_INT(sh(NULL, "cmp '%s' '%s'", piped, plain), ==, 0);
+                CHECK_INT(test_sh(NULL, "cmp '%s' '%s'", piped, plain), ==, 0);
                 check_sha256(piped, &res);
         }
         rmdir_all(d);
