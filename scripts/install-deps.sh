@@ -92,6 +92,8 @@ PACKAGES=(
         s3cmd
         rclone
         curl
+        # bench/vhd-gce.sh: the parallel gzip kiln's gce writer is compared with
+        pigz
 )
 
 # usage: print the header comment above (after the SPDX line, up to the

@@ -33,7 +33,6 @@ static uint8_t zero_buf[256 * 1024];
 
 #define CBUF_SIZE (1u << 20)   /* file compressor output per call */
 #define IOBUF_SIZE (1u << 20)  /* copy buffer when bytes must be seen */
-#define RAW_CHUNK (1u << 20)   /* raw writer read size */
 #define ZERO_BLOCK (64u * 1024) /* raw writer: aligned zero blocks become holes */
 
 /* ---- the table ---- */
@@ -58,16 +57,27 @@ static const struct format_writer raw_writer = {
 };
 
 /* A format is one file defining its driver, declared and listed here. */
-extern const struct format_writer qcow2_writer, vmdk_writer, ova_writer;
+extern const struct format_writer qcow2_writer, vmdk_writer, ova_writer, vhd_writer, gce_writer;
 
 const struct format_writer *const format_writers[] = {&raw_writer, &qcow2_writer, &vmdk_writer,
-                                                      &ova_writer, NULL};
+                                                      &ova_writer, &vhd_writer, &gce_writer, NULL};
 
-const struct format_writer *format_probe(const uint8_t *head, size_t len) {
+int format_score(const struct format_writer *w, const uint8_t *head, size_t len,
+                 const uint8_t *tail, size_t tail_len) {
+        int score = w->probe(head, len);
+        if (w->probe_tail && tail) {
+                int t = w->probe_tail(tail, tail_len);
+                score = t > score ? t : score;
+        }
+        return score;
+}
+
+const struct format_writer *format_probe_ends(const uint8_t *head, size_t len,
+                                              const uint8_t *tail, size_t tail_len) {
         const struct format_writer *best = NULL;
         int best_score = 0;
         for (size_t i = 0; format_writers[i]; i++) {
-                int score = format_writers[i]->probe(head, len);
+                int score = format_score(format_writers[i], head, len, tail, tail_len);
                 if (score > best_score) {
                         best = format_writers[i];
                         best_score = score;
@@ -76,19 +86,63 @@ const struct format_writer *format_probe(const uint8_t *head, size_t len) {
         return best;
 }
 
-const struct format_writer *format_probe_fd(int fd) {
-        uint8_t head[FORMAT_PROBE_BYTES];
+const struct format_writer *format_probe(const uint8_t *head, size_t len) {
+        return format_probe_ends(head, len, NULL, 0);
+}
+
+/* Up to FORMAT_PROBE_BYTES at off; the count read, or -1 (errno set). */
+static ssize_t probe_read(int fd, uint8_t *buf, off_t off) {
         ssize_t n;
         do
-                n = pread(fd, head, sizeof(head), 0);
+                n = pread(fd, buf, FORMAT_PROBE_BYTES, off);
         while (n < 0 && errno == EINTR);
+        return n;
+}
+
+const struct format_writer *format_probe_fd(int fd) {
+        uint8_t head[FORMAT_PROBE_BYTES], tail[FORMAT_PROBE_BYTES];
+        struct stat st;
+        ssize_t n = probe_read(fd, head, 0), t = 0;
         if (n < 0)
                 return NULL;
-        return format_probe(head, (size_t)n);
+        /* The tail: the last bytes of a regular file (a block device's
+         * size is not in st_size: no tail there). */
+        if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0) {
+                off_t off = st.st_size > (off_t)FORMAT_PROBE_BYTES ? st.st_size - FORMAT_PROBE_BYTES : 0;
+                if ((t = probe_read(fd, tail, off)) < 0)
+                        return NULL;
+        }
+        return format_probe_ends(head, (size_t)n, t > 0 ? tail : NULL, (size_t)t);
+}
+
+/* True when name is "SOMETHING.ext". */
+static bool has_extension(const char *name, const char *ext) {
+        size_t n = strlen(name), e = strlen(ext);
+        return n > e + 1 && name[n - e - 1] == '.' && streq(name + n - e, ext);
+}
+
+/* The driver whose extension or alias ends name, or NULL. */
+static const struct format_writer *by_extension(const char *name) {
+        for (size_t i = 0; format_writers[i]; i++) {
+                const struct format_writer *w = format_writers[i];
+                if (has_extension(name, w->extension))
+                        return w;
+                for (const char *const *a = w->aliases; a && *a; a++)
+                        if (has_extension(name, *a))
+                                return w;
+        }
+        return NULL;
 }
 
 char *format_name_from_file(const char *file, enum compress_kind *ret_compress) {
         static const enum compress_kind kinds[] = {COMPRESS_ZSTD, COMPRESS_XZ, COMPRESS_GZIP};
+        const struct format_writer *w = by_extension(file);
+        if (w) {
+                /* "x.tar.gz" is gce's, not a compressed "tar" */
+                if (ret_compress)
+                        *ret_compress = COMPRESS_NONE;
+                return xstrdup(w->name);
+        }
         _cleanup_free_ char *s = xstrdup(file);
         enum compress_kind c = COMPRESS_NONE;
         for (size_t i = 0; i < ARRAY_SIZE(kinds); i++) {
@@ -101,19 +155,12 @@ char *format_name_from_file(const char *file, enum compress_kind *ret_compress) 
         }
         if (ret_compress)
                 *ret_compress = c;
+        if ((w = by_extension(s)))
+                return xstrdup(w->name);
         const char *dot = strrchr(s, '.');
         if (!dot || !dot[1] || dot == s)
                 return NULL;
-        const char *ext = dot + 1;
-        for (size_t i = 0; format_writers[i]; i++) {
-                const struct format_writer *w = format_writers[i];
-                if (streq(w->extension, ext))
-                        return xstrdup(w->name);
-                for (const char *const *a = w->aliases; a && *a; a++)
-                        if (streq(*a, ext))
-                                return xstrdup(w->name);
-        }
-        return xstrdup(ext);
+        return xstrdup(dot + 1);
 }
 
 const struct format_writer *format_find(const char *name) {
@@ -752,35 +799,73 @@ static int raw_emit(struct format_out *out, const uint8_t *buf, size_t n, uint64
         return run_zero ? format_out_zeros(out, n - run) : format_out_write(out, buf + run, n - run);
 }
 
+int format_scan(int fd, uint64_t size, uint64_t block, void (*nonzero)(void *ctx, uint64_t b), void *ctx) {
+        _cleanup_free_ uint8_t *buf = xmalloc(IOBUF_SIZE);
+        for (uint64_t off = 0; off < size;) {
+                uint64_t ds, de;
+                int r = fs_next_data(fd, off, size, &ds, &de);
+                if (r < 0)
+                        return r;
+                for (off = ds; off < de;) {
+                        size_t n = de - off < IOBUF_SIZE ? (size_t)(de - off) : IOBUF_SIZE;
+                        if ((r = format_pread(fd, buf, n, off)) < 0)
+                                return r;
+                        for (size_t i = 0; i < n;) {
+                                uint64_t b = (off + i) / block;
+                                size_t piece = (size_t)((b + 1) * block - (off + i) < n - i ? (b + 1) * block - (off + i)
+                                                                                            : n - i);
+                                if (!format_is_zero(buf + i, piece))
+                                        nonzero(ctx, b);
+                                i += piece;
+                        }
+                        off += n;
+                }
+        }
+        return 0;
+}
+
+int format_out_raw(struct format_out *out, int in_fd, uint64_t in_size, uint64_t off, uint64_t len) {
+        int r;
+        if (off > in_size || len > in_size - off) {
+                /* the part past the input's end reads as zeros */
+                uint64_t in = off < in_size ? in_size - off : 0;
+                if ((r = format_out_raw(out, in_fd, in_size, off, in)) < 0)
+                        return r;
+                return format_out_zeros(out, len - in);
+        }
+        if (len && !out->iobuf)
+                out->iobuf = xmalloc(IOBUF_SIZE);
+        for (uint64_t end = off + len; off < end;) {
+                uint64_t ds, de;
+                if ((r = fs_next_data(in_fd, off, end, &ds, &de)) < 0)
+                        return r;
+                if ((r = format_out_zeros(out, ds - off)) < 0)
+                        return r;
+                for (off = ds; off < de;) {
+                        /* Chunks end on ZERO_BLOCK boundaries (but at the extent's end). */
+                        uint64_t stop = off + IOBUF_SIZE;
+                        stop = stop < de ? stop - stop % ZERO_BLOCK : de;
+                        size_t n = (size_t)(stop - off);
+                        if ((r = format_pread(in_fd, out->iobuf, n, off)) < 0 ||
+                            (r = raw_emit(out, out->iobuf, n, off)) < 0)
+                                return r;
+                        off = stop;
+                }
+        }
+        return 0;
+}
+
 static int raw_write(int raw_fd, uint64_t size, int out_fd, const struct format_options *o,
                      struct format_result *res) {
         _cleanup_format_out_ struct format_out *out = NULL;
-        _cleanup_free_ uint8_t *buf = NULL;
         int r;
 
         if (raw_fd < 0 || !res)
                 return -EINVAL;
         if ((r = format_out_new(out_fd, o, &out)) < 0)
                 return r;
-        buf = xmalloc(RAW_CHUNK);
         (void)posix_fadvise(raw_fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-
-        for (uint64_t off = 0; off < size;) {
-                uint64_t ds, de;
-                if ((r = fs_next_data(raw_fd, off, size, &ds, &de)) < 0)
-                        return r;
-                if ((r = format_out_zeros(out, ds - off)) < 0)
-                        return r;
-                for (off = ds; off < de;) {
-                        /* Chunks end on ZERO_BLOCK boundaries (but at the extent's end). */
-                        uint64_t end = off + RAW_CHUNK;
-                        end = end < de ? end - end % ZERO_BLOCK : de;
-                        size_t n = (size_t)(end - off);
-                        if ((r = format_pread(raw_fd, buf, n, off)) < 0 ||
-                            (r = raw_emit(out, buf, n, off)) < 0)
-                                return r;
-                        off = end;
-                }
-        }
+        if ((r = format_out_raw(out, raw_fd, size, 0, size)) < 0)
+                return r;
         return format_out_finish(out, res);
 }

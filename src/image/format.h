@@ -138,6 +138,14 @@ struct format_writer {
          * output: 0 not this format, 100 its magic. A format without magic
          * (raw) answers 1 for anything: it is what is left. */
         int (*probe)(const uint8_t *head, size_t len);
+        /* Optional, for a format whose magic is at the end of the file (a
+         * fixed VHD is raw sectors and a 512-byte footer): scores its last
+         * bytes (tail, len: up to FORMAT_PROBE_BYTES) the same way. The
+         * format's score is the higher of the two. NULL: none. */
+        int (*probe_tail)(const uint8_t *tail, size_t len);
+        /* QEMU's block driver name when it is not `name` ("vpc" for vhd);
+         * NULL: the same. */
+        const char *qemu_driver;
         /* Writes the artifact for the raw image in raw_fd (size bytes; a
          * regular file) to out_fd (empty, at offset 0). Returns 0 or -errno:
          * -EINVAL bad options, -EOPNOTSUPP an unsupported combination,
@@ -161,13 +169,21 @@ const struct format_writer *format_find(const char *name);
 /* The driver with the highest probe score for head; NULL only when no
  * driver accepts it (never with raw in the table). */
 const struct format_writer *format_probe(const uint8_t *head, size_t len);
-/* format_probe on the first FORMAT_PROBE_BYTES of fd (pread at 0). NULL
- * with errno set when the read fails. */
+/* w's score for a file with these first and last bytes (tail NULL: not
+ * known): the higher of probe and probe_tail. */
+int format_score(const struct format_writer *w, const uint8_t *head, size_t len,
+                 const uint8_t *tail, size_t tail_len);
+/* format_probe with the file's last bytes too (for probe_tail). */
+const struct format_writer *format_probe_ends(const uint8_t *head, size_t len,
+                                              const uint8_t *tail, size_t tail_len);
+/* format_probe_ends on the first and last FORMAT_PROBE_BYTES of fd
+ * (pread). NULL with errno set when a read fails. */
 const struct format_writer *format_probe_fd(int fd);
-/* The format a file's name says: the compression suffix (".zst", ".xz",
- * ".gz"; its kind in *ret_compress when not NULL) comes off, then the
- * extension names a driver (its extension or an alias: "img" is raw) or is
- * returned as it is ("vmdk": formats kiln does not write). NULL when the
+/* The format a file's name says: a driver's extension (or alias: "img"
+ * is raw) that ends the name, "tar.gz" included; else the compression
+ * suffix (".zst", ".xz", ".gz"; its kind in *ret_compress when not NULL)
+ * comes off and the same is tried again; else the last extension is
+ * returned as it is ("vhdx": formats kiln does not write). NULL when the
  * name has no extension. Owned by the caller. */
 char *format_name_from_file(const char *file, enum compress_kind *ret_compress);
 
@@ -212,6 +228,17 @@ int format_out_zeros(struct format_out *out, uint64_t len);
 /* Copies len bytes of in_fd at offset off; bytes past in_fd's end are zeros.
  * Uses copy_file_range when nothing needs to see the bytes. */
 int format_out_copy(struct format_out *out, int in_fd, uint64_t off, uint64_t len);
+/* Writes len bytes of the raw image in_fd (in_size bytes) from offset off
+ * as the raw writer does: holes and all-zero 64 KiB blocks of the input
+ * become zero runs (holes in a plain output file), bytes at or past
+ * in_size are zeros. Reads through a 1 MiB buffer kept in out. */
+int format_out_raw(struct format_out *out, int in_fd, uint64_t in_size, uint64_t off, uint64_t len);
+/* Calls nonzero(ctx, b) for each `block`-aligned block b (its index) of
+ * the input (size bytes) that holds a non-zero byte, in increasing order,
+ * at least once (more than once for a block larger than 1 MiB or split by
+ * the file system's extents). Only data extents are read (SEEK_DATA), through
+ * a 1 MiB buffer. 0 or -errno. */
+int format_scan(int fd, uint64_t size, uint64_t block, void (*nonzero)(void *ctx, uint64_t b), void *ctx);
 /* Bytes written so far, before file compression. */
 uint64_t format_out_pos(const struct format_out *out);
 /* Ends the compressed stream, sets the file's size, fills res. */

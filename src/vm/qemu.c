@@ -234,7 +234,10 @@ static int setup(struct vm *vm) {
                 return vm_fail(vm, -errno, "cannot open image %s: %s", vm->image, strerror(errno));
         /* QEMU is told the format (never left to guess from the bytes). */
         const struct format_writer *fw = format_probe_fd(fd);
-        vm->format = fw ? fw->name : "raw";
+        if (fw && !(fw->caps & FORMAT_BOOTABLE))
+                return vm_fail(vm, -EINVAL, "image %s is a %s artifact, which QEMU does not boot as it is",
+                               vm->image, fw->name);
+        vm->format = !fw ? "raw" : fw->qemu_driver ? fw->qemu_driver : fw->name;
         if (vm->extra_iso && access(vm->extra_iso, R_OK) < 0)
                 return vm_fail(vm, -errno, "cannot read %s: %s", vm->extra_iso, strerror(errno));
         const struct arch *a = vm->arch;

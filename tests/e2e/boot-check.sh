@@ -20,6 +20,8 @@
 #   --log FILE            keep the serial log in FILE (default: a temporary file,
 #                         removed on success)
 #   --mem MIB             guest memory (default 1024)
+#   --format FMT          QEMU's format of IMAGE (default: what qemu-img info
+#                         says; a fixed VHD reads as raw there, so: vpc)
 #
 # Prints one line: "boot-check: IMAGE (MODE): login prompt after N s".
 set -euo pipefail
@@ -30,6 +32,7 @@ usage() {
 
 TIMEOUT=300
 MEM=1024
+FORMAT=""
 LOG=""
 EXPECT=()
 ARGS=()
@@ -39,6 +42,7 @@ while [ $# -gt 0 ]; do
         --expect) EXPECT+=("$2"); shift ;;
         --log) LOG=$2; shift ;;
         --mem) MEM=$2; shift ;;
+        --format) FORMAT=$2; shift ;;
         -h | --help) usage; exit 0 ;;
         -*) echo "boot-check: unknown option '$1' (try --help)" >&2; exit 2 ;;
         *) ARGS+=("$1") ;;
@@ -72,7 +76,7 @@ cleanup() {
 }
 trap cleanup EXIT
 # the image's format, as qemu-img sees it (raw, qcow2, ...)
-FORMAT=$(qemu-img info --output=json "$IMAGE" | python3 -c 'import json,sys; print(json.load(sys.stdin)["format"])')
+[ -n "$FORMAT" ] || FORMAT=$(qemu-img info --output=json "$IMAGE" | python3 -c 'import json,sys; print(json.load(sys.stdin)["format"])')
 
 FIRMWARE=()
 case "$MODE" in

@@ -1,6 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include "harness.h"
 
+#include "base/strbuf.h"
+
+#include <sys/wait.h>
+
 #include <stdarg.h>
 
 struct test {
@@ -60,4 +64,22 @@ int main(int argc, char **argv) {
         free(tests);
         printf("%u passed, %u failed\n", passed, failed);
         return failed ? 1 : 0;
+}
+
+int test_sh(struct strbuf *out, const char *fmt, ...) {
+        va_list ap;
+        va_start(ap, fmt);
+        _cleanup_free_ char *cmd = xvasprintf(fmt, ap);
+        va_end(ap);
+        _cleanup_free_ char *full = xasprintf("%s 2>&1", cmd);
+        FILE *f = popen(full, "r");
+        if (!f)
+                return -1;
+        char buf[4096];
+        size_t n;
+        while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
+                if (out)
+                        strbuf_add(out, buf, n);
+        int st = pclose(f);
+        return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }

@@ -16,6 +16,10 @@ void test_register(const char *name, void (*fn)(void));
 void test_fail(const char *file, int line, const char *fmt, ...) _printf_(3, 4);
 /* Directory holding test data (tests/), from $KILN_TEST_DATA or the default. */
 const char *test_data_dir(void);
+struct strbuf;
+/* Runs a shell command (printf-style), stdout and stderr into out (may be
+ * NULL); its exit status, -1 when it did not exit. */
+int test_sh(struct strbuf *out, const char *fmt, ...) _printf_(2, 3);
 
 #define TEST(name)                                                             \
         static void test_##name(void);                                         \

@@ -51,7 +51,8 @@ TEST(format_table_every_driver_is_complete_and_probes_its_own_output) {
         _cleanup_free_ char *raw = NULL;
         int raw_fd = make_raw(dir, &raw);
         uint8_t(*heads)[FORMAT_PROBE_BYTES] = xcalloc(n, sizeof(*heads));
-        size_t *lens = xcalloc(n, sizeof(*lens));
+        uint8_t(*tails)[FORMAT_PROBE_BYTES] = xcalloc(n, sizeof(*tails));
+        size_t *lens = xcalloc(n, sizeof(*lens)), *tlens = xcalloc(n, sizeof(*tlens));
 
         for (size_t i = 0; i < n; i++) {
                 const struct format_writer *w = format_writers[i];
@@ -79,6 +80,13 @@ TEST(format_table_every_driver_is_complete_and_probes_its_own_output) {
                 ssize_t got = pread(fd, heads[i], FORMAT_PROBE_BYTES, 0);
                 CHECK(got > 0);
                 lens[i] = (size_t)got;
+                /* the last bytes too, for a probe_tail (a fixed VHD's footer) */
+                struct stat st;
+                CHECK(fstat(fd, &st) == 0);
+                off_t toff = st.st_size > (off_t)FORMAT_PROBE_BYTES ? st.st_size - FORMAT_PROBE_BYTES : 0;
+                got = pread(fd, tails[i], FORMAT_PROBE_BYTES, toff);
+                CHECK(got > 0);
+                tlens[i] = (size_t)got;
                 close(fd);
 
                 /* the name of its file says its format, compressed or not */
@@ -91,24 +99,30 @@ TEST(format_table_every_driver_is_complete_and_probes_its_own_output) {
                 CHECK_STREQ(f2, w->name);
                 CHECK(c == COMPRESS_ZSTD);
         }
-        /* Each probe: its own output scores highest; a driver with magic
-         * (a score above raw's 1) gives the others' output 0. */
+        /* Each probe (of the file's first bytes, and its last bytes for a
+         * driver with a probe_tail): its own output scores highest; a
+         * driver with magic (a score above raw's 1) gives the others'
+         * output 0. */
         for (size_t i = 0; i < n; i++) {
                 const struct format_writer *w = format_writers[i];
-                int own = w->probe(heads[i], lens[i]);
+                int own = format_score(w, heads[i], lens[i], tails[i], tlens[i]);
                 CHECK(own > 0);
-                CHECK(format_probe(heads[i], lens[i]) == w);
+                CHECK(format_probe_ends(heads[i], lens[i], tails[i], tlens[i]) == w);
+                if (!w->probe_tail)
+                        CHECK(format_probe(heads[i], lens[i]) == w);
                 for (size_t k = 0; k < n; k++) {
                         if (k == i)
                                 continue;
-                        int other = w->probe(heads[k], lens[k]);
-                        CHECK(other < format_writers[k]->probe(heads[k], lens[k]));
+                        int other = format_score(w, heads[k], lens[k], tails[k], tlens[k]);
+                        CHECK(other < format_score(format_writers[k], heads[k], lens[k], tails[k], tlens[k]));
                         if (own > 1)
                                 CHECK_INT(other, ==, 0);
                 }
         }
         free(heads);
+        free(tails);
         free(lens);
+        free(tlens);
         close(raw_fd);
         _cleanup_free_ char *cmd = xasprintf("rm -rf '%s'", dir);
         CHECK(system(cmd) == 0);
