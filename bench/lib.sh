@@ -1,4 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
+# shellcheck shell=bash
 #
 # bench/lib.sh — what every bench/*.sh shares; sourced, never run.
 #
@@ -20,12 +21,25 @@
 #   bench_report REF SIDE...   per side: runs, median and spread (min-max)
 #                              of the wall time, CPU time and every metric,
 #                              the ratio of medians to REF, and the load
+#   bench_table REF SIDE...    that table alone (a script comparing several
+#                              groups prints one each, then bench_footer)
 #   bench_footer SIDE...       the load part of the report and the caveats
 #                              alone (for a script that prints its own table)
 #   bench_median SIDE FIELD    the median of one field (wall, cpu, a metric)
 #   bench_field SIDE FIELD     every run's value of one field, a line each
 #   bench_stats                "median min max" of the numbers on stdin
 #   bench_caveat TEXT          a line printed under the report's ratios
+#   bench_measure OUT CMD...   from a run_ function: CMD under /usr/bin/time,
+#                              its peak RSS as metric rss_kib and, unless OUT
+#                              is -, OUT's size as size_b (CMD's stdout is
+#                              dropped, its stderr shown only on failure)
+#   bench_make_raw FILE SIZE_MIB FILL_MIB
+#                              a sparse raw test image: FILL_MIB of real file
+#                              content (a tar of /usr) at 4 MiB slots picked
+#                              at random, the same slots on every run
+#   bench_image_driver OUT     compiles bench/qcow2-driver.c (one kiln format
+#                              writer on one file) against src/base, os,
+#                              spec and image, in $BENCH_TMP: no make needed
 #
 # Timing: wall time from $EPOCHREALTIME around the run; CPU time (user +
 # system) from the shell's getrusage(RUSAGE_CHILDREN) — bash's `times` —
@@ -39,6 +53,7 @@
 # BENCH_KEEP=DIR copies them to DIR at exit (also when stopped half-way).
 
 BENCH_DIR=${BENCH_DIR:-/var/tmp}
+BENCH_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 WARMUP=${WARMUP:-1}
 BENCH_CLEANUPS=()
 BENCH_CAVEATS=()
@@ -174,6 +189,12 @@ bench_ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "-" || b == "-" || b =
 
 # bench_report REF SIDE... — REF is one of the SIDEs (or "" for no ratios)
 bench_report() {
+        bench_table "$@"
+        shift
+        bench_footer "$@"
+}
+
+bench_table() {
         local ref=$1 side field s m lo hi
         shift
         echo
@@ -192,7 +213,6 @@ bench_report() {
         done
         echo "(wall and cpu in seconds; cpu = user + system of the run's processes;"
         echo " spread = (max - min) / median; x REF = this side's median / REF's median)"
-        bench_footer "$@"
 }
 
 # bench_footer SIDE... — the load beside each run, its range, the caveats
@@ -220,4 +240,49 @@ bench_footer() {
         for c in "${BENCH_CAVEATS[@]}"; do
                 case $c in "  "*) echo "  $c" ;; *) echo "  - $c" ;; esac
         done
+}
+
+bench_measure() {
+        local out=$1
+        shift
+        /usr/bin/time -f %M -o "$BENCH_TMP/.rss" "$@" >/dev/null 2>"$BENCH_TMP/.err" ||
+                { cat "$BENCH_TMP/.err" >&2; return 1; }
+        bench_metric rss_kib "$(tail -n 1 "$BENCH_TMP/.rss")"
+        [ "$out" = - ] || bench_metric size_b "$(stat -c %s "$out")"
+}
+
+bench_make_raw() {
+        local file=$1 size=$2 fill=$(($3 / 4)) i=0 slot
+        echo "making a $size MiB test image with $((fill * 4)) MiB of /usr ..." >&2
+        tar -C / -cf - usr 2>/dev/null | head -c "$((fill * 4))M" >"$BENCH_TMP/.content" || true
+        truncate -s "${size}M" "$file"
+        for slot in $(shuf -i "0-$((size / 4 - 1))" -n "$fill" --random-source=<(yes)); do
+                dd if="$BENCH_TMP/.content" of="$file" bs=4M skip=$i seek="$slot" count=1 \
+                        conv=notrunc status=none
+                i=$((i + 1))
+        done
+        rm -f "$BENCH_TMP/.content"
+}
+
+# Each source is compiled to its own object in a private archive (src/spec
+# and src/image both have a section.c); the link takes from it only what the
+# writers need, so no net/db library is wanted.
+bench_image_driver() {
+        local out=$1 d=$BENCH_TMP/.driver f o cflags libs
+        cflags=$(pkg-config --cflags libzstd zlib liblzma libcrypto yaml-0.1 2>/dev/null || true)
+        libs=$(pkg-config --libs libzstd zlib liblzma libcrypto yaml-0.1 2>/dev/null ||
+                echo -lzstd -lz -llzma -lcrypto -lyaml)
+        mkdir -p "$d"
+        for f in "$BENCH_ROOT"/src/{base,os,spec,image}/*.c; do
+                o=${f#"$BENCH_ROOT"/src/}
+                o=$d/${o//\//-}.o
+                # shellcheck disable=SC2086 # the pkg-config flags are lists
+                gcc -std=gnu11 -O2 -D_GNU_SOURCE -I"$BENCH_ROOT/src" $cflags -c -o "$o" "$f" ||
+                        bench_die "cannot compile $f"
+        done
+        ar rcs "$d/libbench.a" "$d"/*.o
+        # shellcheck disable=SC2086
+        gcc -std=gnu11 -O2 -D_GNU_SOURCE -I"$BENCH_ROOT/src" $cflags -o "$out" \
+                "$BENCH_ROOT/bench/qcow2-driver.c" "$d/libbench.a" $libs -lpthread -lm ||
+                bench_die "cannot link the driver"
 }

@@ -65,28 +65,12 @@ elif [ "${MAKE_IMAGE:-0}" != 1 ] && [ -f /var/tmp/kt/disk.raw ]; then
         cp --sparse=always /var/tmp/kt/disk.raw "$RAW"
 else
         RAW=$WORK/test.raw
-        slots=$((SIZE_MIB / 4)) fill=$((SIZE_MIB * 300 / 1024 / 4))
-        echo "making a $SIZE_MIB MiB test image with $((fill * 4)) MiB of /usr ..." >&2
-        tar -C / -cf - usr 2>/dev/null | head -c "$((fill * 4))M" >"$WORK/content" || true
-        truncate -s "${SIZE_MIB}M" "$RAW"
-        i=0
-        for slot in $(shuf -i "0-$((slots - 1))" -n "$fill" --random-source=<(yes)); do
-                dd if="$WORK/content" of="$RAW" bs=4M skip=$i seek="$slot" count=1 \
-                        conv=notrunc status=none
-                i=$((i + 1))
-        done
-        rm -f "$WORK/content"
+        bench_make_raw "$RAW" "$SIZE_MIB" $((SIZE_MIB * 300 / 1024))
 fi
 [ -f "$RAW" ] || bench_die "$RAW: no such file"
 
 # ---- the driver ----
-CFLAGS_PKG=$(pkg-config --cflags libzstd zlib liblzma libcrypto 2>/dev/null || true)
-LIBS_PKG=$(pkg-config --libs libzstd zlib liblzma libcrypto 2>/dev/null || echo -lzstd -lz -llzma -lcrypto)
-# shellcheck disable=SC2086 # the pkg-config flags are lists
-gcc -std=gnu11 -O2 -D_GNU_SOURCE -I"$ROOT/src" $CFLAGS_PKG -o "$WORK/driver" \
-        "$ROOT/bench/qcow2-driver.c" "$ROOT"/src/base/*.c "$ROOT/src/os/fs.c" "$ROOT/src/image/format.c" \
-        "$ROOT/src/image/qcow2.c" "$ROOT/src/image/zpipe.c" $LIBS_PKG -lyaml -lpthread -lm ||
-        bench_die "cannot compile the driver"
+bench_image_driver "$WORK/driver"
 DRIVER=$WORK/driver
 THREADS=$(nproc)
 
@@ -109,11 +93,7 @@ row() { # SIDE KIND LABEL OUTPUT CMD...
 declare -A KIND LABEL OUT CMD
 # measure SIDE — runs the row's command under /usr/bin/time for its peak RSS
 measure() {
-        # shellcheck disable=SC2086 # CMD holds a quoted command line
-        eval /usr/bin/time -f %M -o "$WORK/rss" ${CMD[$1]} >/dev/null 2>"$WORK/err" ||
-                { cat "$WORK/err" >&2; return 1; }
-        bench_metric rss_kib "$(tail -n 1 "$WORK/rss")"
-        [ "${OUT[$1]}" = - ] || bench_metric size_b "$(stat -c %s "${OUT[$1]}")"
+        eval "bench_measure $(printf %q "${OUT[$1]}") ${CMD[$1]}"
 }
 o() { echo "$WORK/out-$1"; }
 ZQ=$WORK/zstd.qcow2 # kiln's default zstd qcow2, the input of the hashing rows

@@ -11,133 +11,103 @@
 #   gce  kiln gce (all cores)         vs  tar --format=oldgnu -Sczf
 #                                     vs  tar --format=oldgnu -Scf - | pigz
 #
-# Each comparison runs interleaved (kiln, other, kiln, other, ...) PAIRS
-# times (default 3) with the input in the page cache, so that other load
-# hits both sides alike; per side the median wall time and the spread
-# (min-max), user+sys CPU, peak RSS and the output size; then the ratios
-# of the medians. kiln computes the SHA-256 of what it writes (as a build
-# does; for the VHD that is 2 GiB, the holes' zeros included), the others
-# do not: the VHD is also timed without it. BENCH_ONLY=vhd or gce runs one
-# half. Load: /proc/loadavg and /proc/pressure/cpu
-# before and after. The kiln outputs are checked (untimed): qemu-img
-# compare for the VHD, gzip -t and tar -t for the archive.
+# Each comparison runs interleaved (bench/lib.sh: kiln, other, kiln, other,
+# ... PAIRS rounds, default 3, after WARMUP untimed rounds, default 1) with
+# the input in the page cache and `sync` before every run (untimed); per
+# side the median and spread of the wall time, CPU time, peak RSS and
+# output size, the ratios of medians to kiln's side, and the load beside
+# each run. kiln computes the SHA-256 of what it writes (as a build does;
+# for the VHD that is the whole disk, the holes' zeros included), the
+# others do not: the VHD is also timed without it. BENCH_ONLY=vhd or gce
+# runs one half. The kiln outputs are checked (untimed): qemu-img compare
+# for the VHD, gzip -t and tar -t for the archive.
 #
-# RAW-IMAGE defaults to a 2 GiB image made here with ~500 MB of /usr at
-# random 4 MiB slots. Goal (issue 13): gce faster than tar | pigz at a
-# size within 5 %. Work space: a directory under BENCH_DIR (default
-# /var/tmp), removed at the end. Links bench/qcow2-driver.c (a one-writer
-# driver) against build/libkiln.a: run `make` first. Needs pigz
-# (scripts/install-deps.sh lists it).
+# RAW-IMAGE defaults to an image made here: SIZE_MIB (default 2048) with
+# ~250 MiB of /usr per GiB at random 4 MiB slots. Goal (issue 13): gce
+# faster than tar | pigz at a size within 5 %. Work space: a temp dir under
+# BENCH_DIR (default /var/tmp), removed at the end. Compiles
+# bench/qcow2-driver.c with the writer sources directly (no Makefile).
+# Needs pigz (scripts/install-deps.sh lists it).
 set -euo pipefail
-
-PAIRS=${PAIRS:-3}
-BENCH_DIR=${BENCH_DIR:-/var/tmp}
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-die() { echo "vhd-gce-bench: $*" >&2; exit 1; }
-for t in qemu-img gcc tar gzip pigz bc /usr/bin/time; do command -v "$t" >/dev/null || die "missing $t"; done
-[ -f "$ROOT/build/libkiln.a" ] || die "build/libkiln.a is missing: run make"
+# shellcheck source=bench/lib.sh
+. "$ROOT/bench/lib.sh"
+PAIRS=${PAIRS:-3}
+SIZE_MIB=${SIZE_MIB:-2048}
+ONLY=${BENCH_ONLY:-}
 
-WORK=$(mktemp -d "$BENCH_DIR/kiln-bench-vhd-gce.XXXXXX")
-trap 'rm -rf "$WORK"' EXIT
+for t in qemu-img gcc tar gzip pigz /usr/bin/time; do command -v "$t" >/dev/null || bench_die "missing $t"; done
+bench_init vhd-gce
+WORK=$BENCH_TMP
 
 # tar stores the file under its own name: the input is WORK/disk.raw
 RAW=$WORK/disk.raw
 if [ $# -ge 1 ]; then
-        [ -f "$1" ] || die "$1: no such file"
+        [ -f "$1" ] || bench_die "$1: no such file"
         ln "$1" "$RAW" 2>/dev/null || cp --sparse=always "$1" "$RAW"
 else
-        echo "making a 2 GiB test image with ~500 MB of /usr ..."
-        tar -C / -cf - usr 2>/dev/null | head -c 500M >"$WORK/content" || true
-        truncate -s 2G "$RAW"
-        i=0
-        for slot in $(shuf -i 0-511 -n 125 --random-source=<(yes)); do
-                dd if="$WORK/content" of="$RAW" bs=4M skip=$i seek="$slot" count=1 conv=notrunc status=none
-                i=$((i + 1))
-        done
-        rm -f "$WORK/content"
+        bench_make_raw "$RAW" "$SIZE_MIB" $((SIZE_MIB * 250 / 1024))
 fi
-
-CF=$(pkg-config --cflags libzstd zlib liblzma libcrypto yaml-0.1 2>/dev/null || true)
-LB=$(pkg-config --libs yaml-0.1 libcrypto libzstd zlib liblzma libcurl sqlite3 libmicrohttpd 2>/dev/null ||
-        echo -lyaml -lcrypto -lzstd -lz -llzma -lcurl -lsqlite3 -lmicrohttpd)
-gcc -std=gnu11 -O2 -D_GNU_SOURCE -I"$ROOT/src" $CF -o "$WORK/driver" "$ROOT/bench/qcow2-driver.c" \
-        "$ROOT/build/libkiln.a" $LB -lpthread -lm || die "cannot link the driver"
-
-load() { echo "loadavg $(cut -d' ' -f1-3 /proc/loadavg); cpu pressure: $(head -1 /proc/pressure/cpu 2>/dev/null || echo n/a)"; }
-
-# one NAME OUT CMD... — runs CMD once (after sync, input cached), appends
-# "wall cpu rss size" to $WORK/NAME.
-one() {
-        local name=$1 out=$2
-        shift 2
-        rm -f "$out"
-        sync
-        /usr/bin/time -f "%e %U %S %M" -o "$WORK/t" "$@" >/dev/null
-        read -r wall usr sys rss <"$WORK/t"
-        echo "$wall $(echo "$usr + $sys" | bc) $rss $(stat -c %s "$out")" >>"$WORK/$name"
-}
-
-# stats NAME — "median-wall min max median-cpu rss size"
-stats() {
-        local c
-        c=$(cut -d' ' -f2 "$WORK/$1" | sort -n | awk '{c[NR]=$1} END {print c[int((NR+1)/2)]}')
-        sort -n "$WORK/$1" | awk -v c="$c" '{w[NR]=$1; r=$3>r?$3:r; s=$4} END {
-                m=int((NR+1)/2); printf "%.2f %.2f %.2f %.2f %d %d\n", w[m], w[1], w[NR], c, r, s }'
-}
-
-report() { # report NAME LABEL
-        read -r w lo hi c r s < <(stats "$1")
-        printf "  %-44s %6.2f s (%5.2f-%5.2f)  cpu %6.2f s  rss %4d MiB  %8.1f MB\n" "$2" "$w" "$lo" "$hi" "$c" $((r / 1024)) "$(echo "$s / 1000000" | bc -l)"
-}
-
-ratio() { # ratio A B WHAT OTHER — B/A of median wall and CPU, A/B of size
-        read -r wa _ _ ca _ sa < <(stats "$1")
-        read -r wb _ _ cb _ sb < <(stats "$2")
-        printf "  %s: %.2fx faster (wall), %.2fx less CPU, size %.3fx of %s's\n" "$3" \
-                "$(echo "$wb / $wa" | bc -l)" "$(echo "$cb / $ca" | bc -l)" "$(echo "$sa / $sb" | bc -l)" "$4"
-}
+bench_image_driver "$WORK/driver"
 
 # the GNU tar + pigz pipeline, as a script would run it
-cat >"$WORK/tar-pigz.sh" <<'EOF'
+cat >"$WORK/tar-pigz.sh" <<'PIGZ'
 #!/bin/sh
 set -eu
 cd "$(dirname "$1")" && tar --format=oldgnu -Scf - "$(basename "$1")" | pigz >"$2"
-EOF
+PIGZ
 chmod +x "$WORK/tar-pigz.sh"
 
+# every side writes one file, removed and synced before its run (untimed)
+prepare() { rm -f "$1" && sync; }
+prepare_kiln-vhd() { prepare "$WORK/k.vhd"; }
+prepare_qemu-vhd() { prepare "$WORK/q.vhd"; }
+prepare_kiln-vhd-nosum() { prepare "$WORK/n.vhd"; }
+prepare_kiln-gce() { prepare "$WORK/k.tar.gz"; }
+prepare_tar-pigz() { prepare "$WORK/p.tar.gz"; }
+prepare_tar-gzip() { prepare "$WORK/t.tar.gz"; }
+run_kiln-vhd() { bench_measure "$WORK/k.vhd" "$WORK/driver" "$RAW" "$WORK/k.vhd" vhd none none 0 sha256; }
+run_qemu-vhd() {
+        bench_measure "$WORK/q.vhd" qemu-img convert -f raw -O vpc -o subformat=fixed,force_size "$RAW" "$WORK/q.vhd"
+}
+run_kiln-vhd-nosum() { bench_measure "$WORK/n.vhd" "$WORK/driver" "$RAW" "$WORK/n.vhd" vhd none none 0 none; }
+run_kiln-gce() { bench_measure "$WORK/k.tar.gz" "$WORK/driver" "$RAW" "$WORK/k.tar.gz" gce none none 0 sha256; }
+run_tar-pigz() { bench_measure "$WORK/p.tar.gz" "$WORK/tar-pigz.sh" "$RAW" "$WORK/p.tar.gz"; }
+run_tar-gzip() { bench_measure "$WORK/t.tar.gz" tar -C "$WORK" --format=oldgnu -Sczf "$WORK/t.tar.gz" disk.raw; }
+
 cat "$RAW" >/dev/null
-echo "input: $(($(stat -c %s "$RAW") >> 20)) MiB, $(($(du -k "$RAW" | cut -f1) >> 10)) MiB allocated; $(nproc) CPUs"
-echo "before: $(load)"
-ONLY=${BENCH_ONLY:-}
+echo "input: $(($(stat -c %s "$RAW") >> 20)) MiB, $(($(du -k "$RAW" | cut -f1) >> 10)) MiB allocated; $(nproc) CPUs" >&2
+SIDES=()
 if [ "$ONLY" != gce ]; then
-        for i in $(seq "$PAIRS"); do
-                one kiln-vhd "$WORK/k.vhd" "$WORK/driver" "$RAW" "$WORK/k.vhd" vhd none none 0 sha256
-                one qemu-vhd "$WORK/q.vhd" qemu-img convert -f raw -O vpc -o subformat=fixed,force_size "$RAW" "$WORK/q.vhd"
-                one kiln-vhd-nosum "$WORK/n.vhd" "$WORK/driver" "$RAW" "$WORK/n.vhd" vhd none none 0 none
-        done
+        bench_rounds "$PAIRS" kiln-vhd qemu-vhd kiln-vhd-nosum
+        qemu-img compare -q -f raw -F vpc "$RAW" "$WORK/k.vhd" || bench_die "kiln's vhd does not compare"
+        SIDES+=(kiln-vhd qemu-vhd kiln-vhd-nosum)
 fi
 if [ "$ONLY" != vhd ]; then
-        for i in $(seq "$PAIRS"); do
-                one kiln-gce "$WORK/k.tar.gz" "$WORK/driver" "$RAW" "$WORK/k.tar.gz" gce none none 0 sha256
-                one tar-pigz "$WORK/p.tar.gz" "$WORK/tar-pigz.sh" "$RAW" "$WORK/p.tar.gz"
-                one tar-gzip "$WORK/t.tar.gz" tar -C "$WORK" --format=oldgnu -Sczf "$WORK/t.tar.gz" disk.raw
-        done
+        bench_rounds "$PAIRS" kiln-gce tar-pigz tar-gzip
+        if ! gzip -t "$WORK/k.tar.gz" || [ "$(tar -tzf "$WORK/k.tar.gz")" != disk.raw ]; then
+                bench_die "kiln's archive does not read back"
+        fi
+        SIDES+=(kiln-gce tar-pigz tar-gzip)
 fi
-echo "after:  $(load)"
-echo "medians of $PAIRS interleaved runs each (spread min-max):"
-if [ "$ONLY" != gce ]; then
-        qemu-img compare -q -f raw -F vpc "$RAW" "$WORK/k.vhd" || die "kiln's vhd does not compare"
-        report kiln-vhd "kiln vhd fixed (sha256)"
-        report kiln-vhd-nosum "kiln vhd fixed (no checksum)"
-        report qemu-vhd "qemu-img convert -O vpc fixed,force_size"
-        ratio kiln-vhd qemu-vhd "vhd" "qemu-img"
-        ratio kiln-vhd-nosum qemu-vhd "vhd without checksum" "qemu-img"
-fi
-if [ "$ONLY" != vhd ]; then
-        gzip -t "$WORK/k.tar.gz" && [ "$(tar -tzf "$WORK/k.tar.gz")" = disk.raw ] || die "kiln's archive does not read back"
-        report kiln-gce "kiln gce (deflate 6, all cores, sha256)"
-        report tar-pigz "tar --format=oldgnu -S | pigz"
-        report tar-gzip "tar --format=oldgnu -Sczf"
-        ratio kiln-gce tar-pigz "gce vs pigz" "tar | pigz"
-        ratio kiln-gce tar-gzip "gce vs tar -z" "tar -z"
-fi
+
+m() { bench_median "$@"; }
+[ "$ONLY" = gce ] || bench_table kiln-vhd kiln-vhd kiln-vhd-nosum qemu-vhd
+[ "$ONLY" = vhd ] || bench_table kiln-gce kiln-gce tar-pigz tar-gzip
+echo
+echo "ratios of medians (goal, issue 13: gce faster than tar | pigz at a size within 5 %):"
+[ "$ONLY" = gce ] || for k in kiln-vhd kiln-vhd-nosum; do
+        echo "  $k: qemu-img / kiln wall = $(bench_ratio "$(m qemu-vhd wall)" "$(m "$k" wall)")," \
+                "cpu = $(bench_ratio "$(m qemu-vhd cpu)" "$(m "$k" cpu)");" \
+                "size kiln / qemu-img = $(bench_ratio "$(m "$k" size_b)" "$(m qemu-vhd size_b)")"
+done
+[ "$ONLY" = vhd ] || for o in tar-pigz tar-gzip; do
+        echo "  kiln-gce vs $o: $o / kiln wall = $(bench_ratio "$(m "$o" wall)" "$(m kiln-gce wall)")$(
+                [ "$o" = tar-gzip ] || echo " (goal > 1)")," \
+                "cpu = $(bench_ratio "$(m "$o" cpu)" "$(m kiln-gce cpu)");" \
+                "size kiln / $o = $(bench_ratio "$(m kiln-gce size_b)" "$(m "$o" size_b)")$(
+                [ "$o" = tar-gzip ] || echo " (goal <= 1.05)")"
+done
+bench_caveat "kiln computes the SHA-256 of what it writes (kiln-vhd-nosum: the VHD without it); the others"
+bench_caveat "  do not; kiln's driver and pigz use every CPU, tar -z and qemu-img one"
+bench_footer "${SIDES[@]}"
