@@ -24,6 +24,11 @@ VARIABLE = [
     "/boot/initrd.img-*",
     # SSH host keys are random (openssh-server's postinst makes them)
     "/etc/ssh/ssh_host_*",
+    # dpkg's copy of its database from before its latest run: which run was
+    # the latest depends on how the dpkg calls are sequenced (the deferred
+    # initramfs adds one), not on what is installed; the database itself,
+    # /var/lib/dpkg/status, is compared
+    "/var/lib/dpkg/status-old",
 ]
 
 
