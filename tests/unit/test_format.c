@@ -146,30 +146,10 @@ static int write_image(const char *fmt, const char *in, const char *out,
 }
 
 /* Runs a shell command; returns its exit status and its stdout+stderr. */
-static int run(struct strbuf *output, const char *fmt, ...) _printf_(2, 3);
-static int run(struct strbuf *output, const char *fmt, ...) {
-        va_list ap;
-        va_start(ap, fmt);
-        _cleanup_free_ char *cmd = xvasprintf(fmt, ap);
-        va_end(ap);
-        _cleanup_free_ char *full = xasprintf("%s 2>&1", cmd);
-        FILE *f = popen(full, "r");
-        CHECK(f != NULL);
-        if (!f)
-                return -1;
-        char buf[4096];
-        size_t n;
-        while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
-                if (output)
-                        strbuf_add(output, buf, n);
-        int st = pclose(f);
-        return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
 /* The first word of `tool file` (sha256sum's digest). */
 static char *tool_digest(const char *tool, const char *file) {
         struct strbuf sb = STRBUF_INIT;
-        CHECK(run(&sb, "%s '%s'", tool, file) == 0);
+        CHECK(test_sh(&sb, "%s '%s'", tool, file) == 0);
         char *sp = strchr(strbuf_str(&sb), ' ');
         char *r = sp ? xstrndup(sb.buf, (size_t)(sp - sb.buf)) : xstrdup("");
         strbuf_free(&sb);
@@ -190,14 +170,14 @@ static void check_digests(const char *file, const struct format_result *res, boo
 /* qemu-img check finds nothing, compare finds the raw's bytes. */
 static void check_qcow2(const char *raw, const char *qcow2) {
         struct strbuf sb = STRBUF_INIT;
-        int st = run(&sb, "qemu-img check -f qcow2 '%s'", qcow2);
+        int st = test_sh(&sb, "qemu-img check -f qcow2 '%s'", qcow2);
         CHECK_INT(st, ==, 0);
         CHECK(strstr(strbuf_str(&sb), "No errors were found on the image.") != NULL);
         CHECK(strstr(strbuf_str(&sb), "leaked") == NULL);
         if (st != 0 || strstr(strbuf_str(&sb), "leaked"))
                 printf("%s", strbuf_str(&sb));
         strbuf_reset(&sb);
-        st = run(&sb, "qemu-img compare -f raw -F qcow2 '%s' '%s'", raw, qcow2);
+        st = test_sh(&sb, "qemu-img compare -f raw -F qcow2 '%s' '%s'", raw, qcow2);
         CHECK_INT(st, ==, 0);
         CHECK(strstr(strbuf_str(&sb), "Images are identical.") != NULL);
         if (st != 0)
@@ -207,13 +187,13 @@ static void check_qcow2(const char *raw, const char *qcow2) {
 
 static void check_info(const char *qcow2, const char *needle) {
         struct strbuf sb = STRBUF_INIT;
-        CHECK_INT(run(&sb, "qemu-img info '%s'", qcow2), ==, 0);
+        CHECK_INT(test_sh(&sb, "qemu-img info '%s'", qcow2), ==, 0);
         CHECK(strstr(strbuf_str(&sb), needle) != NULL);
         strbuf_free(&sb);
 }
 
 static void check_same_bytes(const char *a, const char *b) {
-        CHECK_INT(run(NULL, "cmp '%s' '%s'", a, b), ==, 0);
+        CHECK_INT(test_sh(NULL, "cmp '%s' '%s'", a, b), ==, 0);
 }
 
 /* Writes qcow2 with options o, checks it against raw. */
@@ -330,7 +310,7 @@ TEST(raw_file_compression_round_trips) {
                 CHECK_INT(write_image("raw", raw, out, &o, &res), ==, 0);
                 check_digests(out, &res, o.sha512);
                 CHECK(res.bytes_written < file_size(raw) / 2);
-                CHECK_INT(run(NULL, "%s '%s' > '%s'", cases[i].decompress, out, back), ==, 0);
+                CHECK_INT(test_sh(NULL, "%s '%s' > '%s'", cases[i].decompress, out, back), ==, 0);
                 check_same_bytes(raw, back);
         }
         dir_remove(&d);
@@ -488,7 +468,7 @@ TEST(qcow2_under_file_compression) {
                 struct format_result res;
                 CHECK_INT(write_image("qcow2", raw, out, &o, &res), ==, 0);
                 check_digests(out, &res, false);
-                CHECK_INT(run(NULL, "%s '%s' > '%s'", cases[i].decompress, out, back), ==, 0);
+                CHECK_INT(test_sh(NULL, "%s '%s' > '%s'", cases[i].decompress, out, back), ==, 0);
                 check_qcow2(raw, back);
         }
         dir_remove(&d);
